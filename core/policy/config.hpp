@@ -1,0 +1,110 @@
+// policy/config: the validated configuration, loaded from the Lua config file
+// (mailgate.configure{}, mailgate.listen{}) through the same Lua runtime that
+// will run hooks. Promises: every key is checked; an unknown key, a wrong type
+// or a bad unit is an error naming the dotted key (e.g. "spool.min_free_space:
+// expected a size like \"1GB\""); features not built yet (STARTTLS, AUTH, TLS
+// certificates, hooks) are errors saying "not implemented yet", so nothing
+// unbuilt is ever silently accepted or advertised.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/cidr.hpp"
+#include "policy/units.hpp"
+
+namespace mailgate::policy {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class AuthMode { Off, Optional, Required };
+
+struct ListenerConfig {
+  std::string address = "127.0.0.1:2525";  // "host:port", "[v6]:port"; port 0 = ephemeral
+  std::vector<net::Cidr> relay_networks;   // default: 127.0.0.0/8, ::1/128
+  std::vector<std::string> relay_domains;  // lower-cased
+  bool starttls = false;
+  AuthMode auth = AuthMode::Off;
+  std::uint64_t max_message_size = 25'000'000;
+  std::uint32_t max_recipients = 1000;
+  Duration command_timeout{5 * 60 * 1000};  // RFC 5321 §4.5.3.2.7
+  Duration data_timeout{3 * 60 * 1000};     // §4.5.3.2.6 (data block)
+  std::uint32_t max_errors = 20;            // error replies before 421 + close
+  std::uint32_t max_junk_commands = 100;    // NOOP/RSET/VRFY/HELP/... before 421
+  std::uint32_t max_line_length = 2048;     // command line, octets incl. CRLF
+};
+
+struct SpoolConfig {
+  std::string path = "var/spool";
+  std::uint64_t min_free_space = 1'000'000'000;
+  std::uint64_t body_buffer = 256 * 1024;        // in-memory part of a message
+  std::uint64_t max_queue_bytes = 64ull << 20;   // group-commit queue bound
+};
+
+struct HttpConfig {
+  std::string listen = "127.0.0.1:8025";
+  std::string token;
+};
+
+struct DnsConfig {
+  std::vector<std::string> servers;  // empty: /etc/resolv.conf
+};
+
+struct TlsConfig {
+  std::string cert, key;
+};
+
+struct LogConfig {
+  std::string level = "info";
+  std::string deliveries = "var/log/deliveries.jsonl";
+};
+
+struct RetryConfig {
+  Duration first{60 * 1000};
+  Duration max{60 * 60 * 1000};
+  Duration max_age{5ll * 24 * 3600 * 1000};
+  Duration delay_warning{4ll * 3600 * 1000};
+};
+
+struct DeliveryConfig {
+  std::uint16_t port = 25;
+  RetryConfig retry;
+  std::uint32_t max_connections = 10;
+  std::uint32_t max_messages_per_connection = 100;
+  std::string tls = "opportunistic";  // opportunistic | required | disabled
+};
+
+struct PolicyConfig {
+  Duration hook_timeout{5000};
+};
+
+struct MetricsConfig {
+  std::vector<std::string> destinations;
+};
+
+struct Config {
+  std::string hostname;   // default: the machine's host name
+  unsigned workers = 0;   // resolved: never 0 after load (0 in the file = one per core)
+  SpoolConfig spool;
+  HttpConfig http;
+  DnsConfig dns;
+  TlsConfig tls;
+  LogConfig log;
+  DeliveryConfig delivery;
+  PolicyConfig policy;
+  MetricsConfig metrics;
+  std::vector<ListenerConfig> listeners;  // at least one
+  std::string config_dir;                 // directory of the config file
+};
+
+// `overrides` are "dotted.key=value" strings from --set, applied to the
+// configure{} table before validation (values: integer, number, true/false,
+// or string). Throws ConfigError with a message naming the file/key.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+}  // namespace mailgate::policy

@@ -1,0 +1,69 @@
+// spool/records: binary encodings of the spool's records (DESIGN §4).
+// Promises: every record starts with a version byte; every string is
+// length-prefixed (varint), so no field can run into another whatever bytes it
+// holds; decode() rejects truncated, over-long or unknown-version input instead
+// of guessing. Keys: body = id(16) | chunk(u32 BE); meta = id(16);
+// dest = id(16) | destination bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "spool/message_id.hpp"
+
+namespace mailgate::spool {
+
+struct EnvelopeRecipient {
+  std::string address;      // "local@domain" as received
+  std::uint8_t notify = 0;  // smtp::NotifyFlags bits
+  std::string orcpt;        // "type;address" or empty
+};
+
+// The immutable envelope (column family `meta`).
+struct Envelope {
+  std::string sender;  // "" for the null path
+  std::vector<EnvelopeRecipient> recipients;
+  std::uint8_t ret = 0;        // smtp::Ret
+  std::string envid;
+  std::uint8_t body_type = 0;  // smtp::BodyType
+  bool smtputf8 = false;
+  std::uint64_t size = 0;      // stored body bytes (our Received line included)
+  std::int64_t received_ms = 0;
+  std::string client_ip;
+  std::string helo;
+  std::string auth_user;
+  bool tls = false;
+  std::uint32_t body_chunks = 0;  // number of body records id|0..id|n-1
+  std::vector<std::pair<std::string, std::string>> meta;  // tenant, campaign, ...
+};
+
+enum class RcptState : std::uint8_t { Pending = 0, Delivered = 1, Failed = 2 };
+
+struct DestRecipient {
+  std::uint32_t index = 0;  // into Envelope::recipients
+  RcptState state = RcptState::Pending;
+  std::string last_reply;
+};
+
+// Per (message, destination) delivery state (column family `dest`).
+struct DestRecord {
+  std::vector<DestRecipient> recipients;
+  std::uint32_t attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::uint64_t size = 0;  // copy of Envelope::size so recovery needs no meta read
+};
+
+std::string encode(const Envelope& e);
+bool decode(std::string_view in, Envelope& out);
+std::string encode(const DestRecord& d);
+bool decode(std::string_view in, DestRecord& out);
+
+std::string body_key(const MessageId& id, std::uint32_t chunk);
+std::string dest_key(const MessageId& id, std::string_view destination);
+// Splits a dest key; false if malformed.
+bool split_dest_key(std::string_view key, MessageId& id, std::string& destination);
+
+}  // namespace mailgate::spool

@@ -1,0 +1,105 @@
+// spool/spool_writer: the group-commit writer. One thread drains a queue of
+// write requests and writes them as one RocksDB WriteBatch per round, synced
+// (WAL fdatasync) when any request in the round asked for durability. Each
+// request's completion runs on the executor of the coroutine that submitted
+// it, only after its round is written (and synced when asked).
+// Promises: the admitted queue is bounded in bytes; a request that does not
+// fit waits (its submitter stays suspended: backpressure) until space frees;
+// a failed write completes every request of that round with an error (the
+// session answers 451 4.3.0), never a crash. Disk space is watched here too.
+#pragma once
+
+#include <asio/async_result.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/post.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <rocksdb/write_batch.h>
+#include <string>
+#include <system_error>
+#include <thread>
+
+namespace mailgate::spool {
+
+class Store;
+
+struct WriterStats {
+  std::atomic<std::uint64_t> rounds{0};         // WriteBatches written
+  std::atomic<std::uint64_t> syncs{0};          // rounds written with sync=true
+  std::atomic<std::uint64_t> requests{0};       // requests completed
+  std::atomic<std::uint64_t> synced_requests{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> write_ns{0};       // total time inside DB::Write
+  std::atomic<std::uint64_t> max_batch{0};      // most requests in one round
+};
+
+class SpoolWriter {
+ public:
+  using Completion = std::function<void(std::error_code)>;  // runs on the writer thread
+  // The actual write; replaceable in tests to inject failures.
+  using WriteFn = std::function<bool(rocksdb::WriteBatch&, bool sync, std::string& err)>;
+
+  SpoolWriter(Store& store, std::uint64_t max_queue_bytes, std::uint64_t min_free_space);
+  ~SpoolWriter();  // stop()
+
+  void start();
+  // Writes everything already submitted, then joins the thread. Later submits
+  // complete with an error.
+  void stop();
+
+  void set_write_fn(WriteFn fn);  // before start()
+
+  // Thread-safe. `done` is called on the writer thread.
+  void submit(rocksdb::WriteBatch&& batch, bool sync, Completion done);
+
+  // Asio-style: completes with void(std::error_code) on the caller's executor.
+  template <class Token>
+  auto async_write(rocksdb::WriteBatch batch, bool sync, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, rocksdb::WriteBatch b, bool s) {
+          auto ex = asio::get_associated_executor(handler);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          submit(std::move(b), s, [h, ex](std::error_code ec) {
+            asio::post(ex, [h, ec]() mutable { (*h)(ec); });
+          });
+        },
+        token, std::move(batch), sync);
+  }
+
+  // true while free disk space is below min_free_space (checked about once a second).
+  bool disk_low() const { return disk_low_.load(std::memory_order_relaxed); }
+  const WriterStats& stats() const { return stats_; }
+  std::uint64_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Request {
+    rocksdb::WriteBatch batch;
+    bool sync;
+    std::uint64_t bytes;
+    Completion done;
+  };
+  void run();
+  void check_disk();
+
+  Store& store_;
+  std::uint64_t max_queue_bytes_;
+  std::uint64_t min_free_space_;
+  WriteFn write_fn_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request> queue_;    // admitted
+  std::deque<Request> parked_;   // waiting for space
+  std::atomic<std::uint64_t> queued_bytes_{0};
+  bool stopping_ = false;
+  std::atomic<bool> disk_low_{false};
+  WriterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace mailgate::spool

@@ -1,0 +1,42 @@
+// spool/store: opens the RocksDB spool with its column families (body, meta,
+// dest, suppress) and owns the handles. Tuned for a queue: WAL on, blob files
+// for large bodies, compact-on-deletion collectors on the queue families.
+// Promises: open() either returns a ready store or an error message; it
+// never aborts the process. All methods are blocking: never call from a worker.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace mailgate::spool {
+
+class Store {
+ public:
+  static std::unique_ptr<Store> open(const std::string& path, std::string& error);
+  ~Store();
+
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* body() const { return cf_[1]; }
+  rocksdb::ColumnFamilyHandle* meta() const { return cf_[2]; }
+  rocksdb::ColumnFamilyHandle* dest() const { return cf_[3]; }
+  rocksdb::ColumnFamilyHandle* suppress() const { return cf_[4]; }
+  const std::string& path() const { return path_; }
+
+  // Returns the counter value this run may start its ids at, and durably
+  // (synced) records a floor above every counter this run could use.
+  std::uint64_t reserve_counter_floor(std::string& error);
+
+ private:
+  Store() = default;
+  std::string path_;
+  rocksdb::DB* db_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_[5] = {};  // default, body, meta, dest, suppress
+};
+
+}  // namespace mailgate::spool
