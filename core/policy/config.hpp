@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,8 +44,8 @@ struct ListenerConfig {
 struct SpoolConfig {
   std::string path = "var/spool";
   std::uint64_t min_free_space = 1'000'000'000;
-  std::uint64_t body_buffer = 256 * 1024;        // in-memory part of a message
-  std::uint64_t max_queue_bytes = 64ull << 20;   // group-commit queue bound
+  std::uint64_t body_buffer = 256 * 1024;       // in-memory part of a message
+  std::uint64_t max_queue_bytes = 64ull << 20;  // group-commit queue bound
 };
 
 struct HttpConfig {
@@ -88,8 +90,8 @@ struct MetricsConfig {
 };
 
 struct Config {
-  std::string hostname;   // default: the machine's host name
-  unsigned workers = 0;   // resolved: never 0 after load (0 in the file = one per core)
+  std::string hostname;  // default: the machine's host name
+  unsigned workers = 0;  // resolved: never 0 after load (0 in the file = one per core)
   SpoolConfig spool;
   HttpConfig http;
   DnsConfig dns;
@@ -105,6 +107,25 @@ struct Config {
 // `overrides` are "dotted.key=value" strings from --set, applied to the
 // configure{} table before validation (values: integer, number, true/false,
 // or string). Throws ConfigError with a message naming the file/key.
+//   - The key is split at the first '='; its dot-separated segments are
+//     [A-Za-z0-9_]+; missing tables on the way are created; an all-digit
+//     segment is an array index (--set dns.servers.1=127.0.0.1:5353).
+//   - Value typing: "true"/"false" -> boolean, -?digits -> integer,
+//     -?digits.digits -> number, else string. A string-typed key given a
+//     number keeps the text (--set http.token=12345 is the string "12345").
+//   - "listen.KEY=V" sets KEY of the first mailgate.listen{} (the config must
+//     have one): --set listen.address=127.0.0.1:0. "listen.N.KEY=V" sets KEY
+//     of the N-th listener (1-based).
+// Validation errors start with the config path ("conf/mailgate.lua: spool.
+// min_free_space: expected a size (e.g. \"1GB\"), got boolean"); an error about
+// a key given by --set ends with " (from --set KEY=VALUE)". Lua load/run
+// errors are Lua's message (with file:line). Relative paths in the result
+// (spool.path, log.deliveries) are relative to the working directory.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Splits "ip:port" / "[ipv6]:port" (host: an IPv4/IPv6 literal, brackets
+// removed; port 0..65535). nullopt for anything else (names, missing port,
+// unbracketed IPv6). Listener, http.listen and dns.servers values pass this.
+std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s);
 
 }  // namespace mailgate::policy

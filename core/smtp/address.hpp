@@ -16,8 +16,8 @@
 namespace mailgate::smtp {
 
 struct Address {
-  std::string local;    // local part as on the wire (quoted form kept, quotes included)
-  std::string domain;   // domain as on the wire, or "[literal]"
+  std::string local;   // local part as on the wire (quoted form kept, quotes included)
+  std::string domain;  // domain as on the wire, or "[literal]"
 
   bool empty() const { return local.empty() && domain.empty(); }
   std::string str() const;  // "local@domain", or "" for the null path
@@ -29,16 +29,22 @@ struct Address {
 };
 
 struct Path {
-  Address address;           // empty for "<>"
+  Address address;  // empty for "<>"
   bool had_source_route = false;
 };
 
 struct AddressOptions {
-  bool allow_null = false;     // "<>" permitted (MAIL FROM)
-  bool smtputf8 = false;       // UTF-8 permitted in local part and domain
+  bool allow_null = false;  // "<>" permitted (MAIL FROM)
+  bool smtputf8 = false;    // UTF-8 permitted in local part and domain
+  // "<Postmaster>" without a domain permitted (RCPT TO, RFC 5321 §4.1.1.3); it is
+  // returned as local "postmaster", empty domain.
+  bool allow_postmaster = false;
 };
 
 // Parses "<...>" exactly (angle brackets required, nothing after '>').
+// Errors: 501 5.5.4 when the brackets are missing; 553 with 5.1.7 (allow_null,
+// i.e. a sender) or 5.1.3 (a recipient) for a bad address; 553 5.6.7 for a
+// non-ASCII address without SMTPUTF8.
 std::variant<Path, Reply> parse_path(std::string_view text, AddressOptions opts);
 
 // Parses a bare "local@domain" mailbox (no brackets), e.g. for ORCPT or Lua.

@@ -17,8 +17,21 @@
 namespace mailgate::smtp {
 
 enum class Verb {
-  Ehlo, Helo, Mail, Rcpt, Data, Bdat, Rset, Noop, Quit, Vrfy, Help,
-  Starttls, Auth, Expn, Unknown
+  Ehlo,
+  Helo,
+  Mail,
+  Rcpt,
+  Data,
+  Bdat,
+  Rset,
+  Noop,
+  Quit,
+  Vrfy,
+  Help,
+  Starttls,
+  Auth,
+  Expn,
+  Unknown
 };
 
 struct Command {
@@ -37,7 +50,7 @@ using Parsed = std::variant<T, Reply>;  // value, or the error reply to send
 Parsed<std::string> parse_helo(std::string_view arg);
 
 struct MailFrom {
-  Path path;           // null path allowed (path.address.empty())
+  Path path;  // null path allowed (path.address.empty())
   MailParams params;
 };
 // `arg` is everything after "MAIL" (must start with "FROM:", case-insensitive;
@@ -46,7 +59,7 @@ struct MailFrom {
 Parsed<MailFrom> parse_mail_from(std::string_view arg);
 
 struct RcptTo {
-  Path path;           // never null
+  Path path;  // never null
   RcptParams params;
 };
 Parsed<RcptTo> parse_rcpt_to(std::string_view arg, bool smtputf8);

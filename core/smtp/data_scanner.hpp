@@ -43,24 +43,29 @@ class DataScanner {
   bool bare_lf() const { return bare_lf_; }
   bool line_too_long() const { return line_too_long_; }
   std::uint64_t total_bytes() const { return total_; }  // content bytes after un-stuffing
-  bool truncated() const { return truncated_; }          // some content was not stored (limit)
+  bool truncated() const { return truncated_; }         // some content was not stored (limit)
   unsigned received_headers() const { return received_; }
-  bool ends_with_crlf() const;                           // meaningful after done/finish
+  bool ends_with_crlf() const;  // meaningful after done/finish
   void reset(Mode mode);
 
  private:
   // implementation state; see data_scanner.cpp
+  enum State : std::uint8_t { kLineStart, kDot, kDotCr, kMid, kCr, kDone };
+  static constexpr std::uint8_t kHdrDecided = 9;  // "Received" matcher: line decided
+
+  void flush(const char* from, const char* to, std::string& out, std::size_t limit);
+  void scan_header(const char* p, const char* q);
+
   Mode mode_;
   std::size_t max_line_;
-  std::size_t line_len_ = 0;     // octets of the current line so far (excl. CRLF)
-  int state_ = 0;                // DFA state across feed() calls
-  bool at_line_start_ = true;
+  std::size_t line_len_ = 0;         // wire octets of the current line so far (excl. CRLF)
+  std::uint8_t state_ = kLineStart;  // DFA state across feed() calls
+  std::uint8_t hdr_ = 0;             // octets of "received" matched (8: then WSP* ':')
   bool in_headers_ = true;
-  std::string header_probe_;     // first bytes of the current header line (<= 9)
   bool bare_cr_ = false, bare_lf_ = false, line_too_long_ = false, truncated_ = false;
   std::uint64_t total_ = 0;
   unsigned received_ = 0;
-  char last_[2] = {0, 0};
+  char last_[2] = {0, 0};  // last two content octets (for ends_with_crlf)
 };
 
 }  // namespace mailgate::smtp

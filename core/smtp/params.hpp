@@ -24,8 +24,8 @@ struct MailParams {
   BodyType body = BodyType::Unspecified;
   bool smtputf8 = false;
   Ret ret = Ret::Unspecified;
-  std::string envid;   // decoded xtext, <= 100 chars
-  std::string auth;    // decoded xtext mailbox or "<>"
+  std::string envid;  // decoded xtext, <= 100 chars
+  std::string auth;   // decoded xtext mailbox or "<>"
 };
 
 // NOTIFY bit set (RFC 3461 §4.1): Never excludes the others.
@@ -39,7 +39,7 @@ enum NotifyFlags : std::uint8_t {
 
 struct RcptParams {
   std::uint8_t notify = kNotifyUnspecified;
-  std::string orcpt;   // "addr-type;decoded-address", e.g. "rfc822;a@b", or empty
+  std::string orcpt;  // "addr-type;decoded-address", e.g. "rfc822;a@b", or empty
 };
 
 // `text` is the part after the closing '>' (may be empty or start with spaces).

@@ -11,9 +11,9 @@
 namespace mailgate::smtp {
 
 struct Reply {
-  int code = 0;            // 3-digit basic code, e.g. 250
-  std::string enhanced;    // "2.0.0" or empty
-  std::string text;        // human text; '\n' separates lines of a multi-line reply
+  int code = 0;          // 3-digit basic code, e.g. 250
+  std::string enhanced;  // "2.0.0" or empty
+  std::string text;      // human text; '\n' separates lines of a multi-line reply
 
   bool positive() const { return code >= 200 && code < 400; }
   bool transient() const { return code >= 400 && code < 500; }

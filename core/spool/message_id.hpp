@@ -38,11 +38,14 @@ class IdGenerator {
  public:
   IdGenerator(std::uint16_t worker, std::uint64_t counter_start)
       : worker_(worker), counter_(counter_start) {}
-  MessageId next();  // uses the system clock in milliseconds
+  // Uses the system clock in milliseconds, never going below the millis of
+  // the previous id (so one generator's ids are strictly increasing).
+  MessageId next();
 
  private:
   std::uint16_t worker_;
   std::uint64_t counter_;
+  std::uint64_t last_millis_ = 0;
 };
 
 }  // namespace mailgate::spool

@@ -26,17 +26,17 @@ struct EnvelopeRecipient {
 struct Envelope {
   std::string sender;  // "" for the null path
   std::vector<EnvelopeRecipient> recipients;
-  std::uint8_t ret = 0;        // smtp::Ret
+  std::uint8_t ret = 0;  // smtp::Ret
   std::string envid;
   std::uint8_t body_type = 0;  // smtp::BodyType
   bool smtputf8 = false;
-  std::uint64_t size = 0;      // stored body bytes (our Received line included)
+  std::uint64_t size = 0;  // stored body bytes (our Received line included)
   std::int64_t received_ms = 0;
   std::string client_ip;
   std::string helo;
   std::string auth_user;
   bool tls = false;
-  std::uint32_t body_chunks = 0;  // number of body records id|0..id|n-1
+  std::uint32_t body_chunks = 0;                          // number of body records id|0..id|n-1
   std::vector<std::pair<std::string, std::string>> meta;  // tenant, campaign, ...
 };
 

@@ -36,27 +36,38 @@ struct RecoveredIndex {
 class Recovery {
  public:
   explicit Recovery(Store& store);
-  ~Recovery();  // joins
+  ~Recovery();  // cancels a scan still running, then joins
+
+  // Optional, before start(): the counter start of the running process (from
+  // Store::reserve_counter_floor). Ids with counter >= it belong to this run:
+  // they are neither indexed (the live queue has them) nor ever treated as
+  // orphans (a session may be writing a large body before its envelope).
+  // Without it only the scan's snapshot protects such in-flight messages.
+  void set_live_counter_start(std::uint64_t counter) { live_counter_start_ = counter; }
 
   // Starts the background scan. `on_done` runs on the recovery thread.
   void start(std::function<void(const RecoveredIndex&)> on_done = {});
   void join();
 
   bool done() const { return done_.load(); }
-  std::uint64_t records() const { return records_.load(); }       // dest records indexed
-  std::uint64_t messages() const { return messages_.load(); }     // distinct message ids
+  std::uint64_t records() const { return records_.load(); }    // dest records indexed
+  std::uint64_t messages() const { return messages_.load(); }  // distinct message ids
+  // Orphaned messages (ids) whose body chunks were deleted.
   std::uint64_t orphans_removed() const { return orphans_.load(); }
+  std::uint64_t skipped() const { return skipped_.load(); }  // undecodable dest records
   std::uint64_t estimated_total() const { return estimate_.load(); }
-  double seconds() const;  // time taken (so far, or total once done)
+  double seconds() const;                                 // time taken (so far, or total once done)
   const RecoveredIndex& index() const { return index_; }  // valid once done()
-  std::string error() const;
+  std::string error() const;  // "" if none; notes on skipped records too
 
  private:
   void run();
   Store& store_;
   RecoveredIndex index_;
   std::atomic<bool> done_{false};
-  std::atomic<std::uint64_t> records_{0}, messages_{0}, orphans_{0}, estimate_{0};
+  std::atomic<std::uint64_t> records_{0}, messages_{0}, orphans_{0}, estimate_{0}, skipped_{0};
+  std::atomic<bool> cancel_{false};
+  std::uint64_t live_counter_start_ = UINT64_MAX;
   std::atomic<std::int64_t> start_ns_{0}, end_ns_{0};
   mutable std::mutex mu_;
   std::string error_;

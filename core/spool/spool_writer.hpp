@@ -9,8 +9,10 @@
 // session answers 451 4.3.0), never a crash. Disk space is watched here too.
 #pragma once
 
-#include <asio/async_result.hpp>
+#include <rocksdb/write_batch.h>
 #include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <atomic>
 #include <condition_variable>
@@ -19,7 +21,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <rocksdb/write_batch.h>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -29,14 +30,15 @@ namespace mailgate::spool {
 class Store;
 
 struct WriterStats {
-  std::atomic<std::uint64_t> rounds{0};         // WriteBatches written
-  std::atomic<std::uint64_t> syncs{0};          // rounds written with sync=true
-  std::atomic<std::uint64_t> requests{0};       // requests completed
+  std::atomic<std::uint64_t> rounds{0};    // WriteBatches written (failed ones too)
+  std::atomic<std::uint64_t> syncs{0};     // rounds written with sync=true
+  std::atomic<std::uint64_t> requests{0};  // requests completed
   std::atomic<std::uint64_t> synced_requests{0};
   std::atomic<std::uint64_t> bytes{0};
-  std::atomic<std::uint64_t> errors{0};
-  std::atomic<std::uint64_t> write_ns{0};       // total time inside DB::Write
-  std::atomic<std::uint64_t> max_batch{0};      // most requests in one round
+  std::atomic<std::uint64_t> errors{0};      // failed rounds + rejected requests
+  std::atomic<std::uint64_t> write_ns{0};    // total time inside DB::Write
+  std::atomic<std::uint64_t> max_batch{0};   // most requests in one round
+  std::atomic<std::uint64_t> combine_ns{0};  // total time merging rounds into one batch
 };
 
 class SpoolWriter {
@@ -44,6 +46,8 @@ class SpoolWriter {
   using Completion = std::function<void(std::error_code)>;  // runs on the writer thread
   // The actual write; replaceable in tests to inject failures.
   using WriteFn = std::function<bool(rocksdb::WriteBatch&, bool sync, std::string& err)>;
+  // Where write errors are reported (default: one line on stderr).
+  using ErrorLog = std::function<void(const std::string&)>;
 
   SpoolWriter(Store& store, std::uint64_t max_queue_bytes, std::uint64_t min_free_space);
   ~SpoolWriter();  // stop()
@@ -53,20 +57,28 @@ class SpoolWriter {
   // complete with an error.
   void stop();
 
-  void set_write_fn(WriteFn fn);  // before start()
+  void set_write_fn(WriteFn fn);     // before start()
+  void set_error_log(ErrorLog log);  // before start()
 
-  // Thread-safe. `done` is called on the writer thread.
+  // Thread-safe. `done` is called on the writer thread (after stop(): at
+  // once, on the calling thread, with std::errc::operation_canceled). Rounds
+  // of several requests are replayed into one batch: a request whose batch
+  // holds anything but Put/Delete/SingleDelete/DeleteRange/Merge/LogData on
+  // this store's column families completes with std::errc::invalid_argument.
   void submit(rocksdb::WriteBatch&& batch, bool sync, Completion done);
 
   // Asio-style: completes with void(std::error_code) on the caller's executor.
+  // The pending write counts as outstanding work on that executor (so its
+  // io_context::run() does not return while the write is in flight).
   template <class Token>
   auto async_write(rocksdb::WriteBatch batch, bool sync, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code)>(
         [this](auto handler, rocksdb::WriteBatch b, bool s) {
-          auto ex = asio::get_associated_executor(handler);
+          auto work = asio::make_work_guard(asio::get_associated_executor(handler));
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          submit(std::move(b), s, [h, ex](std::error_code ec) {
-            asio::post(ex, [h, ec]() mutable { (*h)(ec); });
+          submit(std::move(b), s, [h, work](std::error_code ec) mutable {
+            asio::post(work.get_executor(), [h, ec]() mutable { (*h)(ec); });
+            work.reset();
           });
         },
         token, std::move(batch), sync);
@@ -86,17 +98,24 @@ class SpoolWriter {
   };
   void run();
   void check_disk();
+  bool fits(std::uint64_t bytes) const;  // mu_ held
+  void admit_parked();                   // mu_ held
+  void write_round(std::deque<Request>& round);
+  void log_error(const std::string& msg);
 
   Store& store_;
   std::uint64_t max_queue_bytes_;
   std::uint64_t min_free_space_;
   WriteFn write_fn_;
+  ErrorLog error_log_;
+  rocksdb::WriteBatch combined_;  // reused by the writer thread
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Request> queue_;    // admitted
-  std::deque<Request> parked_;   // waiting for space
+  std::deque<Request> queue_;   // admitted
+  std::deque<Request> parked_;  // waiting for space
   std::atomic<std::uint64_t> queued_bytes_{0};
   bool stopping_ = false;
+  bool started_ = false;
   std::atomic<bool> disk_low_{false};
   WriterStats stats_;
   std::thread thread_;

@@ -1,0 +1,79 @@
+-- mailgate configuration (Lua 5.4). `mailgate check-config` validates it;
+-- `mailgate serve --set KEY=VALUE` overrides one configure{} key for a run
+-- (e.g. --set spool.path=/tmp/spool, --set listen.address=127.0.0.1:0).
+--
+-- Units: sizes are bytes or strings with KB/MB/GB/TB (powers of 1000) or
+-- KiB/MiB/GiB/TiB (powers of 1024): 25000000, "25MB", "512KiB".
+-- Durations are seconds or strings with ms/s/m/h/d: 30, "500ms", "5m", "2d".
+-- Unknown keys are errors, so a typo never silently falls back to a default.
+-- Relative paths are relative to the directory mailgate is started from.
+--
+-- Not available yet (setting them is an error saying "not implemented yet"):
+-- STARTTLS and tls = { cert, key }, AUTH, Lua hooks (mailgate.on) and
+-- plugins (mailgate.use).
+
+mailgate.configure {
+  -- Name used in the SMTP banner, the EHLO reply, Received: headers and as
+  -- the reporting MTA of bounces. Absent: this machine's host name.
+  -- hostname = "gw.example.com",
+
+  -- Worker threads, each with its own event loop. 0: one per CPU core.
+  workers = 0,
+
+  spool = {
+    -- Where accepted messages are stored (RocksDB) until delivered.
+    path = "var/spool",
+    -- Below this much free disk space, new mail is refused with a temporary
+    -- error (452 4.3.1) instead of risking a full disk.
+    min_free_space = "1GB",
+  },
+
+  -- Admin HTTP API: /metrics, /healthz, /readyz and /api/v1 (queue, reload).
+  -- It can bounce and inspect mail: keep it on loopback.
+  http = {
+    listen = "127.0.0.1:8025",
+    -- token = "change-me",                 -- shared secret for the admin API
+  },
+
+  -- DNS resolvers for MX lookups; absent: the ones in /etc/resolv.conf.
+  -- dns = { servers = { "127.0.0.1:53" } },
+
+  log = {
+    level = "info",                         -- trace | debug | info | warn | error | off
+    deliveries = "var/log/deliveries.jsonl", -- delivery log: one JSON line per event
+  },
+
+  -- Outbound delivery to remote mail servers.
+  delivery = {
+    port = 25,                              -- remote SMTP port
+    retry = {
+      first = "1m",                         -- first retry after a temporary failure
+      max = "1h",                           -- retry interval grows up to this
+      max_age = "5d",                       -- then give up and bounce
+      delay_warning = "4h",                 -- tell the sender a message is delayed
+    },
+    max_connections = 10,                   -- per destination
+    max_messages_per_connection = 100,      -- then open a new connection
+    tls = "opportunistic",                  -- opportunistic | required | disabled
+  },
+}
+
+-- One SMTP listener; call mailgate.listen again for more (e.g. port 25 and 587).
+mailgate.listen {
+  address = "127.0.0.1:2525",               -- "ip:port" or "[ipv6]:port"
+
+  -- Clients from these networks may relay (send to any domain).
+  relay_networks = { "127.0.0.0/8", "::1/128" },
+  -- Anyone may send mail *to* these domains (inbound), e.g. { "example.com" }.
+  relay_domains = {},
+
+  auth = "off",                             -- only "off" until AUTH exists
+
+  max_message_size = "25MB",                -- advertised with SIZE, enforced
+  max_recipients = 1000,                    -- per message (RFC 5321 needs >= 100)
+  timeouts = {
+    command = "5m",                         -- idle wait for the next command
+    data = "3m",                            -- idle wait for the next block of DATA
+  },
+  max_errors = 20,                          -- after 20 error replies: 421 and close
+}

@@ -1,0 +1,144 @@
+// app/serve: see serve.hpp. Start-up order matters: the spool is opened and
+// the id counter floor reserved before any listener opens (ids must never
+// collide), listeners open before recovery starts (recovery of a big spool
+// must not delay accepting mail), and shutdown drains sessions before the
+// spool writer stops (every acknowledged message is synced first).
+#include "app/serve.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <csignal>
+
+#include "net/endpoint.hpp"
+#include "net/worker_pool.hpp"
+#include "policy/config.hpp"
+#include "server/smtp_server.hpp"
+#include "spool/recovery.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+
+namespace mailgate::app {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("mailgate");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+void log_recovery_progress(const spool::Recovery& r) {
+  spdlog::info("recovery: {} of ~{} queue records indexed, {} messages ({:.1f}s)", r.records(),
+               r.estimated_total(), r.messages(), r.seconds());
+}
+
+}  // namespace
+
+int serve(const std::string& config_path, const std::vector<std::string>& overrides) {
+  policy::Config cfg;
+  try {
+    cfg = policy::load_config(config_path, overrides);
+  } catch (const policy::ConfigError& e) {
+    std::fprintf(stderr, "mailgate: config error: %s\n", e.what());
+    return 1;
+  }
+  setup_logging(cfg.log.level);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::string err;
+  auto store = spool::Store::open(cfg.spool.path, err);
+  if (!store) {
+    spdlog::critical("cannot open spool {}: {}", cfg.spool.path, err);
+    return 1;
+  }
+  const std::uint64_t counter_start = store->reserve_counter_floor(err);
+  if (!err.empty()) {
+    spdlog::critical("cannot reserve message ids in the spool: {}", err);
+    return 1;
+  }
+
+  spool::SpoolWriter writer(*store, cfg.spool.max_queue_bytes, cfg.spool.min_free_space);
+  writer.start();
+  net::WorkerPool workers(cfg.workers);
+  server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
+  if (auto e = smtp.start(); !e.empty()) {
+    spdlog::critical("{}", e);
+    writer.stop();
+    return 1;
+  }
+  workers.start();
+  for (const auto& ep : smtp.endpoints()) {
+    spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
+                 net::format_endpoint(ep), cfg.workers, cfg.spool.path);
+  }
+  if (writer.disk_low()) {
+    spdlog::warn("free disk space under {} is below spool.min_free_space: MAIL gets 452 4.3.1",
+                 cfg.spool.path);
+  }
+
+  spool::Recovery recovery(*store);
+  // Messages of this run (ids at or above counter_start) belong to the live
+  // queue: recovery must neither index them nor take their chunks for orphans.
+  recovery.set_live_counter_start(counter_start);
+  recovery.start([&r = recovery](const spool::RecoveredIndex&) {
+    spdlog::info(
+        "recovery: done: {} messages, {} queue records, {} orphaned chunks removed in {:.3f}s",
+        r.messages(), r.records(), r.orphans_removed(), r.seconds());
+  });
+
+  asio::io_context main_ctx(1);
+  asio::signal_set signals(main_ctx, SIGTERM, SIGINT, SIGHUP);
+  asio::steady_timer progress(main_ctx);
+  bool stop = false;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](std::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        spdlog::warn("SIGHUP: reload is not implemented yet (Lua hooks arrive in a later release)");
+        wait_signal();
+        return;
+      }
+      spdlog::info("signal {}: draining", sig);
+      stop = true;
+      progress.cancel();
+    });
+  };
+  wait_signal();
+  std::function<void()> tick = [&] {
+    progress.expires_after(2s);
+    progress.async_wait([&](std::error_code ec) {
+      if (ec || stop) return;
+      if (!recovery.done()) log_recovery_progress(recovery);
+      tick();
+    });
+  };
+  tick();
+  while (!stop) main_ctx.run_one();
+
+  const auto left = smtp.drain(30s);
+  if (left) spdlog::warn("drain deadline passed with {} session(s) open; closing them", left);
+  // Order: stop the threads, let the writer finish (its completions are posted
+  // to the stopped workers), then free the acceptors and the worker contexts
+  // (destroying leftover session frames) while the server state still exists.
+  workers.stop();
+  writer.stop();
+  smtp.shutdown();
+  workers.destroy();
+  recovery.join();
+  server::ServerStats totals;
+  smtp.totals(totals);
+  const auto& ws = writer.stats();
+  spdlog::info("stopped: {} connections, {} messages received, {} spool rounds, {} syncs",
+               totals.connections.load(), totals.messages_received.load(), ws.rounds.load(),
+               ws.syncs.load());
+  return 0;
+}
+
+}  // namespace mailgate::app

@@ -1,0 +1,60 @@
+// net/endpoint: see endpoint.hpp.
+#include "net/endpoint.hpp"
+
+#include <sys/socket.h>
+#include <asio/ip/v6_only.hpp>
+#include <asio/socket_base.hpp>
+#include <charconv>
+
+namespace mailgate::net {
+
+std::optional<asio::ip::tcp::endpoint> parse_endpoint(std::string_view text) {
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;  // v6 needs brackets
+  }
+  unsigned p = 0;
+  auto [ptr, err] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || err != std::errc() || ptr != port.data() + port.size() || p > 65535)
+    return std::nullopt;
+  std::error_code ec;
+  auto addr = asio::ip::make_address(std::string(host), ec);
+  if (ec) return std::nullopt;
+  return asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(p));
+}
+
+std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
+  return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+asio::ip::tcp::acceptor open_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
+                                      std::error_code& ec) {
+  asio::ip::tcp::acceptor acc(ctx);
+  acc.open(ep.protocol(), ec);
+  if (ec) return acc;
+  acc.set_option(asio::socket_base::reuse_address(true), ec);
+  int one = 1;
+  if (::setsockopt(acc.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    ec = std::error_code(errno, std::system_category());
+    return acc;
+  }
+  if (ep.address().is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
+  acc.bind(ep, ec);
+  if (ec) return acc;
+  acc.listen(asio::socket_base::max_listen_connections, ec);
+  return acc;
+}
+
+}  // namespace mailgate::net

@@ -1,0 +1,21 @@
+// net/endpoint: "host:port" / "[v6]:port" parsing and SO_REUSEPORT listeners.
+// Promises: parse_endpoint accepts only numeric addresses (no DNS at startup)
+// and ports 0..65535; open_listener never throws (errors come back in ec).
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace mailgate::net {
+
+std::optional<asio::ip::tcp::endpoint> parse_endpoint(std::string_view text);
+std::string format_endpoint(const asio::ip::tcp::endpoint& ep);
+
+// Opens, binds (SO_REUSEADDR + SO_REUSEPORT) and listens on `ep`.
+asio::ip::tcp::acceptor open_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
+                                      std::error_code& ec);
+
+}  // namespace mailgate::net

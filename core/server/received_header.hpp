@@ -1,0 +1,34 @@
+// server/received_header: builds the trace header mailgate prepends to every
+// message (DESIGN §7):
+//   Received: from HELO (rDNS-or-[IP] [IP])
+//   	by HOSTNAME (mailgate) with PROTO id ID
+//   	for <rcpt>; DATE
+// PROTO is SMTP (HELO), ESMTP (EHLO), with S for TLS and A for AUTH, and the
+// UTF8 prefix of RFC 6531 when SMTPUTF8 was used. `for` only with one
+// recipient. Promises: folded lines, CRLF endings, no line over 998 octets
+// (over-long parts are truncated), no CR/LF from inputs.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace mailgate::server {
+
+struct ReceivedInfo {
+  std::string_view helo;
+  std::string_view rdns;  // empty: unknown (printed as [IP])
+  std::string_view client_ip;
+  std::string_view hostname;
+  std::string_view id;
+  std::string_view for_rcpt;  // empty: omit the `for` clause
+  bool esmtp = true, tls = false, auth = false, smtputf8 = false;
+  std::chrono::system_clock::time_point when;
+};
+
+void append_received_header(const ReceivedInfo& info, std::string& out);
+
+// RFC 5322 date-time in UTC: "Sat, 28 Nov 2026 14:28:09 +0000".
+std::string rfc5322_date(std::chrono::system_clock::time_point t);
+
+}  // namespace mailgate::server

@@ -1,0 +1,430 @@
+// server/session: the inbound SMTP dialogue (greeting, EHLO/HELO, MAIL, RCPT,
+// RSET, NOOP, VRFY, HELP, QUIT), command-line framing, limits and timeouts.
+// Message bodies (DATA, BDAT) are in session_data.cpp.
+#include "server/session.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <cstring>
+
+#include "net/cidr.hpp"
+#include "server/relay_control.hpp"
+#include "smtp/command.hpp"
+#include "spool/spool_writer.hpp"
+
+namespace mailgate::server {
+
+using namespace std::chrono_literals;
+using asio::use_awaitable;
+
+namespace {
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+}  // namespace
+
+Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
+                 const policy::ListenerConfig& listener)
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      worker_(worker),
+      listener_(listener) {
+  std::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    remote_ip_ = addr.to_string();
+  }
+  may_relay_ = !remote_ip_.empty() && net::any_contains(listener_.relay_networks, remote_ip_);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  worker_.sessions.insert(this);
+  worker_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  worker_.sessions.erase(this);
+  worker_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Session::request_drain() {
+  drain_requested_ = true;
+  if (idle_wait_) {
+    std::error_code ec;
+    socket_.cancel(ec);
+  }
+}
+
+void Session::close() {
+  closing_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  timer_.cancel();
+}
+
+// The watchdog enforces deadline_: when it passes, pending socket operations
+// are cancelled and the session sees ReadResult::Timeout.
+asio::awaitable<void> Session::watchdog() {
+  auto self = shared_from_this();
+  while (!closing_) {
+    timer_.expires_at(deadline_);
+    std::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (closing_) break;
+    if (deadline_ <= std::chrono::steady_clock::now()) {
+      timed_out_ = true;
+      socket_.cancel(ec);
+      deadline_ = std::chrono::steady_clock::now() + 24h;
+    }
+  }
+}
+
+asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::milliseconds timeout) {
+  if (in_pos_ > 0 && in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  } else if (in_pos_ > kReadChunk) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  const std::size_t old = in_.size();
+  in_.resize(old + kReadChunk);
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  timer_.cancel();  // re-arm the watchdog at the new deadline
+  std::error_code ec;
+  std::size_t n = co_await socket_.async_read_some(asio::buffer(in_.data() + old, kReadChunk),
+                                                   asio::redirect_error(use_awaitable, ec));
+  in_.resize(old + n);
+  if (!ec) co_return ReadResult::Ok;
+  if (timed_out_) co_return ReadResult::Timeout;
+  if (ec == asio::error::operation_aborted && drain_requested_) co_return ReadResult::Drain;
+  co_return ReadResult::Closed;
+}
+
+asio::awaitable<bool> Session::flush() {
+  if (out_.empty()) co_return true;
+  deadline_ = std::chrono::steady_clock::now() + listener_.command_timeout;
+  timer_.cancel();
+  std::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(out_), asio::redirect_error(use_awaitable, ec));
+  out_.clear();
+  if (out_.capacity() > 64 * 1024) out_.shrink_to_fit();
+  co_return !ec;
+}
+
+void Session::reply(const smtp::Reply& r) {
+  smtp::format_reply(r, out_);
+  if (r.code >= 400) worker_.stats.errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Session::reply(int code, const char* enhanced, std::string_view text) {
+  reply(smtp::Reply{code, enhanced, std::string(text)});
+}
+
+bool Session::count_error() { return ++errors_ >= listener_.max_errors; }
+
+void Session::reset_transaction() {
+  tx_.active = false;
+  tx_.sender = {};
+  tx_.params = {};
+  tx_.recipients.clear();
+  tx_.receiving = false;
+  tx_.bdat = false;
+  tx_.too_big = false;
+  tx_.spool_error = false;
+  tx_.body.clear();
+  tx_.chunks_written = 0;
+  tx_.stored_bytes = 0;
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
+  deadline_ = std::chrono::steady_clock::now() + listener_.command_timeout;
+  asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+
+  const auto& hostname = worker_.config->hostname;
+  if (worker_.draining) {
+    reply(421, "", fmt::format("{} Service not available, shutting down", hostname));
+  } else {
+    reply(220, "", fmt::format("{} ESMTP mailgate", hostname));
+  }
+  bool keep = !worker_.draining;
+
+  while (keep) {
+    // Serve every complete command already buffered (pipelining) before reading.
+    auto nl = in_.find('\n', in_pos_);
+    if (nl == std::string::npos) {
+      if (in_.size() - in_pos_ > listener_.max_line_length) {
+        // Over-long line: answer once, then discard up to the next LF.
+        reply(500, "5.5.2", "line too long");
+        bool limit = count_error();
+        in_.clear();
+        in_pos_ = 0;
+        bool found = false;
+        while (!found && !limit) {
+          if (!co_await flush()) break;
+          auto r = co_await read_more(listener_.command_timeout);
+          if (r != ReadResult::Ok) break;
+          auto p = in_.find('\n');
+          if (p != std::string::npos) {
+            in_pos_ = p + 1;
+            found = true;
+          } else {
+            in_.clear();
+          }
+        }
+        if (!found || limit) {
+          if (limit) reply(421, "4.7.0", "too many errors, closing connection");
+          break;
+        }
+        continue;
+      }
+      if (drain_requested_) {
+        reply(421, "4.3.2", fmt::format("{} shutting down", hostname));
+        break;
+      }
+      if (!co_await flush()) break;
+      idle_wait_ = true;
+      auto r = co_await read_more(listener_.command_timeout);
+      idle_wait_ = false;
+      if (r == ReadResult::Ok) continue;
+      if (r == ReadResult::Timeout) {
+        worker_.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
+        reply(421, "4.4.2", fmt::format("{} timeout exceeded, closing connection", hostname));
+      } else if (r == ReadResult::Drain) {
+        reply(421, "4.3.2", fmt::format("{} shutting down", hostname));
+      }
+      break;
+    }
+    std::string_view line(in_.data() + in_pos_, nl - in_pos_);
+    in_pos_ = nl + 1;
+    if (line.empty() || line.back() != '\r') {
+      reply(500, "5.5.2", "command lines must end with CRLF");
+      if (count_error()) {
+        reply(421, "4.7.0", "too many errors, closing connection");
+        break;
+      }
+      continue;
+    }
+    line.remove_suffix(1);
+    if (line.size() + 2 > listener_.max_line_length) {
+      reply(500, "5.5.2", "line too long");
+      if (count_error()) {
+        reply(421, "4.7.0", "too many errors, closing connection");
+        break;
+      }
+      continue;
+    }
+    keep = co_await handle_line(line);
+  }
+  co_await flush();
+  close();
+}
+
+asio::awaitable<bool> Session::handle_line(std::string_view line) {
+  const auto cmd = smtp::parse_command(line);
+  using smtp::Verb;
+  const std::size_t errors_before = errors_;
+  bool junk = false;
+  switch (cmd.verb) {
+    case Verb::Ehlo:
+    case Verb::Helo:
+      // EHLO aborts a transaction in progress (RFC 5321 §4.1.4), BDAT chunks included.
+      if (tx_.chunks_written) co_await discard_chunks();
+      do_ehlo(cmd.arg, cmd.verb == Verb::Ehlo);
+      break;
+    case Verb::Mail:
+      do_mail(cmd.arg);
+      break;
+    case Verb::Rcpt:
+      do_rcpt(cmd.arg);
+      break;
+    case Verb::Data:
+      if (!cmd.arg.empty()) {
+        reply(501, "5.5.4", "DATA takes no arguments");
+        ++errors_;
+        break;
+      }
+      co_return co_await do_data();
+    case Verb::Bdat:
+      co_return co_await do_bdat(cmd.arg);
+    case Verb::Rset:
+      if (tx_.chunks_written) co_await discard_chunks();
+      reset_transaction();
+      reply(250, "2.0.0", "OK");
+      junk = true;
+      break;
+    case Verb::Noop:
+      reply(250, "2.0.0", "OK");
+      junk = true;
+      break;
+    case Verb::Quit:
+      reply(221, "2.0.0", fmt::format("{} closing connection", worker_.config->hostname));
+      co_return false;
+    case Verb::Vrfy:
+      reply(252, "2.5.0", "cannot VRFY user, but will accept message and attempt delivery");
+      junk = true;
+      break;
+    case Verb::Expn:
+      reply(502, "5.5.1", "EXPN not available");
+      ++errors_;
+      junk = true;
+      break;
+    case Verb::Help:
+      reply(214, "2.0.0",
+            "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\n"
+            "See RFC 5321 and https://www.rfc-editor.org/rfc/rfc5321");
+      junk = true;
+      break;
+    case Verb::Starttls:
+    case Verb::Auth:
+      // Not advertised: TLS and AUTH are not built yet.
+      reply(502, "5.5.1", "command not implemented");
+      ++errors_;
+      break;
+    case Verb::Unknown: {
+      // A web client talking to the SMTP port: drop it (cross-protocol attacks).
+      auto sp = line.find(' ');
+      auto word = line.substr(0, sp);
+      if (iequals(word, "GET") || iequals(word, "POST") || iequals(word, "CONNECT") ||
+          iequals(word, "PUT") || iequals(word, "HEAD")) {
+        reply(421, "4.7.0", "this is an SMTP server; closing connection");
+        worker_.stats.sessions_dropped.fetch_add(1, std::memory_order_relaxed);
+        co_return false;
+      }
+      reply(500, "5.5.2", "syntax error, command unrecognized");
+      ++errors_;
+      break;
+    }
+  }
+  if (errors_ != errors_before && errors_ >= listener_.max_errors) {
+    reply(421, "4.7.0", "too many errors, closing connection");
+    worker_.stats.sessions_dropped.fetch_add(1, std::memory_order_relaxed);
+    co_return false;
+  }
+  if (junk && ++junk_ > listener_.max_junk_commands) {
+    reply(421, "4.7.0", "too many commands without mail, closing connection");
+    worker_.stats.sessions_dropped.fetch_add(1, std::memory_order_relaxed);
+    co_return false;
+  }
+  co_return true;
+}
+
+void Session::do_ehlo(std::string_view arg, bool esmtp) {
+  auto parsed = smtp::parse_helo(arg);
+  if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
+    // RFC 2034: no enhanced code on EHLO/HELO replies.
+    reply(err->code, "", err->text);
+    ++errors_;
+    return;
+  }
+  reset_transaction();
+  helo_ = std::get<std::string>(parsed);
+  esmtp_ = esmtp;
+  const auto& host = worker_.config->hostname;
+  if (!esmtp) {
+    reply(250, "", host);
+    return;
+  }
+  reply(250, "",
+        fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
+                    "ENHANCEDSTATUSCODES\nCHUNKING\nDSN",
+                    host, helo_, listener_.max_message_size));
+}
+
+void Session::do_mail(std::string_view arg) {
+  if (helo_.empty()) {
+    reply(503, "5.5.1", "send EHLO or HELO first");
+    ++errors_;
+    return;
+  }
+  if (tx_.active) {
+    reply(503, "5.5.1", "nested MAIL command");
+    ++errors_;
+    return;
+  }
+  auto parsed = smtp::parse_mail_from(arg);
+  if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
+    reply(*err);
+    ++errors_;
+    return;
+  }
+  auto& mail = std::get<smtp::MailFrom>(parsed);
+  const auto& p = mail.params;
+  if (!esmtp_ && (p.size || p.body != smtp::BodyType::Unspecified || p.smtputf8 ||
+                  p.ret != smtp::Ret::Unspecified || !p.envid.empty() || !p.auth.empty())) {
+    reply(555, "5.5.4", "MAIL parameters require EHLO");
+    ++errors_;
+    return;
+  }
+  if (p.size && *p.size > listener_.max_message_size) {
+    reply(552, "5.3.4",
+          fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size));
+    ++errors_;
+    return;
+  }
+  if (worker_.writer->disk_low()) {
+    reply(452, "4.3.1", "insufficient system storage, try again later");
+    return;
+  }
+  reset_transaction();
+  tx_.active = true;
+  tx_.sender = std::move(mail.path);
+  tx_.params = std::move(mail.params);
+  junk_ = 0;
+  reply(250, "2.1.0", "OK");
+}
+
+void Session::do_rcpt(std::string_view arg) {
+  if (!tx_.active) {
+    reply(503, "5.5.1", "need MAIL before RCPT");
+    ++errors_;
+    return;
+  }
+  auto parsed = smtp::parse_rcpt_to(arg, tx_.params.smtputf8);
+  if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
+    reply(*err);
+    worker_.stats.recipients_rejected_syntax.fetch_add(1, std::memory_order_relaxed);
+    ++errors_;
+    return;
+  }
+  auto& rcpt = std::get<smtp::RcptTo>(parsed);
+  if (!esmtp_ && (rcpt.params.notify || !rcpt.params.orcpt.empty())) {
+    reply(555, "5.5.4", "RCPT parameters require EHLO");
+    ++errors_;
+    return;
+  }
+  if (tx_.recipients.size() >= listener_.max_recipients) {
+    // RFC 5321 §4.5.3.1.10: 452 so the client sends the rest in another transaction.
+    reply(452, "4.5.3", "too many recipients");
+    worker_.stats.recipients_rejected_limit.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto decision = check_relay(rcpt.path, may_relay_, listener_.relay_domains);
+  if (!decision.allowed) {
+    reply(decision.reply);
+    worker_.stats.recipients_rejected_relay.fetch_add(1, std::memory_order_relaxed);
+    ++errors_;
+    return;
+  }
+  tx_.recipients.push_back({std::move(rcpt.path.address), std::move(rcpt.params)});
+  worker_.stats.recipients_accepted.fetch_add(1, std::memory_order_relaxed);
+  reply(250, "2.1.5", "OK");
+}
+
+}  // namespace mailgate::server

@@ -1,0 +1,133 @@
+// server/session: one inbound SMTP session (a coroutine on one worker).
+// Internal to the server module. The dialogue (session.cpp) and the message
+// reception path (session_data.cpp) are separate translation units because
+// coroutine code is slow to compile.
+// Promises: every read has a deadline; input is buffered up to a fixed bound
+// (command line limit, or one read chunk during data); replies are flushed
+// before the session would block on a read (RFC 2920 pipelining); nothing is
+// acknowledged before the spool batch that holds it is synced.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "policy/config.hpp"
+#include "server/server_stats.hpp"
+#include "smtp/address.hpp"
+#include "smtp/data_scanner.hpp"
+#include "smtp/params.hpp"
+#include "smtp/reply.hpp"
+#include "spool/message_id.hpp"
+
+namespace mailgate::spool {
+class SpoolWriter;
+class Store;
+}  // namespace mailgate::spool
+
+namespace mailgate::server {
+
+class Session;
+
+// Everything a session needs from its worker. Owned by the server, one per worker.
+struct WorkerState {
+  unsigned index = 0;
+  const policy::Config* config = nullptr;
+  spool::SpoolWriter* writer = nullptr;
+  spool::Store* store = nullptr;
+  spool::IdGenerator ids{0, 0};
+  ServerStats stats;
+  std::unordered_set<Session*> sessions;
+  bool draining = false;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(asio::ip::tcp::socket socket, WorkerState& worker,
+          const policy::ListenerConfig& listener);
+  ~Session();
+
+  asio::awaitable<void> run();
+  // Called on the session's worker when the server drains: an idle session is
+  // woken and says 421; a session receiving data finishes its transaction first.
+  void request_drain();
+
+ private:
+  struct Recipient {
+    smtp::Address address;
+    smtp::RcptParams params;
+  };
+  struct Transaction {
+    bool active = false;
+    smtp::Path sender;
+    smtp::MailParams params;
+    std::vector<Recipient> recipients;
+    // Body reception state (DATA or a BDAT sequence).
+    bool receiving = false;
+    bool bdat = false;
+    bool too_big = false;
+    bool spool_error = false;  // an unsynced chunk write failed
+    spool::MessageId id;
+    std::string body;  // in-memory part, not yet written
+    std::uint32_t chunks_written = 0;
+    std::uint64_t stored_bytes = 0;  // everything written or buffered
+    smtp::DataScanner scanner;
+  };
+
+  // I/O (session.cpp)
+  enum class ReadResult { Ok, Closed, Timeout, Drain };
+  asio::awaitable<ReadResult> read_more(std::chrono::milliseconds timeout);
+  asio::awaitable<bool> flush();
+  asio::awaitable<void> watchdog();
+  void reply(const smtp::Reply& r);
+  void reply(int code, const char* enhanced, std::string_view text);
+  bool count_error();  // true when the error limit is reached
+  void close();
+
+  // Dialogue (session.cpp)
+  asio::awaitable<bool> handle_line(std::string_view line);
+  void do_ehlo(std::string_view arg, bool esmtp);
+  void do_mail(std::string_view arg);
+  void do_rcpt(std::string_view arg);
+  void reset_transaction();
+
+  // Message reception (session_data.cpp)
+  asio::awaitable<bool> do_data();
+  asio::awaitable<bool> do_bdat(std::string_view arg);
+  void begin_body(bool bdat);
+  asio::awaitable<bool> spill_body();      // unsynced chunk write when over body_buffer
+  asio::awaitable<void> finish_message();  // checks, commit, reply
+  asio::awaitable<void> discard_chunks();  // after a rejected message
+  std::size_t store_limit() const;
+
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  WorkerState& worker_;
+  const policy::ListenerConfig& listener_;
+  std::string remote_ip_;
+  bool may_relay_ = false;
+
+  std::string in_;
+  std::size_t in_pos_ = 0;
+  std::string out_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool timed_out_ = false;
+  bool drain_requested_ = false;
+  bool idle_wait_ = false;  // blocked waiting for a command (drain may interrupt)
+  bool closing_ = false;
+
+  std::string helo_;
+  bool esmtp_ = false;
+  unsigned errors_ = 0;
+  unsigned junk_ = 0;
+  Transaction tx_;
+};
+
+}  // namespace mailgate::server

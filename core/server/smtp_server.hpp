@@ -1,0 +1,55 @@
+// server/smtp_server: the inbound SMTP service. Opens every configured
+// listener once per worker (SO_REUSEPORT, so the kernel spreads connections),
+// runs one session coroutine per connection on the accepting worker, and
+// drains gracefully. Promises: start() either listens on every address or
+// returns an error; drain() stops accepting at once, lets transactions that
+// are receiving data finish (their 250 still waits for the spool sync), tells
+// idle sessions 421 and returns when no session is left or the deadline passes.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/config.hpp"
+#include "server/server_stats.hpp"
+
+namespace mailgate::net {
+class WorkerPool;
+}
+namespace mailgate::spool {
+class SpoolWriter;
+class Store;
+}  // namespace mailgate::spool
+
+namespace mailgate::server {
+
+class SmtpServer {
+ public:
+  SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
+             spool::SpoolWriter& writer, std::uint64_t id_counter_start);
+  ~SmtpServer();
+
+  // Binds every listener on every worker; returns "" or an error message.
+  std::string start();
+  // Actual bound endpoints (port 0 resolved), one per configured listener.
+  std::vector<asio::ip::tcp::endpoint> endpoints() const;
+
+  // Returns the number of sessions still open when the deadline passed.
+  std::size_t drain(std::chrono::milliseconds deadline);
+
+  // After the workers stopped: closes and destroys the acceptors (before the
+  // worker io_contexts are destroyed).
+  void shutdown();
+
+  void totals(ServerStats& out) const;  // adds every worker's counters into out
+  std::size_t active_sessions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mailgate::server

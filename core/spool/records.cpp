@@ -1,0 +1,237 @@
+// spool/records: versioned binary encodings of the spool records (see
+// records.hpp). Format v1: a version byte (1), then the fields in declaration
+// order; integers are LEB128 varints (signed ones zigzag-encoded), strings are
+// a varint length followed by the raw bytes, small enums/flags are one byte,
+// booleans are exactly 0 or 1.
+// Promises: decode() accepts exactly what encode() produces: it rejects
+// truncation, trailing bytes, unknown versions, over-long varints, booleans or
+// states out of range, and element counts that the remaining input could not
+// possibly hold (so hostile input cannot make it allocate much).
+#include "spool/records.hpp"
+
+#include <limits>
+
+namespace mailgate::spool {
+
+namespace {
+
+constexpr std::uint8_t kVersion = 1;
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void svarint(std::int64_t v) {
+    varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+  }
+  void str(std::string_view s) {
+    varint(s.size());
+    out_.append(s);
+  }
+
+ private:
+  std::string& out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool ok() const { return ok_; }
+  bool at_end() const { return ok_ && in_.empty(); }
+  std::size_t remaining() const { return in_.size(); }
+
+  std::uint8_t u8() {
+    if (!ok_ || in_.empty()) return fail<std::uint8_t>();
+    auto v = static_cast<std::uint8_t>(in_.front());
+    in_.remove_prefix(1);
+    return v;
+  }
+  bool boolean() {
+    auto v = u8();
+    if (v > 1) return fail<bool>();
+    return v == 1;
+  }
+  std::uint64_t varint() {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      auto b = u8();
+      if (!ok_) return 0;
+      // The 10th byte may only hold the top bit of a 64-bit value.
+      if (shift == 63 && b > 1) return fail<std::uint64_t>();
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    return fail<std::uint64_t>();
+  }
+  std::uint32_t varint32() {
+    auto v = varint();
+    if (v > std::numeric_limits<std::uint32_t>::max()) return fail<std::uint32_t>();
+    return static_cast<std::uint32_t>(v);
+  }
+  std::int64_t svarint() {
+    auto v = varint();
+    return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
+  }
+  std::string str() {
+    auto n = varint();
+    if (!ok_ || n > in_.size()) return fail<std::string>();
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  // An element count where each element takes at least `min_bytes` bytes.
+  std::size_t count(std::size_t min_bytes) {
+    auto n = varint();
+    if (!ok_ || n > in_.size() / min_bytes) return fail<std::size_t>();
+    return static_cast<std::size_t>(n);
+  }
+
+ private:
+  template <class T>
+  T fail() {
+    ok_ = false;
+    return T{};
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::string encode(const Envelope& e) {
+  std::string out;
+  out.reserve(64 + e.sender.size() + e.recipients.size() * 32);
+  Writer w(out);
+  w.u8(kVersion);
+  w.str(e.sender);
+  w.varint(e.recipients.size());
+  for (const auto& r : e.recipients) {
+    w.str(r.address);
+    w.u8(r.notify);
+    w.str(r.orcpt);
+  }
+  w.u8(e.ret);
+  w.str(e.envid);
+  w.u8(e.body_type);
+  w.u8(e.smtputf8 ? 1 : 0);
+  w.varint(e.size);
+  w.svarint(e.received_ms);
+  w.str(e.client_ip);
+  w.str(e.helo);
+  w.str(e.auth_user);
+  w.u8(e.tls ? 1 : 0);
+  w.varint(e.body_chunks);
+  w.varint(e.meta.size());
+  for (const auto& [k, v] : e.meta) {
+    w.str(k);
+    w.str(v);
+  }
+  return out;
+}
+
+bool decode(std::string_view in, Envelope& out) {
+  Reader r(in);
+  if (r.u8() != kVersion || !r.ok()) return false;
+  Envelope e;
+  e.sender = r.str();
+  auto n = r.count(3);  // address len, notify, orcpt len
+  e.recipients.reserve(n);
+  for (std::size_t i = 0; i < n && r.ok(); ++i) {
+    EnvelopeRecipient rc;
+    rc.address = r.str();
+    rc.notify = r.u8();
+    rc.orcpt = r.str();
+    e.recipients.push_back(std::move(rc));
+  }
+  e.ret = r.u8();
+  e.envid = r.str();
+  e.body_type = r.u8();
+  e.smtputf8 = r.boolean();
+  e.size = r.varint();
+  e.received_ms = r.svarint();
+  e.client_ip = r.str();
+  e.helo = r.str();
+  e.auth_user = r.str();
+  e.tls = r.boolean();
+  e.body_chunks = r.varint32();
+  auto m = r.count(2);  // key len, value len
+  e.meta.reserve(m);
+  for (std::size_t i = 0; i < m && r.ok(); ++i) {
+    auto k = r.str();
+    auto v = r.str();
+    e.meta.emplace_back(std::move(k), std::move(v));
+  }
+  if (!r.at_end()) return false;
+  out = std::move(e);
+  return true;
+}
+
+std::string encode(const DestRecord& d) {
+  std::string out;
+  out.reserve(32 + d.recipients.size() * 16);
+  Writer w(out);
+  w.u8(kVersion);
+  w.varint(d.recipients.size());
+  for (const auto& r : d.recipients) {
+    w.varint(r.index);
+    w.u8(static_cast<std::uint8_t>(r.state));
+    w.str(r.last_reply);
+  }
+  w.varint(d.attempts);
+  w.svarint(d.next_attempt_ms);
+  w.varint(d.size);
+  return out;
+}
+
+bool decode(std::string_view in, DestRecord& out) {
+  Reader r(in);
+  if (r.u8() != kVersion || !r.ok()) return false;
+  DestRecord d;
+  auto n = r.count(3);  // index, state, reply len
+  d.recipients.reserve(n);
+  for (std::size_t i = 0; i < n && r.ok(); ++i) {
+    DestRecipient rc;
+    rc.index = r.varint32();
+    auto state = r.u8();
+    if (state > static_cast<std::uint8_t>(RcptState::Failed)) return false;
+    rc.state = static_cast<RcptState>(state);
+    rc.last_reply = r.str();
+    d.recipients.push_back(std::move(rc));
+  }
+  d.attempts = r.varint32();
+  d.next_attempt_ms = r.svarint();
+  d.size = r.varint();
+  if (!r.at_end()) return false;
+  out = std::move(d);
+  return true;
+}
+
+std::string body_key(const MessageId& id, std::uint32_t chunk) {
+  std::string key(id.key());
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(chunk >> shift));
+  return key;
+}
+
+std::string dest_key(const MessageId& id, std::string_view destination) {
+  std::string key;
+  key.reserve(16 + destination.size());
+  key.append(id.key());
+  key.append(destination);
+  return key;
+}
+
+bool split_dest_key(std::string_view key, MessageId& id, std::string& destination) {
+  if (key.size() <= 16) return false;  // an empty destination is malformed too
+  id = *MessageId::from_key(key);
+  destination.assign(key.substr(16));
+  return true;
+}
+
+}  // namespace mailgate::spool
