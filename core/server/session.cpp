@@ -51,6 +51,7 @@ Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
   }
   may_relay_ = !remote_ip_.empty() && net::any_contains(listener_.relay_networks, remote_ip_);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);
   worker_.sessions.insert(this);
   worker_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
 }
@@ -93,22 +94,42 @@ asio::awaitable<void> Session::watchdog() {
   }
 }
 
+void Session::set_deadline(std::chrono::milliseconds timeout) {
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  // The watchdog re-arms itself when it wakes before deadline_; wake it now
+  // only if the new deadline is earlier than the one it is waiting for.
+  if (deadline_ < timer_.expiry()) timer_.cancel();
+}
+
+// Reads what the socket has into in_. Not a coroutine: the 64 KiB buffer is
+// on the worker's stack, not in every session's frame, so an idle session
+// holds no read buffer at all.
+std::error_code Session::read_available() {
+  char buf[kReadChunk];
+  std::error_code ec;
+  std::size_t n = socket_.read_some(asio::buffer(buf), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return {};
+  if (!ec) in_.append(buf, n);
+  return ec;
+}
+
 asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::milliseconds timeout) {
-  if (in_pos_ > 0 && in_pos_ == in_.size()) {
+  if (in_pos_ == in_.size()) {
     in_.clear();
     in_pos_ = 0;
+    if (in_.capacity() > 4 * kReadChunk) std::string().swap(in_);
   } else if (in_pos_ > kReadChunk) {
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
-  const std::size_t old = in_.size();
-  in_.resize(old + kReadChunk);
-  deadline_ = std::chrono::steady_clock::now() + timeout;
-  timer_.cancel();  // re-arm the watchdog at the new deadline
+  set_deadline(timeout);
+  const std::size_t before = in_.size();
   std::error_code ec;
-  std::size_t n = co_await socket_.async_read_some(asio::buffer(in_.data() + old, kReadChunk),
-                                                   asio::redirect_error(use_awaitable, ec));
-  in_.resize(old + n);
+  while (!ec && in_.size() == before) {
+    co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                                asio::redirect_error(use_awaitable, ec));
+    if (!ec) ec = read_available();
+  }
   if (!ec) co_return ReadResult::Ok;
   if (timed_out_) co_return ReadResult::Timeout;
   if (ec == asio::error::operation_aborted && drain_requested_) co_return ReadResult::Drain;
@@ -117,8 +138,7 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
 
 asio::awaitable<bool> Session::flush() {
   if (out_.empty()) co_return true;
-  deadline_ = std::chrono::steady_clock::now() + listener_.command_timeout;
-  timer_.cancel();
+  set_deadline(listener_.command_timeout);
   std::error_code ec;
   co_await asio::async_write(socket_, asio::buffer(out_), asio::redirect_error(use_awaitable, ec));
   out_.clear();
@@ -146,7 +166,12 @@ void Session::reset_transaction() {
   tx_.bdat = false;
   tx_.too_big = false;
   tx_.spool_error = false;
-  tx_.body.clear();
+  // Give a large body buffer back: an idle session should cost almost nothing.
+  if (tx_.body.capacity() > 64 * 1024) {
+    std::string().swap(tx_.body);
+  } else {
+    tx_.body.clear();
+  }
   tx_.chunks_written = 0;
   tx_.stored_bytes = 0;
 }
@@ -155,6 +180,7 @@ asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
   worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   deadline_ = std::chrono::steady_clock::now() + listener_.command_timeout;
+  timer_.expires_at(deadline_);
   asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
 
   const auto& hostname = worker_.config->hostname;

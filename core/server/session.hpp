@@ -84,6 +84,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // I/O (session.cpp)
   enum class ReadResult { Ok, Closed, Timeout, Drain };
   asio::awaitable<ReadResult> read_more(std::chrono::milliseconds timeout);
+  std::error_code read_available();
+  void set_deadline(std::chrono::milliseconds timeout);
   asio::awaitable<bool> flush();
   asio::awaitable<void> watchdog();
   void reply(const smtp::Reply& r);
