@@ -29,7 +29,8 @@ mailgate.configure {
   },
 
   -- Admin HTTP API: /metrics, /healthz, /readyz and /api/v1 (queue, reload).
-  -- It can bounce and inspect mail: keep it on loopback.
+  -- It can bounce and inspect mail: keep it on loopback. (Validated now; the
+  -- HTTP server itself arrives in a later release and nothing listens yet.)
   http = {
     listen = "127.0.0.1:8025",
     -- token = "change-me",                 -- shared secret for the admin API
@@ -43,7 +44,8 @@ mailgate.configure {
     deliveries = "var/log/deliveries.jsonl", -- delivery log: one JSON line per event
   },
 
-  -- Outbound delivery to remote mail servers.
+  -- Outbound delivery to remote mail servers. (Validated now; delivery arrives
+  -- in a later release: until then accepted mail stays in the spool.)
   delivery = {
     port = 25,                              -- remote SMTP port
     retry = {

@@ -178,6 +178,16 @@ void Session::reset_transaction() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
+  try {
+    co_await converse();
+  } catch (const std::exception& e) {
+    // A bug must cost one connection, not the worker.
+    spdlog::error("session from {} failed: {}", remote_ip_, e.what());
+  }
+  close();
+}
+
+asio::awaitable<void> Session::converse() {
   worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   deadline_ = std::chrono::steady_clock::now() + listener_.command_timeout;
   timer_.expires_at(deadline_);
@@ -259,7 +269,6 @@ asio::awaitable<void> Session::run() {
     keep = co_await handle_line(line);
   }
   co_await flush();
-  close();
 }
 
 asio::awaitable<bool> Session::handle_line(std::string_view line) {

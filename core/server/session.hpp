@@ -94,6 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close();
 
   // Dialogue (session.cpp)
+  asio::awaitable<void> converse();
   asio::awaitable<bool> handle_line(std::string_view line);
   void do_ehlo(std::string_view arg, bool esmtp);
   void do_mail(std::string_view arg);
