@@ -105,6 +105,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> do_data();
   asio::awaitable<bool> do_bdat(std::string_view arg);
   void begin_body(bool bdat);
+  // Scans input into the body (limits, spill); the caller advances in_pos_.
+  asio::awaitable<smtp::DataScanner::Step> absorb(std::string_view input);
+  // The client went away or timed out mid-message: drop what was stored.
+  asio::awaitable<void> abandon_message(ReadResult why);
   asio::awaitable<bool> spill_body();      // unsynced chunk write when over body_buffer
   asio::awaitable<void> finish_message();  // checks, commit, reply
   asio::awaitable<void> discard_chunks();  // after a rejected message

@@ -83,6 +83,26 @@ asio::awaitable<void> Session::discard_chunks() {
                                        asio::redirect_error(use_awaitable, ec));
 }
 
+asio::awaitable<smtp::DataScanner::Step> Session::absorb(std::string_view input) {
+  auto step = tx_.scanner.feed(input, tx_.body, store_limit());
+  if (!tx_.too_big && tx_.scanner.total_bytes() > listener_.max_message_size) {
+    tx_.too_big = true;
+    tx_.body.clear();
+  }
+  if (tx_.body.size() >= worker_.config->spool.body_buffer && store_limit() != 0)
+    co_await spill_body();
+  co_return step;
+}
+
+asio::awaitable<void> Session::abandon_message(ReadResult why) {
+  if (tx_.chunks_written) co_await discard_chunks();
+  if (why == ReadResult::Timeout) {
+    worker_.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
+    reply(421, "4.4.2", "timeout waiting for message data, closing connection");
+  }
+  reset_transaction();
+}
+
 asio::awaitable<bool> Session::do_data() {
   if (!tx_.active) {
     reply(503, "5.5.1", "need MAIL command");
@@ -103,30 +123,18 @@ asio::awaitable<bool> Session::do_data() {
   reply(354, "", "End data with <CR><LF>.<CR><LF>");
   if (!co_await flush()) co_return false;
 
-  const std::uint64_t max_size = listener_.max_message_size;
-  const std::uint64_t buffer = worker_.config->spool.body_buffer;
   for (;;) {
     if (in_pos_ < in_.size()) {
-      std::string_view avail(in_.data() + in_pos_, in_.size() - in_pos_);
-      auto step = tx_.scanner.feed(avail, tx_.body, store_limit());
+      auto step = co_await absorb(std::string_view(in_.data() + in_pos_, in_.size() - in_pos_));
       in_pos_ += step.consumed;
-      if (tx_.scanner.total_bytes() > max_size && !tx_.too_big) {
-        tx_.too_big = true;
-        tx_.body.clear();
-      }
-      if (tx_.body.size() >= buffer && store_limit() != 0) co_await spill_body();
       if (step.done) break;
       continue;
     }
     auto r = co_await read_more(listener_.data_timeout);
-    if (r == ReadResult::Ok) continue;
-    if (tx_.chunks_written) co_await discard_chunks();
-    if (r == ReadResult::Timeout) {
-      worker_.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
-      reply(421, "4.4.2", "timeout waiting for data, closing connection");
+    if (r != ReadResult::Ok) {
+      co_await abandon_message(r);
+      co_return false;
     }
-    reset_transaction();
-    co_return false;
   }
   co_await finish_message();
   co_return true;
@@ -153,33 +161,19 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
   const bool accept = refusal.code == 0;
   if (accept && !tx_.receiving) begin_body(true);
 
-  const std::uint64_t max_size = listener_.max_message_size;
-  const std::uint64_t buffer = worker_.config->spool.body_buffer;
   std::uint64_t remaining = cmd.size;
   while (remaining > 0) {
     if (in_pos_ == in_.size()) {
       auto r = co_await read_more(listener_.data_timeout);
       if (r != ReadResult::Ok) {
-        if (tx_.chunks_written) co_await discard_chunks();
-        if (r == ReadResult::Timeout) {
-          worker_.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
-          reply(421, "4.4.2", "timeout waiting for BDAT data, closing connection");
-        }
-        reset_transaction();
+        co_await abandon_message(r);
         co_return false;
       }
       continue;
     }
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining, in_.size() - in_pos_));
-    if (accept) {
-      tx_.scanner.feed(std::string_view(in_.data() + in_pos_, n), tx_.body, store_limit());
-      if (tx_.scanner.total_bytes() > max_size && !tx_.too_big) {
-        tx_.too_big = true;
-        tx_.body.clear();
-      }
-      if (tx_.body.size() >= buffer && store_limit() != 0) co_await spill_body();
-    }
+    if (accept) co_await absorb(std::string_view(in_.data() + in_pos_, n));
     in_pos_ += n;
     remaining -= n;
   }

@@ -109,11 +109,30 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error) 
     error = "spool: cannot open " + path + ": " + s.ToString();
     return nullptr;
   }
+  return adopt(path, raw, handles);
+}
+
+std::unique_ptr<Store> Store::adopt(const std::string& path, rocksdb::DB* db,
+                                    const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
   std::unique_ptr<Store> store(new Store);
   store->path_ = path;
-  store->db_ = raw;
+  store->db_ = db;
   for (int i = 0; i < 5; ++i) store->cf_[i] = handles[i];
   return store;
+}
+
+std::unique_ptr<Store> Store::open_read_only(const std::string& path, std::string& error) {
+  // No lock and no writes: works on a stopped spool and beside a running gateway.
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
+  if (!s.ok()) {
+    error = "spool: cannot open " + path + " read-only: " + s.ToString();
+    return nullptr;
+  }
+  return adopt(path, raw, handles);
 }
 
 Store::~Store() {

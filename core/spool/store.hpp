@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rocksdb {
 class DB;
@@ -41,6 +42,8 @@ class Store {
 
  private:
   Store() = default;
+  static std::unique_ptr<Store> adopt(const std::string& path, rocksdb::DB* db,
+                                      const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
   std::string path_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_[5] = {};  // default, body, meta, dest, suppress
