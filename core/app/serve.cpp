@@ -12,11 +12,14 @@
 #include <asio/steady_timer.hpp>
 #include <csignal>
 
+#include "delivery/delivery_engine.hpp"
+#include "eventlog/delivery_log.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "policy/config.hpp"
 #include "server/smtp_server.hpp"
 #include "spool/recovery.hpp"
+#include "spool/spool_reader.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
 
@@ -66,6 +69,10 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
 
   spool::SpoolWriter writer(*store, cfg.spool.max_queue_bytes, cfg.spool.min_free_space);
   writer.start();
+  spool::SpoolReader reader(*store, 2);
+  reader.start();
+  eventlog::DeliveryLog delivery_log(cfg.log.deliveries, cfg.workers);
+  delivery_log.start();
   net::WorkerPool workers(cfg.workers);
   server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
   if (auto e = smtp.start(); !e.empty()) {
@@ -74,6 +81,27 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
     return 1;
   }
   workers.start();
+  delivery::EngineDeps deps;
+  deps.config = &cfg;
+  deps.workers = &workers;
+  deps.store = store.get();
+  deps.writer = &writer;
+  deps.reader = &reader;
+  deps.log = &delivery_log;
+  deps.own_endpoints = smtp.endpoints();
+  deps.id_counter_start = counter_start;
+  delivery::DeliveryEngine engine(deps);
+  if (auto e = engine.start(); !e.empty()) {
+    spdlog::critical("{}", e);
+    workers.stop();
+    smtp.shutdown();
+    workers.destroy();
+    writer.stop();
+    return 1;
+  }
+  smtp.set_on_accepted([&engine](const spool::MessageId& id,
+                                 const std::vector<std::string>& destinations,
+                                 std::uint64_t size) { engine.enqueue(id, destinations, size); });
   for (const auto& ep : smtp.endpoints()) {
     spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
                  net::format_endpoint(ep), cfg.workers, cfg.spool.path);
@@ -87,7 +115,8 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   // Messages of this run (ids at or above counter_start) belong to the live
   // queue: recovery must neither index them nor take their chunks for orphans.
   recovery.set_live_counter_start(counter_start);
-  recovery.start([&r = recovery](const spool::RecoveredIndex&) {
+  recovery.start([&r = recovery, &engine](const spool::RecoveredIndex& index) {
+    engine.enqueue_recovered(index);
     spdlog::info(
         "recovery: done: {} messages, {} queue records, {} orphaned chunks removed in {:.3f}s",
         r.messages(), r.records(), r.orphans_removed(), r.seconds());
@@ -101,7 +130,8 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
     signals.async_wait([&](std::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        spdlog::warn("SIGHUP: reload is not implemented yet (Lua hooks arrive in a later release)");
+        delivery_log.reopen();
+        spdlog::warn("SIGHUP: delivery log reopened; reloading the config is not implemented yet");
         wait_signal();
         return;
       }
@@ -127,17 +157,25 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   // Order: stop the threads, let the writer finish (its completions are posted
   // to the stopped workers), then free the acceptors and the worker contexts
   // (destroying leftover session frames) while the server state still exists.
+  engine.stop();
   workers.stop();
   writer.stop();
+  reader.stop();
   smtp.shutdown();
+  engine.release_io();
   workers.destroy();
   recovery.join();
+  delivery_log.stop();
   server::ServerStats totals;
   smtp.totals(totals);
   const auto& ws = writer.stats();
+  const auto ds = engine.stats();
   spdlog::info("stopped: {} connections, {} messages received, {} spool rounds, {} syncs",
                totals.connections.load(), totals.messages_received.load(), ws.rounds.load(),
                ws.syncs.load());
+  spdlog::info(
+      "delivery: {} delivered, {} deferred, {} bounced, {} expired, {} DSNs, {} connections",
+      ds.delivered, ds.deferred, ds.bounced, ds.expired, ds.dsns, ds.connections);
   return 0;
 }
 

@@ -295,9 +295,14 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
         ++errors_;
         break;
       }
-      co_return co_await do_data();
-    case Verb::Bdat:
-      co_return co_await do_bdat(cmd.arg);
+      {
+        const bool keep = co_await do_data();
+        co_return keep;
+      }
+    case Verb::Bdat: {
+      const bool keep = co_await do_bdat(cmd.arg);
+      co_return keep;
+    }
     case Verb::Rset:
       if (tx_.chunks_written) co_await discard_chunks();
       reset_transaction();

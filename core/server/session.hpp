@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,10 @@ struct WorkerState {
   spool::IdGenerator ids{0, 0};
   ServerStats stats;
   std::unordered_set<Session*> sessions;
+  // Called on the worker after a message is committed: hands it to the queue.
+  std::function<void(const spool::MessageId&, const std::vector<std::string>& destinations,
+                     std::uint64_t size)>
+      on_accepted;
   bool draining = false;
 };
 

@@ -272,6 +272,12 @@ asio::awaitable<void> Session::finish_message() {
     worker_.stats.messages_received.fetch_add(1, std::memory_order_relaxed);
     worker_.stats.bytes_received.fetch_add(env.size, std::memory_order_relaxed);
     reply(250, "2.0.0", fmt::format("OK id={}", tx_.id.hex()));
+    if (worker_.on_accepted) {
+      std::vector<std::string> names;
+      names.reserve(dests.size());
+      for (const auto& [name, rec] : dests) names.push_back(name);
+      worker_.on_accepted(tx_.id, names, env.size);
+    }
     spdlog::debug("received {} from <{}> for {} recipient(s), {} bytes", tx_.id.hex(), env.sender,
                   env.recipients.size(), env.size);
   }

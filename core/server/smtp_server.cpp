@@ -99,6 +99,10 @@ std::string SmtpServer::start() {
   return {};
 }
 
+void SmtpServer::set_on_accepted(AcceptedFn fn) {
+  for (auto& st : impl_->states) st->on_accepted = fn;
+}
+
 std::vector<tcp::endpoint> SmtpServer::endpoints() const { return impl_->bound; }
 
 std::size_t SmtpServer::drain(std::chrono::milliseconds deadline) {

@@ -9,12 +9,14 @@
 
 #include <asio/ip/tcp.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "policy/config.hpp"
 #include "server/server_stats.hpp"
+#include "spool/message_id.hpp"
 
 namespace mailgate::net {
 class WorkerPool;
@@ -31,6 +33,11 @@ class SmtpServer {
   SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
              spool::SpoolWriter& writer, std::uint64_t id_counter_start);
   ~SmtpServer();
+
+  using AcceptedFn = std::function<void(
+      const spool::MessageId&, const std::vector<std::string>& destinations, std::uint64_t size)>;
+  // Before start(): called on the worker after each committed message.
+  void set_on_accepted(AcceptedFn fn);
 
   // Binds every listener on every worker; returns "" or an error message.
   std::string start();

@@ -30,12 +30,15 @@ class Gateway:
     """A running mailgate process. Use as a context manager or call stop()."""
 
     def __init__(self, spool, sets=(), config=CONFIG, workers=2, extra_args=(), env=None,
-                 wrapper=()):
+                 wrapper=(), dns="127.0.0.1:1"):
         self.spool = str(spool)
         args = ["--set", "listen.address=127.0.0.1:0", "--set", "http.listen=127.0.0.1:0",
                 "--set", f"spool.path={self.spool}", "--set", "spool.min_free_space=1MB",
                 "--set", f"workers={workers}", "--set", "hostname=gw.mailgate.test",
-                "--set", "log.level=info"]
+                "--set", "log.level=info",
+                # Never ask a real resolver: tests that deliver pass their dnsmasq.
+                "--set", f"dns.servers.1={dns}",
+                "--set", f"log.deliveries={self.spool}/../deliveries.jsonl"]
         for s in sets:
             args += ["--set", s]
         self.cmd = list(wrapper) + [BIN, "serve", "--config", config] + args + list(extra_args)

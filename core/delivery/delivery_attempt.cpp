@@ -1,0 +1,361 @@
+// delivery/delivery_attempt: the coroutines of delivery: one connection per
+// call of connection() (resolve, connect, reuse for several messages), one
+// attempt per message, and settle(): the synced spool update of the results
+// (+ bounce DSN) before the queue moves the message on.
+#include <fmt/format.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "delivery/delivery_worker.hpp"
+#include "dsn/dsn.hpp"
+#include "eventlog/delivery_log.hpp"
+#include "policy/config.hpp"
+#include "smtp/address.hpp"
+#include "spool/records.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+
+namespace mailgate::delivery {
+
+using asio::use_awaitable;
+
+namespace {
+
+// How long an idle outbound connection waits for more mail before QUIT.
+constexpr std::chrono::seconds kIdleReuse{2};
+
+bool is_loop(const asio::ip::tcp::endpoint& ep, const std::vector<asio::ip::tcp::endpoint>& own) {
+  for (const auto& o : own) {
+    if (o.port() != ep.port()) continue;
+    if (o.address() == ep.address()) return true;
+    if (o.address().is_unspecified() && ep.address().is_loopback()) return true;
+  }
+  return false;
+}
+
+std::string one_line(const smtp::Reply& r) {
+  std::string t = r.text;
+  for (auto& c : t)
+    if (c == '\n' || c == '\r') c = ' ';
+  return t;
+}
+
+std::string domain_of(const std::string& address) {
+  auto at = address.rfind('@');
+  return at == std::string::npos ? std::string() : smtp::normalize_domain(address.substr(at + 1));
+}
+
+}  // namespace
+
+const smtp::Reply DeliveryEngine::Worker::kExpired{451, "4.4.7",
+                                                   "message expired: delivery time limit reached"};
+
+asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& destination) {
+  Route route;
+  const auto port = deps.config->delivery.port;
+  if (!destination.empty() && destination.front() == '[') {
+    // Address literal: [1.2.3.4] or [IPv6:...].
+    std::string lit = destination.substr(1, destination.size() - 2);
+    if (lit.rfind("IPv6:", 0) == 0 || lit.rfind("ipv6:", 0) == 0) lit = lit.substr(5);
+    std::error_code ec;
+    auto addr = asio::ip::make_address(lit, ec);
+    if (ec) {
+      route.failure = {550, "5.1.2", "unusable address literal " + destination};
+    } else {
+      route.targets.push_back({destination, {addr, port}});
+    }
+  } else {
+    auto mx = co_await resolver->mx(destination);
+    if (mx.status != dns::Status::Ok) {
+      auto f = dns::failure_reply(mx.status);
+      route.failure = {f.code, std::string(f.enhanced),
+                       fmt::format("{}: {}", f.text, mx.detail.empty() ? destination : mx.detail)};
+      co_return route;
+    }
+    bool temp = false;
+    for (const auto& host : mx.hosts) {
+      auto a = co_await resolver->addresses(host.name);
+      if (a.status == dns::Status::TempFail) temp = true;
+      for (const auto& addr : a.addresses) route.targets.push_back({host.name, {addr, port}});
+    }
+    if (route.targets.empty()) {
+      route.failure =
+          temp ? smtp::Reply{451, "4.4.3", "cannot resolve the MX hosts of " + destination}
+               : smtp::Reply{550, "5.4.4", "no address for any MX host of " + destination};
+      co_return route;
+    }
+  }
+  // An MX pointing back at this gateway would loop the mail forever.
+  std::vector<Target> usable;
+  for (auto& t : route.targets)
+    if (!is_loop(t.endpoint, deps.own_endpoints)) usable.push_back(std::move(t));
+  if (usable.empty() && !route.targets.empty()) {
+    route.failure = {554, "5.4.6", "mail loop: the MX of " + destination + " is this gateway"};
+  }
+  route.targets = std::move(usable);
+  co_return route;
+}
+
+asio::awaitable<void> DeliveryEngine::Worker::connection(queue::Destination& d) {
+  const auto& cfg = *deps.config;
+  spdlog::debug("{}: new connection (worker {})", d.name, index);
+  auto route = co_await resolve(d.name);
+  spdlog::debug("{}: {} targets, failure {} {}", d.name, route.targets.size(), route.failure.code,
+                route.failure.text);
+  if (route.failure.code >= 500) {
+    while (auto item = shard->take(d)) co_await fail_item(d, std::move(*item), route.failure);
+    shard->connection_closed(d);
+    co_return;
+  }
+  std::unique_ptr<SmtpClient> client;
+  smtp::Reply last = route.failure;
+  for (const auto& t : route.targets) {
+    client = std::make_unique<SmtpClient>(ctx.get_executor(), cfg.hostname, ClientTimeouts{});
+    last = co_await client->open(t.endpoint, t.host);
+    if (last.code / 100 == 2) break;
+    spdlog::debug("{}: {} answered {} {}", d.name, t.endpoint.address().to_string(), last.code,
+                  one_line(last));
+    co_await client->quit();
+    client.reset();
+  }
+  if (!client) {
+    // Connection-level failure: the destination waits, its messages keep their attempts.
+    const auto delay = cfg.delivery.retry.first.count();
+    spdlog::info("{}: no MX accepted a connection ({} {} {}); deferring the destination for {} ms",
+                 d.name, last.code, last.enhanced, one_line(last), delay);
+    eventlog::LogRecord rec;
+    rec.event = "transient_failure";
+    rec.time_ms = queue::now_ms();
+    rec.destination = d.name;
+    rec.code = last.code;
+    rec.enhanced = last.enhanced;
+    rec.text = one_line(last);
+    rec.bounce_class = "routing";
+    deps.log->write(index, std::move(rec));
+    shard->defer_destination(d, queue::now_ms() + delay);
+    shard->connection_closed(d);
+    co_return;
+  }
+  unsigned sent = 0;
+  while (sent < cfg.delivery.max_messages_per_connection && client->usable()) {
+    auto item = shard->take(d);
+    if (!item) {
+      // Linger a little: mail often arrives in a trickle, and a new TCP +
+      // EHLO per message is what connection reuse is meant to save.
+      asio::steady_timer idle(ctx, kIdleReuse);
+      shard->park(d, idle);
+      std::error_code ec;
+      co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
+      shard->unpark(d, idle);
+      item = shard->take(d);
+      if (!item) break;
+    }
+    co_await attempt(d, std::move(*item), client.get());
+    ++sent;
+  }
+  co_await client->quit();
+  shard->connection_closed(d);
+}
+
+asio::awaitable<void> DeliveryEngine::Worker::attempt(queue::Destination& d, queue::Item item,
+                                                      SmtpClient* client) {
+  const auto now = queue::now_ms();
+  if (shard->policy().expired(static_cast<std::int64_t>(item.id.millis()), now)) {
+    co_await fail_item(d, std::move(item), kExpired);
+    co_return;
+  }
+  auto [ec, msg] = co_await deps.reader->async_load(item.id, d.name,
+                                                    asio::experimental::as_tuple(use_awaitable));
+  if (ec || !msg) {
+    spdlog::error("{}: message {} cannot be read from the spool ({}); dropped from the queue",
+                  d.name, item.id.hex(), ec.message());
+    co_return;
+  }
+  std::vector<std::uint32_t> pending;
+  for (const auto& r : msg->dest.recipients)
+    if (r.state == spool::RcptState::Pending) pending.push_back(r.index);
+  std::vector<Outcome> outcomes;
+  if (!pending.empty()) {
+    auto result = co_await client->send(msg->envelope, pending, msg->body);
+    for (std::size_t i = 0; i < pending.size(); ++i)
+      outcomes.push_back({pending[i], result.recipients[i]});
+  }
+  co_await settle(d, std::move(item), std::move(msg), std::move(outcomes), client);
+}
+
+asio::awaitable<void> DeliveryEngine::Worker::fail_item(queue::Destination& d, queue::Item item,
+                                                        smtp::Reply reply) {
+  auto [ec, msg] = co_await deps.reader->async_load(item.id, d.name,
+                                                    asio::experimental::as_tuple(use_awaitable));
+  if (ec || !msg) co_return;
+  std::vector<Outcome> outcomes;
+  for (const auto& r : msg->dest.recipients)
+    if (r.state == spool::RcptState::Pending) outcomes.push_back({r.index, reply});
+  co_await settle(d, std::move(item), std::move(msg), std::move(outcomes), nullptr);
+}
+
+asio::awaitable<void> DeliveryEngine::Worker::settle(queue::Destination& d, queue::Item item,
+                                                     std::shared_ptr<spool::LoadedMessage> msg,
+                                                     std::vector<Outcome> outcomes,
+                                                     const SmtpClient* client) {
+  const std::string mx = client ? client->peer_host() : std::string();
+  const bool tls = false;  // outbound STARTTLS is not built yet
+  const bool next_hop_dsn = client && client->capabilities().dsn;
+  const auto& cfg = *deps.config;
+  const auto& env = msg->envelope;
+  auto& rec = msg->dest;
+  const auto now = queue::now_ms();
+  const auto received = static_cast<std::int64_t>(item.id.millis());
+  const bool too_old = shard->policy().expired(received, now);
+
+  std::vector<dsn::RecipientReport> reports;
+  std::vector<eventlog::LogRecord> records;
+  bool any_pending = false;
+  for (auto& o : outcomes) {
+    auto& r = o.reply;
+    const bool expired_now = r.code / 100 == 4 && too_old;
+    spool::RcptState state = r.code / 100 == 2                   ? spool::RcptState::Delivered
+                             : r.code / 100 == 4 && !expired_now ? spool::RcptState::Pending
+                                                                 : spool::RcptState::Failed;
+    for (auto& dr : rec.recipients)
+      if (dr.index == o.index) {
+        dr.state = state;
+        dr.last_reply = fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
+      }
+    const auto& er = env.recipients[o.index];
+    const char* event = state == spool::RcptState::Delivered     ? "delivery"
+                        : state == spool::RcptState::Pending     ? "transient_failure"
+                        : (expired_now || r.enhanced == "4.4.7") ? "expiration"
+                                                                 : "bounce";
+    const auto cls = state == spool::RcptState::Delivered
+                         ? smtp::BounceClass::None
+                         : classifier.classify(r.code, r.enhanced, r.text);
+    auto& lr = records.emplace_back();
+    lr.event = event;
+    lr.time_ms = now;
+    lr.id = item.id.hex();
+    lr.sender = env.sender;
+    lr.recipient = er.address;
+    lr.destination = d.name;
+    lr.mx = mx;
+    lr.code = r.code;
+    lr.enhanced = r.enhanced;
+    lr.text = one_line(r);
+    lr.bounce_class = smtp::to_string(cls);
+    lr.attempt = rec.attempts + 1;
+    lr.tls = tls;
+    lr.size = env.size;
+    if (state == spool::RcptState::Pending) {
+      any_pending = true;
+      continue;
+    }
+    dsn::Action action = dsn::Action::Failed;
+    if (state == spool::RcptState::Delivered) {
+      // A next hop that speaks DSN got NOTIFY passed on and reports success
+      // itself; one that does not cannot, so we report "relayed" (RFC 3464).
+      if (next_hop_dsn) continue;
+      action = dsn::Action::Relayed;
+    }
+    if (!dsn::wants_report(er.notify, action)) continue;
+    auto& rep = reports.emplace_back();
+    rep.final_recipient = er.address;
+    rep.original_recipient = er.orcpt;
+    rep.action = action;
+    rep.status = expired_now ? std::string("4.4.7") : r.enhanced;  // empty: derived from action
+    rep.remote_mta = mx;
+    rep.diagnostic = fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
+    rep.last_attempt_ms = now;
+  }
+  rocksdb::WriteBatch batch;
+  auto* store = deps.store;
+  const auto key = spool::dest_key(item.id, d.name);
+  bool closes_message = false;
+  if (any_pending) {
+    rec.attempts++;
+    rec.next_attempt_ms = now + shard->policy().delay_after(rec.attempts, shard->rng()).count();
+    batch.Put(store->dest(), key, spool::encode(rec));
+  } else {
+    batch.Delete(store->dest(), key);
+    closes_message = item.ref && item.ref->open_dests.fetch_sub(1) == 1;
+    if (closes_message) {
+      batch.DeleteRange(store->body(), spool::body_key(item.id, 0),
+                        spool::body_key(item.id, env.body_chunks));
+      batch.Delete(store->meta(), item.id.key());
+    }
+  }
+  // The bounce (if any) is queued in the same batch as the failed state, so a
+  // crash can neither lose nor double it.
+  spool::MessageId dsn_id;
+  std::string dsn_dest;
+  std::uint64_t dsn_size = 0;
+  if (!reports.empty() && dsn::may_send_dsn(env.sender)) {
+    dsn_id = ids.next();
+    dsn::DsnInput in;
+    in.reporting_mta = cfg.hostname;
+    in.message_id_domain = cfg.hostname;
+    in.original_sender = env.sender;
+    in.envid = env.envid;
+    in.ret = static_cast<smtp::Ret>(env.ret);
+    in.smtputf8 = env.smtputf8;
+    in.arrival_ms = received;
+    in.dsn_id = dsn_id.hex();
+    in.recipients = std::move(reports);
+    in.original_message = msg->body;
+    in.now_ms = now;
+    std::string body = dsn::build(in);
+    spool::Envelope denv;
+    denv.sender = "";
+    denv.recipients.push_back({env.sender, 0, ""});
+    denv.smtputf8 = dsn::is_global(in);
+    denv.body_type = static_cast<std::uint8_t>(smtp::BodyType::EightBitMime);
+    denv.size = body.size();
+    denv.received_ms = now;
+    denv.helo = cfg.hostname;
+    denv.body_chunks = 1;
+    dsn_dest = domain_of(env.sender);
+    spool::DestRecord drec;
+    drec.recipients.push_back({0, spool::RcptState::Pending, {}});
+    drec.next_attempt_ms = now;
+    drec.size = body.size();
+    dsn_size = body.size();
+    batch.Put(store->body(), spool::body_key(dsn_id, 0), body);
+    batch.Put(store->meta(), dsn_id.key(), spool::encode(denv));
+    batch.Put(store->dest(), spool::dest_key(dsn_id, dsn_dest), spool::encode(drec));
+  }
+  std::error_code ec;
+  co_await deps.writer->async_write(std::move(batch), true,
+                                    asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    // Nothing was recorded: try the whole attempt again later.
+    if (closes_message) item.ref->open_dests.fetch_add(1);
+    spdlog::error("{}: cannot record delivery results of {}: {}", d.name, item.id.hex(),
+                  ec.message());
+    shard->retry_later(d, std::move(item), now + cfg.delivery.retry.first.count());
+    co_return;
+  }
+  for (auto& r : records) {
+    if (std::string_view(r.event) == "delivery")
+      delivered.fetch_add(1, std::memory_order_relaxed);
+    else if (std::string_view(r.event) == "transient_failure")
+      deferred.fetch_add(1, std::memory_order_relaxed);
+    else if (std::string_view(r.event) == "expiration")
+      expired.fetch_add(1, std::memory_order_relaxed);
+    else
+      bounced.fetch_add(1, std::memory_order_relaxed);
+    deps.log->write(index, std::move(r));
+  }
+  if (!dsn_dest.empty()) {
+    dsns.fetch_add(1, std::memory_order_relaxed);
+    enqueue(dsn_id, {dsn_dest}, dsn_size);  // DSNs go through the normal queue
+  }
+  if (any_pending) {
+    item.attempts = rec.attempts;
+    shard->retry_later(d, std::move(item), rec.next_attempt_ms);
+  }
+}
+
+}  // namespace mailgate::delivery

@@ -1,0 +1,139 @@
+// delivery/delivery_engine: engine set-up, ownership of destinations and
+// hand-over of committed or recovered messages to their owner's queue. The
+// connection and attempt coroutines are in delivery_attempt.cpp.
+#include "delivery/delivery_engine.hpp"
+
+#include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <functional>
+#include <map>
+
+#include "delivery/delivery_worker.hpp"
+#include "net/worker_pool.hpp"
+#include "policy/config.hpp"
+#include "spool/recovery.hpp"
+
+namespace mailgate::delivery {
+
+DeliveryEngine::Worker::Worker(const EngineDeps& d, unsigned i)
+    : deps(d),
+      index(i),
+      ctx(d.workers->context(i)),
+      // DSN ids use worker numbers above the SMTP workers' so they never collide.
+      ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start) {
+  dns::ResolverOptions opts;
+  opts.servers = d.config->dns.servers;
+  resolver = std::make_unique<dns::Resolver>(ctx, opts);
+  const auto& r = d.config->delivery.retry;
+  queue::RetryPolicy policy{r.first, r.max, r.max_age};
+  shard = std::make_unique<queue::QueueShard>(
+      ctx, policy, d.config->delivery.max_connections,
+      [this](queue::Destination& dest) { start_connection(dest); },
+      [this](queue::Destination& dest, queue::Item item) { expire_item(dest, std::move(item)); });
+}
+
+void DeliveryEngine::Worker::start_connection(queue::Destination& d) {
+  connections.fetch_add(1, std::memory_order_relaxed);
+  asio::co_spawn(ctx, connection(d), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("delivery connection failed: {}", ex.what());
+    }
+  });
+}
+
+void DeliveryEngine::Worker::expire_item(queue::Destination& d, queue::Item item) {
+  asio::co_spawn(ctx, fail_item(d, std::move(item), kExpired), asio::detached);
+}
+
+DeliveryEngine::DeliveryEngine(EngineDeps deps) : deps_(std::move(deps)) {}
+
+DeliveryEngine::~DeliveryEngine() = default;
+
+std::string DeliveryEngine::start() {
+  const unsigned n = deps_.workers->size();
+  workers_.resize(n);
+  std::string error;
+  deps_.workers->run_on_all([&](unsigned i) {
+    try {
+      workers_[i] = std::make_unique<Worker>(deps_, i);
+      workers_[i]->enqueue = [this](const spool::MessageId& id, std::vector<std::string> dests,
+                                    std::uint64_t size) { enqueue(id, dests, size); };
+    } catch (const std::exception& e) {
+      error = e.what();  // same error on every worker; any one will do
+    }
+  });
+  return error.empty() ? "" : "delivery: " + error;
+}
+
+unsigned DeliveryEngine::owner(const std::string& destination) const {
+  return static_cast<unsigned>(std::hash<std::string>{}(destination) % workers_.size());
+}
+
+void DeliveryEngine::enqueue(const spool::MessageId& id,
+                             const std::vector<std::string>& destinations, std::uint64_t size) {
+  auto ref = std::make_shared<queue::MessageRef>(static_cast<int>(destinations.size()));
+  const auto ms = static_cast<std::int64_t>(id.millis());
+  for (const auto& dest : destinations) {
+    auto* w = workers_[owner(dest)].get();
+    asio::post(w->ctx, [w, dest, item = queue::Item{id, size, 0, ms, ref}]() mutable {
+      w->shard->add(dest, std::move(item));
+    });
+  }
+}
+
+void DeliveryEngine::enqueue_recovered(const spool::RecoveredIndex& index) {
+  const auto& entries = index.entries;
+  for (std::size_t i = 0; i < entries.size();) {
+    std::size_t j = i;
+    while (j < entries.size() && entries[j].id == entries[i].id) ++j;
+    auto ref = std::make_shared<queue::MessageRef>(static_cast<int>(j - i));
+    for (std::size_t k = i; k < j; ++k) {
+      const auto& e = entries[k];
+      const std::string& dest = index.destinations[e.destination];
+      auto* w = workers_[owner(dest)].get();
+      asio::post(w->ctx,
+                 [w, dest, item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref}]() mutable {
+                   w->shard->add(dest, std::move(item));
+                 });
+    }
+    i = j;
+  }
+}
+
+void DeliveryEngine::stop() {
+  if (workers_.empty()) return;
+  deps_.workers->run_on_all([this](unsigned i) {
+    if (!workers_[i]) return;
+    workers_[i]->shard->stop();
+    workers_[i]->resolver->shutdown();
+  });
+}
+
+void DeliveryEngine::release_io() {
+  for (auto& w : workers_) {
+    if (!w) continue;
+    w->shard.reset();
+    w->resolver.reset();
+  }
+}
+
+DeliveryStats DeliveryEngine::stats() const {
+  DeliveryStats s;
+  for (const auto& w : workers_) {
+    if (!w) continue;
+    s.delivered += w->delivered.load();
+    s.deferred += w->deferred.load();
+    s.bounced += w->bounced.load();
+    s.expired += w->expired.load();
+    s.dsns += w->dsns.load();
+    s.connections += w->connections.load();
+  }
+  return s;
+}
+
+}  // namespace mailgate::delivery

@@ -1,0 +1,258 @@
+// delivery/smtp_client: see smtp_client.hpp.
+#include "delivery/smtp_client.hpp"
+
+#include <fmt/format.h>
+#include <asio/connect.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "smtp/dot_stuffer.hpp"
+#include "smtp/params.hpp"
+
+namespace mailgate::delivery {
+
+using asio::use_awaitable;
+
+namespace {
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kWriteChunk = 64 * 1024;
+
+bool needs_utf8(const spool::Envelope& env) {
+  auto non_ascii = [](const std::string& s) {
+    for (unsigned char c : s)
+      if (c >= 0x80) return true;
+    return false;
+  };
+  if (non_ascii(env.sender)) return true;
+  for (const auto& r : env.recipients)
+    if (non_ascii(r.address)) return true;
+  return false;
+}
+}  // namespace
+
+SmtpClient::SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts)
+    : socket_(ex), deadline_(socket_), ehlo_name_(std::move(ehlo_name)), timeouts_(timeouts) {}
+
+SmtpClient::~SmtpClient() {
+  deadline_.stop();
+  std::error_code ec;
+  socket_.close(ec);
+}
+
+smtp::Reply SmtpClient::broken(const char* what) const {
+  return {421, deadline_.expired() ? "4.4.2" : "4.4.1",
+          fmt::format("{} with {}", deadline_.expired() ? "timeout" : what,
+                      peer_.address().to_string())};
+}
+
+asio::awaitable<smtp::Reply> SmtpClient::read_reply(std::chrono::milliseconds timeout) {
+  deadline_.set(timeout);
+  for (;;) {
+    if (in_pos_ < in_.size()) {
+      in_pos_ += parser_.feed(std::string_view(in_).substr(in_pos_));
+      if (parser_.error()) {
+        usable_ = false;
+        co_return smtp::Reply{421, "4.5.0", "malformed reply from " + peer_.address().to_string()};
+      }
+      if (parser_.done()) co_return parser_.take();
+    }
+    if (in_pos_ == in_.size()) {
+      in_.clear();
+      in_pos_ = 0;
+    }
+    const std::size_t old = in_.size();
+    in_.resize(old + kReadChunk);
+    std::error_code ec;
+    std::size_t n = co_await socket_.async_read_some(asio::buffer(in_.data() + old, kReadChunk),
+                                                     asio::redirect_error(use_awaitable, ec));
+    in_.resize(old + n);
+    if (ec) {
+      usable_ = false;
+      co_return broken("connection lost");
+    }
+  }
+}
+
+asio::awaitable<bool> SmtpClient::write(const std::string& data,
+                                        std::chrono::milliseconds timeout) {
+  deadline_.set(timeout);
+  std::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+  if (ec) usable_ = false;
+  co_return !ec;
+}
+
+asio::awaitable<smtp::Reply> SmtpClient::command(const std::string& line,
+                                                 std::chrono::milliseconds timeout) {
+  if (!co_await write(line, timeout)) co_return broken("connection lost");
+  // Two statements: g++ 12 miscompiles `co_return co_await` of a class type.
+  auto reply = co_await read_reply(timeout);
+  co_return reply;
+}
+
+asio::awaitable<smtp::Reply> SmtpClient::open(const asio::ip::tcp::endpoint& ep, std::string host) {
+  peer_ = ep;
+  host_ = std::move(host);
+  deadline_.start(timeouts_.connect);
+  std::error_code ec;
+  co_await socket_.async_connect(ep, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    co_return smtp::Reply{421, deadline_.expired() ? "4.4.2" : "4.4.1",
+                          fmt::format("cannot connect to {}: {}", ep.address().to_string(),
+                                      deadline_.expired() ? "timeout" : ec.message())};
+  }
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  usable_ = true;
+  auto greeting = co_await read_reply(timeouts_.greeting);
+  if (greeting.code != 220) {
+    usable_ = false;
+    co_return greeting;
+  }
+  auto ehlo = co_await command("EHLO " + ehlo_name_ + "\r\n", timeouts_.command);
+  if (ehlo.code == 250) {
+    caps_ = smtp::parse_ehlo(ehlo);
+    co_return ehlo;
+  }
+  if (!usable_) co_return ehlo;
+  auto helo = co_await command("HELO " + ehlo_name_ + "\r\n", timeouts_.command);
+  caps_ = {};
+  if (helo.code != 250) usable_ = false;
+  co_return helo;
+}
+
+std::string SmtpClient::mail_command(const spool::Envelope& env) const {
+  std::string cmd = "MAIL FROM:<" + env.sender + ">";
+  if (caps_.size) cmd += fmt::format(" SIZE={}", env.size);
+  if (env.body_type == static_cast<std::uint8_t>(smtp::BodyType::EightBitMime) &&
+      caps_.eightbitmime)
+    cmd += " BODY=8BITMIME";
+  if (caps_.smtputf8 && (env.smtputf8 || needs_utf8(env))) cmd += " SMTPUTF8";
+  if (caps_.dsn) {
+    if (env.ret == static_cast<std::uint8_t>(smtp::Ret::Full)) cmd += " RET=FULL";
+    if (env.ret == static_cast<std::uint8_t>(smtp::Ret::Hdrs)) cmd += " RET=HDRS";
+    if (!env.envid.empty()) cmd += " ENVID=" + smtp::xtext_encode(env.envid);
+  }
+  return cmd + "\r\n";
+}
+
+std::string SmtpClient::rcpt_command(const spool::EnvelopeRecipient& r) const {
+  std::string cmd = "RCPT TO:<" + r.address + ">";
+  if (caps_.dsn) {
+    if (r.notify & smtp::kNotifyNever) {
+      cmd += " NOTIFY=NEVER";
+    } else if (r.notify) {
+      std::string n;
+      if (r.notify & smtp::kNotifySuccess) n += ",SUCCESS";
+      if (r.notify & smtp::kNotifyFailure) n += ",FAILURE";
+      if (r.notify & smtp::kNotifyDelay) n += ",DELAY";
+      cmd += " NOTIFY=" + n.substr(1);
+    }
+    if (!r.orcpt.empty()) {
+      const auto semi = r.orcpt.find(';');
+      if (semi != std::string::npos)
+        cmd +=
+            " ORCPT=" + r.orcpt.substr(0, semi + 1) + smtp::xtext_encode(r.orcpt.substr(semi + 1));
+    }
+  }
+  return cmd + "\r\n";
+}
+
+asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
+                                                    const std::vector<std::uint32_t>& rcpts,
+                                                    const std::string& body) {
+  TransactionResult result;
+  auto fail_all = [&](const smtp::Reply& r) {
+    result.recipients.assign(rcpts.size(), r);
+    return result;
+  };
+  if (!usable_) co_return fail_all(broken("connection lost"));
+  if (needs_utf8(env) && !caps_.smtputf8) {
+    co_return fail_all({550, "5.6.7",
+                        "the next hop does not support SMTPUTF8, which this "
+                        "message's addresses need"});
+  }
+  if (caps_.size && *caps_.size > 0 && env.size > *caps_.size) {
+    co_return fail_all({552, "5.3.4",
+                        fmt::format("message of {} bytes exceeds the next hop's "
+                                    "limit of {} bytes",
+                                    env.size, *caps_.size)});
+  }
+
+  std::vector<std::string> rcpt_lines;
+  for (auto i : rcpts) rcpt_lines.push_back(rcpt_command(env.recipients[i]));
+  smtp::Reply mail, data;
+  std::vector<smtp::Reply> rcpt_replies;
+  if (caps_.pipelining) {
+    std::string batch = mail_command(env);
+    for (const auto& l : rcpt_lines) batch += l;
+    batch += "DATA\r\n";
+    if (!co_await write(batch, timeouts_.command)) co_return fail_all(broken("connection lost"));
+    mail = co_await read_reply(timeouts_.command);
+    for (std::size_t i = 0; i < rcpt_lines.size() && usable_; ++i)
+      rcpt_replies.push_back(co_await read_reply(timeouts_.command));
+    if (usable_) data = co_await read_reply(timeouts_.data_init);
+  } else {
+    mail = co_await command(mail_command(env), timeouts_.command);
+    if (mail.code / 100 == 2) {
+      for (const auto& l : rcpt_lines) {
+        rcpt_replies.push_back(co_await command(l, timeouts_.command));
+        if (!usable_) break;
+      }
+      bool any = false;
+      for (const auto& r : rcpt_replies) any = any || r.code / 100 == 2;
+      if (any && usable_) data = co_await command("DATA\r\n", timeouts_.data_init);
+    }
+  }
+  if (!usable_) co_return fail_all(broken("connection lost"));
+  if (mail.code / 100 != 2) {
+    if (!caps_.pipelining) co_await command("RSET\r\n", timeouts_.command);
+    co_return fail_all(mail);
+  }
+  std::vector<bool> accepted(rcpts.size(), false);
+  bool any = false;
+  result.recipients.resize(rcpts.size());
+  for (std::size_t i = 0; i < rcpts.size(); ++i) {
+    result.recipients[i] = rcpt_replies[i];
+    accepted[i] = rcpt_replies[i].code / 100 == 2;
+    any = any || accepted[i];
+  }
+  if (!any) {
+    if (data.code == 354) {
+      // RFC 2920 §3.1: all recipients refused but DATA accepted: send an empty message end.
+      co_await command(".\r\n", timeouts_.data_end);
+    }
+    if (usable_) co_await command("RSET\r\n", timeouts_.command);
+    co_return result;
+  }
+  if (data.code != 354) {
+    for (std::size_t i = 0; i < rcpts.size(); ++i)
+      if (accepted[i]) result.recipients[i] = data;
+    if (usable_) co_await command("RSET\r\n", timeouts_.command);
+    co_return result;
+  }
+  smtp::DotStuffer stuffer;
+  std::string out;
+  for (std::size_t pos = 0; pos < body.size(); pos += kWriteChunk) {
+    out.clear();
+    stuffer.feed(std::string_view(body).substr(pos, kWriteChunk), out);
+    if (!co_await write(out, timeouts_.data_block)) co_return fail_all(broken("connection lost"));
+  }
+  out.clear();
+  stuffer.finish(out);
+  const auto end = co_await command(out, timeouts_.data_end);
+  for (std::size_t i = 0; i < rcpts.size(); ++i)
+    if (accepted[i]) result.recipients[i] = end;
+  co_return result;
+}
+
+asio::awaitable<void> SmtpClient::quit() {
+  if (usable_) co_await command("QUIT\r\n", std::chrono::seconds(10));
+  usable_ = false;
+  deadline_.stop();
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+}  // namespace mailgate::delivery

@@ -1,0 +1,111 @@
+// dns/idna: A-label conversion, label by label. A plain ASCII label is only
+// checked ([A-Za-z0-9_-], lower-cased) — names such as "r3---sn-x" exist in
+// the DNS, and IDNA's hyphen rules must not reject them. A label with
+// non-ASCII octets, or an "xn--" label (whose punycode must decode to a valid
+// U-label), goes through idn2_to_ascii_8z with IDN2_NFC_INPUT |
+// IDN2_NONTRANSITIONAL (UTS #46 mapping: case folding, "ß" kept as "ß").
+// The assembled name is checked once more for the promises in idna.hpp.
+#include "dns/idna.hpp"
+
+#include <idn2.h>
+
+#include <algorithm>
+
+namespace mailgate::dns {
+
+namespace {
+
+bool ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+bool ldh(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool starts_with_xn(std::string_view label) {
+  return label.size() >= 4 && lower(label[0]) == 'x' && lower(label[1]) == 'n' && label[2] == '-' &&
+         label[3] == '-';
+}
+
+// Appends the A-label form of one label (non-empty) to out.
+bool convert_label(std::string_view label, std::string& out, std::string& error) {
+  if (ascii(label) && !starts_with_xn(label)) {
+    for (char c : label) out.push_back(lower(c));
+    return true;
+  }
+  std::string z(label);
+  char* converted = nullptr;
+  int rc = idn2_to_ascii_8z(z.c_str(), &converted, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+  if (rc != IDN2_OK) {
+    error = "label \"" + z + "\": " + idn2_strerror(rc);
+    idn2_free(converted);
+    return false;
+  }
+  for (const char* p = converted; *p; ++p) out.push_back(lower(*p));
+  idn2_free(converted);
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> to_a_label(std::string_view domain, std::string& error) {
+  if (domain.size() > 1 && domain.back() == '.') domain.remove_suffix(1);
+  if (domain.empty() || domain == ".") {
+    error = "empty domain";
+    return std::nullopt;
+  }
+  if (domain.size() > 1024) {
+    error = "domain too long";
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(domain.size());
+  std::size_t start = 0;
+  while (true) {
+    auto dot = domain.find('.', start);
+    auto label = domain.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (label.empty()) {
+      error = "empty label";
+      return std::nullopt;
+    }
+    if (!out.empty()) out.push_back('.');
+    if (!convert_label(label, out, error)) return std::nullopt;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  // Final check of the wire form (also covers what idn2 produced).
+  if (out.size() > 253) {
+    error = "domain longer than 253 octets";
+    return std::nullopt;
+  }
+  std::size_t label_len = 0;
+  for (char c : out) {
+    if (c == '.') {
+      if (label_len == 0) {
+        error = "empty label";
+        return std::nullopt;
+      }
+      label_len = 0;
+      continue;
+    }
+    if (!ldh(c)) {
+      error = std::string("character not allowed in a domain name: '") + c + "'";
+      return std::nullopt;
+    }
+    if (++label_len > 63) {
+      error = "label longer than 63 octets";
+      return std::nullopt;
+    }
+  }
+  if (label_len == 0) {
+    error = "empty label";
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace mailgate::dns

@@ -1,0 +1,23 @@
+// dns/idna: domain names as they go on the wire. A domain in UTF-8 (an
+// SMTPUTF8 recipient such as "bücher.example") is converted to its A-label
+// form ("xn--bcher-kva.example") with libidn2 under IDNA2008 non-transitional
+// rules; ASCII names are checked and lower-cased.
+// Promises: the result is lower case, has no trailing dot, is at most 253
+// octets, every label is 1–63 octets of [a-z0-9_-]; anything else (empty
+// labels, invalid UTF-8, code points IDNA2008 disallows, bad punycode, IP
+// literals in brackets) is rejected with a reason. Never throws.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mailgate::dns {
+
+std::optional<std::string> to_a_label(std::string_view domain, std::string& error);
+inline std::optional<std::string> to_a_label(std::string_view domain) {
+  std::string ignored;
+  return to_a_label(domain, ignored);
+}
+
+}  // namespace mailgate::dns

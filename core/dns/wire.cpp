@@ -1,0 +1,230 @@
+// dns/wire: raw-answer inspection and c-ares status mapping (see wire.hpp).
+// The walker follows RFC 1035 §4.1: header, questions, then resource records
+// (name, type, class, TTL, rdlength, rdata); names are skipped label by label
+// or up to a compression pointer. TTLs with the top bit set count as 0
+// (RFC 2181 §8). Records are decoded by c-ares' own parsers
+// (ares_parse_mx_reply, ares_parse_a_reply / ares_parse_aaaa_reply with
+// addrttls); the walker only supplies the rcode, the MX TTL and the SOA.
+#include "dns/wire.hpp"
+
+#include <ares.h>
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+
+namespace mailgate::dns {
+
+namespace {
+
+constexpr std::uint16_t kTypeSoa = 6;
+constexpr int kRcodeNoError = 0;
+constexpr int kRcodeNxDomain = 3;
+constexpr int kMaxAddresses = 256;
+
+class Reader {
+ public:
+  Reader(const unsigned char* p, std::size_t n) : p_(p), n_(n) {}
+
+  bool ok() const { return ok_; }
+  std::size_t pos() const { return pos_; }
+  void seek(std::size_t pos) {
+    if (pos > n_)
+      ok_ = false;
+    else
+      pos_ = pos;
+  }
+  void skip(std::size_t k) { seek(pos_ + k); }
+  std::uint16_t u16() {
+    if (!need(2)) return 0;
+    std::uint16_t v = static_cast<std::uint16_t>(p_[pos_] << 8 | p_[pos_ + 1]);
+    pos_ += 2;
+    return v;
+  }
+  std::uint32_t u32() {
+    std::uint32_t hi = u16();
+    std::uint32_t lo = u16();
+    return hi << 16 | lo;
+  }
+  void skip_name() {
+    for (int labels = 0; ok_ && labels < 128; ++labels) {
+      if (!need(1)) return;
+      unsigned len = p_[pos_];
+      if ((len & 0xC0) == 0xC0) {  // compression pointer ends the name
+        skip(2);
+        return;
+      }
+      if (len & 0xC0) {  // extended label types are not used
+        ok_ = false;
+        return;
+      }
+      skip(1 + len);
+      if (len == 0) return;
+    }
+    ok_ = false;
+  }
+
+ private:
+  bool need(std::size_t k) {
+    if (ok_ && pos_ + k <= n_) return true;
+    ok_ = false;
+    return false;
+  }
+  const unsigned char* p_;
+  std::size_t n_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+std::uint32_t ttl_value(std::uint32_t raw) { return raw > 0x7fffffffu ? 0 : raw; }
+
+std::string lower(const char* s) {
+  std::string out(s ? s : "");
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (out == ".") out.clear();
+  return out;
+}
+
+}  // namespace
+
+WireInfo inspect(const unsigned char* abuf, std::size_t alen) {
+  WireInfo info;
+  if (!abuf || alen < 12) return info;
+  Reader r(abuf, alen);
+  r.skip(2);  // id
+  std::uint16_t flags = r.u16();
+  std::uint16_t qdcount = r.u16();
+  std::uint16_t ancount = r.u16();
+  std::uint16_t nscount = r.u16();
+  r.u16();  // arcount: not needed
+  info.rcode = flags & 0xF;
+  info.ancount = ancount;
+  for (unsigned i = 0; i < qdcount && r.ok(); ++i) {
+    r.skip_name();
+    r.skip(4);
+  }
+  for (unsigned i = 0; i < ancount && r.ok(); ++i) {
+    r.skip_name();
+    r.skip(4);  // type, class
+    std::uint32_t ttl = ttl_value(r.u32());
+    std::uint16_t rdlen = r.u16();
+    r.skip(rdlen);
+    if (r.ok()) info.answer_ttl = std::min(info.answer_ttl.value_or(ttl), ttl);
+  }
+  for (unsigned i = 0; i < nscount && r.ok(); ++i) {
+    r.skip_name();
+    std::uint16_t type = r.u16();
+    r.skip(2);  // class
+    std::uint32_t ttl = ttl_value(r.u32());
+    std::uint16_t rdlen = r.u16();
+    std::size_t end = r.pos() + rdlen;
+    if (type == kTypeSoa && r.ok()) {
+      r.skip_name();  // MNAME
+      r.skip_name();  // RNAME
+      r.skip(16);     // SERIAL REFRESH RETRY EXPIRE
+      std::uint32_t minimum = ttl_value(r.u32());
+      if (r.ok() && r.pos() <= end) info.negative_ttl = std::min(ttl, minimum);
+    }
+    r.seek(end);
+  }
+  info.valid = r.ok();
+  return info;
+}
+
+RecordSet to_record_set(RrType type, int ares_status, const unsigned char* abuf, int alen,
+                        const TtlRules& rules) {
+  RecordSet rs;
+  const WireInfo info =
+      (abuf && alen > 0) ? inspect(abuf, static_cast<std::size_t>(alen)) : WireInfo{};
+  auto negative = [&](Status s, const char* detail) {
+    rs.status = s;
+    rs.ttl = rules.clamp(info.negative_ttl.value_or(rules.negative));
+    rs.detail = detail;
+    return rs;
+  };
+  auto temporary = [&](std::string detail) {
+    rs.status = Status::TempFail;
+    rs.ttl = 0;
+    rs.detail = std::move(detail);
+    return rs;
+  };
+
+  switch (ares_status) {
+    case ARES_SUCCESS:
+      break;
+    case ARES_ENODATA:
+      return negative(Status::NoData, "no records of this type (NODATA)");
+    case ARES_ENOTFOUND:
+      // c-ares says "not found"; only the rcode in the answer itself decides.
+      if (info.valid && info.rcode == kRcodeNxDomain)
+        return negative(Status::NxDomain, "domain does not exist (NXDOMAIN)");
+      if (info.valid && info.rcode == kRcodeNoError)
+        return negative(Status::NoData, "no records of this type (NODATA)");
+      return temporary("not found, without an NXDOMAIN answer");
+    case ARES_EBADNAME:
+      rs.status = Status::BadName;
+      rs.detail = "not a valid domain name";
+      return rs;
+    case ARES_ESERVFAIL:
+      return temporary("server failure (SERVFAIL)");
+    case ARES_EREFUSED:
+      return temporary("query refused by the server (REFUSED)");
+    case ARES_ETIMEOUT:
+      return temporary("DNS query timed out");
+    case ARES_ECONNREFUSED:
+      return temporary("could not contact the DNS server");
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION:
+      return temporary("DNS resolver shut down");
+    default:
+      return temporary(std::string("DNS error: ") + ares_strerror(ares_status));
+  }
+
+  if (!info.valid) return temporary("malformed DNS answer");
+  if (info.rcode != kRcodeNoError) return temporary("unexpected DNS rcode");
+
+  if (type == RrType::MX) {
+    ares_mx_reply* mx = nullptr;
+    int rc = ares_parse_mx_reply(abuf, alen, &mx);
+    if (rc == ARES_ENODATA) return negative(Status::NoData, "no MX records (NODATA)");
+    if (rc != ARES_SUCCESS) return temporary(std::string("bad MX answer: ") + ares_strerror(rc));
+    for (auto* p = mx; p; p = p->next) rs.mx.push_back({lower(p->host), p->priority});
+    ares_free_data(mx);
+    rs.ttl = rules.clamp(info.answer_ttl.value_or(0));
+  } else if (type == RrType::A) {
+    std::array<ares_addrttl, kMaxAddresses> ttls{};
+    int n = kMaxAddresses;
+    int rc = ares_parse_a_reply(abuf, alen, nullptr, ttls.data(), &n);
+    if (rc == ARES_ENODATA) return negative(Status::NoData, "no A records (NODATA)");
+    if (rc != ARES_SUCCESS) return temporary(std::string("bad A answer: ") + ares_strerror(rc));
+    std::uint32_t ttl = UINT32_MAX;
+    for (int i = 0; i < n; ++i) {
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &ttls[i].ipaddr, 4);
+      rs.addresses.emplace_back(asio::ip::address_v4(b));
+      ttl = std::min(ttl, static_cast<std::uint32_t>(std::max(ttls[i].ttl, 0)));
+    }
+    rs.ttl = rules.clamp(n > 0 ? ttl : 0);
+  } else {
+    std::array<ares_addr6ttl, kMaxAddresses> ttls{};
+    int n = kMaxAddresses;
+    int rc = ares_parse_aaaa_reply(abuf, alen, nullptr, ttls.data(), &n);
+    if (rc == ARES_ENODATA) return negative(Status::NoData, "no AAAA records (NODATA)");
+    if (rc != ARES_SUCCESS) return temporary(std::string("bad AAAA answer: ") + ares_strerror(rc));
+    std::uint32_t ttl = UINT32_MAX;
+    for (int i = 0; i < n; ++i) {
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &ttls[i].ip6addr, 16);
+      rs.addresses.emplace_back(asio::ip::address_v6(b));
+      ttl = std::min(ttl, static_cast<std::uint32_t>(std::max(ttls[i].ttl, 0)));
+    }
+    rs.ttl = rules.clamp(n > 0 ? ttl : 0);
+  }
+  if (rs.mx.empty() && rs.addresses.empty()) return negative(Status::NoData, "no records (NODATA)");
+  rs.status = Status::Ok;
+  return rs;
+}
+
+}  // namespace mailgate::dns

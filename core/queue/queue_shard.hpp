@@ -1,0 +1,129 @@
+// queue/queue_shard: the delivery queue of one worker: the destinations this
+// worker owns (DESIGN §3), each with a ready queue, and one time-ordered
+// scheduled queue (a binary heap: O(log n)) for everything waiting for its
+// next attempt. Not thread-safe: every call runs on the owning worker.
+// Promises: a destination never has more than max_connections connections
+// started by this shard; a suspended destination starts none; a message past
+// max_age is handed to the expiry callback even while it waits behind a
+// throttle in a ready queue (swept about once a second).
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "queue/retry_policy.hpp"
+#include "spool/message_id.hpp"
+
+namespace mailgate::queue {
+
+// Shared by all dest records of one message (possibly on several workers):
+// whoever closes the last one also deletes the body and envelope.
+struct MessageRef {
+  explicit MessageRef(int dests) : open_dests(dests) {}
+  std::atomic<int> open_dests;
+};
+
+struct Item {
+  spool::MessageId id;
+  std::uint64_t size = 0;
+  std::uint32_t attempts = 0;
+  std::int64_t next_ms = 0;
+  std::shared_ptr<MessageRef> ref;
+};
+
+struct Destination {
+  std::string name;
+  std::deque<Item> ready;
+  std::size_t scheduled = 0;             // items of this destination in the scheduled heap
+  unsigned active = 0;                   // connections running (idle ones included)
+  std::deque<asio::steady_timer*> idle;  // connections waiting for work (LIFO reuse)
+  bool suspended = false;
+  std::int64_t backoff_until_ms = 0;
+  std::uint64_t delivered = 0, deferred = 0, failed = 0;
+};
+
+struct DestinationSummary {
+  std::string name;
+  std::size_t ready = 0, scheduled = 0;
+  unsigned active = 0;
+  bool suspended = false;
+  std::int64_t oldest_ms = 0;  // reception time of the oldest ready message (0: none)
+};
+
+class QueueShard {
+ public:
+  // Starts one connection for `d` (the callee increments nothing; the shard did).
+  using Starter = std::function<void(Destination& d)>;
+  // A message expired while waiting (bounce it).
+  using Expirer = std::function<void(Destination& d, Item item)>;
+
+  QueueShard(asio::io_context& ctx, RetryPolicy policy, unsigned max_connections, Starter start,
+             Expirer expire);
+
+  void add(const std::string& destination, Item item);
+
+  // For connections of `d`: the next ready item, or nothing (then the
+  // connection should close, and call connection_closed()).
+  std::optional<Item> take(Destination& d);
+  void retry_later(Destination& d, Item item, std::int64_t when_ms);
+  void connection_closed(Destination& d);
+  // A connection with nothing to do waits on `t` (up to its own timeout) for
+  // work: add() wakes it (cancels the timer) before starting new connections.
+  void park(Destination& d, asio::steady_timer& t);
+  void unpark(Destination& d, asio::steady_timer& t);
+  // A connection-level failure (refused, timeout, 421 greeting): the whole
+  // destination waits until `until_ms`; its ready items move back together.
+  void defer_destination(Destination& d, std::int64_t until_ms);
+
+  bool suspend(const std::string& destination);
+  bool resume(const std::string& destination);
+  bool flush(const std::string& destination);  // scheduled → ready now
+
+  std::vector<DestinationSummary> summary() const;
+  std::size_t size() const { return total_; }
+  const RetryPolicy& policy() const { return policy_; }
+  std::mt19937_64& rng() { return rng_; }
+  void stop();
+
+ private:
+  struct Scheduled {
+    std::int64_t when;
+    Destination* dest;
+    Item item;
+    bool operator>(const Scheduled& o) const { return when > o.when; }
+  };
+  Destination& destination(const std::string& name);
+  void pump(Destination& d);
+  void schedule(Destination& d, Item item, std::int64_t when);
+  void arm();
+  void on_timer();
+  void sweep_expired(std::int64_t now);
+
+  RetryPolicy policy_;
+  unsigned max_connections_;
+  Starter start_;
+  Expirer expire_;
+  asio::steady_timer timer_;
+  std::int64_t armed_for_ = 0;
+  std::int64_t next_sweep_ = 0;
+  bool stopped_ = false;
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> heap_;
+  std::unordered_map<std::string, std::unique_ptr<Destination>> dests_;
+  std::size_t total_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+std::int64_t now_ms();
+
+}  // namespace mailgate::queue

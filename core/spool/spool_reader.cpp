@@ -1,0 +1,78 @@
+// spool/spool_reader: see spool_reader.hpp.
+#include "spool/spool_reader.hpp"
+
+#include <rocksdb/db.h>
+
+#include "spool/store.hpp"
+
+namespace mailgate::spool {
+
+SpoolReader::SpoolReader(Store& store, unsigned threads)
+    : store_(store), threads_n_(threads ? threads : 1) {}
+
+SpoolReader::~SpoolReader() { stop(); }
+
+void SpoolReader::start() {
+  for (unsigned i = 0; i < threads_n_; ++i) threads_.emplace_back([this] { run(); });
+}
+
+void SpoolReader::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  // Anything still queued is answered, so no coroutine waits forever.
+  for (auto& t : tasks_) t.done(std::make_error_code(std::errc::operation_canceled), nullptr);
+  tasks_.clear();
+}
+
+void SpoolReader::submit(const MessageId& id, std::string destination, Completion done) {
+  {
+    std::lock_guard lk(mu_);
+    if (!stopping_) {
+      tasks_.push_back({id, std::move(destination), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(std::make_error_code(std::errc::operation_canceled), nullptr);
+}
+
+void SpoolReader::run() {
+  rocksdb::ReadOptions ro;
+  for (;;) {
+    Task task;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [this] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    auto msg = std::make_shared<LoadedMessage>();
+    auto* db = store_.db();
+    std::string value;
+    std::error_code ec;
+    if (!db->Get(ro, store_.meta(), task.id.key(), &value).ok() || !decode(value, msg->envelope)) {
+      ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    } else if (!db->Get(ro, store_.dest(), dest_key(task.id, task.destination), &value).ok() ||
+               !decode(value, msg->dest)) {
+      ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    } else {
+      msg->body.reserve(msg->envelope.size);
+      for (std::uint32_t c = 0; c < msg->envelope.body_chunks && !ec; ++c) {
+        if (!db->Get(ro, store_.body(), body_key(task.id, c), &value).ok())
+          ec = std::make_error_code(std::errc::io_error);
+        else
+          msg->body += value;
+      }
+    }
+    task.done(ec, ec ? nullptr : std::move(msg));
+  }
+}
+
+}  // namespace mailgate::spool

@@ -1,0 +1,74 @@
+// spool/spool_reader: loads what a delivery attempt needs (envelope, the
+// destination's record, the body) on a small pool of reader threads, so
+// RocksDB reads never block a worker and never wait behind a commit.
+// Promises: the completion runs on the caller's executor; a missing or
+// undecodable record completes with an error, never a crash.
+#pragma once
+
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "spool/message_id.hpp"
+#include "spool/records.hpp"
+
+namespace mailgate::spool {
+
+class Store;
+
+struct LoadedMessage {
+  Envelope envelope;
+  DestRecord dest;
+  std::string body;
+};
+
+class SpoolReader {
+ public:
+  SpoolReader(Store& store, unsigned threads);
+  ~SpoolReader();  // stop()
+  void start();
+  void stop();
+
+  using Completion = std::function<void(std::error_code, std::shared_ptr<LoadedMessage>)>;
+  void submit(const MessageId& id, std::string destination, Completion done);
+
+  template <class Token>
+  auto async_load(const MessageId& id, std::string destination, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code, std::shared_ptr<LoadedMessage>)>(
+        [this](auto handler, MessageId mid, std::string dest) {
+          auto ex = asio::get_associated_executor(handler);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          submit(mid, std::move(dest),
+                 [h, ex](std::error_code ec, std::shared_ptr<LoadedMessage> m) {
+                   asio::post(ex, [h, ec, m]() mutable { (*h)(ec, std::move(m)); });
+                 });
+        },
+        token, id, std::move(destination));
+  }
+
+ private:
+  struct Task {
+    MessageId id;
+    std::string destination;
+    Completion done;
+  };
+  void run();
+  Store& store_;
+  unsigned threads_n_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mailgate::spool

@@ -1,0 +1,132 @@
+"""Real peers for delivery tests, each started on loopback and stopped by PID:
+dnsmasq serving MX/A records for *.test, and aiosmtpd servers that record
+what they receive and answer per recipient as a test tells them to."""
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as AioSMTP
+
+from conftest import wait_for
+
+
+def free_port(host="127.0.0.1"):
+    """A port free for both UDP and TCP on host (dnsmasq needs both)."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind((host, 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+class Dnsmasq:
+    """dnsmasq on 127.0.0.1:<port>, authoritative-ish for .test: unknown names
+    get NXDOMAIN. `records` are extra dnsmasq options (--mx-host=..., ...)."""
+
+    def __init__(self, records, ttl=1):
+        self.port = free_port()
+        self.cmd = ["/usr/sbin/dnsmasq", "--no-resolv", "--no-hosts", "--keep-in-foreground",
+                    "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1",
+                    "--bind-interfaces", "--local=/test/", f"--local-ttl={ttl}", "--pid-file=",
+                    "--log-facility=-", "--conf-file=/dev/null", "--user=root"] + list(records)
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+        try:
+            wait_for(lambda: self.proc.poll() is not None or any("started" in l for l in self.lines),
+                     10, what="dnsmasq start")
+            if self.proc.poll() is not None:
+                raise AssertionError("dnsmasq failed: " + "\n".join(self.lines))
+        except Exception:
+            self.stop()
+            raise
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            self.lines.append(raw.decode(errors="replace"))
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class Recorder:
+    """aiosmtpd handler: records messages and connections; `rcpt_reply` maps a
+    recipient (or "*") to a reply string or a list of replies used in turn."""
+
+    def __init__(self, rcpt_reply=None, data_reply="250 2.0.0 OK"):
+        self.rcpt_reply = dict(rcpt_reply or {})
+        self.data_reply = data_reply
+        self.messages = []
+        self.sessions = set()
+        self.rcpt_calls = []
+        self.lock = threading.Lock()
+
+    def _pick(self, key):
+        v = self.rcpt_reply.get(key, self.rcpt_reply.get("*"))
+        if isinstance(v, list):
+            return v.pop(0) if len(v) > 1 else v[0]
+        return v
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.sessions.add(id(session))
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            self.rcpt_calls.append(address)
+            reply = self._pick(address)
+        if reply and not reply.startswith("250"):
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                                  "data": envelope.original_content or envelope.content,
+                                  "session": id(session), "mail_options": envelope.mail_options})
+        return self.data_reply
+
+    def count(self):
+        with self.lock:
+            return len(self.messages)
+
+
+class Sink:
+    """An aiosmtpd server on host:port with a Recorder."""
+
+    def __init__(self, host, port, handler=None, smtputf8=True):
+        self.handler = handler or Recorder()
+        self.controller = Controller(self.handler, hostname=host, port=port,
+                                     enable_SMTPUTF8=smtputf8, ready_timeout=10,
+                                     server_kwargs={"decode_data": False})
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
