@@ -492,6 +492,8 @@ TEST_F(ConfigTest, NotImplementedYet) {
        "tls.cert: TLS certificates are not implemented yet"},
       {std::string(kListen) + "mailgate.configure { tls = { key = 'k.pem' } }",
        "tls.key: TLS certificates are not implemented yet"},
+      {std::string(kListen) + "mailgate.configure { delivery = { tls = 'required' } }",
+       "delivery.tls: \"required\" is not implemented yet"},
   };
   for (const auto& [lua, want] : cases) {
     EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
