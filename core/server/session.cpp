@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -37,10 +35,7 @@ bool iequals(std::string_view a, std::string_view b) {
 
 Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
                  const policy::ListenerConfig& listener)
-    : socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
-      worker_(worker),
-      listener_(listener) {
+    : socket_(std::move(socket)), deadline_(socket_), worker_(worker), listener_(listener) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) {
@@ -74,31 +69,7 @@ void Session::close() {
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  timer_.cancel();
-}
-
-// The watchdog enforces deadline_: when it passes, pending socket operations
-// are cancelled and the session sees ReadResult::Timeout.
-asio::awaitable<void> Session::watchdog() {
-  auto self = shared_from_this();
-  while (!closing_) {
-    timer_.expires_at(deadline_);
-    std::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
-    if (closing_) break;
-    if (deadline_ <= std::chrono::steady_clock::now()) {
-      timed_out_ = true;
-      socket_.cancel(ec);
-      deadline_ = std::chrono::steady_clock::now() + 24h;
-    }
-  }
-}
-
-void Session::set_deadline(std::chrono::milliseconds timeout) {
-  deadline_ = std::chrono::steady_clock::now() + timeout;
-  // The watchdog re-arms itself when it wakes before deadline_; wake it now
-  // only if the new deadline is earlier than the one it is waiting for.
-  if (deadline_ < timer_.expiry()) timer_.cancel();
+  deadline_.stop();
 }
 
 // Reads what the socket has into in_. Not a coroutine: the 64 KiB buffer is
@@ -122,7 +93,7 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
-  set_deadline(timeout);
+  deadline_.set(timeout);
   const std::size_t before = in_.size();
   std::error_code ec;
   while (!ec && in_.size() == before) {
@@ -131,14 +102,14 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     if (!ec) ec = read_available();
   }
   if (!ec) co_return ReadResult::Ok;
-  if (timed_out_) co_return ReadResult::Timeout;
+  if (deadline_.expired()) co_return ReadResult::Timeout;
   if (ec == asio::error::operation_aborted && drain_requested_) co_return ReadResult::Drain;
   co_return ReadResult::Closed;
 }
 
 asio::awaitable<bool> Session::flush() {
   if (out_.empty()) co_return true;
-  set_deadline(listener_.command_timeout);
+  deadline_.set(listener_.command_timeout);
   std::error_code ec;
   co_await asio::async_write(socket_, asio::buffer(out_), asio::redirect_error(use_awaitable, ec));
   out_.clear();
@@ -189,9 +160,7 @@ asio::awaitable<void> Session::run() {
 
 asio::awaitable<void> Session::converse() {
   worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
-  deadline_ = std::chrono::steady_clock::now() + listener_.command_timeout;
-  timer_.expires_at(deadline_);
-  asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+  deadline_.start(listener_.command_timeout);
 
   const auto& hostname = worker_.config->hostname;
   if (worker_.draining) {

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "net/socket_deadline.hpp"
 #include "policy/config.hpp"
 #include "server/server_stats.hpp"
 #include "smtp/address.hpp"
@@ -90,9 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class ReadResult { Ok, Closed, Timeout, Drain };
   asio::awaitable<ReadResult> read_more(std::chrono::milliseconds timeout);
   std::error_code read_available();
-  void set_deadline(std::chrono::milliseconds timeout);
   asio::awaitable<bool> flush();
-  asio::awaitable<void> watchdog();
   void reply(const smtp::Reply& r);
   void reply(int code, const char* enhanced, std::string_view text);
   bool count_error();  // true when the error limit is reached
@@ -120,7 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t store_limit() const;
 
   asio::ip::tcp::socket socket_;
-  asio::steady_timer timer_;
+  net::SocketDeadline deadline_;
   WorkerState& worker_;
   const policy::ListenerConfig& listener_;
   std::string remote_ip_;
@@ -129,8 +128,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string in_;
   std::size_t in_pos_ = 0;
   std::string out_;
-  std::chrono::steady_clock::time_point deadline_;
-  bool timed_out_ = false;
   bool drain_requested_ = false;
   bool idle_wait_ = false;  // blocked waiting for a command (drain may interrupt)
   bool closing_ = false;
