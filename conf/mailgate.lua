@@ -9,8 +9,8 @@
 -- Relative paths are relative to the directory mailgate is started from.
 --
 -- Not available yet (setting them is an error saying "not implemented yet"):
--- STARTTLS and tls = { cert, key }, AUTH, Lua hooks (mailgate.on) and
--- plugins (mailgate.use).
+-- STARTTLS and tls = { cert, key }, AUTH, delivery.tls = "required", Lua
+-- hooks (mailgate.on) and plugins (mailgate.use).
 
 mailgate.configure {
   -- Name used in the SMTP banner, the EHLO reply, Received: headers and as
@@ -44,19 +44,20 @@ mailgate.configure {
     deliveries = "var/log/deliveries.jsonl", -- delivery log: one JSON line per event
   },
 
-  -- Outbound delivery to remote mail servers. (Validated now; delivery arrives
-  -- in a later release: until then accepted mail stays in the spool.)
+  -- Outbound delivery to remote mail servers (MX lookup, retries, bounces).
   delivery = {
     port = 25,                              -- remote SMTP port
     retry = {
       first = "1m",                         -- first retry after a temporary failure
       max = "1h",                           -- retry interval grows up to this
       max_age = "5d",                       -- then give up and bounce
-      delay_warning = "4h",                 -- tell the sender a message is delayed
+      delay_warning = "4h",                 -- delay DSN (validated; not sent yet)
     },
     max_connections = 10,                   -- per destination
     max_messages_per_connection = 100,      -- then open a new connection
-    tls = "opportunistic",                  -- opportunistic | required | disabled
+    -- opportunistic | disabled. Outbound STARTTLS is not built yet, so
+    -- "opportunistic" sends in plaintext and "required" is refused.
+    tls = "opportunistic",
   },
 }
 
