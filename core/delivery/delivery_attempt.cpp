@@ -100,15 +100,17 @@ asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& destin
   co_return route;
 }
 
-asio::awaitable<void> DeliveryEngine::Worker::connection(queue::Destination& d) {
+asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::Destination& d) {
   const auto& cfg = *deps.config;
-  spdlog::debug("{}: new connection (worker {})", d.name, index);
+  auto* shard = owner.shard.get();  // touched only through on(owner, ...)
+  spdlog::debug("{}: new connection on worker {} (owner {})", d.name, index, owner.index);
   auto route = co_await resolve(d.name);
   spdlog::debug("{}: {} targets, failure {} {}", d.name, route.targets.size(), route.failure.code,
                 route.failure.text);
   if (route.failure.code >= 500) {
-    while (auto item = shard->take(d)) co_await fail_item(d, std::move(*item), route.failure);
-    shard->connection_closed(d);
+    while (auto item = co_await on(owner, [&] { return shard->take(d); }))
+      co_await fail_item(owner, d, std::move(*item), route.failure);
+    co_await on(owner, [&] { shard->connection_closed(d); });
     co_return;
   }
   std::unique_ptr<SmtpClient> client;
@@ -136,36 +138,43 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(queue::Destination& d) 
     rec.text = one_line(last);
     rec.bounce_class = "routing";
     deps.log->write(index, std::move(rec));
-    shard->defer_destination(d, queue::now_ms() + delay);
-    shard->connection_closed(d);
+    co_await on(owner, [&] {
+      shard->defer_destination(d, queue::now_ms() + delay);
+      shard->connection_closed(d);
+    });
     co_return;
   }
   unsigned sent = 0;
   while (sent < cfg.delivery.max_messages_per_connection && client->usable()) {
-    auto item = shard->take(d);
+    auto idle = std::make_shared<asio::steady_timer>(ctx, kIdleReuse);
+    auto item = co_await on(owner, [&] {
+      auto it = shard->take(d);
+      if (!it) shard->park(d, idle);
+      return it;
+    });
     if (!item) {
       // Linger a little: mail often arrives in a trickle, and a new TCP +
       // EHLO per message is what connection reuse is meant to save.
-      asio::steady_timer idle(ctx, kIdleReuse);
-      shard->park(d, idle);
       std::error_code ec;
-      co_await idle.async_wait(asio::redirect_error(use_awaitable, ec));
-      shard->unpark(d, idle);
-      item = shard->take(d);
+      co_await idle->async_wait(asio::redirect_error(use_awaitable, ec));
+      item = co_await on(owner, [&] {
+        shard->unpark(d, idle);
+        return shard->take(d);
+      });
       if (!item) break;
     }
-    co_await attempt(d, std::move(*item), client.get());
+    co_await attempt(owner, d, std::move(*item), client.get());
     ++sent;
   }
   co_await client->quit();
-  shard->connection_closed(d);
+  co_await on(owner, [&] { shard->connection_closed(d); });
 }
 
-asio::awaitable<void> DeliveryEngine::Worker::attempt(queue::Destination& d, queue::Item item,
-                                                      SmtpClient* client) {
+asio::awaitable<void> DeliveryEngine::Worker::attempt(Worker& owner, queue::Destination& d,
+                                                      queue::Item item, SmtpClient* client) {
   const auto now = queue::now_ms();
-  if (shard->policy().expired(static_cast<std::int64_t>(item.id.millis()), now)) {
-    co_await fail_item(d, std::move(item), kExpired);
+  if (owner.shard->policy().expired(static_cast<std::int64_t>(item.id.millis()), now)) {
+    co_await fail_item(owner, d, std::move(item), kExpired);
     co_return;
   }
   auto [ec, msg] = co_await deps.reader->async_load(item.id, d.name,
@@ -184,21 +193,22 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(queue::Destination& d, que
     for (std::size_t i = 0; i < pending.size(); ++i)
       outcomes.push_back({pending[i], result.recipients[i]});
   }
-  co_await settle(d, std::move(item), std::move(msg), std::move(outcomes), client);
+  co_await settle(owner, d, std::move(item), std::move(msg), std::move(outcomes), client);
 }
 
-asio::awaitable<void> DeliveryEngine::Worker::fail_item(queue::Destination& d, queue::Item item,
-                                                        smtp::Reply reply) {
+asio::awaitable<void> DeliveryEngine::Worker::fail_item(Worker& owner, queue::Destination& d,
+                                                        queue::Item item, smtp::Reply reply) {
   auto [ec, msg] = co_await deps.reader->async_load(item.id, d.name,
                                                     asio::experimental::as_tuple(use_awaitable));
   if (ec || !msg) co_return;
   std::vector<Outcome> outcomes;
   for (const auto& r : msg->dest.recipients)
     if (r.state == spool::RcptState::Pending) outcomes.push_back({r.index, reply});
-  co_await settle(d, std::move(item), std::move(msg), std::move(outcomes), nullptr);
+  co_await settle(owner, d, std::move(item), std::move(msg), std::move(outcomes), nullptr);
 }
 
-asio::awaitable<void> DeliveryEngine::Worker::settle(queue::Destination& d, queue::Item item,
+asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Destination& d,
+                                                     queue::Item item,
                                                      std::shared_ptr<spool::LoadedMessage> msg,
                                                      std::vector<Outcome> outcomes,
                                                      const SmtpClient* client) {
@@ -210,7 +220,9 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(queue::Destination& d, queu
   auto& rec = msg->dest;
   const auto now = queue::now_ms();
   const auto received = static_cast<std::int64_t>(item.id.millis());
-  const bool too_old = shard->policy().expired(received, now);
+  // The retry policy is immutable after start: safe to read from any worker.
+  const auto& policy = owner.shard->policy();
+  const bool too_old = policy.expired(received, now);
 
   std::vector<dsn::RecipientReport> reports;
   std::vector<eventlog::LogRecord> records;
@@ -276,7 +288,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(queue::Destination& d, queu
   bool closes_message = false;
   if (any_pending) {
     rec.attempts++;
-    rec.next_attempt_ms = now + shard->policy().delay_after(rec.attempts, shard->rng()).count();
+    rec.next_attempt_ms = now + policy.delay_after(rec.attempts, rng).count();
     batch.Put(store->dest(), key, spool::encode(rec));
   } else {
     batch.Delete(store->dest(), key);
@@ -334,7 +346,9 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(queue::Destination& d, queu
     if (closes_message) item.ref->open_dests.fetch_add(1);
     spdlog::error("{}: cannot record delivery results of {}: {}", d.name, item.id.hex(),
                   ec.message());
-    shard->retry_later(d, std::move(item), now + cfg.delivery.retry.first.count());
+    co_await on(owner, [&] {
+      owner.shard->retry_later(d, std::move(item), now + cfg.delivery.retry.first.count());
+    });
     co_return;
   }
   for (auto& r : records) {
@@ -354,7 +368,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(queue::Destination& d, queu
   }
   if (any_pending) {
     item.attempts = rec.attempts;
-    shard->retry_later(d, std::move(item), rec.next_attempt_ms);
+    co_await on(owner, [&] { owner.shard->retry_later(d, std::move(item), rec.next_attempt_ms); });
   }
 }
 

@@ -35,8 +35,11 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, unsigned i)
 }
 
 void DeliveryEngine::Worker::start_connection(queue::Destination& d) {
-  connections.fetch_add(1, std::memory_order_relaxed);
-  asio::co_spawn(ctx, connection(d), [](std::exception_ptr e) {
+  // Round robin from the owner: one big destination uses every core, while
+  // its queue, limits and counts stay with the owner.
+  Worker* w = (*all)[(index + next_worker++) % all->size()];
+  w->connections.fetch_add(1, std::memory_order_relaxed);
+  asio::co_spawn(w->ctx, w->connection(*this, d), [](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -47,7 +50,7 @@ void DeliveryEngine::Worker::start_connection(queue::Destination& d) {
 }
 
 void DeliveryEngine::Worker::expire_item(queue::Destination& d, queue::Item item) {
-  asio::co_spawn(ctx, fail_item(d, std::move(item), kExpired), asio::detached);
+  asio::co_spawn(ctx, fail_item(*this, d, std::move(item), kExpired), asio::detached);
 }
 
 DeliveryEngine::DeliveryEngine(EngineDeps deps) : deps_(std::move(deps)) {}
@@ -67,6 +70,8 @@ std::string DeliveryEngine::start() {
       error = e.what();  // same error on every worker; any one will do
     }
   });
+  for (auto& w : workers_) all_.push_back(w.get());
+  for (auto& w : workers_) w->all = &all_;
   return error.empty() ? "" : "delivery: " + error;
 }
 

@@ -80,6 +80,7 @@ class DeliveryEngine {
  private:
   EngineDeps deps_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<Worker*> all_;
 };
 
 }  // namespace mailgate::delivery

@@ -3,13 +3,18 @@
 // coroutines of its connections and attempts (delivery_attempt.cpp).
 #pragma once
 
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "delivery/delivery_engine.hpp"
@@ -38,6 +43,15 @@ struct Outcome {
   smtp::Reply reply;
 };
 
+template <class R>
+struct CompletionOf {
+  using type = void(R);
+};
+template <>
+struct CompletionOf<void> {
+  using type = void();
+};
+
 struct DeliveryEngine::Worker {
   Worker(const EngineDeps& deps, unsigned index);
 
@@ -53,22 +67,72 @@ struct DeliveryEngine::Worker {
   std::atomic<std::uint64_t> delivered{0}, deferred{0}, bounced{0}, expired{0}, dsns{0},
       connections{0};
 
+  std::vector<Worker*>* all = nullptr;  // every worker, for spreading connections
+  unsigned next_worker = 0;             // round robin over `all` (owner side)
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // Owner side: start one connection for `d`, on this or another worker.
   void start_connection(queue::Destination& d);
   void expire_item(queue::Destination& d, queue::Item item);
 
-  asio::awaitable<void> connection(queue::Destination& d);
+  // Runs `f` on `owner`'s thread (where the destination's queue lives) and
+  // resumes here with its result. Direct call when this is the owner.
+  // `f` is taken by reference (it lives in the caller's full expression,
+  // which spans the suspension) and must not own resources: g++ 12 copies
+  // coroutine parameters with init-captures wrongly (double release seen).
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F&>> on(Worker& owner, F&& f);
+
+  // The rest run on the worker of the connection; `owner` holds `d`.
+  asio::awaitable<void> connection(Worker& owner, queue::Destination& d);
   asio::awaitable<Route> resolve(const std::string& destination);
-  asio::awaitable<void> attempt(queue::Destination& d, queue::Item item, SmtpClient* client);
+  asio::awaitable<void> attempt(Worker& owner, queue::Destination& d, queue::Item item,
+                                SmtpClient* client);
   // Final failure for every pending recipient of `item` without a connection
   // (DNS permanent failure, mail loop, expiry: kExpired).
-  asio::awaitable<void> fail_item(queue::Destination& d, queue::Item item, smtp::Reply reply);
+  asio::awaitable<void> fail_item(Worker& owner, queue::Destination& d, queue::Item item,
+                                  smtp::Reply reply);
   // Persists the outcomes of one attempt (+ DSN) and moves the item on.
   // `client` is the connection used (null when none was).
-  asio::awaitable<void> settle(queue::Destination& d, queue::Item item,
+  asio::awaitable<void> settle(Worker& owner, queue::Destination& d, queue::Item item,
                                std::shared_ptr<spool::LoadedMessage> msg,
                                std::vector<Outcome> outcomes, const SmtpClient* client);
 
   static const smtp::Reply kExpired;
 };
+
+template <class F>
+asio::awaitable<std::invoke_result_t<F&>> DeliveryEngine::Worker::on(Worker& owner, F&& f) {
+  // Written without `co_return f()` / `co_return co_await` (see session.cpp).
+  using R = std::invoke_result_t<F&>;
+  auto initiate = [&owner, &f](auto handler) {
+    auto back = asio::get_associated_executor(handler);
+    asio::post(owner.ctx, [&f, h = std::move(handler), back]() mutable {
+      if constexpr (std::is_void_v<R>) {
+        f();
+        asio::post(back, std::move(h));
+      } else {
+        asio::post(back, [h = std::move(h), r = f()]() mutable { h(std::move(r)); });
+      }
+    });
+  };
+  if constexpr (std::is_void_v<R>) {
+    if (&owner == this) {
+      f();
+    } else {
+      co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(initiate,
+                                                                           asio::use_awaitable);
+    }
+    co_return;
+  } else {
+    if (&owner == this) {
+      R r = f();
+      co_return r;
+    }
+    R r = co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+        initiate, asio::use_awaitable);
+    co_return r;
+  }
+}
 
 }  // namespace mailgate::delivery

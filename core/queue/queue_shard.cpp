@@ -2,6 +2,7 @@
 #include "queue/queue_shard.hpp"
 
 #include <algorithm>
+#include <asio/post.hpp>
 #include <chrono>
 
 namespace mailgate::queue {
@@ -68,10 +69,18 @@ void QueueShard::retry_later(Destination& d, Item item, std::int64_t when_ms) {
   arm();
 }
 
-void QueueShard::park(Destination& d, asio::steady_timer& t) { d.idle.push_back(&t); }
+namespace {
+void wake(const std::shared_ptr<asio::steady_timer>& t) {
+  asio::post(t->get_executor(), [t] { t->cancel(); });
+}
+}  // namespace
 
-void QueueShard::unpark(Destination& d, asio::steady_timer& t) {
-  auto it = std::find(d.idle.begin(), d.idle.end(), &t);
+void QueueShard::park(Destination& d, std::shared_ptr<asio::steady_timer> t) {
+  d.idle.push_back(std::move(t));
+}
+
+void QueueShard::unpark(Destination& d, const std::shared_ptr<asio::steady_timer>& t) {
+  auto it = std::find(d.idle.begin(), d.idle.end(), t);
   if (it != d.idle.end()) d.idle.erase(it);
 }
 
@@ -145,7 +154,7 @@ void QueueShard::pump(Destination& d) {
   // Reuse idle connections first (most recently parked: its TCP state is warmest).
   std::size_t woken = 0;
   while (!d.idle.empty() && woken < d.ready.size()) {
-    d.idle.back()->cancel();
+    wake(d.idle.back());
     d.idle.pop_back();
     ++woken;
   }
@@ -207,7 +216,7 @@ void QueueShard::stop() {
   stopped_ = true;
   timer_.cancel();
   for (auto& [name, d] : dests_) {
-    for (auto* t : d->idle) t->cancel();
+    for (auto& t : d->idle) wake(t);
     d->idle.clear();
   }
 }

@@ -45,9 +45,11 @@ struct Item {
 struct Destination {
   std::string name;
   std::deque<Item> ready;
-  std::size_t scheduled = 0;             // items of this destination in the scheduled heap
-  unsigned active = 0;                   // connections running (idle ones included)
-  std::deque<asio::steady_timer*> idle;  // connections waiting for work (LIFO reuse)
+  std::size_t scheduled = 0;  // items of this destination in the scheduled heap
+  unsigned active = 0;        // connections running (idle ones included)
+  // Connections waiting for work (LIFO reuse). A connection may run on another
+  // worker: its timer is cancelled on its own executor, never from here.
+  std::deque<std::shared_ptr<asio::steady_timer>> idle;
   bool suspended = false;
   std::int64_t backoff_until_ms = 0;
   std::uint64_t delivered = 0, deferred = 0, failed = 0;
@@ -80,8 +82,8 @@ class QueueShard {
   void connection_closed(Destination& d);
   // A connection with nothing to do waits on `t` (up to its own timeout) for
   // work: add() wakes it (cancels the timer) before starting new connections.
-  void park(Destination& d, asio::steady_timer& t);
-  void unpark(Destination& d, asio::steady_timer& t);
+  void park(Destination& d, std::shared_ptr<asio::steady_timer> t);
+  void unpark(Destination& d, const std::shared_ptr<asio::steady_timer>& t);
   // A connection-level failure (refused, timeout, 421 greeting): the whole
   // destination waits until `until_ms`; its ready items move back together.
   void defer_destination(Destination& d, std::int64_t until_ms);

@@ -4,6 +4,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import signal
 import smtplib
 
@@ -254,4 +255,18 @@ def test_kill9_never_redelivers_a_delivered_recipient(net):
     assert later.handler.messages[0]["to"] == ["b@later.test"]
     gw2.stop()
     assert ok.handler.count() == 1  # never twice
+    assert spool_dump(gw.spool) == []
+
+
+def test_one_destination_uses_connections_on_every_worker(net):
+    dns = net.dns("--mx-host=big.test,mx.big.test,10", "--host-record=mx.big.test,127.0.0.20")
+    sink = net.sink("127.0.0.20")
+    gw = net.gateway(dns, sets=["delivery.max_connections=20", "log.level=debug"], workers=2)
+    with smtplib.SMTP(gw.host, gw.port, timeout=30) as s:
+        for i in range(60):
+            s.sendmail("s@example.org", [f"u{i}@big.test"], b"Subject: b\r\n\r\nx\r\n")
+    wait_for(lambda: sink.handler.count() == 60, 60, what="60 deliveries")
+    workers = set(re.findall(r"big\.test: new connection on worker (\d+)", gw.log()))
+    assert workers == {"0", "1"}, gw.log()[-2000:]
+    gw.stop()
     assert spool_dump(gw.spool) == []
