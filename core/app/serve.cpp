@@ -75,6 +75,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   delivery_log.start();
   net::WorkerPool workers(cfg.workers);
   server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
+  smtp.set_delivery_log(&delivery_log);
   if (auto e = smtp.start(); !e.empty()) {
     spdlog::critical("{}", e);
     writer.stop();

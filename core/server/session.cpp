@@ -10,6 +10,7 @@
 #include <asio/write.hpp>
 #include <cstring>
 
+#include "eventlog/delivery_log.hpp"
 #include "net/cidr.hpp"
 #include "server/relay_control.hpp"
 #include "smtp/command.hpp"
@@ -127,6 +128,33 @@ void Session::reply(int code, const char* enhanced, std::string_view text) {
 }
 
 bool Session::count_error() { return ++errors_ >= listener_.max_errors; }
+
+void Session::log_event(const char* event, std::string_view recipient, const smtp::Reply* r,
+                        std::uint64_t size) {
+  if (!worker_.log) return;
+  eventlog::LogRecord rec;
+  rec.event = event;
+  rec.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  if (tx_.receiving) rec.id = tx_.id.hex();
+  rec.sender = tx_.sender.address.str();
+  rec.recipient = std::string(recipient.substr(0, 512));
+  auto at = recipient.rfind('@');
+  if (at != std::string_view::npos)
+    rec.destination = smtp::normalize_domain(recipient.substr(at + 1));
+  if (r) {
+    rec.code = r->code;
+    rec.enhanced = r->enhanced;
+    rec.text = r->text;
+  }
+  rec.size = size;
+  worker_.log->write(worker_.index, std::move(rec));
+}
+
+void Session::log_rejected_message(const smtp::Reply& reply) {
+  for (const auto& r : tx_.recipients) log_event("rejection", r.address.str(), &reply);
+}
 
 void Session::reset_transaction() {
   tx_.active = false;
@@ -408,6 +436,7 @@ void Session::do_rcpt(std::string_view arg) {
   auto parsed = smtp::parse_rcpt_to(arg, tx_.params.smtputf8);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
     reply(*err);
+    log_event("rejection", arg, err);
     worker_.stats.recipients_rejected_syntax.fetch_add(1, std::memory_order_relaxed);
     ++errors_;
     return;
@@ -420,13 +449,16 @@ void Session::do_rcpt(std::string_view arg) {
   }
   if (tx_.recipients.size() >= listener_.max_recipients) {
     // RFC 5321 §4.5.3.1.10: 452 so the client sends the rest in another transaction.
-    reply(452, "4.5.3", "too many recipients");
+    const smtp::Reply r{452, "4.5.3", "too many recipients"};
+    reply(r);
+    log_event("rejection", rcpt.path.address.str(), &r);
     worker_.stats.recipients_rejected_limit.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   auto decision = check_relay(rcpt.path, may_relay_, listener_.relay_domains);
   if (!decision.allowed) {
     reply(decision.reply);
+    log_event("rejection", rcpt.path.address.str(), &decision.reply);
     worker_.stats.recipients_rejected_relay.fetch_add(1, std::memory_order_relaxed);
     ++errors_;
     return;

@@ -33,6 +33,9 @@ namespace mailgate::spool {
 class SpoolWriter;
 class Store;
 }  // namespace mailgate::spool
+namespace mailgate::eventlog {
+class DeliveryLog;
+}  // namespace mailgate::eventlog
 
 namespace mailgate::server {
 
@@ -47,6 +50,7 @@ struct WorkerState {
   spool::IdGenerator ids{0, 0};
   ServerStats stats;
   std::unordered_set<Session*> sessions;
+  eventlog::DeliveryLog* log = nullptr;  // reception/rejection events (may be null)
   // Called on the worker after a message is committed: hands it to the queue.
   std::function<void(const spool::MessageId&, const std::vector<std::string>& destinations,
                      std::uint64_t size)>
@@ -95,6 +99,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void reply(const smtp::Reply& r);
   void reply(int code, const char* enhanced, std::string_view text);
   bool count_error();  // true when the error limit is reached
+  // Delivery-log record for an inbound event ("reception" or "rejection").
+  void log_event(const char* event, std::string_view recipient, const smtp::Reply* reply,
+                 std::uint64_t size = 0);
+  // One "rejection" record per recipient of the refused transaction.
+  void log_rejected_message(const smtp::Reply& reply);
   void close();
 
   // Dialogue (session.cpp)

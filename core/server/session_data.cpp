@@ -185,8 +185,11 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
   if (tx_.too_big) {
     // Refuse at once: the client need not send the remaining chunks.
     if (tx_.chunks_written) co_await discard_chunks();
-    reply(552, "5.3.4",
-          fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size));
+    const smtp::Reply r{
+        552, "5.3.4",
+        fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size)};
+    reply(r);
+    log_rejected_message(r);
     worker_.stats.messages_rejected.fetch_add(1, std::memory_order_relaxed);
     reset_transaction();
     co_return true;
@@ -221,6 +224,7 @@ asio::awaitable<void> Session::finish_message() {
   if (refusal.code) {
     if (tx_.chunks_written) co_await discard_chunks();
     reply(refusal);
+    log_rejected_message(refusal);
     (refusal.transient() ? worker_.stats.messages_tempfailed : worker_.stats.messages_rejected)
         .fetch_add(1, std::memory_order_relaxed);
     reset_transaction();
@@ -265,13 +269,17 @@ asio::awaitable<void> Session::finish_message() {
   if (ec) {
     tx_.chunks_written++;  // the final chunk may be partly there too
     co_await discard_chunks();
-    reply(451, "4.3.0", "local error: could not write to the spool, try again later");
+    const smtp::Reply r{451, "4.3.0", "local error: could not write to the spool, try again later"};
+    reply(r);
+    log_rejected_message(r);
     worker_.stats.messages_tempfailed.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("spool write failed for message {}: {}", tx_.id.hex(), ec.message());
   } else {
     worker_.stats.messages_received.fetch_add(1, std::memory_order_relaxed);
     worker_.stats.bytes_received.fetch_add(env.size, std::memory_order_relaxed);
-    reply(250, "2.0.0", fmt::format("OK id={}", tx_.id.hex()));
+    const smtp::Reply ok{250, "2.0.0", fmt::format("OK id={}", tx_.id.hex())};
+    reply(ok);
+    for (const auto& r : env.recipients) log_event("reception", r.address, &ok, env.size);
     if (worker_.on_accepted) {
       std::vector<std::string> names;
       names.reserve(dests.size());

@@ -103,6 +103,10 @@ void SmtpServer::set_on_accepted(AcceptedFn fn) {
   for (auto& st : impl_->states) st->on_accepted = fn;
 }
 
+void SmtpServer::set_delivery_log(eventlog::DeliveryLog* log) {
+  for (auto& st : impl_->states) st->log = log;
+}
+
 std::vector<tcp::endpoint> SmtpServer::endpoints() const { return impl_->bound; }
 
 std::size_t SmtpServer::drain(std::chrono::milliseconds deadline) {

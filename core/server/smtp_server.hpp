@@ -25,6 +25,9 @@ namespace mailgate::spool {
 class SpoolWriter;
 class Store;
 }  // namespace mailgate::spool
+namespace mailgate::eventlog {
+class DeliveryLog;
+}  // namespace mailgate::eventlog
 
 namespace mailgate::server {
 
@@ -38,6 +41,8 @@ class SmtpServer {
       const spool::MessageId&, const std::vector<std::string>& destinations, std::uint64_t size)>;
   // Before start(): called on the worker after each committed message.
   void set_on_accepted(AcceptedFn fn);
+  // Before start(): where reception and rejection events are logged.
+  void set_delivery_log(eventlog::DeliveryLog* log);
 
   // Binds every listener on every worker; returns "" or an error message.
   std::string start();

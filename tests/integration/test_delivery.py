@@ -11,6 +11,7 @@ import smtplib
 import pytest
 
 from conftest import Gateway, spool_dump, wait_for
+from test_smtp_inbound import write_config
 from peers import Dnsmasq, Recorder, Sink, free_port
 
 
@@ -161,7 +162,7 @@ def test_4xx_is_retried_with_backoff(net):
         return [e["event"] for e in log_events(gw) if e.get("recipient") == "a@retry.test"]
 
     wait_for(lambda: "delivery" in events(), 10, what="delivery event in the log")
-    assert events() == ["transient_failure", "delivery"]
+    assert events() == ["reception", "transient_failure", "delivery"]
     gw.stop()
     assert spool_dump(gw.spool) == []
 
@@ -270,3 +271,28 @@ def test_one_destination_uses_connections_on_every_worker(net):
     assert workers == {"0", "1"}, gw.log()[-2000:]
     gw.stop()
     assert spool_dump(gw.spool) == []
+
+
+def test_reception_and_rejection_events_are_logged(net, tmp_path):
+    dns = net.dns()
+    gw = net.gateway(dns, config=write_config(
+        tmp_path, listen_extra='relay_networks = {}, relay_domains = { "inbound.test" },'))
+    with smtplib.SMTP(gw.host, gw.port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail("app@sender.test")
+        assert s.rcpt("in@inbound.test")[0] == 250
+        assert s.rcpt("out@elsewhere.test")[0] == 550
+        s.data(b"Subject: hi\r\n\r\nx\r\n")
+        s.mail("app@sender.test")
+        s.rcpt("in@inbound.test")
+        assert s.data(b"Subject: bare\nLF\r\n")[0] == 550
+
+    def events():
+        return [(e["event"], e.get("recipient"), e.get("code")) for e in log_events(gw)]
+
+    wait_for(lambda: len([e for e in events() if e[0] in ("reception", "rejection")]) == 3, 10,
+             what="three inbound events")
+    inbound = [e for e in events() if e[0] in ("reception", "rejection")]
+    assert ("reception", "in@inbound.test", 250) in inbound
+    assert ("rejection", "out@elsewhere.test", 550) in inbound
+    assert inbound.count(("rejection", "in@inbound.test", 550)) == 1
