@@ -51,7 +51,7 @@ mailgate.configure {
       first = "1m",                         -- first retry after a temporary failure
       max = "1h",                           -- retry interval grows up to this
       max_age = "5d",                       -- then give up and bounce
-      delay_warning = "4h",                 -- delay DSN (validated; not sent yet)
+      delay_warning = "4h",                 -- then tell the sender once (0: never)
     },
     max_connections = 10,                   -- per destination
     max_messages_per_connection = 100,      -- then open a new connection

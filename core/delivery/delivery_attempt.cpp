@@ -282,6 +282,27 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     rep.diagnostic = fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
     rep.last_attempt_ms = now;
   }
+  // One delay DSN per recipient once the message is older than delay_warning
+  // (RFC 3464 Action: delayed), for recipients whose NOTIFY asks for it.
+  const auto warn_after = cfg.delivery.retry.delay_warning.count();
+  if (any_pending && warn_after > 0 && !rec.delay_notified && now - received >= warn_after) {
+    rec.delay_notified = true;
+    for (const auto& o : outcomes) {
+      const auto& er = env.recipients[o.index];
+      if (o.reply.code / 100 != 4 || too_old || !dsn::wants_report(er.notify, dsn::Action::Delayed))
+        continue;
+      auto& rep = reports.emplace_back();
+      rep.final_recipient = er.address;
+      rep.original_recipient = er.orcpt;
+      rep.action = dsn::Action::Delayed;
+      rep.status = o.reply.enhanced;
+      rep.remote_mta = mx;
+      rep.diagnostic = fmt::format("{} {} {}", o.reply.code, o.reply.enhanced, one_line(o.reply));
+      rep.last_attempt_ms = now;
+      rep.will_retry_until_ms = policy.deadline(received);
+    }
+  }
+
   rocksdb::WriteBatch batch;
   auto* store = deps.store;
   const auto key = spool::dest_key(item.id, d.name);

@@ -663,7 +663,7 @@ class Checker {
         if (auto* v = find(*r, "max")) rc.max = duration(*v, "delivery.retry.max");
         if (auto* v = find(*r, "max_age")) rc.max_age = duration(*v, "delivery.retry.max_age");
         if (auto* v = find(*r, "delay_warning")) {
-          rc.delay_warning = duration(*v, "delivery.retry.delay_warning");
+          rc.delay_warning = duration(*v, "delivery.retry.delay_warning", /*allow_zero=*/true);
         }
         if (rc.first > rc.max) {
           fail("delivery.retry.first",
@@ -682,8 +682,9 @@ class Checker {
         // Outbound STARTTLS is not built: "required" could not be honoured,
         // and must never be silently ignored.
         if (c.delivery.tls == "required") {
-          fail("delivery.tls",
-               "delivery.tls: \"required\" is not implemented yet (outbound STARTTLS is not built)");
+          fail(
+              "delivery.tls",
+              "delivery.tls: \"required\" is not implemented yet (outbound STARTTLS is not built)");
         }
       }
     }

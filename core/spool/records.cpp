@@ -16,6 +16,9 @@ namespace mailgate::spool {
 namespace {
 
 constexpr std::uint8_t kVersion = 1;
+// DestRecord v2 appends a flags byte (bit 0: delay DSN sent); v1 is still read.
+constexpr std::uint8_t kDestVersion = 2;
+constexpr std::uint8_t kDestDelayNotified = 1;
 
 class Writer {
  public:
@@ -177,7 +180,7 @@ std::string encode(const DestRecord& d) {
   std::string out;
   out.reserve(32 + d.recipients.size() * 16);
   Writer w(out);
-  w.u8(kVersion);
+  w.u8(kDestVersion);
   w.varint(d.recipients.size());
   for (const auto& r : d.recipients) {
     w.varint(r.index);
@@ -187,12 +190,14 @@ std::string encode(const DestRecord& d) {
   w.varint(d.attempts);
   w.svarint(d.next_attempt_ms);
   w.varint(d.size);
+  w.u8(d.delay_notified ? kDestDelayNotified : 0);
   return out;
 }
 
 bool decode(std::string_view in, DestRecord& out) {
   Reader r(in);
-  if (r.u8() != kVersion || !r.ok()) return false;
+  const auto version = r.u8();
+  if (!r.ok() || (version != 1 && version != kDestVersion)) return false;
   DestRecord d;
   auto n = r.count(3);  // index, state, reply len
   d.recipients.reserve(n);
@@ -208,7 +213,12 @@ bool decode(std::string_view in, DestRecord& out) {
   d.attempts = r.varint32();
   d.next_attempt_ms = r.svarint();
   d.size = r.varint();
-  if (!r.at_end()) return false;
+  if (version >= 2) {
+    const auto flags = r.u8();
+    if (flags & ~kDestDelayNotified) return false;
+    d.delay_notified = flags & kDestDelayNotified;
+  }
+  if (!r.ok() || !r.at_end()) return false;
   out = std::move(d);
   return true;
 }

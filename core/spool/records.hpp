@@ -53,7 +53,8 @@ struct DestRecord {
   std::vector<DestRecipient> recipients;
   std::uint32_t attempts = 0;
   std::int64_t next_attempt_ms = 0;
-  std::uint64_t size = 0;  // copy of Envelope::size so recovery needs no meta read
+  std::uint64_t size = 0;       // copy of Envelope::size so recovery needs no meta read
+  bool delay_notified = false;  // the delay DSN for these recipients was queued (v2)
 };
 
 std::string encode(const Envelope& e);

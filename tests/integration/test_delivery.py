@@ -296,3 +296,24 @@ def test_reception_and_rejection_events_are_logged(net, tmp_path):
     assert ("reception", "in@inbound.test", 250) in inbound
     assert ("rejection", "out@elsewhere.test", 550) in inbound
     assert inbound.count(("rejection", "in@inbound.test", 550)) == 1
+
+
+def test_one_delay_dsn_after_delay_warning(net):
+    dns = net.dns("--mx-host=slow.test,mx.slow.test,10", "--host-record=mx.slow.test,127.0.0.21",
+                  "--mx-host=sender.test,mx.sender.test,10", "--host-record=mx.sender.test,127.0.0.22")
+    net.sink("127.0.0.21", Recorder(rcpt_reply={"*": "451 4.2.0 greylisted"}))
+    sender_mx = net.sink("127.0.0.22")
+    gw = net.gateway(dns, sets=["delivery.retry.delay_warning=1s", "delivery.retry.first=1s",
+                                "delivery.retry.max=1s"])
+    send(gw, "app@sender.test", ["a@slow.test"])
+    wait_for(lambda: sender_mx.handler.count() == 1, 30, what="delay DSN")
+    parsed = email.message_from_bytes(sender_mx.handler.messages[0]["data"],
+                                      policy=email.policy.default)
+    blocks = list(parsed.iter_parts())[1].get_payload()
+    assert str(blocks[1]["Action"]).strip() == "delayed"
+    assert str(blocks[1]["Status"]).strip() == "4.2.0"
+    assert "Will-Retry-Until" in blocks[1]
+    # Retries go on (several more 451s), but the sender hears about the delay once.
+    wait_for(lambda: len([e for e in log_events(gw) if e["event"] == "transient_failure"]) >= 4,
+             30, what="more retries")
+    assert sender_mx.handler.count() == 1

@@ -75,6 +75,7 @@ void expect_equal(const DestRecord& a, const DestRecord& b) {
   EXPECT_EQ(a.attempts, b.attempts);
   EXPECT_EQ(a.next_attempt_ms, b.next_attempt_ms);
   EXPECT_EQ(a.size, b.size);
+  EXPECT_EQ(a.delay_notified, b.delay_notified);
 }
 
 }  // namespace
@@ -99,7 +100,7 @@ TEST(Records, EmptyEnvelopeRoundTrip) {
 TEST(Records, DestRoundTripWithHostileBytes) {
   auto d = sample_dest();
   auto bytes = encode(d);
-  EXPECT_EQ(bytes[0], 1);
+  EXPECT_EQ(bytes[0], 2);  // DestRecord version 2 (flags byte)
   DestRecord out;
   ASSERT_TRUE(decode(bytes, out));
   expect_equal(d, out);
@@ -138,6 +139,8 @@ TEST(Records, UnknownVersionIsRejected) {
     eb[0] = v;
     Envelope e;
     EXPECT_FALSE(decode(eb, e));
+  }
+  for (char v : {'\0', '\3', '\xff'}) {
     auto db = encode(sample_dest());
     db[0] = v;
     DestRecord d;
@@ -226,4 +229,28 @@ TEST(Records, DestKeySplit) {
   // Binary destination bytes survive.
   ASSERT_TRUE(split_dest_key(dest_key(id, std::string("a\0b", 3)), got, dest));
   EXPECT_EQ(dest, std::string("a\0b", 3));
+}
+
+TEST(Records, DestV2CarriesTheDelayFlagAndV1IsStillRead) {
+  DestRecord d;
+  d.recipients.push_back({0, RcptState::Pending, "451 4.2.0 later"});
+  d.attempts = 3;
+  d.delay_notified = true;
+  auto v2 = encode(d);
+  EXPECT_EQ(v2[0], 2);
+  DestRecord out;
+  ASSERT_TRUE(decode(v2, out));
+  EXPECT_TRUE(out.delay_notified);
+  EXPECT_EQ(out.attempts, 3u);
+  // The same record as written by version 1 (no flags byte).
+  std::string v1 = v2.substr(0, v2.size() - 1);
+  v1[0] = 1;
+  DestRecord old;
+  ASSERT_TRUE(decode(v1, old));
+  EXPECT_FALSE(old.delay_notified);
+  EXPECT_EQ(old.attempts, 3u);
+  // Unknown flag bits are refused, not ignored.
+  std::string bad = v2;
+  bad.back() = '\x02';
+  EXPECT_FALSE(decode(bad, out));
 }
