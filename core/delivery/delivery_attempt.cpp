@@ -116,7 +116,8 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::D
   std::unique_ptr<SmtpClient> client;
   smtp::Reply last = route.failure;
   for (const auto& t : route.targets) {
-    client = std::make_unique<SmtpClient>(ctx.get_executor(), cfg.hostname, ClientTimeouts{});
+    client = std::make_unique<SmtpClient>(ctx.get_executor(), cfg.hostname, ClientTimeouts{},
+                                          parse_tls_mode(cfg.delivery.tls));
     last = co_await client->open(t.endpoint, t.host);
     if (last.code / 100 == 2) break;
     spdlog::debug("{}: {} answered {} {}", d.name, t.endpoint.address().to_string(), last.code,
@@ -213,7 +214,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
                                                      std::vector<Outcome> outcomes,
                                                      const SmtpClient* client) {
   const std::string mx = client ? client->peer_host() : std::string();
-  const bool tls = false;  // outbound STARTTLS is not built yet
+  const bool tls = client && client->tls();
   const bool next_hop_dsn = client && client->capabilities().dsn;
   const auto& cfg = *deps.config;
   const auto& env = msg->envelope;

@@ -2,8 +2,13 @@
 #include "delivery/smtp_client.hpp"
 
 #include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <spdlog/spdlog.h>
 #include <asio/connect.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/ssl.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -31,13 +36,55 @@ bool needs_utf8(const spool::Envelope& env) {
 }
 }  // namespace
 
-SmtpClient::SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts)
-    : socket_(ex), deadline_(socket_), ehlo_name_(std::move(ehlo_name)), timeouts_(timeouts) {}
+TlsMode parse_tls_mode(const std::string& s) {
+  if (s == "required") return TlsMode::Required;
+  if (s == "disabled") return TlsMode::Disabled;
+  return TlsMode::Opportunistic;
+}
+
+std::shared_ptr<asio::ssl::context> client_tls_context() {
+  // Built once (thread-safe static); an SSL_CTX may create SSLs on any thread.
+  static const std::shared_ptr<asio::ssl::context> ctx = [] {
+    auto c = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(c->native_handle(), TLS1_2_VERSION);
+    c->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+    std::error_code ec;
+    c->set_default_verify_paths(ec);
+    // Verification is computed and recorded (tls_verified()), never enforced:
+    // RFC 7435 opportunistic security, and "required" means encrypted.
+    c->set_verify_mode(asio::ssl::verify_none);
+    return c;
+  }();
+  return ctx;
+}
+
+SmtpClient::SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts,
+                       TlsMode tls_mode, std::shared_ptr<asio::ssl::context> tls_context)
+    : socket_(ex),
+      deadline_(socket_),
+      tls_mode_(tls_mode),
+      tls_context_(std::move(tls_context)),
+      ehlo_name_(std::move(ehlo_name)),
+      timeouts_(timeouts) {
+  if (!tls_context_ && tls_mode_ != TlsMode::Disabled) tls_context_ = client_tls_context();
+}
 
 SmtpClient::~SmtpClient() {
   deadline_.stop();
   std::error_code ec;
   socket_.close(ec);
+}
+
+void SmtpClient::reset_connection() {
+  tls_.reset();
+  tls_verified_ = false;
+  std::error_code ec;
+  socket_.close(ec);
+  in_.clear();
+  in_pos_ = 0;
+  parser_ = smtp::ReplyParser{};
+  caps_ = {};
+  usable_ = false;
 }
 
 smtp::Reply SmtpClient::broken(const char* what) const {
@@ -64,8 +111,12 @@ asio::awaitable<smtp::Reply> SmtpClient::read_reply(std::chrono::milliseconds ti
     const std::size_t old = in_.size();
     in_.resize(old + kReadChunk);
     std::error_code ec;
-    std::size_t n = co_await socket_.async_read_some(asio::buffer(in_.data() + old, kReadChunk),
-                                                     asio::redirect_error(use_awaitable, ec));
+    const auto buf = asio::buffer(in_.data() + old, kReadChunk);
+    std::size_t n = 0;
+    if (tls_)
+      n = co_await tls_->async_read_some(buf, asio::redirect_error(use_awaitable, ec));
+    else
+      n = co_await socket_.async_read_some(buf, asio::redirect_error(use_awaitable, ec));
     in_.resize(old + n);
     if (ec) {
       usable_ = false;
@@ -78,7 +129,11 @@ asio::awaitable<bool> SmtpClient::write(const std::string& data,
                                         std::chrono::milliseconds timeout) {
   deadline_.set(timeout);
   std::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+  if (tls_)
+    co_await asio::async_write(*tls_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+  else
+    co_await asio::async_write(socket_, asio::buffer(data),
+                               asio::redirect_error(use_awaitable, ec));
   if (ec) usable_ = false;
   co_return !ec;
 }
@@ -95,11 +150,27 @@ asio::awaitable<smtp::Reply> SmtpClient::open(const asio::ip::tcp::endpoint& ep,
   peer_ = ep;
   host_ = std::move(host);
   deadline_.start(timeouts_.connect);
+  bool handshake_failed = false;
+  auto reply = co_await connect_once(tls_mode_ != TlsMode::Disabled, handshake_failed);
+  if (handshake_failed && tls_mode_ == TlsMode::Opportunistic) {
+    // RFC 7435: broken TLS must not stop mail that plaintext would deliver.
+    // The failed session is unusable, so plaintext needs a new connection.
+    spdlog::info("{} [{}]: {} {} {}; retrying without TLS", host_, peer_.address().to_string(),
+                 reply.code, reply.enhanced, reply.text);
+    reset_connection();
+    auto plain = co_await connect_once(false, handshake_failed);
+    co_return plain;
+  }
+  co_return reply;
+}
+
+asio::awaitable<smtp::Reply> SmtpClient::connect_once(bool starttls, bool& handshake_failed) {
+  deadline_.set(timeouts_.connect);
   std::error_code ec;
-  co_await socket_.async_connect(ep, asio::redirect_error(use_awaitable, ec));
+  co_await socket_.async_connect(peer_, asio::redirect_error(use_awaitable, ec));
   if (ec) {
     co_return smtp::Reply{421, deadline_.expired() ? "4.4.2" : "4.4.1",
-                          fmt::format("cannot connect to {}: {}", ep.address().to_string(),
+                          fmt::format("cannot connect to {}: {}", peer_.address().to_string(),
                                       deadline_.expired() ? "timeout" : ec.message())};
   }
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -109,16 +180,88 @@ asio::awaitable<smtp::Reply> SmtpClient::open(const asio::ip::tcp::endpoint& ep,
     usable_ = false;
     co_return greeting;
   }
+  auto hello = co_await ehlo();
+  if (hello.code != 250 || !starttls) co_return hello;
+  if (!caps_.starttls) {
+    if (tls_mode_ == TlsMode::Required) {
+      usable_ = false;
+      co_return smtp::Reply{421, "4.7.10",
+                            fmt::format("TLS required but not offered by {} [{}]", host_,
+                                        peer_.address().to_string())};
+    }
+    co_return hello;
+  }
+  auto tls = co_await start_tls(hello, handshake_failed);
+  co_return tls;
+}
+
+asio::awaitable<smtp::Reply> SmtpClient::ehlo() {
   auto ehlo = co_await command("EHLO " + ehlo_name_ + "\r\n", timeouts_.command);
   if (ehlo.code == 250) {
     caps_ = smtp::parse_ehlo(ehlo);
     co_return ehlo;
   }
+  caps_ = {};
   if (!usable_) co_return ehlo;
   auto helo = co_await command("HELO " + ehlo_name_ + "\r\n", timeouts_.command);
-  caps_ = {};
   if (helo.code != 250) usable_ = false;
   co_return helo;
+}
+
+asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
+                                                   bool& handshake_failed) {
+  const std::string where = fmt::format("{} [{}]", host_, peer_.address().to_string());
+  auto reply = co_await command("STARTTLS\r\n", timeouts_.command);
+  if (reply.code != 220) {
+    if (reply.code == 421) usable_ = false;
+    if (!usable_) co_return reply;
+    if (tls_mode_ == TlsMode::Required) {
+      usable_ = false;
+      co_return smtp::Reply{421, "4.7.10",
+                            fmt::format("TLS required but STARTTLS refused by {}: {} {}", where,
+                                        reply.code, reply.text)};
+    }
+    // RFC 3207 §4: after a refused STARTTLS the plaintext session goes on.
+    co_return hello;
+  }
+  // Anything the server sent after its 220 came in plaintext and must not be
+  // taken as a reply inside TLS (STARTTLS command injection defence).
+  in_.clear();
+  in_pos_ = 0;
+  parser_ = smtp::ReplyParser{};
+
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+  SSL* ssl = tls_->native_handle();
+  std::string name = host_;
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  std::error_code ec;
+  asio::ip::make_address(name, ec);
+  if (!name.empty() && ec) {  // SNI and the name check are for names, never IP literals
+    SSL_set_tlsext_host_name(ssl, name.c_str());
+    SSL_set1_host(ssl, name.c_str());
+  }
+  deadline_.set(timeouts_.command);
+  ec = {};
+  co_await tls_->async_handshake(asio::ssl::stream_base::client,
+                                 asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    tls_.reset();
+    usable_ = false;
+    handshake_failed = true;
+    co_return smtp::Reply{421, "4.7.5",
+                          fmt::format("TLS handshake failed with {}: {}", where,
+                                      deadline_.expired() ? std::string("timeout") : ec.message())};
+  }
+  const long verify = SSL_get_verify_result(ssl);
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  tls_verified_ = cert != nullptr && verify == X509_V_OK;
+  if (cert) X509_free(cert);
+  spdlog::debug("{}: STARTTLS {} {}, certificate {}", where, SSL_get_version(ssl),
+                SSL_get_cipher_name(ssl),
+                tls_verified_ ? "verified" : X509_verify_cert_error_string(verify));
+  // RFC 3207 §4.2: forget what was learnt in plaintext, ask again.
+  auto again = co_await ehlo();
+  co_return again;
 }
 
 std::string SmtpClient::mail_command(const spool::Envelope& env) const {

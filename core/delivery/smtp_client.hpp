@@ -8,10 +8,19 @@
 // the connection itself shows as usable() == false and temporary (4xx)
 // replies for what was not finished, so nothing is counted as delivered that
 // the server did not accept with 250 after the final dot.
+// STARTTLS (RFC 3207): after EHLO, when the server offers it and the mode is
+// not Disabled, the client upgrades the connection (TLS 1.2+, SNI = MX name),
+// drops whatever plaintext the server sent after its 220 (command injection
+// defence) and says EHLO again. Opportunistic mode (RFC 7435) accepts any
+// certificate and only records whether it verified; a failed handshake is
+// retried once in plaintext on a new connection. Required mode refuses to go
+// on without TLS: open() returns 421 4.7.10 so the destination is deferred.
 #pragma once
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -35,6 +44,16 @@ struct ClientTimeouts {
   std::chrono::milliseconds data_end{600'000};    // final dot: 10 min
 };
 
+enum class TlsMode { Opportunistic, Required, Disabled };
+
+// "opportunistic" | "required" | "disabled" (config delivery.tls); anything
+// else is Opportunistic.
+TlsMode parse_tls_mode(const std::string& s);
+
+// The client TLS context shared by every outbound connection of the process:
+// TLS 1.2 at least, the system's default CA paths.
+std::shared_ptr<asio::ssl::context> client_tls_context();
+
 struct TransactionResult {
   // One reply per recipient asked for, in the same order: 2xx = delivered,
   // 4xx = try again later, 5xx = failed for good.
@@ -43,12 +62,16 @@ struct TransactionResult {
 
 class SmtpClient {
  public:
-  SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts);
+  SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts,
+             TlsMode tls_mode = TlsMode::Opportunistic,
+             std::shared_ptr<asio::ssl::context> tls_context = nullptr);
   ~SmtpClient();
 
   // Connect, greeting, EHLO/HELO. Returns the reply that decided: 2xx when the
   // connection is ready; otherwise the greeting/EHLO reply, or a synthesized
-  // 4xx ("4.4.1 connection refused" / "4.4.2 timeout") for network errors.
+  // 4xx ("4.4.1 connection refused" / "4.4.2 timeout") for network errors,
+  // "4.7.5" for a failed TLS handshake, "4.7.10" when TLS is required but
+  // not offered.
   // `host` is the MX name, for logs and DSNs.
   asio::awaitable<smtp::Reply> open(const asio::ip::tcp::endpoint& ep, std::string host);
 
@@ -62,8 +85,17 @@ class SmtpClient {
   const smtp::EhloCapabilities& capabilities() const { return caps_; }
   const asio::ip::tcp::endpoint& peer() const { return peer_; }
   const std::string& peer_host() const { return host_; }
+  // true once STARTTLS succeeded: everything after it went through TLS.
+  bool tls() const { return tls_ != nullptr; }
+  // Whether the server's certificate verified (chain and MX host name).
+  bool tls_verified() const { return tls_verified_; }
 
  private:
+  // One connection attempt of open(); `starttls`: try STARTTLS if offered.
+  asio::awaitable<smtp::Reply> connect_once(bool starttls, bool& handshake_failed);
+  asio::awaitable<smtp::Reply> ehlo();
+  asio::awaitable<smtp::Reply> start_tls(const smtp::Reply& hello, bool& handshake_failed);
+  void reset_connection();
   asio::awaitable<smtp::Reply> read_reply(std::chrono::milliseconds timeout);
   asio::awaitable<bool> write(const std::string& data, std::chrono::milliseconds timeout);
   asio::awaitable<smtp::Reply> command(const std::string& line, std::chrono::milliseconds timeout);
@@ -73,6 +105,12 @@ class SmtpClient {
 
   asio::ip::tcp::socket socket_;
   net::SocketDeadline deadline_;
+  TlsMode tls_mode_;
+  std::shared_ptr<asio::ssl::context> tls_context_;
+  // Set once STARTTLS succeeded; layered on socket_ (declared after it, so
+  // destroyed first). The deadline cancels socket_, which aborts its ops.
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  bool tls_verified_ = false;
   std::string ehlo_name_;
   ClientTimeouts timeouts_;
   asio::ip::tcp::endpoint peer_;

@@ -679,13 +679,6 @@ class Checker {
       }
       if (auto* v = find(*d, "tls")) {
         c.delivery.tls = one_of(*v, "delivery.tls", {"opportunistic", "required", "disabled"});
-        // Outbound STARTTLS is not built: "required" could not be honoured,
-        // and must never be silently ignored.
-        if (c.delivery.tls == "required") {
-          fail(
-              "delivery.tls",
-              "delivery.tls: \"required\" is not implemented yet (outbound STARTTLS is not built)");
-        }
       }
     }
 

@@ -110,7 +110,8 @@ class Recorder:
         with self.lock:
             self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                                   "data": envelope.original_content or envelope.content,
-                                  "session": id(session), "mail_options": envelope.mail_options})
+                                  "session": id(session), "mail_options": envelope.mail_options,
+                                  "tls": session.ssl is not None})
         return self.data_reply
 
     def count(self):
@@ -119,13 +120,17 @@ class Recorder:
 
 
 class Sink:
-    """An aiosmtpd server on host:port with a Recorder."""
+    """An aiosmtpd server on host:port with a Recorder; with `tls_context` (an
+    ssl.SSLContext) it offers STARTTLS."""
 
-    def __init__(self, host, port, handler=None, smtputf8=True):
+    def __init__(self, host, port, handler=None, smtputf8=True, tls_context=None):
         self.handler = handler or Recorder()
+        kwargs = {"decode_data": False}
+        if tls_context is not None:
+            kwargs["tls_context"] = tls_context
         self.controller = Controller(self.handler, hostname=host, port=port,
                                      enable_SMTPUTF8=smtputf8, ready_timeout=10,
-                                     server_kwargs={"decode_data": False})
+                                     server_kwargs=kwargs)
         self.controller.start()
 
     def stop(self):

@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import smtplib
+import ssl
+import subprocess
 
 import pytest
 
@@ -28,8 +30,8 @@ def net(tmp_path):
             started.append(d)
             return d
 
-        def sink(self, host="127.0.0.1", handler=None, smtputf8=True):
-            s = Sink(host, self.port, handler, smtputf8)
+        def sink(self, host="127.0.0.1", handler=None, smtputf8=True, tls_context=None):
+            s = Sink(host, self.port, handler, smtputf8, tls_context)
             started.append(s)
             return s
 
@@ -56,6 +58,82 @@ def log_events(gw):
         return []
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
+
+
+def server_tls_context(tmp_path, cn):
+    """A TLS server context with a fresh self-signed certificate for `cn`."""
+    key, cert = tmp_path / "tls.key", tmp_path / "tls.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+@pytest.mark.parametrize("mode", ["opportunistic", "required"])
+def test_starttls_encrypts_and_logs_tls(net, tmp_path, mode):
+    # The certificate is self-signed: neither mode verifies (RFC 7435).
+    dns = net.dns("--mx-host=tls.test,mx.tls.test,10", "--host-record=mx.tls.test,127.0.0.30")
+    sink = net.sink("127.0.0.30", tls_context=server_tls_context(tmp_path, "mx.tls.test"))
+    gw = net.gateway(dns, sets=[f"delivery.tls={mode}"])
+    send(gw, "s@example.org", ["a@tls.test"])
+    wait_for(lambda: sink.handler.count() == 1, 20, what="delivery over TLS")
+    m = sink.handler.messages[0]
+    assert m["tls"] and m["to"] == ["a@tls.test"]
+    assert b"\r\nhello\r\n" in m["data"]
+    wait_for(lambda: any(e["event"] == "delivery" for e in log_events(gw)), 10,
+             what="delivery log")
+    ev = [e for e in log_events(gw) if e["event"] == "delivery"][0]
+    assert ev["mx"] == "mx.tls.test" and ev["tls"] is True
+
+
+def test_failed_handshake_falls_back_to_plaintext_when_opportunistic(net, tmp_path):
+    dns = net.dns("--mx-host=badtls.test,mx.badtls.test,10",
+                  "--host-record=mx.badtls.test,127.0.0.33")
+    ctx = server_tls_context(tmp_path, "mx.badtls.test")
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1  # below our TLS 1.2
+    sink = net.sink("127.0.0.33", tls_context=ctx)
+    gw = net.gateway(dns)
+    send(gw, "s@example.org", ["a@badtls.test"])
+    wait_for(lambda: sink.handler.count() == 1, 20, what="plaintext delivery after TLS failed")
+    assert not sink.handler.messages[0]["tls"]
+    assert re.search(r"4\.7\.5 TLS handshake failed .*; retrying without TLS", gw.log()), gw.log()
+    wait_for(lambda: any(e["event"] == "delivery" for e in log_events(gw)), 10,
+             what="delivery log")
+    assert [e for e in log_events(gw) if e["event"] == "delivery"][0]["tls"] is False
+
+
+def test_plaintext_delivery_logs_no_tls(net):
+    dns = net.dns("--mx-host=plain.test,mx.plain.test,10",
+                  "--host-record=mx.plain.test,127.0.0.31")
+    sink = net.sink("127.0.0.31")
+    gw = net.gateway(dns)
+    send(gw, "s@example.org", ["a@plain.test"])
+    wait_for(lambda: sink.handler.count() == 1, 20, what="plaintext delivery")
+    assert not sink.handler.messages[0]["tls"]
+    wait_for(lambda: any(e["event"] == "delivery" for e in log_events(gw)), 10,
+             what="delivery log")
+    assert [e for e in log_events(gw) if e["event"] == "delivery"][0]["tls"] is False
+
+
+def test_required_tls_defers_when_starttls_is_not_offered(net):
+    dns = net.dns("--mx-host=notls.test,mx.notls.test,10",
+                  "--host-record=mx.notls.test,127.0.0.32")
+    sink = net.sink("127.0.0.32")
+    gw = net.gateway(dns, sets=["delivery.tls=required"])
+    send(gw, "s@example.org", ["a@notls.test"])
+
+    def deferrals():
+        return [e for e in log_events(gw) if e["event"] == "transient_failure"]
+
+    wait_for(lambda: deferrals(), 20, what="a transient failure for missing TLS")
+    ev = deferrals()[0]
+    assert ev["code"] // 100 == 4 and ev["enhanced"].startswith("4.7."), ev
+    assert sink.handler.count() == 0
+    assert not any(e["event"] in ("delivery", "bounce") for e in log_events(gw))
+    gw.stop()
+    assert len(spool_dump(gw.spool)) == 1
 
 
 def test_delivers_to_lowest_preference_mx_and_logs(net):

@@ -198,6 +198,15 @@ TEST_F(ConfigTest, WorkersZeroIsOnePerCore) {
   EXPECT_EQ(load(std::string("mailgate.configure { workers = 1024 }\n") + kListen).workers, 1024u);
 }
 
+TEST_F(ConfigTest, DeliveryTlsModes) {
+  for (const char* mode : {"opportunistic", "required", "disabled"}) {
+    EXPECT_EQ(
+        load(std::string("mailgate.configure { delivery = { tls = '") + mode + "' } }\n" + kListen)
+            .delivery.tls,
+        mode);
+  }
+}
+
 TEST_F(ConfigTest, EmptyRelayNetworksMeansNobody) {
   Config c = load("mailgate.listen { address = '127.0.0.1:25', relay_networks = {} }");
   EXPECT_TRUE(c.listeners.at(0).relay_networks.empty());
@@ -492,8 +501,6 @@ TEST_F(ConfigTest, NotImplementedYet) {
        "tls.cert: TLS certificates are not implemented yet"},
       {std::string(kListen) + "mailgate.configure { tls = { key = 'k.pem' } }",
        "tls.key: TLS certificates are not implemented yet"},
-      {std::string(kListen) + "mailgate.configure { delivery = { tls = 'required' } }",
-       "delivery.tls: \"required\" is not implemented yet"},
   };
   for (const auto& [lua, want] : cases) {
     EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
