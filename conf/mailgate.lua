@@ -9,8 +9,8 @@
 -- Relative paths are relative to the directory mailgate is started from.
 --
 -- Not available yet (setting them is an error saying "not implemented yet"):
--- STARTTLS and tls = { cert, key }, AUTH, delivery.tls = "required", Lua
--- hooks (mailgate.on) and plugins (mailgate.use).
+-- inbound STARTTLS and tls = { cert, key }, AUTH, Lua hooks (mailgate.on)
+-- and plugins (mailgate.use).
 
 mailgate.configure {
   -- Name used in the SMTP banner, the EHLO reply, Received: headers and as
@@ -55,8 +55,8 @@ mailgate.configure {
     },
     max_connections = 10,                   -- per destination
     max_messages_per_connection = 100,      -- then open a new connection
-    -- opportunistic | disabled. Outbound STARTTLS is not built yet, so
-    -- "opportunistic" sends in plaintext and "required" is refused.
+    -- Outbound STARTTLS: opportunistic (when offered, any certificate) |
+    -- required (defer when not offered) | disabled.
     tls = "opportunistic",
   },
 }
