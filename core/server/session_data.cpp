@@ -75,8 +75,9 @@ asio::awaitable<bool> Session::spill_body() {
 asio::awaitable<void> Session::discard_chunks() {
   if (tx_.chunks_written == 0) co_return;
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(worker_.store->body(), spool::body_key(tx_.id, 0),
-                    spool::body_key(tx_.id, tx_.chunks_written));
+  // Point deletes: range tombstones slow every later read (see delivery_attempt.cpp).
+  for (std::uint32_t c = 0; c < tx_.chunks_written; ++c)
+    batch.Delete(worker_.store->body(), spool::body_key(tx_.id, c));
   tx_.chunks_written = 0;
   std::error_code ec;  // a failure leaves orphans that recovery removes
   co_await worker_.writer->async_write(std::move(batch), false,
