@@ -25,6 +25,12 @@ SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 
 SENDER = "bench@example.org"
 RECIPIENT = "rcpt@example.com"
+# End-to-end targets deliver to this domain only: the loopback dnsmasq answers
+# for .test (RFC 2606), never a real domain, and its MX is 127.0.0.1.
+E2E_DOMAIN = "bench.test"
+E2E_RECIPIENT = "rcpt@" + E2E_DOMAIN
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 HELO = "bench.example.org"
 
 
@@ -36,6 +42,7 @@ class _Registry:
     def __init__(self):
         self.procs = []  # subprocess.Popen, in start order
         self.dirs = []
+        self.stoppers = []  # callables for what is not one Popen (a Postfix instance)
         self.lock = threading.Lock()
         self.done = False
 
@@ -43,6 +50,16 @@ class _Registry:
         with self.lock:
             self.procs.append(p)
         return p
+
+    def add_stopper(self, fn):
+        with self.lock:
+            self.stoppers.append(fn)
+        return fn
+
+    def forget_stopper(self, fn):
+        with self.lock:
+            if fn in self.stoppers:
+                self.stoppers.remove(fn)
 
     def add_dir(self, d):
         with self.lock:
@@ -58,6 +75,12 @@ class _Registry:
         with self.lock:
             procs, self.procs = self.procs[::-1], []
             dirs, self.dirs = self.dirs[::-1], []
+            stoppers, self.stoppers = self.stoppers[::-1], []
+        for fn in stoppers:
+            try:
+                fn()
+            except Exception as e:  # keep cleaning up
+                print(f"# cleanup: {e}", file=sys.stderr)
         for p in procs:
             stop_process(p, sig=signal.SIGTERM, timeout=40)
         for d in dirs:
@@ -186,6 +209,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_udp_tcp():
+    """A loopback port free for both UDP and TCP (dnsmasq listens on both)."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free UDP+TCP loopback port")
+
+
 def wait_port(port, timeout=10.0, proc=None):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -249,14 +290,30 @@ def thread_cpu(pid):
     return out
 
 
-def process_cpu(pid):
+def process_cpu(pid, children=False):
+    """CPU seconds of pid; with children=True plus those of its exited and
+    reaped children (cutime + cstime)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             s = f.read()
     except OSError:
         return 0.0
     fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK
+    n = int(fields[11]) + int(fields[12])
+    if children:
+        n += int(fields[13]) + int(fields[14])
+    return n / _CLK
+
+
+def proc_starttime(pid):
+    """Start time (clock ticks since boot) of pid, or None: with the PID it
+    names one process (a PID reused by another process has another start time)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    return int(s[s.rindex(")") + 2:].split()[19])
 
 
 def mib(kib):
@@ -373,35 +430,333 @@ class Mailgate:
 # smtp-sink / smtp-source
 
 
-class SmtpSink:
-    """Postfix's smtp-sink on a loopback port (as nobody: it refuses root)."""
+_SINK_COUNTERS = re.compile(rb"sess=(\d+) quit=(\d+) mesg=(\d+)")
 
-    def __init__(self, backlog=1024, max_conns=1024, extra=()):
+
+class SmtpSink:
+    """Postfix's smtp-sink on a loopback port (as nobody: it refuses root).
+
+    counters=True runs it with -c: it prints "sess=S quit=Q mesg=M" + CR to
+    stdout whenever a session ends, a QUIT is answered or a message's "." is
+    received; a thread reads them. `mesg` counts messages accepted, `sess`
+    sessions ended (a connection still open is not counted yet). wait_messages()
+    gives the time the n-th message arrived; sessions() the sessions ended
+    since start() (without start()'s own probe connection)."""
+
+    def __init__(self, backlog=1024, max_conns=1024, extra=(), counters=False):
         self.backlog, self.max_conns, self.extra = backlog, max_conns, list(extra)
+        self.counters = counters
         self.proc = None
+        self.sess = self.quit = self.mesg = self.sess0 = 0
+        self.t_mesg = time.monotonic()  # when mesg last grew
+        self.targets = {}  # message count -> monotonic time it was reached
+        self.cv = threading.Condition()
 
     def start(self):
         for _ in range(5):
             self.port = free_port()
             cmd = [SMTP_SINK, "-u", "nobody", "-m", str(self.max_conns), *self.extra,
-                   f"127.0.0.1:{self.port}", str(self.backlog)]
+                   *(["-c"] if self.counters else []), f"127.0.0.1:{self.port}", str(self.backlog)]
             self.proc = PROCS.add_proc(subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                cmd, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if self.counters else subprocess.DEVNULL, stderr=subprocess.PIPE))
+            if self.counters:
+                threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
             try:
                 wait_port(self.port, 10, self.proc)
-                return self
             except RuntimeError:
                 stop_process(self.proc)  # port race: try another
+                continue
+            if self.counters:  # wait_port's probe connection is a session: not counted
+                with self.cv:
+                    self.cv.wait_for(lambda: self.sess >= 1, 5)
+                    self.sess0 = self.sess
+            return self
         raise RuntimeError("smtp-sink did not start: " + self.proc.stderr.read().decode(errors="replace"))
+
+    def _read(self, proc):
+        fd, buf = proc.stdout.fileno(), b""
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            now = time.monotonic()
+            buf += chunk
+            *done, buf = buf.split(b"\r")
+            for rec in reversed(done):  # only the newest complete record matters
+                m = _SINK_COUNTERS.search(rec)
+                if m:
+                    with self.cv:
+                        s, q, n = (int(x) for x in m.groups())
+                        if n != self.mesg:
+                            self.t_mesg = now
+                        self.sess, self.quit, self.mesg = s, q, n
+                        for want in self.targets:
+                            if self.targets[want] is None and n >= want:
+                                self.targets[want] = now
+                        self.cv.notify_all()
+                    break
+        with self.cv:
+            self.cv.notify_all()
+
+    def expect(self, n):
+        """Record the time the sink's message count reaches n (call before the run)."""
+        with self.cv:
+            if n not in self.targets:
+                self.targets[n] = time.monotonic() if self.mesg >= n else None
+
+    def wait_messages(self, n, stall=60.0, log=None):
+        """Monotonic time at which the sink had received n messages. Fails if the
+        count does not grow for `stall` seconds (e.g. the relay defers)."""
+        self.expect(n)
+        with self.cv:
+            while self.targets[n] is None:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"smtp-sink exited ({self.proc.returncode}) at {self.mesg} of {n} messages")
+                if time.monotonic() - self.t_mesg > stall:
+                    raise RuntimeError(f"smtp-sink stuck at {self.mesg} of {n} messages for {stall:.0f}s")
+                self.cv.wait(0.5)
+            return self.targets[n]
+
+    def settle(self, quiet=1.0, timeout=30.0):
+        """Wait until the counters have not changed for `quiet` s; return (sessions
+        since start, quit, mesg)."""
+        t_end = time.monotonic() + timeout
+        with self.cv:
+            last = (self.sess, self.quit, self.mesg)
+        t_last = time.monotonic()
+        while time.monotonic() < t_end:
+            time.sleep(0.1)
+            with self.cv:
+                cur = (self.sess, self.quit, self.mesg)
+            if cur != last:
+                last, t_last = cur, time.monotonic()
+            elif time.monotonic() - t_last >= quiet:
+                break
+        return (last[0] - self.sess0, last[1], last[2])
 
     def stop(self):
         return stop_process(self.proc, signal.SIGTERM, 10)
 
 
-def smtp_source(port, sessions, messages, length, reuse=False, extra=(), timeout=None):
-    """Run smtp-source to completion. Returns dict(elapsed, rc, cpu, out)."""
+class Dnsmasq:
+    """dnsmasq on 127.0.0.1:<free port> (UDP and TCP), answering for .test only
+    (--local=/test/: other names get no answer from upstream; --no-resolv: there
+    is no upstream). `records` are dnsmasq options (--mx-host=..., --host-record=...).
+    Runs as root (--user=root) so it needs no unprivileged user setup."""
+
+    def __init__(self, records, ttl=300):
+        self.records, self.ttl = list(records), ttl
+        self.lines = []
+        self.cv = threading.Condition()
+
+    def start(self, timeout=10):
+        self.port = free_port_udp_tcp()
+        cmd = [DNSMASQ, "--no-resolv", "--no-hosts", "--keep-in-foreground", "--no-daemon",
+               f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+               "--local=/test/", f"--local-ttl={self.ttl}", "--pid-file=", "--log-facility=-",
+               "--conf-file=/dev/null", "--user=root"] + self.records
+        self.proc = PROCS.add_proc(subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not any("started" in l for l in self.lines):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("dnsmasq did not start: " + "".join(self.lines))
+                self.cv.wait(0.2)
+        return self
+
+    def _read(self):
+        for raw in self.proc.stderr:
+            with self.cv:
+                self.lines.append(raw.decode(errors="replace"))
+                self.cv.notify_all()
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        return stop_process(self.proc, signal.SIGTERM, 10)
+
+
+class Postfix:
+    """A private Postfix instance: config dir <dir>/etc, queue <dir>/queue, data
+    <dir>/data, log <dir>/maillog (postlogd), smtpd on 127.0.0.1:<port> only,
+    relaying everything to `relayhost` (no DNS: Postfix's resolver is the
+    system's, /etc/resolv.conf, which points off this machine). It never reads
+    or writes /etc/postfix and never binds port 25; every service runs
+    unchrooted (a temp queue has no chroot files).
+
+    Stopping: `postfix -c <dir>/etc stop`, then every process of the instance
+    still alive gets SIGKILL by PID: the master (pid file in the queue) and
+    every process whose environment has MAIL_CONFIG=<dir>/etc (master passes
+    it to all its children: import_environment)."""
+
+    def __init__(self, workdir, relayhost, main_extra=None):
+        self.dir = workdir
+        self.etc = os.path.join(workdir, "etc")
+        self.queue = os.path.join(workdir, "queue")
+        self.maillog = os.path.join(workdir, "maillog")
+        self.relayhost = relayhost
+        self.main_extra = dict(main_extra or {})
+        self.port = None
+        self.started = False
+
+    def main_cf(self):
+        m = {
+            "compatibility_level": "3.6",
+            "queue_directory": self.queue,
+            "data_directory": os.path.join(self.dir, "data"),
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "postfix.bench.test",
+            "mydomain": "bench-postfix.test",
+            "mydestination": "",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "relayhost": self.relayhost,
+            # No DNS anywhere: no client hostname lookup in smtpd, no MX/A lookup
+            # in smtp (the relayhost is a bracketed IP address anyway).
+            "smtpd_peername_lookup": "no",
+            "smtp_dns_support_level": "disabled",
+            "default_process_limit": "100",
+            "smtpd_client_connection_count_limit": "0",
+            "smtp_connection_cache_on_demand": "yes",
+            "maillog_file": self.maillog,
+            "maillog_file_prefixes": self.dir,
+            "biff": "no",
+        }
+        m.update(self.main_extra)
+        return "".join(f"{k} = {v}\n" for k, v in m.items())
+
+    def master_cf(self):
+        svc = [
+            f"127.0.0.1:{self.port} inet n - n - - smtpd",
+            "pickup    unix  n - n 60    1 pickup",
+            "cleanup   unix  n - n -     0 cleanup",
+            "qmgr      unix  n - n 300   1 qmgr",
+            "rewrite   unix  - - n -     - trivial-rewrite",
+            "bounce    unix  - - n -     0 bounce",
+            "defer     unix  - - n -     0 bounce",
+            "trace     unix  - - n -     0 bounce",
+            "verify    unix  - - n -     1 verify",
+            "flush     unix  n - n 1000? 0 flush",
+            "proxymap  unix  - - n -     - proxymap",
+            "proxywrite unix - - n -     1 proxymap",
+            "smtp      unix  - - n -     - smtp",
+            "relay     unix  - - n -     - smtp",
+            "showq     unix  n - n -     - showq",
+            "error     unix  - - n -     - error",
+            "retry     unix  - - n -     - error",
+            "discard   unix  - - n -     - discard",
+            "anvil     unix  - - n -     1 anvil",
+            "scache    unix  - - n -     1 scache",
+            "postlog   unix-dgram n - n - 1 postlogd",
+        ]
+        return "\n".join(svc) + "\n"
+
+    def _postfix(self, *args, timeout=120):
+        return subprocess.run([POSTFIX, "-c", self.etc, *args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True)
+
+    def log_tail(self, n=15):
+        try:
+            with open(self.maillog, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no maillog)"
+
+    def start(self):
+        os.chmod(self.dir, 0o755)  # the postfix user must reach its queue
+        os.makedirs(self.etc, exist_ok=True)
+        os.makedirs(self.queue, mode=0o755, exist_ok=True)
+        self.port = free_port()
+        with open(os.path.join(self.etc, "main.cf"), "w") as f:
+            f.write(self.main_cf())
+        with open(os.path.join(self.etc, "master.cf"), "w") as f:
+            f.write(self.master_cf())
+        PROCS.add_stopper(self.stop)
+        self.started = True
+        r = self._postfix("start")
+        if r.returncode != 0:
+            raise RuntimeError(f"postfix start failed ({r.returncode}): {r.stdout}\n{self.log_tail()}")
+        wait_port(self.port, 20)
+        return self
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.queue, "pid", "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def pids(self):
+        """{pid: starttime} of every live process of this instance."""
+        needle = b"MAIL_CONFIG=" + self.etc.encode() + b"\0"
+        out = {}
+        mp = self.master_pid()
+        if mp is not None and proc_starttime(mp) is not None:
+            out[mp] = proc_starttime(mp)
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    env = f.read()
+            except OSError:
+                continue
+            if needle in env:
+                st = proc_starttime(int(d))
+                if st is not None:
+                    out[int(d)] = st
+        return out
+
+    def cpu(self):
+        """CPU seconds of the instance: master (with its reaped children, which
+        are all the Postfix daemons that exited) + the live daemons."""
+        mp = self.master_pid()
+        total = process_cpu(mp, children=True) if mp else 0.0
+        for pid in self.pids():
+            if pid != mp:
+                total += process_cpu(pid)
+        return total
+
+    def stop(self):
+        if not self.started:
+            return
+        self.started = False
+        PROCS.forget_stopper(self.stop)
+        before = self.pids()
+        try:
+            self._postfix("stop", timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            left = {p: st for p, st in {**before, **self.pids()}.items() if proc_starttime(p) == st}
+            if not left:
+                return
+            time.sleep(0.1)
+        for pid, st in left.items():
+            if proc_starttime(pid) == st:  # still that very process
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        print(f"# postfix: killed leftover processes {sorted(left)}", file=sys.stderr)
+
+
+def smtp_source(port, sessions, messages, length, reuse=False, extra=(), timeout=None,
+                rcpt=RECIPIENT):
+    """Run smtp-source to completion. Returns dict(elapsed, rc, cpu, out, t0)."""
     cmd = [SMTP_SOURCE, "-s", str(sessions), "-m", str(messages), "-l", str(length),
-           "-f", SENDER, "-t", RECIPIENT, "-M", HELO]
+           "-f", SENDER, "-t", rcpt, "-M", HELO]
     if reuse:
         cmd.append("-d")
     cmd += list(extra)
@@ -419,7 +774,7 @@ def smtp_source(port, sessions, messages, length, reuse=False, extra=(), timeout
     elapsed = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"elapsed": elapsed, "rc": p.returncode, "cpu": cpu, "cmd": cmd,
+    return {"elapsed": elapsed, "rc": p.returncode, "cpu": cpu, "cmd": cmd, "t0": t0,
             "out": out.decode("utf-8", "replace").strip()}
 
 
