@@ -23,19 +23,12 @@
 #include "net/socket_deadline.hpp"
 #include "policy/config.hpp"
 #include "server/server_stats.hpp"
+#include "server/smtp_server.hpp"
 #include "smtp/address.hpp"
 #include "smtp/data_scanner.hpp"
 #include "smtp/params.hpp"
 #include "smtp/reply.hpp"
 #include "spool/message_id.hpp"
-
-namespace mailgate::spool {
-class SpoolWriter;
-class Store;
-}  // namespace mailgate::spool
-namespace mailgate::eventlog {
-class DeliveryLog;
-}  // namespace mailgate::eventlog
 
 namespace mailgate::server {
 
@@ -52,9 +45,7 @@ struct WorkerState {
   std::unordered_set<Session*> sessions;
   eventlog::DeliveryLog* log = nullptr;  // reception/rejection events (may be null)
   // Called on the worker after a message is committed: hands it to the queue.
-  std::function<void(const spool::MessageId&, const std::vector<std::string>& destinations,
-                     std::uint64_t size)>
-      on_accepted;
+  SmtpServer::AcceptedFn on_accepted;
   bool draining = false;
 };
 
