@@ -44,6 +44,12 @@ std::string one_line(const smtp::Reply& r) {
   return t;
 }
 
+// "550 5.1.1 text" on one line: stored as the last reply and used as the
+// DSN's Diagnostic-Code.
+std::string reply_line(const smtp::Reply& r) {
+  return fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
+}
+
 std::string domain_of(const std::string& address) {
   auto at = address.rfind('@');
   return at == std::string::npos ? std::string() : smtp::normalize_domain(address.substr(at + 1));
@@ -237,7 +243,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     for (auto& dr : rec.recipients)
       if (dr.index == o.index) {
         dr.state = state;
-        dr.last_reply = fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
+        dr.last_reply = reply_line(r);
       }
     const auto& er = env.recipients[o.index];
     const char* event = state == spool::RcptState::Delivered     ? "delivery"
@@ -280,7 +286,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     rep.action = action;
     rep.status = expired_now ? std::string("4.4.7") : r.enhanced;  // empty: derived from action
     rep.remote_mta = mx;
-    rep.diagnostic = fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
+    rep.diagnostic = reply_line(r);
     rep.last_attempt_ms = now;
   }
   // One delay DSN per recipient once the message is older than delay_warning
@@ -298,7 +304,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
       rep.action = dsn::Action::Delayed;
       rep.status = o.reply.enhanced;
       rep.remote_mta = mx;
-      rep.diagnostic = fmt::format("{} {} {}", o.reply.code, o.reply.enhanced, one_line(o.reply));
+      rep.diagnostic = reply_line(o.reply);
       rep.last_attempt_ms = now;
       rep.will_retry_until_ms = policy.deadline(received);
     }

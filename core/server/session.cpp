@@ -23,15 +23,6 @@ using asio::use_awaitable;
 
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
@@ -336,10 +327,7 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
       break;
     case Verb::Unknown: {
       // A web client talking to the SMTP port: drop it (cross-protocol attacks).
-      auto sp = line.find(' ');
-      auto word = line.substr(0, sp);
-      if (iequals(word, "GET") || iequals(word, "POST") || iequals(word, "CONNECT") ||
-          iequals(word, "PUT") || iequals(word, "HEAD")) {
+      if (smtp::is_http_request_line(line)) {
         reply(421, "4.7.0", "this is an SMTP server; closing connection");
         worker_.stats.sessions_dropped.fetch_add(1, std::memory_order_relaxed);
         co_return false;

@@ -86,6 +86,13 @@ bool split_path_arg(std::string_view arg, std::string_view prefix, std::string_v
 
 }  // namespace
 
+bool is_http_request_line(std::string_view line) {
+  const std::string_view word = line.substr(0, line.find(' '));
+  for (std::string_view m : {"GET", "POST", "CONNECT", "PUT", "HEAD"})
+    if (iequals(word, m)) return true;
+  return false;
+}
+
 Command parse_command(std::string_view line) {
   Command cmd;
   const std::size_t sp = line.find(' ');

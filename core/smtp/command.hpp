@@ -42,6 +42,10 @@ struct Command {
 // `line` excludes the trailing CRLF. Never fails: unknown verbs give Verb::Unknown.
 Command parse_command(std::string_view line);
 
+// true when `line` starts with an HTTP method (GET, POST, CONNECT, PUT, HEAD):
+// a web client or a cross-protocol attack talking to the SMTP port.
+bool is_http_request_line(std::string_view line);
+
 template <class T>
 using Parsed = std::variant<T, Reply>;  // value, or the error reply to send
 

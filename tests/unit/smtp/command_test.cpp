@@ -312,3 +312,11 @@ INSTANTIATE_TEST_SUITE_P(All, BdatInvalid,
 
 }  // namespace
 }  // namespace mailgate::smtp
+
+TEST(Command, HttpRequestLinesAreRecognized) {
+  for (const char* l :
+       {"GET / HTTP/1.1", "post /x HTTP/1.0", "CONNECT host:25 HTTP/1.1", "HEAD", "Put /a"})
+    EXPECT_TRUE(mailgate::smtp::is_http_request_line(l)) << l;
+  for (const char* l : {"GETX /", "EHLO get", "MAIL FROM:<get@x>", "", " GET /"})
+    EXPECT_FALSE(mailgate::smtp::is_http_request_line(l)) << l;
+}
