@@ -13,15 +13,19 @@
 #include <csignal>
 
 #include "delivery/delivery_engine.hpp"
+#include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "policy/config.hpp"
+#include "policy/runtime.hpp"
+#include "ratelimit/shared_limiter.hpp"
 #include "server/smtp_server.hpp"
 #include "spool/recovery.hpp"
 #include "spool/spool_reader.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
+#include "suppression/suppression_list.hpp"
 
 namespace mailgate::app {
 
@@ -74,8 +78,37 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   eventlog::DeliveryLog delivery_log(cfg.log.deliveries, cfg.workers);
   delivery_log.start();
   net::WorkerPool workers(cfg.workers);
+
+  // The Lua policy: one state per worker, built before any listener opens so
+  // no session ever runs without its hooks. Hooks resolve through their own
+  // resolver per worker (made here, before the workers run; used only on them).
+  ratelimit::SharedLimiter limiter;
+  suppression::SuppressionList suppressions(*store, writer);
+  std::vector<std::unique_ptr<dns::Resolver>> hook_resolvers;
+  std::vector<asio::io_context*> contexts;
+  std::vector<dns::Resolver*> resolver_ptrs;
+  dns::ResolverOptions dns_opts;
+  dns_opts.servers = cfg.dns.servers;
+  for (unsigned i = 0; i < workers.size(); ++i) {
+    contexts.push_back(&workers.context(i));
+    hook_resolvers.push_back(std::make_unique<dns::Resolver>(workers.context(i), dns_opts));
+    resolver_ptrs.push_back(hook_resolvers.back().get());
+  }
+  policy::Services services;
+  services.limiter = &limiter;
+  services.suppression = &suppressions;
+  policy::PolicyRuntime policy(config_path, overrides, cfg, services, contexts, resolver_ptrs);
+  try {
+    policy.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("config error: {}", e.what());
+    writer.stop();
+    return 1;
+  }
+
   server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
   smtp.set_delivery_log(&delivery_log);
+  smtp.set_policy(&policy);
   if (auto e = smtp.start(); !e.empty()) {
     spdlog::critical("{}", e);
     writer.stop();
@@ -89,6 +122,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   deps.writer = &writer;
   deps.reader = &reader;
   deps.log = &delivery_log;
+  deps.policy = &policy;
   deps.own_endpoints = smtp.endpoints();
   deps.id_counter_start = counter_start;
   delivery::DeliveryEngine engine(deps);
@@ -101,7 +135,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
     return 1;
   }
   smtp.set_on_accepted([&engine](const spool::MessageId& id,
-                                 const std::vector<std::string>& destinations,
+                                 const std::vector<spool::QueuedDest>& destinations,
                                  std::uint64_t size) { engine.enqueue(id, destinations, size); });
   for (const auto& ep : smtp.endpoints()) {
     spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
@@ -132,7 +166,8 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
       if (ec) return;
       if (sig == SIGHUP) {
         delivery_log.reopen();
-        spdlog::warn("SIGHUP: delivery log reopened; reloading the config is not implemented yet");
+        // Hooks and plugins are reloaded; configure{}/listen{} changes need a restart.
+        if (auto e = policy.reload(); !e.empty()) spdlog::error("SIGHUP: reload failed: {}", e);
         wait_signal();
         return;
       }
@@ -164,6 +199,8 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   reader.stop();
   smtp.shutdown();
   engine.release_io();
+  for (auto& r : hook_resolvers) r->shutdown();
+  hook_resolvers.clear();
   workers.destroy();
   recovery.join();
   delivery_log.stop();

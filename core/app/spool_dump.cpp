@@ -6,38 +6,13 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "mime/mime.hpp"
 #include "smtp/params.hpp"
 #include "spool/records.hpp"
 #include "spool/store.hpp"
 
 namespace mailgate::app {
 namespace {
-
-std::string base64(std::string_view in) {
-  static const char* const kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 nlohmann::json notify_names(std::uint8_t n) {
   auto a = nlohmann::json::array();
@@ -128,7 +103,7 @@ int spool_dump(const std::string& path, bool bodies) {
         if (store->db()->Get(ro, store->body(), spool::body_key(*id, c), &chunk).ok())
           body += chunk;
       }
-      j["body_b64"] = base64(body);
+      j["body_b64"] = mime::base64_encode(body);
     }
     std::puts(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   }

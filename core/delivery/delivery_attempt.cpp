@@ -14,6 +14,7 @@
 #include "dsn/dsn.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "policy/config.hpp"
+#include "policy/runtime.hpp"
 #include "smtp/address.hpp"
 #include "spool/records.hpp"
 #include "spool/spool_writer.hpp"
@@ -62,17 +63,31 @@ const smtp::Reply DeliveryEngine::Worker::kExpired{451, "4.4.7",
 
 asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& destination) {
   Route route;
-  const auto port = deps.config->delivery.port;
+  std::uint16_t port = deps.config->delivery.port;
   if (!destination.empty() && destination.front() == '[') {
-    // Address literal: [1.2.3.4] or [IPv6:...].
-    std::string lit = destination.substr(1, destination.size() - 2);
-    if (lit.rfind("IPv6:", 0) == 0 || lit.rfind("ipv6:", 0) == 0) lit = lit.substr(5);
+    // "[literal]" (a recipient's address literal) or "[host]:port" (a
+    // smarthost route): no MX lookup (RFC 5321 §5.1).
+    const auto close = destination.find(']');
+    std::string host = destination.substr(1, close == std::string::npos ? 0 : close - 1);
+    if (close != std::string::npos && close + 1 < destination.size())
+      port = static_cast<std::uint16_t>(std::stoul(destination.substr(close + 2)));
+    if (host.rfind("IPv6:", 0) == 0 || host.rfind("ipv6:", 0) == 0) host = host.substr(5);
     std::error_code ec;
-    auto addr = asio::ip::make_address(lit, ec);
-    if (ec) {
-      route.failure = {550, "5.1.2", "unusable address literal " + destination};
-    } else {
+    auto addr = asio::ip::make_address(host, ec);
+    if (!ec) {
       route.targets.push_back({destination, {addr, port}});
+    } else if (close + 1 < destination.size()) {
+      auto a = co_await resolver->addresses(host);
+      for (const auto& ip : a.addresses) route.targets.push_back({host, {ip, port}});
+      if (route.targets.empty()) {
+        auto f = dns::failure_reply(a.status);
+        route.failure = {
+            f.code, std::string(f.enhanced),
+            fmt::format("smarthost {}: {}", host, a.detail.empty() ? f.text : a.detail)};
+        co_return route;
+      }
+    } else {
+      route.failure = {550, "5.1.2", "unusable address literal " + destination};
     }
   } else {
     auto mx = co_await resolver->mx(destination);
@@ -119,11 +134,26 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::D
     co_await on(owner, [&] { shard->connection_closed(d); });
     co_return;
   }
+  // The destination's shaping as of now (it lives on the owner's thread).
+  struct Settings {
+    unsigned max_messages;
+    std::string tls, source, ehlo;
+  };
+  const auto settings = co_await on(owner, [&] {
+    const auto& s = d.shaping;
+    std::string tls = s.tls;
+    if (tls.empty()) tls = std::string(spool::to_string(d.route_tls));
+    if (tls.empty()) tls = cfg.delivery.tls;
+    return Settings{s.max_messages_per_connection, tls, s.source_address,
+                    s.ehlo_name.empty() ? cfg.hostname : s.ehlo_name};
+  });
   std::unique_ptr<SmtpClient> client;
   smtp::Reply last = route.failure;
   for (const auto& t : route.targets) {
-    client = std::make_unique<SmtpClient>(ctx.get_executor(), cfg.hostname, ClientTimeouts{},
-                                          parse_tls_mode(cfg.delivery.tls));
+    client = std::make_unique<SmtpClient>(ctx.get_executor(), settings.ehlo, ClientTimeouts{},
+                                          parse_tls_mode(settings.tls));
+    if (!settings.source.empty())
+      client->set_source_address(asio::ip::make_address(settings.source));
     last = co_await client->open(t.endpoint, t.host);
     if (last.code / 100 == 2) break;
     spdlog::debug("{}: {} answered {} {}", d.name, t.endpoint.address().to_string(), last.code,
@@ -152,7 +182,7 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::D
     co_return;
   }
   unsigned sent = 0;
-  while (sent < cfg.delivery.max_messages_per_connection && client->usable()) {
+  while (sent < settings.max_messages && client->usable()) {
     auto idle = std::make_shared<asio::steady_timer>(ctx, kIdleReuse);
     auto item = co_await on(owner, [&] {
       auto it = shard->take(d);
@@ -164,10 +194,15 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::D
       // EHLO per message is what connection reuse is meant to save.
       std::error_code ec;
       co_await idle->async_wait(asio::redirect_error(use_awaitable, ec));
+      bool stopped = false;
       item = co_await on(owner, [&] {
         shard->unpark(d, idle);
+        stopped = shard->stopped();
         return shard->take(d);
       });
+      // Woken but another connection (or the rate limit) got there first:
+      // keep lingering; only a full idle period without work closes.
+      if (!item && ec == asio::error::operation_aborted && !stopped) continue;
       if (!item) break;
     }
     co_await attempt(owner, d, std::move(*item), client.get());
@@ -268,6 +303,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     lr.attempt = rec.attempts + 1;
     lr.tls = tls;
     lr.size = env.size;
+    lr.meta = env.meta;
     if (state == spool::RcptState::Pending) {
       any_pending = true;
       continue;
@@ -310,13 +346,46 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     }
   }
 
+  // Outcome hooks see the message read-only (headers and metadata).
+  auto hooks = deps.policy ? deps.policy->current(index) : nullptr;
+  policy::HeaderSection hook_headers;
+  std::map<std::string, std::string> hook_meta;
+  policy::Message hook_msg;
+  if (hooks && (hooks->has(policy::Event::Deferred) || hooks->has(policy::Event::Delivered) ||
+                hooks->has(policy::Event::Bounced))) {
+    const auto end = policy::header_section_end(msg->body);
+    hook_headers = policy::HeaderSection(
+        std::string_view(msg->body).substr(0, end == std::string::npos ? msg->body.size() : end));
+    hook_meta.insert(env.meta.begin(), env.meta.end());
+    hook_msg.id = item.id.hex();
+    hook_msg.size = env.size;
+    hook_msg.sender = env.sender;
+    for (const auto& r : env.recipients) hook_msg.recipients.push_back(r.address);
+    hook_msg.headers = &hook_headers;
+    hook_msg.meta = &hook_meta;
+  }
+  auto reply_info = [](const eventlog::LogRecord& r) {
+    return policy::ReplyInfo{r.code, r.enhanced, r.text, r.bounce_class};
+  };
+  // The deferred hook may choose the next retry (the earliest its handlers ask for).
+  std::optional<policy::Duration> hook_delay;
+  if (any_pending && hooks && hooks->has(policy::Event::Deferred)) {
+    for (const auto& r : records) {
+      if (std::string_view(r.event) != "transient_failure") continue;
+      auto delay =
+          co_await hooks->deferred(hook_msg, policy::make_address_info(r.recipient), reply_info(r));
+      if (delay && (!hook_delay || *delay < *hook_delay)) hook_delay = delay;
+    }
+  }
+
   rocksdb::WriteBatch batch;
   auto* store = deps.store;
   const auto key = spool::dest_key(item.id, d.name);
   bool closes_message = false;
   if (any_pending) {
     rec.attempts++;
-    rec.next_attempt_ms = now + policy.delay_after(rec.attempts, rng).count();
+    rec.next_attempt_ms =
+        now + (hook_delay ? hook_delay->count() : policy.delay_after(rec.attempts, rng).count());
     batch.Put(store->dest(), key, spool::encode(rec));
   } else {
     batch.Delete(store->dest(), key);
@@ -382,6 +451,17 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     });
     co_return;
   }
+  if (hooks && (hooks->has(policy::Event::Delivered) || hooks->has(policy::Event::Bounced))) {
+    for (const auto& r : records) {
+      const std::string_view event = r.event;
+      const auto rcpt = policy::make_address_info(r.recipient);
+      if (event == "delivery") {
+        co_await hooks->delivered(hook_msg, rcpt, reply_info(r));
+      } else if (event == "bounce" || event == "expiration") {
+        co_await hooks->bounced(hook_msg, rcpt, reply_info(r));
+      }
+    }
+  }
   for (auto& r : records) {
     if (std::string_view(r.event) == "delivery")
       delivered.fetch_add(1, std::memory_order_relaxed);
@@ -395,7 +475,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
   }
   if (!dsn_dest.empty()) {
     dsns.fetch_add(1, std::memory_order_relaxed);
-    enqueue(dsn_id, {dsn_dest}, dsn_size);  // DSNs go through the normal queue
+    enqueue(dsn_id, {spool::QueuedDest{dsn_dest}}, dsn_size);  // DSNs go through the normal queue
   }
   if (any_pending) {
     item.attempts = rec.attempts;

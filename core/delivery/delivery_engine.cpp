@@ -28,10 +28,14 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, unsigned i)
   resolver = std::make_unique<dns::Resolver>(ctx, opts);
   const auto& r = d.config->delivery.retry;
   queue::RetryPolicy policy{r.first, r.max, r.max_age};
+  queue::Shaping defaults;
+  defaults.max_connections = d.config->delivery.max_connections;
+  defaults.max_messages_per_connection = d.config->delivery.max_messages_per_connection;
   shard = std::make_unique<queue::QueueShard>(
-      ctx, policy, d.config->delivery.max_connections,
-      [this](queue::Destination& dest) { start_connection(dest); },
+      ctx, policy, defaults, [this](queue::Destination& dest) { start_connection(dest); },
       [this](queue::Destination& dest, queue::Item item) { expire_item(dest, std::move(item)); });
+  if (d.policy)
+    shard->set_shaper([this](queue::Destination& dest) { return shaping_current(dest); });
 }
 
 void DeliveryEngine::Worker::start_connection(queue::Destination& d) {
@@ -64,7 +68,8 @@ std::string DeliveryEngine::start() {
   deps_.workers->run_on_all([&](unsigned i) {
     try {
       workers_[i] = std::make_unique<Worker>(deps_, i);
-      workers_[i]->enqueue = [this](const spool::MessageId& id, std::vector<std::string> dests,
+      workers_[i]->enqueue = [this](const spool::MessageId& id,
+                                    std::vector<spool::QueuedDest> dests,
                                     std::uint64_t size) { enqueue(id, dests, size); };
     } catch (const std::exception& e) {
       error = e.what();  // same error on every worker; any one will do
@@ -80,14 +85,16 @@ unsigned DeliveryEngine::owner(const std::string& destination) const {
 }
 
 void DeliveryEngine::enqueue(const spool::MessageId& id,
-                             const std::vector<std::string>& destinations, std::uint64_t size) {
+                             const std::vector<spool::QueuedDest>& destinations,
+                             std::uint64_t size) {
   auto ref = std::make_shared<queue::MessageRef>(static_cast<int>(destinations.size()));
   const auto ms = static_cast<std::int64_t>(id.millis());
   for (const auto& dest : destinations) {
-    auto* w = workers_[owner(dest)].get();
-    asio::post(w->ctx, [w, dest, item = queue::Item{id, size, 0, ms, ref}]() mutable {
-      w->shard->add(dest, std::move(item));
-    });
+    auto* w = workers_[owner(dest.name)].get();
+    asio::post(w->ctx,
+               [w, name = dest.name, item = queue::Item{id, size, 0, ms, ref, dest.tls}]() mutable {
+                 w->shard->add(name, std::move(item));
+               });
   }
 }
 
@@ -101,10 +108,11 @@ void DeliveryEngine::enqueue_recovered(const spool::RecoveredIndex& index) {
       const auto& e = entries[k];
       const std::string& dest = index.destinations[e.destination];
       auto* w = workers_[owner(dest)].get();
-      asio::post(w->ctx,
-                 [w, dest, item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref}]() mutable {
-                   w->shard->add(dest, std::move(item));
-                 });
+      asio::post(
+          w->ctx,
+          [w, dest, item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls}]() mutable {
+            w->shard->add(dest, std::move(item));
+          });
     }
     i = j;
   }

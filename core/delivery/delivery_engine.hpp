@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "spool/message_id.hpp"
+#include "spool/records.hpp"
 
 namespace mailgate::policy {
 struct Config;
@@ -35,6 +36,9 @@ struct RecoveredIndex;
 namespace mailgate::eventlog {
 class DeliveryLog;
 }
+namespace mailgate::policy {
+class PolicyRuntime;
+}
 
 namespace mailgate::delivery {
 
@@ -45,6 +49,7 @@ struct EngineDeps {
   spool::SpoolWriter* writer = nullptr;
   spool::SpoolReader* reader = nullptr;
   eventlog::DeliveryLog* log = nullptr;
+  policy::PolicyRuntime* policy = nullptr;  // egress_path, delivered/deferred/bounced (may be null)
   std::vector<asio::ip::tcp::endpoint> own_endpoints;  // mail-loop detection
   std::uint64_t id_counter_start = 0;                  // for DSN message ids
 };
@@ -61,7 +66,7 @@ class DeliveryEngine {
   // Creates each worker's queue and resolver (on that worker). Returns "" or an error.
   std::string start();
   // Thread-safe: a message was committed; hand each destination to its owner.
-  void enqueue(const spool::MessageId& id, const std::vector<std::string>& destinations,
+  void enqueue(const spool::MessageId& id, const std::vector<spool::QueuedDest>& destinations,
                std::uint64_t size);
   // Thread-safe: messages found by recovery.
   void enqueue_recovered(const spool::RecoveredIndex& index);

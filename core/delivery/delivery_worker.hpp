@@ -20,6 +20,7 @@
 #include "delivery/delivery_engine.hpp"
 #include "delivery/smtp_client.hpp"
 #include "dns/resolver.hpp"
+#include "policy/runtime.hpp"
 #include "queue/queue_shard.hpp"
 #include "smtp/bounce_class.hpp"
 #include "spool/message_id.hpp"
@@ -63,7 +64,8 @@ struct DeliveryEngine::Worker {
   spool::IdGenerator ids;
   smtp::BounceClassifier classifier;
   // Queues a new message (a DSN) with its owner, which may be another worker.
-  std::function<void(const spool::MessageId&, std::vector<std::string>, std::uint64_t)> enqueue;
+  std::function<void(const spool::MessageId&, std::vector<spool::QueuedDest>, std::uint64_t)>
+      enqueue;
   std::atomic<std::uint64_t> delivered{0}, deferred{0}, bounced{0}, expired{0}, dsns{0},
       connections{0};
 
@@ -73,6 +75,10 @@ struct DeliveryEngine::Worker {
 
   // Owner side: start one connection for `d`, on this or another worker.
   void start_connection(queue::Destination& d);
+  // Owner side: is `d.shaping` from the current policy? If not, runs its
+  // egress_path hook (once) and tells the shard when it is.
+  bool shaping_current(queue::Destination& d);
+  asio::awaitable<void> evaluate_egress(queue::Destination& d, policy::PolicyRef policy);
   void expire_item(queue::Destination& d, queue::Item item);
 
   // Runs `f` on `owner`'s thread (where the destination's queue lives) and

@@ -167,6 +167,20 @@ asio::awaitable<smtp::Reply> SmtpClient::open(const asio::ip::tcp::endpoint& ep,
 asio::awaitable<smtp::Reply> SmtpClient::connect_once(bool starttls, bool& handshake_failed) {
   deadline_.set(timeouts_.connect);
   std::error_code ec;
+  if (source_) {
+    if (source_->is_v4() != peer_.address().is_v4()) {
+      co_return smtp::Reply{
+          421, "4.4.1",
+          fmt::format("no source address of the family of {}", peer_.address().to_string())};
+    }
+    socket_.open(peer_.protocol(), ec);
+    if (!ec) socket_.bind(asio::ip::tcp::endpoint(*source_, 0), ec);
+    if (ec) {
+      co_return smtp::Reply{
+          421, "4.4.1",
+          fmt::format("cannot bind source address {}: {}", source_->to_string(), ec.message())};
+    }
+  }
   co_await socket_.async_connect(peer_, asio::redirect_error(use_awaitable, ec));
   if (ec) {
     co_return smtp::Reply{421, deadline_.expired() ? "4.4.2" : "4.4.1",
@@ -282,15 +296,7 @@ std::string SmtpClient::mail_command(const spool::Envelope& env) const {
 std::string SmtpClient::rcpt_command(const spool::EnvelopeRecipient& r) const {
   std::string cmd = "RCPT TO:<" + r.address + ">";
   if (caps_.dsn) {
-    if (r.notify & smtp::kNotifyNever) {
-      cmd += " NOTIFY=NEVER";
-    } else if (r.notify) {
-      std::string n;
-      if (r.notify & smtp::kNotifySuccess) n += ",SUCCESS";
-      if (r.notify & smtp::kNotifyFailure) n += ",FAILURE";
-      if (r.notify & smtp::kNotifyDelay) n += ",DELAY";
-      cmd += " NOTIFY=" + n.substr(1);
-    }
+    if (r.notify) cmd += " NOTIFY=" + smtp::notify_text(r.notify);
     if (!r.orcpt.empty()) {
       const auto semi = r.orcpt.find(';');
       if (semi != std::string::npos)

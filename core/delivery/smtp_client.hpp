@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,10 @@ class SmtpClient {
   // not offered.
   // `host` is the MX name, for logs and DSNs.
   asio::awaitable<smtp::Reply> open(const asio::ip::tcp::endpoint& ep, std::string host);
+  // Before open(): bind the outbound socket to this address (egress_path
+  // source_address). A peer of the other address family is not tried
+  // (421 4.4.1), so mail never leaves from an address the operator did not pick.
+  void set_source_address(const asio::ip::address& a) { source_ = a; }
 
   // One transaction for `rcpts` (indexes into env.recipients).
   asio::awaitable<TransactionResult> send(const spool::Envelope& env,
@@ -91,6 +96,7 @@ class SmtpClient {
   bool tls_verified() const { return tls_verified_; }
 
  private:
+  std::optional<asio::ip::address> source_;
   // One connection attempt of open(); `starttls`: try STARTTLS if offered.
   asio::awaitable<smtp::Reply> connect_once(bool starttls, bool& handshake_failed);
   asio::awaitable<smtp::Reply> ehlo();

@@ -45,6 +45,10 @@ std::string to_json(const LogRecord& r) {
   if (r.attempt) j["attempt"] = r.attempt;
   j["tls"] = r.tls;
   if (r.size) j["size"] = r.size;
+  if (!r.meta.empty()) {
+    auto& m = j["meta"] = nlohmann::json::object();
+    for (const auto& [k, v] : r.meta) m[k] = v;
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace mailgate::eventlog {
@@ -34,6 +35,7 @@ struct LogRecord {
   std::uint32_t attempt = 0;
   bool tls = false;
   std::uint64_t size = 0;
+  std::vector<std::pair<std::string, std::string>> meta;  // msg:set_meta (tenant, ...)
 };
 
 std::string to_json(const LogRecord& r);  // one line, no newline

@@ -6,8 +6,9 @@
 // every key against the schema of config.hpp and convert units.
 // Promises: an unknown key, a wrong type, a bad unit or an out-of-range value
 // is a ConfigError naming the config file and the dotted key; features not
-// built yet (hooks, plugins, STARTTLS, AUTH, TLS certificates) are errors
-// saying "not implemented yet", never silently ignored. Relative paths
+// built yet (STARTTLS, AUTH, TLS certificates) are errors saying "not
+// implemented yet", never silently ignored. Hooks are registered and plugins
+// loaded with the run-time API (lua_api), so their errors show here too. Relative paths
 // (spool.path, log.deliveries) are kept as written: they are relative to the
 // working directory of the process, not to the config file.
 #include "policy/config.hpp"
@@ -33,6 +34,7 @@
 #include <fmt/format.h>
 #include <lua.hpp>
 
+#include "policy/lua_api.hpp"
 #include "policy/lua_state.hpp"
 
 namespace mailgate::policy {
@@ -131,29 +133,9 @@ int l_listen(lua_State* L) {
   return 0;
 }
 
-int l_not_implemented(lua_State* L) {
-  return luaL_error(L, "%s", lua_tostring(L, lua_upvalueindex(1)));
-}
-
-int l_log(lua_State* L) {
-  const char* level = luaL_checkstring(L, 1);
-  static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", nullptr};
-  bool known = false;
-  for (const char* const* l = kLevels; *l != nullptr; ++l)
-    known = known || std::strcmp(*l, level) == 0;
-  if (!known) return luaL_argerror(L, 1, "level must be trace, debug, info, warn or error");
-  const char* msg = luaL_tolstring(L, 2, nullptr);
-  std::fprintf(stderr, "config [%s] %s\n", level, msg);
-  return 0;
-}
-
-void set_not_implemented(lua_State* L, const char* field, const char* message) {
-  lua_pushstring(L, message);
-  lua_pushcclosure(L, l_not_implemented, 1);
-  lua_setfield(L, -2, field);
-}
-
-void install_api(lua_State* L) {
+// The hook API (mailgate.on/use/reject/...) is the run-time one, so that
+// check-config registers handlers and loads plugins exactly as serve does.
+void install_api(lua_State* L, ApiContext* ctx) {
   lua_newtable(L);
   lua_newtable(L);
   lua_setfield(L, -2, "configure");
@@ -161,30 +143,13 @@ void install_api(lua_State* L) {
   lua_setfield(L, -2, "listeners");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kStateKey);
 
-  lua_newtable(L);  // mailgate
+  install_mailgate_api(L, ctx);
+  lua_getglobal(L, "mailgate");
   lua_pushcfunction(L, l_configure);
   lua_setfield(L, -2, "configure");
   lua_pushcfunction(L, l_listen);
   lua_setfield(L, -2, "listen");
-  lua_pushcfunction(L, l_log);
-  lua_setfield(L, -2, "log");
-  set_not_implemented(L, "on", "mailgate.on: Lua hooks are not implemented yet");
-  set_not_implemented(L, "use", "mailgate.use: plugins are not implemented yet");
-  set_not_implemented(L, "reject", "mailgate.reject: hook verdicts are not implemented yet");
-  set_not_implemented(L, "tempfail", "mailgate.tempfail: hook verdicts are not implemented yet");
-  set_not_implemented(L, "accept", "mailgate.accept: hook verdicts are not implemented yet");
-  lua_newtable(L);
-  set_not_implemented(L, "mx", "mailgate.dns.mx: not implemented yet");
-  lua_setfield(L, -2, "dns");
-  lua_newtable(L);
-  set_not_implemented(L, "check", "mailgate.ratelimit.check: not implemented yet");
-  lua_setfield(L, -2, "ratelimit");
-  lua_newtable(L);
-  set_not_implemented(L, "add", "mailgate.suppression.add: not implemented yet");
-  set_not_implemented(L, "has", "mailgate.suppression.has: not implemented yet");
-  set_not_implemented(L, "remove", "mailgate.suppression.remove: not implemented yet");
-  lua_setfield(L, -2, "suppression");
-  lua_setglobal(L, "mailgate");
+  lua_pop(L, 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -892,7 +857,15 @@ std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   LuaState state;
   lua_State* L = state.get();
-  install_api(L);
+  ApiContext api;
+  {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(path, ec);
+    api.config_dir =
+        (ec ? std::filesystem::path(path) : abs).lexically_normal().parent_path().string();
+  }
+  api.plugin_dir = default_plugin_dir();
+  install_api(L, &api);
 
   // Syntax and runtime errors carry "path:line:" (Lua shortens long paths
   // to "...tail"); "cannot open path" names it too. The binary-chunk refusal

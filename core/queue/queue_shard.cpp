@@ -13,29 +13,56 @@ std::int64_t now_ms() {
       .count();
 }
 
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 namespace {
 constexpr std::int64_t kSweepEveryMs = 1000;
 }
 
-QueueShard::QueueShard(asio::io_context& ctx, RetryPolicy policy, unsigned max_connections,
-                       Starter start, Expirer expire)
+QueueShard::QueueShard(asio::io_context& ctx, RetryPolicy policy, Shaping defaults, Starter start,
+                       Expirer expire)
     : policy_(policy),
-      max_connections_(std::max(1u, max_connections)),
+      defaults_(std::move(defaults)),
       start_(std::move(start)),
       expire_(std::move(expire)),
-      timer_(ctx) {}
+      ctx_(ctx),
+      timer_(ctx) {
+  defaults_.max_connections = std::max(1u, defaults_.max_connections);
+  defaults_.max_messages_per_connection = std::max(1u, defaults_.max_messages_per_connection);
+}
 
 Destination& QueueShard::destination(const std::string& name) {
   auto it = dests_.find(name);
   if (it != dests_.end()) return *it->second;
   auto d = std::make_unique<Destination>();
   d->name = name;
+  d->shaping = defaults_;
   return *dests_.emplace(name, std::move(d)).first->second;
+}
+
+void QueueShard::shaping_ready(Destination& d) { pump(d); }
+
+void QueueShard::arm_rate_timer(Destination& d, std::int64_t at_us) {
+  if (d.rate_timer_at_us != 0 && d.rate_timer_at_us <= at_us) return;
+  if (!d.rate_timer) d.rate_timer = std::make_unique<asio::steady_timer>(ctx_);
+  d.rate_timer_at_us = at_us;
+  d.rate_timer->expires_after(
+      std::chrono::microseconds(std::max<std::int64_t>(0, at_us - steady_us())));
+  d.rate_timer->async_wait([this, dp = &d](std::error_code ec) {
+    if (ec || stopped_) return;
+    dp->rate_timer_at_us = 0;
+    pump(*dp);
+  });
 }
 
 void QueueShard::add(const std::string& name, Item item) {
   if (stopped_) return;
   auto& d = destination(name);
+  if (item.tls != spool::RouteTls::Default) d.route_tls = item.tls;
   ++total_;
   const auto now = now_ms();
   const auto when = std::max(item.next_ms, d.backoff_until_ms);
@@ -56,6 +83,11 @@ void QueueShard::schedule(Destination& d, Item item, std::int64_t when) {
 
 std::optional<Item> QueueShard::take(Destination& d) {
   if (d.suspended || d.ready.empty() || stopped_) return std::nullopt;
+  const auto now = steady_us();
+  if (auto wait = d.shaping.message_rate.acquire(now); wait > 0) {
+    arm_rate_timer(d, now + wait);
+    return std::nullopt;
+  }
   Item it = std::move(d.ready.front());
   d.ready.pop_front();
   --total_;
@@ -150,7 +182,15 @@ std::vector<DestinationSummary> QueueShard::summary() const {
 }
 
 void QueueShard::pump(Destination& d) {
-  if (stopped_ || d.suspended) return;
+  if (stopped_ || d.suspended || d.ready.empty()) return;
+  if (shaper_ && !shaper_(d)) return;
+  const auto now = steady_us();
+  // Nothing may go before the message rate admits the next one: wake no
+  // connection and open none until then.
+  if (auto wait = d.shaping.message_rate.wait_us(now); wait > 0) {
+    arm_rate_timer(d, now + wait);
+    return;
+  }
   // Reuse idle connections first (most recently parked: its TCP state is warmest).
   std::size_t woken = 0;
   while (!d.idle.empty() && woken < d.ready.size()) {
@@ -159,7 +199,11 @@ void QueueShard::pump(Destination& d) {
     ++woken;
   }
   // One more connection only while there is more ready work than busy connections.
-  while (d.active < max_connections_ && d.ready.size() > d.active - d.idle.size()) {
+  while (d.active < d.shaping.max_connections && d.ready.size() > d.active - d.idle.size()) {
+    if (auto wait = d.shaping.connection_rate.acquire(now); wait > 0) {
+      arm_rate_timer(d, now + wait);
+      break;
+    }
     ++d.active;
     start_(d);
   }
@@ -216,6 +260,7 @@ void QueueShard::stop() {
   stopped_ = true;
   timer_.cancel();
   for (auto& [name, d] : dests_) {
+    if (d->rate_timer) d->rate_timer->cancel();
     for (auto& t : d->idle) wake(t);
     d->idle.clear();
   }

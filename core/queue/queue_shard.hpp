@@ -23,7 +23,9 @@
 #include <vector>
 
 #include "queue/retry_policy.hpp"
+#include "ratelimit/gcra.hpp"
 #include "spool/message_id.hpp"
+#include "spool/records.hpp"
 
 namespace mailgate::queue {
 
@@ -40,10 +42,29 @@ struct Item {
   std::uint32_t attempts = 0;
   std::int64_t next_ms = 0;
   std::shared_ptr<MessageRef> ref;
+  spool::RouteTls tls = spool::RouteTls::Default;  // what the route hook asked for
+};
+
+// How a destination may be used (delivery.* defaults, or its egress_path).
+struct Shaping {
+  unsigned max_connections = 10;
+  unsigned max_messages_per_connection = 100;
+  ratelimit::Gcra message_rate;     // unlimited by default
+  ratelimit::Gcra connection_rate;  // unlimited by default
+  std::string tls;                  // "" = delivery.tls
+  std::string source_address;       // "" = any
+  std::string ehlo_name;            // "" = hostname
 };
 
 struct Destination {
   std::string name;
+  Shaping shaping;
+  std::uint64_t shaping_version = 0;  // policy version it came from (0: defaults)
+  bool shaping_pending = false;       // an egress_path call is running
+  spool::RouteTls route_tls = spool::RouteTls::Default;
+  // Wakes the destination when its rate limit admits the next message or connection.
+  std::unique_ptr<asio::steady_timer> rate_timer;
+  std::int64_t rate_timer_at_us = 0;
   std::deque<Item> ready;
   std::size_t scheduled = 0;  // items of this destination in the scheduled heap
   unsigned active = 0;        // connections running (idle ones included)
@@ -69,14 +90,21 @@ class QueueShard {
   using Starter = std::function<void(Destination& d)>;
   // A message expired while waiting (bounce it).
   using Expirer = std::function<void(Destination& d, Item item)>;
+  // true when `d.shaping` is current; false when it started updating it and
+  // will call shaping_ready(d) (no connection starts meanwhile).
+  using Shaper = std::function<bool(Destination& d)>;
 
-  QueueShard(asio::io_context& ctx, RetryPolicy policy, unsigned max_connections, Starter start,
+  QueueShard(asio::io_context& ctx, RetryPolicy policy, Shaping defaults, Starter start,
              Expirer expire);
+  void set_shaper(Shaper s) { shaper_ = std::move(s); }
+  void shaping_ready(Destination& d);
+  const Shaping& default_shaping() const { return defaults_; }
 
   void add(const std::string& destination, Item item);
 
   // For connections of `d`: the next ready item, or nothing (then the
-  // connection should close, and call connection_closed()).
+  // connection should close, and call connection_closed()). Nothing also when
+  // the destination's message rate does not admit one yet (it is woken when it does).
   std::optional<Item> take(Destination& d);
   void retry_later(Destination& d, Item item, std::int64_t when_ms);
   void connection_closed(Destination& d);
@@ -94,6 +122,7 @@ class QueueShard {
 
   std::vector<DestinationSummary> summary() const;
   std::size_t size() const { return total_; }
+  bool stopped() const { return stopped_; }
   const RetryPolicy& policy() const { return policy_; }
   std::mt19937_64& rng() { return rng_; }
   void stop();
@@ -109,13 +138,16 @@ class QueueShard {
   void pump(Destination& d);
   void schedule(Destination& d, Item item, std::int64_t when);
   void arm();
+  void arm_rate_timer(Destination& d, std::int64_t at_us);
   void on_timer();
   void sweep_expired(std::int64_t now);
 
   RetryPolicy policy_;
-  unsigned max_connections_;
+  Shaping defaults_;
   Starter start_;
   Expirer expire_;
+  Shaper shaper_;
+  asio::io_context& ctx_;
   asio::steady_timer timer_;
   std::int64_t armed_for_ = 0;
   std::int64_t next_sweep_ = 0;
@@ -127,5 +159,6 @@ class QueueShard {
 };
 
 std::int64_t now_ms();
+std::int64_t steady_us();  // monotonic microseconds (rate limits)
 
 }  // namespace mailgate::queue

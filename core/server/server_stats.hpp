@@ -24,6 +24,13 @@ struct ServerStats {
   Counter errors{0};            // error replies sent
   Counter sessions_dropped{0};  // closed for too many errors / junk / forbidden command
   Counter timeouts{0};
+  // Refused by a policy hook (errors included), by stage.
+  Counter connections_rejected_policy{0};
+  Counter helo_rejected_policy{0};
+  Counter senders_rejected_policy{0};
+  Counter recipients_rejected_policy{0};
+  Counter messages_rejected_policy{0};
+  Counter recipients_discarded{0};  // route hook: {discard = true}
 
   void add(const ServerStats& o);  // for summing per-worker blocks
 };
@@ -46,6 +53,12 @@ inline void ServerStats::add(const ServerStats& o) {
   s(errors, o.errors);
   s(sessions_dropped, o.sessions_dropped);
   s(timeouts, o.timeouts);
+  s(connections_rejected_policy, o.connections_rejected_policy);
+  s(helo_rejected_policy, o.helo_rejected_policy);
+  s(senders_rejected_policy, o.senders_rejected_policy);
+  s(recipients_rejected_policy, o.recipients_rejected_policy);
+  s(messages_rejected_policy, o.messages_rejected_policy);
+  s(recipients_discarded, o.recipients_discarded);
 }
 
 }  // namespace mailgate::server

@@ -37,6 +37,14 @@ Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
     remote_ip_ = addr.to_string();
   }
   may_relay_ = !remote_ip_.empty() && net::any_contains(listener_.relay_networks, remote_ip_);
+  conn_.remote_ip = remote_ip_;
+  if (!ec) conn_.remote_port = ep.port();
+  auto local = socket_.local_endpoint(ec);
+  if (!ec) {
+    conn_.local_ip = local.address().to_string();
+    conn_.local_port = local.port();
+  }
+  conn_.listener = listener_.address;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
   worker_.sessions.insert(this);
@@ -140,6 +148,7 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
     rec.text = r->text;
   }
   rec.size = size;
+  rec.meta.assign(tx_.meta.begin(), tx_.meta.end());
   worker_.log->write(worker_.index, std::move(rec));
 }
 
@@ -164,6 +173,12 @@ void Session::reset_transaction() {
   }
   tx_.chunks_written = 0;
   tx_.stored_bytes = 0;
+  tx_.headers_held = false;
+  tx_.header_block.clear();
+  tx_.meta.clear();
+  tx_.policy.reset();
+  tx_.rcpt_dest.clear();
+  tx_.dest_tls.clear();
 }
 
 asio::awaitable<void> Session::run() {
@@ -182,12 +197,14 @@ asio::awaitable<void> Session::converse() {
   deadline_.start(listener_.command_timeout);
 
   const auto& hostname = worker_.config->hostname;
-  if (worker_.draining) {
-    reply(421, "", fmt::format("{} Service not available, shutting down", hostname));
-  } else {
-    reply(220, "", fmt::format("{} ESMTP mailgate", hostname));
-  }
   bool keep = !worker_.draining;
+  if (!keep) {
+    reply(421, "", fmt::format("{} Service not available, shutting down", hostname));
+  } else if (co_await connect_allowed()) {
+    reply(220, "", fmt::format("{} ESMTP mailgate", hostname));
+  } else {
+    keep = false;
+  }
 
   while (keep) {
     // Serve every complete command already buffered (pipelining) before reading.
@@ -269,13 +286,13 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
     case Verb::Helo:
       // EHLO aborts a transaction in progress (RFC 5321 §4.1.4), BDAT chunks included.
       if (tx_.chunks_written) co_await discard_chunks();
-      do_ehlo(cmd.arg, cmd.verb == Verb::Ehlo);
+      co_await do_ehlo(cmd.arg, cmd.verb == Verb::Ehlo);
       break;
     case Verb::Mail:
-      do_mail(cmd.arg);
+      co_await do_mail(cmd.arg);
       break;
     case Verb::Rcpt:
-      do_rcpt(cmd.arg);
+      co_await do_rcpt(cmd.arg);
       break;
     case Verb::Data:
       if (!cmd.arg.empty()) {
@@ -350,21 +367,30 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
   co_return true;
 }
 
-void Session::do_ehlo(std::string_view arg, bool esmtp) {
+asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
   auto parsed = smtp::parse_helo(arg);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
     // RFC 2034: no enhanced code on EHLO/HELO replies.
     reply(err->code, "", err->text);
     ++errors_;
-    return;
+    co_return;
   }
   reset_transaction();
+  if (has_hook(policy::Event::Helo)) {
+    auto name = std::get<std::string>(parsed);
+    auto v = co_await policy_->helo(conn_, name);
+    if (refused_by(v)) {
+      worker_.stats.helo_rejected_policy.fetch_add(1, std::memory_order_relaxed);
+      co_return;
+    }
+  }
   helo_ = std::get<std::string>(parsed);
+  conn_.helo = helo_;
   esmtp_ = esmtp;
   const auto& host = worker_.config->hostname;
   if (!esmtp) {
     reply(250, "", host);
-    return;
+    co_return;
   }
   reply(250, "",
         fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
@@ -372,22 +398,22 @@ void Session::do_ehlo(std::string_view arg, bool esmtp) {
                     host, helo_, listener_.max_message_size));
 }
 
-void Session::do_mail(std::string_view arg) {
+asio::awaitable<void> Session::do_mail(std::string_view arg) {
   if (helo_.empty()) {
     reply(503, "5.5.1", "send EHLO or HELO first");
     ++errors_;
-    return;
+    co_return;
   }
   if (tx_.active) {
     reply(503, "5.5.1", "nested MAIL command");
     ++errors_;
-    return;
+    co_return;
   }
   auto parsed = smtp::parse_mail_from(arg);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
     reply(*err);
     ++errors_;
-    return;
+    co_return;
   }
   auto& mail = std::get<smtp::MailFrom>(parsed);
   const auto& p = mail.params;
@@ -395,31 +421,41 @@ void Session::do_mail(std::string_view arg) {
                   p.ret != smtp::Ret::Unspecified || !p.envid.empty() || !p.auth.empty())) {
     reply(555, "5.5.4", "MAIL parameters require EHLO");
     ++errors_;
-    return;
+    co_return;
   }
   if (p.size && *p.size > listener_.max_message_size) {
     reply(552, "5.3.4",
           fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size));
     ++errors_;
-    return;
+    co_return;
   }
   if (worker_.writer->disk_low()) {
     reply(452, "4.3.1", "insufficient system storage, try again later");
-    return;
+    co_return;
   }
   reset_transaction();
-  tx_.active = true;
   tx_.sender = std::move(mail.path);
   tx_.params = std::move(mail.params);
+  // A new transaction takes the newest policy (reload happens between transactions).
+  if (worker_.policy) tx_.policy = worker_.policy->current(worker_.index);
+  if (has_hook(policy::Event::MailFrom)) {
+    auto v = co_await tx_.policy->mail_from(tx_info());
+    if (refused_by(v)) {
+      worker_.stats.senders_rejected_policy.fetch_add(1, std::memory_order_relaxed);
+      reset_transaction();
+      co_return;
+    }
+  }
+  tx_.active = true;
   junk_ = 0;
   reply(250, "2.1.0", "OK");
 }
 
-void Session::do_rcpt(std::string_view arg) {
+asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
   if (!tx_.active) {
     reply(503, "5.5.1", "need MAIL before RCPT");
     ++errors_;
-    return;
+    co_return;
   }
   auto parsed = smtp::parse_rcpt_to(arg, tx_.params.smtputf8);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
@@ -427,13 +463,13 @@ void Session::do_rcpt(std::string_view arg) {
     log_event("rejection", arg, err);
     worker_.stats.recipients_rejected_syntax.fetch_add(1, std::memory_order_relaxed);
     ++errors_;
-    return;
+    co_return;
   }
   auto& rcpt = std::get<smtp::RcptTo>(parsed);
   if (!esmtp_ && (rcpt.params.notify || !rcpt.params.orcpt.empty())) {
     reply(555, "5.5.4", "RCPT parameters require EHLO");
     ++errors_;
-    return;
+    co_return;
   }
   if (tx_.recipients.size() >= listener_.max_recipients) {
     // RFC 5321 §4.5.3.1.10: 452 so the client sends the rest in another transaction.
@@ -441,15 +477,36 @@ void Session::do_rcpt(std::string_view arg) {
     reply(r);
     log_event("rejection", rcpt.path.address.str(), &r);
     worker_.stats.recipients_rejected_limit.fetch_add(1, std::memory_order_relaxed);
-    return;
+    co_return;
   }
   auto decision = check_relay(rcpt.path, may_relay_, listener_.relay_domains);
+  // Relay control first; a rcpt_to handler may then refuse, or grant
+  // (mailgate.accept()) a recipient relay control refused — except routing
+  // syntax (%, !, source routes), which is never honoured for such clients.
+  if (has_hook(policy::Event::RcptTo)) {
+    auto info = policy::make_address_info(rcpt.path.address.str());
+    if (rcpt.params.notify)
+      info.params.emplace_back("NOTIFY", smtp::notify_text(rcpt.params.notify));
+    if (!rcpt.params.orcpt.empty()) info.params.emplace_back("ORCPT", rcpt.params.orcpt);
+    auto v = co_await tx_.policy->rcpt_to(tx_info(), info);
+    if (v.kind == policy::Verdict::Kind::Accept && !decision.allowed &&
+        !rcpt.path.address.has_routing_chars() && !rcpt.path.had_source_route) {
+      decision.allowed = true;
+    } else if (v.kind == policy::Verdict::Kind::Reject ||
+               v.kind == policy::Verdict::Kind::Tempfail) {
+      refused_by(v);
+      log_event("rejection", rcpt.path.address.str(), &v.reply);
+      worker_.stats.recipients_rejected_policy.fetch_add(1, std::memory_order_relaxed);
+      if (!v.reply.transient()) ++errors_;
+      co_return;
+    }
+  }
   if (!decision.allowed) {
     reply(decision.reply);
     log_event("rejection", rcpt.path.address.str(), &decision.reply);
     worker_.stats.recipients_rejected_relay.fetch_add(1, std::memory_order_relaxed);
     ++errors_;
-    return;
+    co_return;
   }
   tx_.recipients.push_back({std::move(rcpt.path.address), std::move(rcpt.params)});
   worker_.stats.recipients_accepted.fetch_add(1, std::memory_order_relaxed);

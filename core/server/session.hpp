@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "net/socket_deadline.hpp"
 #include "policy/config.hpp"
+#include "policy/runtime.hpp"
 #include "server/server_stats.hpp"
 #include "server/smtp_server.hpp"
 #include "smtp/address.hpp"
@@ -46,6 +48,7 @@ struct WorkerState {
   eventlog::DeliveryLog* log = nullptr;  // reception/rejection events (may be null)
   // Called on the worker after a message is committed: hands it to the queue.
   SmtpServer::AcceptedFn on_accepted;
+  policy::PolicyRuntime* policy = nullptr;  // null: no hooks
   bool draining = false;
 };
 
@@ -80,6 +83,15 @@ class Session : public std::enable_shared_from_this<Session> {
     std::uint32_t chunks_written = 0;
     std::uint64_t stored_bytes = 0;  // everything written or buffered
     smtp::DataScanner scanner;
+    // When the body spills, its header section is held back as chunk 0
+    // (written last) so the message hook can still read and edit it.
+    bool headers_held = false;
+    std::string header_block;
+    std::map<std::string, std::string> meta;  // msg:set_meta
+    policy::PolicyRef policy;                 // the version this transaction started with
+    // Filled by the route hook: each recipient's destination ("" = discard).
+    std::vector<std::string> rcpt_dest;
+    std::map<std::string, std::uint8_t> dest_tls;  // spool::RouteTls per smarthost destination
   };
 
   // I/O (session.cpp)
@@ -100,10 +112,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // Dialogue (session.cpp)
   asio::awaitable<void> converse();
   asio::awaitable<bool> handle_line(std::string_view line);
-  void do_ehlo(std::string_view arg, bool esmtp);
-  void do_mail(std::string_view arg);
-  void do_rcpt(std::string_view arg);
+  asio::awaitable<void> do_ehlo(std::string_view arg, bool esmtp);
+  asio::awaitable<void> do_mail(std::string_view arg);
+  asio::awaitable<void> do_rcpt(std::string_view arg);
   void reset_transaction();
+  // Hooks (session_policy.cpp)
+  bool has_hook(policy::Event e) const;
+  policy::TxInfo tx_info() const;
+  // The verdict's reply (a hook error is logged by the runtime). True when it refused.
+  bool refused_by(const policy::Verdict& v);
+  asio::awaitable<bool> connect_allowed();  // false: refused (reply queued)
+  // Runs the message hook and the route hook for each recipient domain;
+  // fills `dests` (destination → recipient indexes). False: refused with `refusal`.
+  asio::awaitable<bool> apply_message_policy(smtp::Reply& refusal);
 
   // Message reception (session_data.cpp)
   asio::awaitable<bool> do_data();
@@ -134,6 +155,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string helo_;
   bool esmtp_ = false;
+  policy::PolicyRef policy_;  // the version the connection started with
+  policy::ConnInfo conn_;
   unsigned errors_ = 0;
   unsigned junk_ = 0;
   Transaction tx_;

@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <map>
 
+#include "policy/header_section.hpp"
 #include "server/received_header.hpp"
 #include "server/session.hpp"
 #include "smtp/command.hpp"
@@ -42,6 +43,8 @@ void Session::begin_body(bool bdat) {
   tx_.stored_bytes = 0;
   tx_.too_big = false;
   tx_.spool_error = false;
+  tx_.headers_held = false;
+  tx_.header_block.clear();
   tx_.scanner.reset(bdat ? smtp::DataScanner::Mode::Chunk : smtp::DataScanner::Mode::Dot);
   const std::string id = tx_.id.hex();
   const std::string only_rcpt = tx_.recipients.size() == 1 ? tx_.recipients[0].address.str() : "";
@@ -60,6 +63,18 @@ void Session::begin_body(bool bdat) {
 // Writes the in-memory part of the body as one unsynced chunk (id|n); the
 // final synced batch makes all chunks durable with the envelope.
 asio::awaitable<bool> Session::spill_body() {
+  if (tx_.chunks_written == 0 && !tx_.headers_held) {
+    // Hold the header section back as chunk 0, written with the envelope, so
+    // the message hook can still read and edit it.
+    const auto end = policy::header_section_end(tx_.body);
+    if (end != std::string::npos) {
+      tx_.header_block.assign(tx_.body, 0, end);
+      tx_.body.erase(0, end);
+      tx_.headers_held = true;
+      tx_.stored_bytes += tx_.header_block.size();
+      tx_.chunks_written = 1;  // chunk 0 is reserved for the header block
+    }
+  }
   rocksdb::WriteBatch batch;
   batch.Put(worker_.store->body(), spool::body_key(tx_.id, tx_.chunks_written), tx_.body);
   std::error_code ec;
@@ -234,17 +249,37 @@ asio::awaitable<void> Session::finish_message() {
 
   if (sc.total_bytes() > 0 && !sc.ends_with_crlf()) tx_.body += "\r\n";  // BDAT may omit it
 
+  if (!co_await apply_message_policy(refusal)) {
+    if (tx_.chunks_written) co_await discard_chunks();
+    reply(refusal);
+    log_rejected_message(refusal);
+    (refusal.transient() ? worker_.stats.messages_tempfailed : worker_.stats.messages_rejected)
+        .fetch_add(1, std::memory_order_relaxed);
+    reset_transaction();
+    co_return;
+  }
+
   spool::Envelope env;
   env.sender = tx_.sender.address.str();
   env.recipients.reserve(tx_.recipients.size());
-  // One dest record per destination (recipient domain), in recipient order.
+  // One dest record per destination (recipient domain, or the smarthost a
+  // route hook chose), in recipient order; discarded recipients get none.
   std::map<std::string, spool::DestRecord> dests;
+  std::vector<std::uint32_t> discarded;
   for (std::uint32_t i = 0; i < tx_.recipients.size(); ++i) {
     const auto& r = tx_.recipients[i];
     env.recipients.push_back({r.address.str(), r.params.notify, r.params.orcpt});
-    dests[smtp::normalize_domain(r.address.domain)].recipients.push_back(
-        {i, spool::RcptState::Pending, {}});
+    const auto& dest = tx_.rcpt_dest[i];
+    if (dest.empty()) {
+      discarded.push_back(i);
+      continue;
+    }
+    auto& rec = dests[dest];
+    rec.recipients.push_back({i, spool::RcptState::Pending, {}});
+    if (auto t = tx_.dest_tls.find(dest); t != tx_.dest_tls.end())
+      rec.tls = static_cast<spool::RouteTls>(t->second);
   }
+  env.meta.assign(tx_.meta.begin(), tx_.meta.end());
   env.ret = static_cast<std::uint8_t>(tx_.params.ret);
   env.envid = tx_.params.envid;
   env.body_type = static_cast<std::uint8_t>(tx_.params.body);
@@ -255,8 +290,21 @@ asio::awaitable<void> Session::finish_message() {
   env.helo = helo_;
   env.body_chunks = tx_.chunks_written + 1;
 
+  if (dests.empty()) {
+    // Every recipient was discarded by the route hook: nothing to keep.
+    if (tx_.chunks_written) co_await discard_chunks();
+    const smtp::Reply ok{250, "2.0.0", fmt::format("OK id={}", tx_.id.hex())};
+    reply(ok);
+    for (auto i : discarded) log_event("discard", env.recipients[i].address, &ok, env.size);
+    worker_.stats.recipients_discarded.fetch_add(discarded.size(), std::memory_order_relaxed);
+    worker_.stats.messages_received.fetch_add(1, std::memory_order_relaxed);
+    reset_transaction();
+    co_return;
+  }
+
   rocksdb::WriteBatch batch;
   auto* store = worker_.store;
+  if (tx_.headers_held) batch.Put(store->body(), spool::body_key(tx_.id, 0), tx_.header_block);
   batch.Put(store->body(), spool::body_key(tx_.id, tx_.chunks_written), tx_.body);
   batch.Put(store->meta(), tx_.id.key(), spool::encode(env));
   for (auto& [dest, rec] : dests) {
@@ -281,11 +329,13 @@ asio::awaitable<void> Session::finish_message() {
     const smtp::Reply ok{250, "2.0.0", fmt::format("OK id={}", tx_.id.hex())};
     reply(ok);
     for (const auto& r : env.recipients) log_event("reception", r.address, &ok, env.size);
+    for (auto i : discarded) log_event("discard", env.recipients[i].address, &ok, env.size);
+    worker_.stats.recipients_discarded.fetch_add(discarded.size(), std::memory_order_relaxed);
     if (worker_.on_accepted) {
-      std::vector<std::string> names;
-      names.reserve(dests.size());
-      for (const auto& [name, rec] : dests) names.push_back(name);
-      worker_.on_accepted(tx_.id, names, env.size);
+      std::vector<spool::QueuedDest> queued;
+      queued.reserve(dests.size());
+      for (const auto& [name, rec] : dests) queued.push_back({name, rec.tls});
+      worker_.on_accepted(tx_.id, queued, env.size);
     }
     spdlog::debug("received {} from <{}> for {} recipient(s), {} bytes", tx_.id.hex(), env.sender,
                   env.recipients.size(), env.size);

@@ -99,6 +99,10 @@ std::string SmtpServer::start() {
   return {};
 }
 
+void SmtpServer::set_policy(policy::PolicyRuntime* policy) {
+  for (auto& st : impl_->states) st->policy = policy;
+}
+
 void SmtpServer::set_on_accepted(AcceptedFn fn) {
   for (auto& st : impl_->states) st->on_accepted = fn;
 }

@@ -17,6 +17,7 @@
 #include "policy/config.hpp"
 #include "server/server_stats.hpp"
 #include "spool/message_id.hpp"
+#include "spool/records.hpp"
 
 namespace mailgate::net {
 class WorkerPool;
@@ -28,6 +29,9 @@ class Store;
 namespace mailgate::eventlog {
 class DeliveryLog;
 }  // namespace mailgate::eventlog
+namespace mailgate::policy {
+class PolicyRuntime;
+}
 
 namespace mailgate::server {
 
@@ -37,12 +41,15 @@ class SmtpServer {
              spool::SpoolWriter& writer, std::uint64_t id_counter_start);
   ~SmtpServer();
 
-  using AcceptedFn = std::function<void(
-      const spool::MessageId&, const std::vector<std::string>& destinations, std::uint64_t size)>;
+  using AcceptedFn =
+      std::function<void(const spool::MessageId&,
+                         const std::vector<spool::QueuedDest>& destinations, std::uint64_t size)>;
   // Before start(): called on the worker after each committed message.
   void set_on_accepted(AcceptedFn fn);
   // Before start(): where reception and rejection events are logged.
   void set_delivery_log(eventlog::DeliveryLog* log);
+  // Before start(): the Lua policy (null: no hooks).
+  void set_policy(policy::PolicyRuntime* policy);
 
   // Binds every listener on every worker; returns "" or an error message.
   std::string start();

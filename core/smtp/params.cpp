@@ -333,4 +333,13 @@ std::variant<RcptParams, Reply> parse_rcpt_params(std::string_view text, bool sm
   return rp;
 }
 
+std::string notify_text(std::uint8_t notify) {
+  if (notify & kNotifyNever) return "NEVER";
+  std::string n;
+  if (notify & kNotifySuccess) n += ",SUCCESS";
+  if (notify & kNotifyFailure) n += ",FAILURE";
+  if (notify & kNotifyDelay) n += ",DELAY";
+  return n.empty() ? n : n.substr(1);
+}
+
 }  // namespace mailgate::smtp

@@ -42,6 +42,9 @@ struct RcptParams {
   std::string orcpt;  // "addr-type;decoded-address", e.g. "rfc822;a@b", or empty
 };
 
+// The NOTIFY value as on the wire: "NEVER" or e.g. "SUCCESS,FAILURE"; "" when unspecified.
+std::string notify_text(std::uint8_t notify);
+
 // `text` is the part after the closing '>' (may be empty or start with spaces).
 std::variant<MailParams, Reply> parse_mail_params(std::string_view text);
 std::variant<RcptParams, Reply> parse_rcpt_params(std::string_view text, bool smtputf8);

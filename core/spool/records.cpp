@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::uint8_t kVersion = 1;
 // DestRecord v2 appends a flags byte (bit 0: delay DSN sent); v1 is still read.
-constexpr std::uint8_t kDestVersion = 2;
+constexpr std::uint8_t kDestVersion = 3;  // v2: delay flag; v3: route TLS
 constexpr std::uint8_t kDestDelayNotified = 1;
 
 class Writer {
@@ -191,13 +191,14 @@ std::string encode(const DestRecord& d) {
   w.svarint(d.next_attempt_ms);
   w.varint(d.size);
   w.u8(d.delay_notified ? kDestDelayNotified : 0);
+  w.u8(static_cast<std::uint8_t>(d.tls));
   return out;
 }
 
 bool decode(std::string_view in, DestRecord& out) {
   Reader r(in);
   const auto version = r.u8();
-  if (!r.ok() || (version != 1 && version != kDestVersion)) return false;
+  if (!r.ok() || version < 1 || version > kDestVersion) return false;
   DestRecord d;
   auto n = r.count(3);  // index, state, reply len
   d.recipients.reserve(n);
@@ -218,9 +219,35 @@ bool decode(std::string_view in, DestRecord& out) {
     if (flags & ~kDestDelayNotified) return false;
     d.delay_notified = flags & kDestDelayNotified;
   }
+  if (version >= 3) {
+    const auto tls = r.u8();
+    if (tls > static_cast<std::uint8_t>(RouteTls::Disabled)) return false;
+    d.tls = static_cast<RouteTls>(tls);
+  }
   if (!r.ok() || !r.at_end()) return false;
   out = std::move(d);
   return true;
+}
+
+RouteTls parse_route_tls(std::string_view s) {
+  if (s == "opportunistic") return RouteTls::Opportunistic;
+  if (s == "required") return RouteTls::Required;
+  if (s == "disabled") return RouteTls::Disabled;
+  return RouteTls::Default;
+}
+
+std::string_view to_string(RouteTls t) {
+  switch (t) {
+    case RouteTls::Opportunistic:
+      return "opportunistic";
+    case RouteTls::Required:
+      return "required";
+    case RouteTls::Disabled:
+      return "disabled";
+    case RouteTls::Default:
+      break;
+  }
+  return "";
 }
 
 std::string body_key(const MessageId& id, std::uint32_t chunk) {

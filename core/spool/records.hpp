@@ -48,13 +48,26 @@ struct DestRecipient {
   std::string last_reply;
 };
 
+// Outbound TLS a route hook asked for (DestRecord v3). Default: the
+// destination's own setting (egress_path, else delivery.tls).
+enum class RouteTls : std::uint8_t { Default = 0, Opportunistic = 1, Required = 2, Disabled = 3 };
+RouteTls parse_route_tls(std::string_view s);  // "" or unknown → Default
+std::string_view to_string(RouteTls t);        // Default → ""
+
+// A destination a new message is queued for.
+struct QueuedDest {
+  std::string name;
+  RouteTls tls = RouteTls::Default;
+};
+
 // Per (message, destination) delivery state (column family `dest`).
 struct DestRecord {
   std::vector<DestRecipient> recipients;
   std::uint32_t attempts = 0;
   std::int64_t next_attempt_ms = 0;
-  std::uint64_t size = 0;       // copy of Envelope::size so recovery needs no meta read
-  bool delay_notified = false;  // the delay DSN for these recipients was queued (v2)
+  std::uint64_t size = 0;            // copy of Envelope::size so recovery needs no meta read
+  bool delay_notified = false;       // the delay DSN for these recipients was queued (v2)
+  RouteTls tls = RouteTls::Default;  // (v3)
 };
 
 std::string encode(const Envelope& e);

@@ -126,7 +126,7 @@ void Recovery::run() {
       auto [pos, inserted] =
           names.try_emplace(destination, static_cast<std::uint32_t>(index_.destinations.size()));
       if (inserted) index_.destinations.push_back(destination);
-      index_.entries.push_back(IndexEntry{id, pos->second, rec.next_attempt_ms, rec.size});
+      index_.entries.push_back(IndexEntry{id, pos->second, rec.tls, rec.next_attempt_ms, rec.size});
       if (!have_last || last != id) {
         last = id;
         have_last = true;

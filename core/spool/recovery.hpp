@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "spool/message_id.hpp"
+#include "spool/records.hpp"
 
 namespace mailgate::spool {
 
@@ -23,7 +24,8 @@ class Store;
 
 struct IndexEntry {
   MessageId id;
-  std::uint32_t destination;  // index into RecoveredIndex::destinations
+  std::uint32_t destination;         // index into RecoveredIndex::destinations
+  RouteTls tls = RouteTls::Default;  // (fits in the padding after `destination`)
   std::int64_t next_attempt_ms;
   std::uint64_t size;
 };

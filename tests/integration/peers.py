@@ -77,13 +77,18 @@ class Recorder:
     """aiosmtpd handler: records messages and connections; `rcpt_reply` maps a
     recipient (or "*") to a reply string or a list of replies used in turn."""
 
-    def __init__(self, rcpt_reply=None, data_reply="250 2.0.0 OK"):
+    def __init__(self, rcpt_reply=None, data_reply="250 2.0.0 OK", data_delay=0.0):
         self.rcpt_reply = dict(rcpt_reply or {})
         self.data_reply = data_reply
+        self.data_delay = data_delay  # seconds each DATA takes (a slow remote server)
         self.messages = []
         self.sessions = set()
         self.rcpt_calls = []
         self.lock = threading.Lock()
+        # TCP connections as the server saw them (CountingSMTP below).
+        self.active = 0
+        self.max_active = 0
+        self.connections = 0
 
     def _pick(self, key):
         v = self.rcpt_reply.get(key, self.rcpt_reply.get("*"))
@@ -107,16 +112,43 @@ class Recorder:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self.lock:
             self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                                   "data": envelope.original_content or envelope.content,
                                   "session": id(session), "mail_options": envelope.mail_options,
-                                  "tls": session.ssl is not None})
+                                  "tls": session.ssl is not None, "t": time.monotonic(),
+                                  "peer": session.peer[0] if session.peer else None,
+                                  "helo": session.host_name})
         return self.data_reply
 
     def count(self):
         with self.lock:
             return len(self.messages)
+
+
+class CountingSMTP(AioSMTP):
+    """aiosmtpd's SMTP, counting concurrent connections into its Recorder."""
+
+    def connection_made(self, transport):
+        h = self.event_handler
+        with h.lock:
+            h.active += 1
+            h.connections += 1
+            h.max_active = max(h.max_active, h.active)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        h = self.event_handler
+        with h.lock:
+            h.active -= 1
+        super().connection_lost(exc)
+
+
+class CountingController(Controller):
+    def factory(self):
+        return CountingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Sink:
@@ -128,10 +160,56 @@ class Sink:
         kwargs = {"decode_data": False}
         if tls_context is not None:
             kwargs["tls_context"] = tls_context
-        self.controller = Controller(self.handler, hostname=host, port=port,
+        self.controller = CountingController(self.handler, hostname=host, port=port,
                                      enable_SMTPUTF8=smtputf8, ready_timeout=10,
                                      server_kwargs=kwargs)
         self.controller.start()
 
     def stop(self):
         self.controller.stop()
+
+
+class SlowDns:
+    """A UDP DNS server on 127.0.0.1 that answers every query with NXDOMAIN
+    after `delay` seconds (None: never answers). dnsmasq forwards a zone to it
+    with --server=/zone/127.0.0.1#port."""
+
+    def __init__(self, delay=None):
+        self.delay = delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.1)
+        while not self._stop:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            self.queries += 1
+            if self.delay is None or len(data) < 12:
+                continue
+            # Header: same id, QR + RD + RA, rcode 3 (NXDOMAIN), the question
+            # echoed (without the query's additional records, e.g. EDNS).
+            end = 12
+            while end < len(data) and data[end] != 0:
+                end += 1 + data[end]
+            question = data[12:end + 5]
+            reply = data[:2] + b"\x81\x83\x00\x01\x00\x00\x00\x00\x00\x00" + question
+            threading.Timer(self.delay, self._send, (reply, peer)).start()
+
+    def _send(self, reply, peer):
+        try:
+            self.sock.sendto(reply, peer)
+        except OSError:
+            pass
+
+    def stop(self):
+        self._stop = True
+        self._thread.join(5)
+        self.sock.close()

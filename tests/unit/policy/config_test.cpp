@@ -509,25 +509,21 @@ TEST_F(ConfigTest, NotImplementedYet) {
       load("mailgate.listen { address = '127.0.0.1:25', auth = 'off', starttls = false }"));
 }
 
-TEST_F(ConfigTest, HooksAndPluginsAreNotImplementedYet) {
-  const auto path =
-      write(std::string(kListen) + "\n\nmailgate.on('rcpt_to', function(tx, rcpt) end)\n");
-  try {
-    load_config(path);
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), path + ":4: mailgate.on: Lua hooks are not implemented yet");
-  }
-  EXPECT_THAT(error("mailgate.use('recipient_check', {})"),
-              ::testing::AllOf(HasSubstr("test.lua:1: "),
-                               HasSubstr("mailgate.use: plugins are not implemented yet")));
-  EXPECT_THAT(error("mailgate.reject(550, 'no')"), HasSubstr("not implemented yet"));
-  EXPECT_THAT(error("mailgate.tempfail(451, 'later')"), HasSubstr("not implemented yet"));
-  EXPECT_THAT(error("mailgate.accept()"), HasSubstr("not implemented yet"));
-  EXPECT_THAT(error("mailgate.dns.mx('example.com')"), HasSubstr("not implemented yet"));
-  EXPECT_THAT(error("mailgate.ratelimit.check('k', '1/s')"), HasSubstr("not implemented yet"));
-  // A config may catch the error and carry on: nothing is registered.
-  EXPECT_NO_THROW(load(std::string("pcall(mailgate.on, 'connect', print)\n") + kListen));
+TEST_F(ConfigTest, HookRegistrationIsCheckedAtLoad) {
+  EXPECT_NO_THROW(
+      load(std::string(kListen) + "\nmailgate.on('rcpt_to', function(tx, rcpt) end)\n"));
+  EXPECT_THAT(error("mailgate.on('rcpt', function() end)"), HasSubstr("unknown event 'rcpt'"));
+  EXPECT_THAT(error("mailgate.on('rcpt_to', 42)"), HasSubstr("function expected"));
+  EXPECT_THAT(error("mailgate.on('auth', function() end)"), HasSubstr("not implemented yet"));
+  EXPECT_THAT(error("mailgate.use('no_such_plugin', {})"),
+              ::testing::AllOf(HasSubstr("test.lua:1: "), HasSubstr("'no_such_plugin' not found")));
+  EXPECT_THAT(error("mailgate.use('../etc/passwd')"), HasSubstr("bad plugin name"));
+  EXPECT_THAT(error("mailgate.reject(250, 'no')"), HasSubstr("code must be 500..599"));
+  // Calls that need a running hook say so.
+  EXPECT_THAT(error("mailgate.dns.mx('example.com')"), HasSubstr("only be called inside a hook"));
+  EXPECT_THAT(error("mailgate.ratelimit.check('k', '1/s')"),
+              HasSubstr("only be called inside a hook"));
+  EXPECT_THAT(error("mailgate.suppression.has('a@b')"), HasSubstr("only be called inside a hook"));
 }
 
 TEST_F(ConfigTest, LuaErrorsCarryFileAndLine) {

@@ -100,7 +100,7 @@ TEST(Records, EmptyEnvelopeRoundTrip) {
 TEST(Records, DestRoundTripWithHostileBytes) {
   auto d = sample_dest();
   auto bytes = encode(d);
-  EXPECT_EQ(bytes[0], 2);  // DestRecord version 2 (flags byte)
+  EXPECT_EQ(bytes[0], 3);  // DestRecord version 3 (flags byte, route TLS)
   DestRecord out;
   ASSERT_TRUE(decode(bytes, out));
   expect_equal(d, out);
@@ -140,7 +140,7 @@ TEST(Records, UnknownVersionIsRejected) {
     Envelope e;
     EXPECT_FALSE(decode(eb, e));
   }
-  for (char v : {'\0', '\3', '\xff'}) {
+  for (char v : {'\0', '\4', '\xff'}) {
     auto db = encode(sample_dest());
     db[0] = v;
     DestRecord d;
@@ -231,26 +231,40 @@ TEST(Records, DestKeySplit) {
   EXPECT_EQ(dest, std::string("a\0b", 3));
 }
 
-TEST(Records, DestV2CarriesTheDelayFlagAndV1IsStillRead) {
+TEST(Records, DestV3CarriesFlagsAndRouteTlsAndOlderVersionsAreStillRead) {
   DestRecord d;
   d.recipients.push_back({0, RcptState::Pending, "451 4.2.0 later"});
   d.attempts = 3;
   d.delay_notified = true;
-  auto v2 = encode(d);
-  EXPECT_EQ(v2[0], 2);
+  d.tls = RouteTls::Required;
+  auto v3 = encode(d);
+  EXPECT_EQ(v3[0], 3);
   DestRecord out;
-  ASSERT_TRUE(decode(v2, out));
+  ASSERT_TRUE(decode(v3, out));
   EXPECT_TRUE(out.delay_notified);
+  EXPECT_EQ(out.tls, RouteTls::Required);
   EXPECT_EQ(out.attempts, 3u);
-  // The same record as written by version 1 (no flags byte).
+  // The same record as written by version 2 (no TLS byte) and 1 (no flags byte).
+  std::string v2 = v3.substr(0, v3.size() - 1);
+  v2[0] = 2;
+  DestRecord older;
+  ASSERT_TRUE(decode(v2, older));
+  EXPECT_TRUE(older.delay_notified);
+  EXPECT_EQ(older.tls, RouteTls::Default);
   std::string v1 = v2.substr(0, v2.size() - 1);
   v1[0] = 1;
   DestRecord old;
   ASSERT_TRUE(decode(v1, old));
   EXPECT_FALSE(old.delay_notified);
   EXPECT_EQ(old.attempts, 3u);
-  // Unknown flag bits are refused, not ignored.
-  std::string bad = v2;
-  bad.back() = '\x02';
+  // Unknown flag bits and TLS values are refused, not ignored.
+  std::string bad = v3;
+  bad[bad.size() - 2] = '\x02';
   EXPECT_FALSE(decode(bad, out));
+  bad = v3;
+  bad.back() = '\x04';
+  EXPECT_FALSE(decode(bad, out));
+  EXPECT_EQ(parse_route_tls("required"), RouteTls::Required);
+  EXPECT_EQ(parse_route_tls(""), RouteTls::Default);
+  EXPECT_EQ(to_string(RouteTls::Disabled), "disabled");
 }

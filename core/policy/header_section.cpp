@@ -1,0 +1,124 @@
+// policy/header_section: see header_section.hpp.
+#include "policy/header_section.hpp"
+
+#include <algorithm>
+
+namespace mailgate::policy {
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c + 32) : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+bool valid_name(std::string_view n) {
+  if (n.empty() || n.size() > 76) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) { return c >= 33 && c <= 126 && c != ':'; });
+}
+
+std::string unfold(std::string_view raw) {
+  auto colon = raw.find(':');
+  std::string_view v = raw.substr(colon + 1);
+  std::string out;
+  out.reserve(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '\r' || v[i] == '\n') continue;
+    out.push_back(v[i]);
+  }
+  const auto b = out.find_first_not_of(" \t");
+  if (b == std::string::npos) return {};
+  const auto e = out.find_last_not_of(" \t");
+  return out.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+std::size_t header_section_end(std::string_view message) {
+  if (message.starts_with("\r\n")) return 0;
+  auto p = message.find("\r\n\r\n");
+  return p == std::string_view::npos ? std::string_view::npos : p + 2;
+}
+
+HeaderSection::HeaderSection(std::string_view text) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto eol = text.find("\r\n", pos);
+    std::size_t next = eol == std::string_view::npos ? text.size() : eol + 2;
+    std::string_view line = text.substr(pos, next - pos);
+    const bool continuation = line[0] == ' ' || line[0] == '\t';
+    auto colon = line.find(':');
+    if (continuation || colon == std::string_view::npos || !valid_name(line.substr(0, colon))) {
+      if (fields_.empty()) {
+        fields_.push_back({"", std::string(line)});
+      } else {
+        fields_.back().raw.append(line);
+      }
+    } else {
+      fields_.push_back({std::string(line.substr(0, colon)), std::string(line)});
+    }
+    pos = next;
+  }
+  for (auto& f : fields_)
+    if (!f.raw.ends_with("\r\n")) f.raw += "\r\n";
+}
+
+std::optional<std::string> HeaderSection::first(std::string_view name) const {
+  for (const auto& f : fields_)
+    if (!f.name.empty() && iequal(f.name, name)) return unfold(f.raw);
+  return std::nullopt;
+}
+
+std::vector<std::string> HeaderSection::all(std::string_view name) const {
+  std::vector<std::string> out;
+  for (const auto& f : fields_)
+    if (!f.name.empty() && iequal(f.name, name)) out.push_back(unfold(f.raw));
+  return out;
+}
+
+std::string HeaderSection::add(std::string_view name, std::string_view value) {
+  if (!valid_name(name)) return "invalid header name";
+  if (value.find_first_of("\r\n") != std::string_view::npos)
+    return "header value must not contain CR or LF";
+  if (value.size() > 16 * 1024) return "header value too long";
+  // Fold at spaces so no line exceeds 998 octets; a run without spaces that
+  // long cannot be folded and is refused.
+  std::string raw(name);
+  raw += ": ";
+  std::size_t line_len = raw.size();
+  std::size_t pos = 0;
+  while (pos < value.size()) {
+    auto sp = value.find(' ', pos + 1);
+    std::string_view word = value.substr(pos, sp == std::string_view::npos ? value.npos : sp - pos);
+    if (line_len + word.size() > 998) {
+      if (word.size() + 1 > 998 || word.front() != ' ')
+        return "header value has a word too long to fold";
+      raw += "\r\n";
+      line_len = 0;
+    }
+    raw.append(word);
+    line_len += word.size();
+    pos += word.size();
+  }
+  raw += "\r\n";
+  fields_.insert(fields_.begin(), {std::string(name), std::move(raw)});
+  modified_ = true;
+  return {};
+}
+
+std::size_t HeaderSection::remove(std::string_view name) {
+  const auto before = fields_.size();
+  std::erase_if(fields_, [&](const Field& f) { return !f.name.empty() && iequal(f.name, name); });
+  const auto n = before - fields_.size();
+  if (n) modified_ = true;
+  return n;
+}
+
+std::string HeaderSection::str() const {
+  std::string out;
+  for (const auto& f : fields_) out += f.raw;
+  return out;
+}
+
+}  // namespace mailgate::policy

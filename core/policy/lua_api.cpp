@@ -1,0 +1,854 @@
+// policy/lua_api: see lua_api.hpp. Every lua_CFunction here follows one rule:
+// C++ objects with destructors live in an inner scope that ends before any
+// luaL_error/lua_error, because Lua unwinds with longjmp.
+#include "policy/lua_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include <asio/ip/address.hpp>
+#include <lua.hpp>
+
+#include "net/cidr.hpp"
+#include "policy/lua_state.hpp"
+#include "policy/units.hpp"
+#include "ratelimit/shared_limiter.hpp"
+
+namespace mailgate::policy {
+namespace {
+
+char kContextKey;     // registry: light userdata ApiContext*
+char kHandlersKey;    // registry: { [event name] = { fn, ... } }
+char kDispatcherKey;  // registry: the dispatcher function
+char kVerdictMtKey;   // registry: metatable marking verdict tables
+char kMessageMtKey;   // registry: metatable of msg userdata
+
+// Runs handlers in order; the first non-nil result wins.
+constexpr const char* kDispatcher = R"lua(
+return function(list, ...)
+  for i = 1, #list do
+    local r = list[i](...)
+    if r ~= nil then return r end
+  end
+  return nil
+end
+)lua";
+
+ApiContext* context(lua_State* L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kContextKey);
+  auto* ctx = static_cast<ApiContext*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return ctx;
+}
+
+// mailgate.on(event, fn)
+int l_on(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!parse_event(name)) {
+    return luaL_error(L,
+                      "mailgate.on: unknown event '%s' (connect, helo, auth, mail_from, rcpt_to, "
+                      "message, route, egress_path, delivered, deferred, bounced)",
+                      name);
+  }
+  if (std::strcmp(name, "auth") == 0)
+    return luaL_error(L, "mailgate.on: the auth event needs AUTH, which is not implemented yet");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kHandlersKey);
+  if (lua_getfield(L, -1, name) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
+  }
+  const auto n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, n + 1);
+  return 0;
+}
+
+bool plugin_name_ok(const char* s) {
+  if (*s == '\0' || std::strlen(s) > 64) return false;
+  for (; *s; ++s)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+  return true;
+}
+
+// mailgate.use(name [, opts]): loads plugins/NAME.lua next to the config file,
+// else the shipped one; the file returns function(opts) that registers hooks.
+int l_use(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  if (!plugin_name_ok(name)) return luaL_error(L, "mailgate.use: bad plugin name '%s'", name);
+  auto* ctx = context(L);
+  bool found = false;
+  {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const std::string file = std::string(name) + ".lua";
+    for (const auto& dir : {fs::path(ctx->config_dir) / "plugins", fs::path(ctx->plugin_dir)}) {
+      const auto path = (dir / file).string();
+      if (fs::is_regular_file(path, ec)) {
+        lua_pushlstring(L, path.data(), path.size());
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) return luaL_error(L, "mailgate.use: plugin '%s' not found", name);
+  const char* path = lua_tostring(L, -1);
+  if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
+  lua_call(L, 0, 1);
+  if (lua_type(L, -1) != LUA_TFUNCTION)
+    return luaL_error(L, "mailgate.use: plugin '%s' must return function(opts)", name);
+  if (lua_isnoneornil(L, 2)) {
+    lua_newtable(L);
+  } else {
+    lua_pushvalue(L, 2);
+  }
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+// Verdicts: tables marked by a shared metatable, so a hook returning some
+// other table is an error rather than a silent decision.
+int make_verdict(lua_State* L, const char* kind, int default_code, int lo, int hi,
+                 const char* default_enhanced) {
+  const lua_Integer code = luaL_optinteger(L, 1, default_code);
+  const char* text =
+      luaL_optstring(L, 2, kind[0] == 'r' ? "rejected by policy" : "temporarily refused by policy");
+  if (code < lo || code > hi)
+    return luaL_error(L, "mailgate.%s: code must be %d..%d, got %d", kind, lo, hi,
+                      static_cast<int>(code));
+  if (std::strchr(text, '\r') != nullptr || std::strlen(text) > 512)
+    return luaL_error(L, "mailgate.%s: text must be at most 512 bytes without CR", kind);
+  // "5.7.1 text": take the enhanced code from the text when it starts with one.
+  const char* rest = text;
+  char enhanced[16] = {};
+  {
+    int a = 0, b = 0, c = 0, n = 0;
+    if (std::sscanf(text, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 && (text[n] == ' ' || !text[n])) {
+      if (a != static_cast<int>(code / 100))
+        return luaL_error(L, "mailgate.%s: enhanced code %d.x.x does not match code %d", kind, a,
+                          static_cast<int>(code));
+      std::snprintf(enhanced, sizeof enhanced, "%d.%d.%d", a, b, c);
+      rest = text + n + (text[n] == ' ');
+    } else {
+      std::snprintf(enhanced, sizeof enhanced, "%s", default_enhanced);
+    }
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "verdict");
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, enhanced);
+  lua_setfield(L, -2, "enhanced");
+  lua_pushstring(L, rest);
+  lua_setfield(L, -2, "text");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kVerdictMtKey);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+int l_reject(lua_State* L) { return make_verdict(L, "reject", 550, 500, 599, "5.7.1"); }
+int l_tempfail(lua_State* L) { return make_verdict(L, "tempfail", 451, 400, 499, "4.7.1"); }
+int l_accept(lua_State* L) {
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, "accept");
+  lua_setfield(L, -2, "verdict");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kVerdictMtKey);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+int l_log(lua_State* L) {
+  const char* level = luaL_checkstring(L, 1);
+  const char* msg = luaL_tolstring(L, 2, nullptr);
+  static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", nullptr};
+  int lvl = -1;
+  for (int i = 0; kLevels[i] != nullptr; ++i)
+    if (std::strcmp(kLevels[i], level) == 0) lvl = i;
+  if (lvl < 0) return luaL_argerror(L, 1, "level must be trace, debug, info, warn or error");
+  lua_Debug ar;
+  int line = 0;
+  const char* src = "?";
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) {
+    line = ar.currentline;
+    src = ar.short_src;
+  }
+  spdlog::log(static_cast<spdlog::level::level_enum>(lvl), "lua {}:{}: {}", src, line, msg);
+  return 0;
+}
+
+// mailgate.dns.mx(domain): yields; the driver resumes the thread with the answer.
+int l_dns_mx(lua_State* L) {
+  const char* domain = luaL_checkstring(L, 1);
+  HookCall* call = current_call(L);
+  if (call == nullptr || !lua_isyieldable(L))
+    return luaL_error(L, "mailgate.dns.mx can only be called inside a hook");
+  call->wait = HookCall::Wait::Mx;
+  call->wait_arg = domain;
+  return lua_yield(L, 0);
+}
+
+// mailgate.ratelimit.check(key, rate [, burst]): true when admitted. The
+// burst defaults to the rate's count ("100/min": up to 100 at once, then
+// refilled at 100 per minute), i.e. "N per interval".
+int l_ratelimit_check(lua_State* L) {
+  std::size_t klen = 0;
+  const char* key = luaL_checklstring(L, 1, &klen);
+  const char* rate_text = luaL_checkstring(L, 2);
+  const lua_Integer burst_arg = luaL_optinteger(L, 3, 0);
+  auto* ctx = context(L);
+  if (ctx->services == nullptr || ctx->services->limiter == nullptr)
+    return luaL_error(L, "mailgate.ratelimit.check can only be called inside a hook");
+  auto rate = parse_rate(rate_text);
+  if (!rate)
+    return luaL_error(L, "mailgate.ratelimit.check: bad rate '%s' (\"N/s\", \"N/min\", \"N/h\")",
+                      rate_text);
+  if (burst_arg < 0) return luaL_error(L, "mailgate.ratelimit.check: burst must be >= 1");
+  const auto burst = static_cast<std::uint32_t>(
+      burst_arg > 0 ? burst_arg : std::max<lua_Integer>(1, static_cast<lua_Integer>(rate->count)));
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  bool ok = false;
+  {
+    std::string_view k(key, klen);
+    // The rate joins the key: two limits on one key do not share a bucket.
+    std::string full = std::string(k) + '\x1f' + rate_text;
+    ok = ctx->services->limiter->check(full, rate->per_second(), burst, now);
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+SuppressionStore* suppression(lua_State* L) {
+  auto* ctx = context(L);
+  return ctx->services ? ctx->services->suppression : nullptr;
+}
+
+int l_suppression_add(lua_State* L) {
+  std::size_t alen = 0, rlen = 0;
+  const char* a = luaL_checklstring(L, 1, &alen);
+  const char* r = luaL_optlstring(L, 2, "", &rlen);
+  auto* s = suppression(L);
+  if (s == nullptr)
+    return luaL_error(L, "mailgate.suppression.add can only be called inside a hook");
+  if (alen == 0 || alen > 320 || std::memchr(a, '@', alen) == nullptr)
+    return luaL_error(L, "mailgate.suppression.add: expected an address");
+  s->add(std::string_view(a, alen), std::string_view(r, rlen));
+  return 0;
+}
+
+int l_suppression_has(lua_State* L) {
+  std::size_t alen = 0;
+  const char* a = luaL_checklstring(L, 1, &alen);
+  auto* s = suppression(L);
+  if (s == nullptr)
+    return luaL_error(L, "mailgate.suppression.has can only be called inside a hook");
+  lua_pushboolean(L, s->has(std::string_view(a, alen)));
+  return 1;
+}
+
+int l_suppression_remove(lua_State* L) {
+  std::size_t alen = 0;
+  const char* a = luaL_checklstring(L, 1, &alen);
+  auto* s = suppression(L);
+  if (s == nullptr)
+    return luaL_error(L, "mailgate.suppression.remove can only be called inside a hook");
+  lua_pushboolean(L, s->remove(std::string_view(a, alen)));
+  return 1;
+}
+
+// mailgate.net.contains(networks, ip): true when `ip` is in one of the
+// CIDR networks of the array (IPv4-mapped IPv6 matches IPv4 networks).
+int l_net_contains(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  std::size_t iplen = 0;
+  const char* ip = luaL_checklstring(L, 2, &iplen);
+  const auto n = static_cast<lua_Integer>(lua_rawlen(L, 1));
+  bool found = false;
+  for (lua_Integer i = 1; i <= n && !found; ++i) {
+    lua_rawgeti(L, 1, i);
+    std::size_t len = 0;
+    const char* text = lua_tolstring(L, -1, &len);
+    bool bad = text == nullptr;
+    if (!bad) {
+      auto cidr = net::Cidr::parse(std::string_view(text, len));
+      bad = !cidr;
+      found = cidr && cidr->contains(std::string_view(ip, iplen));
+    }
+    if (bad) return luaL_error(L, "mailgate.net.contains: networks[%d] is not a network", (int)i);
+    lua_pop(L, 1);
+  }
+  lua_pushboolean(L, found);
+  return 1;
+}
+
+// ---------------------------------------------------------------------------
+// msg userdata: a box holding Message*, cleared when its hook call ends.
+
+Message* check_msg(lua_State* L) {
+  auto** box = static_cast<Message**>(luaL_checkudata(L, 1, "mailgate.msg"));
+  if (*box == nullptr) luaL_error(L, "msg used after its hook returned");
+  return *box;
+}
+
+void push_string_array(lua_State* L, const std::vector<std::string>& v) {
+  lua_createtable(L, static_cast<int>(v.size()), 0);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    lua_pushlstring(L, v[i].data(), v[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+}
+
+int l_msg_header(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t n = 0;
+  const char* name = luaL_checklstring(L, 2, &n);
+  if (m->headers == nullptr) return luaL_error(L, "msg:header: headers are not available here");
+  bool found = false;
+  {
+    auto v = m->headers->first(std::string_view(name, n));
+    if (v) {
+      lua_pushlstring(L, v->data(), v->size());
+      found = true;
+    }
+  }
+  if (!found) lua_pushnil(L);
+  return 1;
+}
+
+int l_msg_headers(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t n = 0;
+  const char* name = luaL_checklstring(L, 2, &n);
+  if (m->headers == nullptr) return luaL_error(L, "msg:headers: headers are not available here");
+  {
+    auto v = m->headers->all(std::string_view(name, n));
+    push_string_array(L, v);
+  }
+  return 1;
+}
+
+int l_msg_add_header(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t n = 0, vn = 0;
+  const char* name = luaL_checklstring(L, 2, &n);
+  const char* value = luaL_checklstring(L, 3, &vn);
+  if (m->headers == nullptr || !m->headers_writable)
+    return luaL_error(L, "msg:add_header: headers can only be changed in the message hook");
+  bool failed = false;
+  {
+    auto err = m->headers->add(std::string_view(name, n), std::string_view(value, vn));
+    if (!err.empty()) {
+      lua_pushfstring(L, "msg:add_header: %s", err.c_str());
+      failed = true;
+    }
+  }
+  if (failed) return lua_error(L);
+  return 0;
+}
+
+int l_msg_remove_header(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t n = 0;
+  const char* name = luaL_checklstring(L, 2, &n);
+  if (m->headers == nullptr || !m->headers_writable)
+    return luaL_error(L, "msg:remove_header: headers can only be changed in the message hook");
+  lua_pushinteger(L, static_cast<lua_Integer>(m->headers->remove(std::string_view(name, n))));
+  return 1;
+}
+
+int l_msg_set_meta(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t kn = 0, vn = 0;
+  const char* key = luaL_checklstring(L, 2, &kn);
+  const char* value = luaL_tolstring(L, 3, &vn);
+  if (m->meta == nullptr || !m->meta_writable)
+    return luaL_error(L, "msg:set_meta: metadata can only be set before the message is queued");
+  if (kn == 0 || kn > 64 || vn > 1024)
+    return luaL_error(L, "msg:set_meta: key must be 1..64 bytes and value at most 1024");
+  if (m->meta->size() >= 64 && m->meta->count(std::string(key, kn)) == 0)
+    return luaL_error(L, "msg:set_meta: at most 64 keys");
+  (*m->meta)[std::string(key, kn)] = std::string(value, vn);
+  return 0;
+}
+
+int l_msg_meta(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t kn = 0;
+  const char* key = luaL_checklstring(L, 2, &kn);
+  bool found = false;
+  if (m->meta != nullptr) {
+    auto it = m->meta->find(std::string(key, kn));
+    if (it != m->meta->end()) {
+      lua_pushlstring(L, it->second.data(), it->second.size());
+      found = true;
+    }
+  }
+  if (!found) lua_pushnil(L);
+  return 1;
+}
+
+int l_msg_dkim_sign(lua_State* L) {
+  check_msg(L);
+  return luaL_error(L, "msg:dkim_sign: DKIM signing is not implemented yet");
+}
+
+int l_msg_index(lua_State* L) {
+  Message* m = check_msg(L);
+  const char* key = luaL_checkstring(L, 2);
+  if (std::strcmp(key, "id") == 0) {
+    lua_pushlstring(L, m->id.data(), m->id.size());
+  } else if (std::strcmp(key, "size") == 0) {
+    lua_pushinteger(L, static_cast<lua_Integer>(m->size));
+  } else if (std::strcmp(key, "sender") == 0) {
+    lua_pushlstring(L, m->sender.data(), m->sender.size());
+  } else if (std::strcmp(key, "recipients") == 0) {
+    push_string_array(L, m->recipients);
+  } else {
+    // Methods live in the metatable's `methods` table.
+    luaL_getmetatable(L, "mailgate.msg");
+    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -1, key);
+  }
+  return 1;
+}
+
+void register_msg_metatable(lua_State* L) {
+  luaL_newmetatable(L, "mailgate.msg");
+  static const luaL_Reg methods[] = {
+      {"header", l_msg_header},         {"headers", l_msg_headers},
+      {"add_header", l_msg_add_header}, {"remove_header", l_msg_remove_header},
+      {"set_meta", l_msg_set_meta},     {"meta", l_msg_meta},
+      {"dkim_sign", l_msg_dkim_sign},   {nullptr, nullptr}};
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "methods");
+  lua_pushcfunction(L, l_msg_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, "mailgate.msg");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
+void count_hook(lua_State* L, lua_Debug*) {
+  HookCall* call = current_call(L);
+  if (call != nullptr && std::chrono::steady_clock::now() > call->deadline) {
+    call->timed_out = true;
+    luaL_error(L, "hook timed out (policy.hook_timeout)");
+  }
+}
+
+}  // namespace
+
+std::string default_plugin_dir() { return MAILGATE_PLUGIN_DIR; }
+
+HookCall* current_call(lua_State* L) { return *static_cast<HookCall**>(lua_getextraspace(L)); }
+
+void set_current_call(lua_State* thread, HookCall* call) {
+  *static_cast<HookCall**>(lua_getextraspace(thread)) = call;
+}
+
+void install_timeout_hook(lua_State* thread) {
+  lua_sethook(thread, count_hook, LUA_MASKCOUNT, 1000);
+}
+
+void install_mailgate_api(lua_State* L, ApiContext* ctx) {
+  set_current_call(L, nullptr);  // threads copy the main thread's extra space
+  lua_pushlightuserdata(L, ctx);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kContextKey);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kHandlersKey);
+  lua_newtable(L);
+  lua_pushliteral(L, "mailgate.verdict");
+  lua_setfield(L, -2, "__name");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kVerdictMtKey);
+  if (luaL_loadbufferx(L, kDispatcher, std::strlen(kDispatcher), "=dispatcher", "t") != LUA_OK ||
+      lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    throw std::runtime_error("cannot build the hook dispatcher: " + lua_error_text(L, -1));
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kDispatcherKey);
+  register_msg_metatable(L);
+
+  lua_newtable(L);  // mailgate
+  const luaL_Reg fns[] = {
+      {"on", l_on},         {"use", l_use}, {"reject", l_reject}, {"tempfail", l_tempfail},
+      {"accept", l_accept}, {"log", l_log}, {nullptr, nullptr}};
+  luaL_setfuncs(L, fns, 0);
+  const luaL_Reg dns[] = {{"mx", l_dns_mx}, {nullptr, nullptr}};
+  luaL_newlib(L, dns);
+  lua_setfield(L, -2, "dns");
+  const luaL_Reg rl[] = {{"check", l_ratelimit_check}, {nullptr, nullptr}};
+  luaL_newlib(L, rl);
+  lua_setfield(L, -2, "ratelimit");
+  const luaL_Reg sup[] = {{"add", l_suppression_add},
+                          {"has", l_suppression_has},
+                          {"remove", l_suppression_remove},
+                          {nullptr, nullptr}};
+  luaL_newlib(L, sup);
+  lua_setfield(L, -2, "suppression");
+  const luaL_Reg netfns[] = {{"contains", l_net_contains}, {nullptr, nullptr}};
+  luaL_newlib(L, netfns);
+  lua_setfield(L, -2, "net");
+  lua_setglobal(L, "mailgate");
+}
+
+void push_dispatcher(lua_State* L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &kDispatcherKey); }
+
+void push_handlers(lua_State* L, Event e) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kHandlersKey);
+  const auto name = event_name(e);
+  lua_pushlstring(L, name.data(), name.size());
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  }
+  lua_remove(L, -2);
+}
+
+bool has_handlers(lua_State* L, Event e) {
+  push_handlers(L, e);
+  const bool any = lua_rawlen(L, -1) > 0;
+  lua_pop(L, 1);
+  return any;
+}
+
+// ---------------------------------------------------------------------------
+// Arguments (run in the driver, outside Lua calls: only memory errors can raise).
+
+namespace {
+void set_string(lua_State* L, const char* field, std::string_view v) {
+  lua_pushlstring(L, v.data(), v.size());
+  lua_setfield(L, -2, field);
+}
+}  // namespace
+
+void push_conn(lua_State* L, const ConnInfo& c) {
+  lua_createtable(L, 0, 8);
+  set_string(L, "remote_ip", c.remote_ip);
+  lua_pushinteger(L, c.remote_port);
+  lua_setfield(L, -2, "remote_port");
+  set_string(L, "local_ip", c.local_ip);
+  lua_pushinteger(L, c.local_port);
+  lua_setfield(L, -2, "local_port");
+  set_string(L, "listener", c.listener);
+  lua_pushboolean(L, c.tls);
+  lua_setfield(L, -2, "tls");
+  set_string(L, "helo", c.helo);
+}
+
+void push_address(lua_State* L, const AddressInfo& a) {
+  lua_createtable(L, 0, 4);
+  set_string(L, "address", a.address);
+  set_string(L, "user", a.user);
+  set_string(L, "domain", a.domain);
+  lua_createtable(L, 0, static_cast<int>(a.params.size()));
+  for (const auto& [k, v] : a.params) set_string(L, k.c_str(), v);
+  lua_setfield(L, -2, "params");
+}
+
+void push_tx(lua_State* L, const TxInfo& tx) {
+  lua_createtable(L, 0, 4);
+  set_string(L, "id", tx.id);
+  if (tx.conn) {
+    push_conn(L, *tx.conn);
+    lua_setfield(L, -2, "conn");
+  }
+  push_address(L, tx.sender);
+  lua_setfield(L, -2, "sender");
+  lua_createtable(L, static_cast<int>(tx.recipients.size()), 0);
+  for (std::size_t i = 0; i < tx.recipients.size(); ++i) {
+    push_address(L, tx.recipients[i]);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "recipients");
+}
+
+void push_message(lua_State* L, Message& m, HookCall& call) {
+  auto** box = static_cast<Message**>(lua_newuserdatauv(L, sizeof(Message*), 0));
+  *box = &m;
+  call.boxes.push_back(box);
+  luaL_setmetatable(L, "mailgate.msg");
+}
+
+void push_reply(lua_State* L, const ReplyInfo& r) {
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, r.code);
+  lua_setfield(L, -2, "code");
+  set_string(L, "enhanced", r.enhanced);
+  set_string(L, "text", r.text);
+  set_string(L, "bounce_class", r.bounce_class);
+}
+
+void push_mx_answer(lua_State* L, const dns::MxAnswer& r) {
+  lua_createtable(L, 0, 4);
+  const auto status = dns::to_string(r.status);
+  set_string(L, "status", status);
+  lua_pushboolean(L, r.implicit);
+  lua_setfield(L, -2, "implicit");
+  set_string(L, "detail", r.detail);
+  lua_createtable(L, static_cast<int>(r.hosts.size()), 0);
+  for (std::size_t i = 0; i < r.hosts.size(); ++i) {
+    lua_createtable(L, 0, 2);
+    set_string(L, "host", r.hosts[i].name);
+    lua_pushinteger(L, r.hosts[i].preference);
+    lua_setfield(L, -2, "preference");
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setfield(L, -2, "hosts");
+}
+
+// ---------------------------------------------------------------------------
+// Results.
+
+namespace {
+
+std::string field_string(lua_State* L, int idx, const char* field) {
+  lua_getfield(L, idx, field);
+  std::string out;
+  if (lua_type(L, -1) == LUA_TSTRING) out = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return out;
+}
+
+// Keys of the table at idx not in `allowed` (for clear errors on typos).
+std::string unknown_key(lua_State* L, int idx, std::initializer_list<const char*> allowed) {
+  idx = lua_absindex(L, idx);
+  std::string bad;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);
+    if (bad.empty()) {
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        bad = "(non-string key)";
+      } else {
+        const char* k = lua_tostring(L, -1);
+        if (std::none_of(allowed.begin(), allowed.end(),
+                         [&](const char* a) { return std::strcmp(a, k) == 0; }))
+          bad = k;
+      }
+    }
+  }
+  return bad;
+}
+
+bool valid_tls(const std::string& t) {
+  return t == "opportunistic" || t == "required" || t == "disabled";
+}
+
+}  // namespace
+
+bool read_verdict(lua_State* L, int idx, Event e, Verdict& out, std::string& err) {
+  out = {};
+  if (lua_isnil(L, idx)) return true;
+  bool marked = false;
+  if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kVerdictMtKey);
+    marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  const auto name = std::string(event_name(e));
+  if (!marked) {
+    err = name + " hook returned a " + luaL_typename(L, idx) +
+          "; expected mailgate.reject(...), mailgate.tempfail(...), mailgate.accept() or nil";
+    return false;
+  }
+  const auto kind = field_string(L, idx, "verdict");
+  if (kind == "accept") {
+    out.kind = Verdict::Kind::Accept;
+    return true;
+  }
+  out.kind = kind == "reject" ? Verdict::Kind::Reject : Verdict::Kind::Tempfail;
+  lua_getfield(L, idx, "code");
+  out.reply.code = static_cast<int>(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  out.reply.enhanced = field_string(L, idx, "enhanced");
+  out.reply.text = field_string(L, idx, "text");
+  return true;
+}
+
+bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision& out,
+                std::string& err) {
+  if (lua_isnil(L, idx)) return true;  // MX of the domain (out preset by the caller)
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    err = std::string("route hook returned a ") + luaL_typename(L, idx) +
+          "; expected {smarthost=...}, {discard=true} or nil";
+    return false;
+  }
+  if (auto bad = unknown_key(L, idx, {"smarthost", "tls", "auth", "discard"}); !bad.empty()) {
+    err = "route hook result: unknown key '" + bad + "'";
+    return false;
+  }
+  lua_getfield(L, idx, "discard");
+  const bool discard = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (discard) {
+    out.kind = RouteDecision::Kind::Discard;
+    return true;
+  }
+  lua_getfield(L, idx, "auth");
+  const bool auth = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (auth) {
+    err = "route hook result: auth (SMTP AUTH to a smarthost) is not implemented yet";
+    return false;
+  }
+  out.tls = field_string(L, idx, "tls");
+  if (!out.tls.empty() && !valid_tls(out.tls)) {
+    err = "route hook result: tls must be opportunistic, required or disabled";
+    return false;
+  }
+  auto host = field_string(L, idx, "smarthost");
+  if (host.empty()) {
+    err = "route hook result: smarthost must be \"host:port\" or \"[host]:port\"";
+    return false;
+  }
+  // "[host]:port", "host:port", "[host]", "host" → "[host]:port".
+  std::string name = host;
+  std::string port;
+  if (name.front() == '[') {
+    auto close = name.find(']');
+    if (close == std::string::npos) {
+      err = "route hook result: smarthost '" + host + "': missing ']'";
+      return false;
+    }
+    if (close + 1 < name.size()) {
+      if (name[close + 1] != ':') {
+        err = "route hook result: smarthost '" + host + "': expected ':' after ']'";
+        return false;
+      }
+      port = name.substr(close + 2);
+    }
+    name = name.substr(1, close - 1);
+  } else if (auto colon = name.rfind(':'); colon != std::string::npos) {
+    if (name.find(':') != colon) {
+      err = "route hook result: smarthost '" + host + "': an IPv6 address needs brackets";
+      return false;
+    }
+    port = name.substr(colon + 1);
+    name = name.substr(0, colon);
+  }
+  unsigned long p = default_port;
+  if (!port.empty()) {
+    char* end = nullptr;
+    p = std::strtoul(port.c_str(), &end, 10);
+    if (*end != '\0' || p == 0 || p > 65535) {
+      err = "route hook result: smarthost '" + host + "': bad port";
+      return false;
+    }
+  }
+  const bool name_ok =
+      !name.empty() && name.size() <= 253 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+      });
+  if (!name_ok) {
+    err = "route hook result: smarthost '" + host + "': bad host";
+    return false;
+  }
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  out.kind = RouteDecision::Kind::Smarthost;
+  out.destination = "[" + name + "]:" + std::to_string(p);
+  return true;
+}
+
+bool read_egress(lua_State* L, int idx, EgressPath& out, std::string& err) {
+  if (lua_isnil(L, idx)) return true;
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    err = std::string("egress_path hook returned a ") + luaL_typename(L, idx) +
+          "; expected a table or nil";
+    return false;
+  }
+  if (auto bad = unknown_key(
+          L, idx,
+          {"max_connections", "max_messages_per_connection", "max_message_rate",
+           "max_message_burst", "max_connection_rate", "tls", "source_address", "ehlo_name"});
+      !bad.empty()) {
+    err = "egress_path result: unknown key '" + bad + "'";
+    return false;
+  }
+  auto count = [&](const char* key, std::optional<std::uint32_t>& dst) {
+    lua_getfield(L, idx, key);
+    bool ok = true;
+    if (!lua_isnil(L, -1)) {
+      int isnum = 0;
+      const lua_Integer v = lua_tointegerx(L, -1, &isnum);
+      if (!isnum || v < 1 || v > 100000) {
+        err = std::string("egress_path result: ") + key + " must be an integer 1..100000";
+        ok = false;
+      } else {
+        dst = static_cast<std::uint32_t>(v);
+      }
+    }
+    lua_pop(L, 1);
+    return ok;
+  };
+  auto rate = [&](const char* key, std::optional<Rate>& dst) {
+    auto text = field_string(L, idx, key);
+    lua_getfield(L, idx, key);
+    const bool present = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (!present) return true;
+    auto r = parse_rate(text);
+    if (!r) {
+      err = std::string("egress_path result: ") + key + " must be a rate like \"20/s\", \"N/min\"";
+      return false;
+    }
+    dst = *r;
+    return true;
+  };
+  std::optional<std::uint32_t> burst;
+  if (!count("max_connections", out.max_connections) ||
+      !count("max_messages_per_connection", out.max_messages_per_connection) ||
+      !count("max_message_burst", burst) || !rate("max_message_rate", out.max_message_rate) ||
+      !rate("max_connection_rate", out.max_connection_rate))
+    return false;
+  if (burst) out.max_message_burst = *burst;
+  auto tls = field_string(L, idx, "tls");
+  if (!tls.empty()) {
+    if (!valid_tls(tls)) {
+      err = "egress_path result: tls must be opportunistic, required or disabled";
+      return false;
+    }
+    out.tls = tls;
+  }
+  auto src = field_string(L, idx, "source_address");
+  if (!src.empty()) {
+    std::error_code ec;
+    asio::ip::make_address(src, ec);
+    if (ec) {
+      err = "egress_path result: source_address must be an IP address";
+      return false;
+    }
+    out.source_address = src;
+  }
+  auto ehlo = field_string(L, idx, "ehlo_name");
+  if (!ehlo.empty()) out.ehlo_name = ehlo;
+  return true;
+}
+
+bool read_delay(lua_State* L, int idx, std::optional<Duration>& out, std::string& err) {
+  out.reset();
+  if (lua_isnil(L, idx)) return true;
+  std::optional<Duration> d;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    const double s = lua_tonumber(L, idx);
+    if (s >= 0 && s <= 30.0 * 86400) d = Duration(static_cast<std::int64_t>(s * 1000));
+  } else if (lua_type(L, idx) == LUA_TSTRING) {
+    d = parse_duration(lua_tostring(L, idx));
+  }
+  if (!d) {
+    err = "deferred hook must return a delay (seconds or \"5m\") or nil";
+    return false;
+  }
+  out = d;
+  return true;
+}
+
+}  // namespace mailgate::policy

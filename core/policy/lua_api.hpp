@@ -1,0 +1,75 @@
+// policy/lua_api: the global `mailgate` table a config file and its hooks see
+// (internal to the policy module): on, use, reject, tempfail, accept, log,
+// dns.mx, ratelimit.check, suppression.add/has/remove, and the `msg` object.
+// The same API serves `check-config` (load_config: handlers are registered
+// and plugins loaded, so their errors show up there) and the run-time states.
+// Promises: C functions raise Lua errors only when no C++ object with a
+// destructor is alive in their frame (Lua's errors are longjmps); a call
+// that must wait (dns.mx) yields the hook's Lua thread and is completed by the
+// C++ driver, never by blocking; API calls that need a hook context fail with
+// a clear error outside one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dns/answers.hpp"
+#include "policy/runtime.hpp"
+
+struct lua_State;
+
+namespace mailgate::policy {
+
+struct ApiContext {
+  std::string config_dir;              // mailgate.use looks in <config_dir>/plugins first
+  std::string plugin_dir;              // then here (the shipped plugins)
+  const Services* services = nullptr;  // null while checking a config
+  const Config* config = nullptr;      // null while checking a config
+};
+
+// Where the shipped plugins are (the source tree's plugins/ directory).
+std::string default_plugin_dir();
+
+// Installs the `mailgate` global (without configure/listen, which the caller
+// sets) and the registry entries the hooks need. `ctx` must outlive `L`.
+void install_mailgate_api(lua_State* L, ApiContext* ctx);
+
+// The per-call context of one hook call, kept in its Lua thread's extra space.
+struct HookCall {
+  Event event{};
+  std::chrono::steady_clock::time_point deadline;
+  bool timed_out = false;
+  // A pending asynchronous request the hook yielded for.
+  enum class Wait { None, Mx } wait = Wait::None;
+  std::string wait_arg;
+  std::vector<Message**> boxes;  // msg userdata to invalidate after the call
+};
+
+HookCall* current_call(lua_State* L);  // null outside a hook
+void set_current_call(lua_State* thread, HookCall* call);
+// Raises "hook timed out" from the instruction-count hook past the deadline.
+void install_timeout_hook(lua_State* thread);
+
+// Registry access: the Lua dispatcher function and each event's handler list.
+void push_dispatcher(lua_State* L);
+void push_handlers(lua_State* L, Event e);  // the (possibly empty) array
+bool has_handlers(lua_State* L, Event e);
+
+// Arguments.
+void push_conn(lua_State* L, const ConnInfo& c);
+void push_address(lua_State* L, const AddressInfo& a);
+void push_tx(lua_State* L, const TxInfo& tx);
+void push_message(lua_State* L, Message& m, HookCall& call);
+void push_reply(lua_State* L, const ReplyInfo& r);
+void push_mx_answer(lua_State* L, const dns::MxAnswer& r);
+
+// Results (never raise; on a bad value they return false and set `err`).
+bool read_verdict(lua_State* L, int idx, Event e, Verdict& out, std::string& err);
+bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision& out,
+                std::string& err);
+bool read_egress(lua_State* L, int idx, EgressPath& out, std::string& err);
+bool read_delay(lua_State* L, int idx, std::optional<Duration>& out, std::string& err);
+
+}  // namespace mailgate::policy

@@ -1,0 +1,335 @@
+// policy/policy: one worker's Lua state for one policy version, and the
+// driver that runs a hook call as a Lua thread: resume, and when the hook
+// yields for an asynchronous request (mailgate.dns.mx), perform it on the
+// worker's io_context with the call's deadline, push the answer and resume
+// again. See runtime.hpp for the promises.
+#include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <filesystem>
+
+#include <lua.hpp>
+
+#include "dns/resolver.hpp"
+#include "policy/lua_api.hpp"
+#include "policy/lua_state.hpp"
+#include "policy/runtime.hpp"
+
+namespace mailgate::policy {
+
+struct Policy::Impl {
+  LuaState lua;
+  ApiContext api;
+  std::uint64_t version = 0;
+  const Config* config = nullptr;
+  Services services;
+  dns::Resolver* resolver = nullptr;
+  HookStats* stats = nullptr;
+  std::array<bool, kEventCount> has{};
+
+  // Pushes the arguments on the thread and returns how many.
+  using Pusher = std::function<int(lua_State*, HookCall&)>;
+  // Reads the result at the top of the thread; false + err when it is invalid.
+  using Reader = std::function<bool(lua_State*, std::string&)>;
+  // "" or the error (already logged and counted).
+  asio::awaitable<std::string> run(Event e, const Pusher& push, const Reader& read);
+};
+
+namespace {
+
+struct PendingMx {
+  explicit PendingMx(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool done = false;
+  dns::MxAnswer answer;
+};
+
+asio::awaitable<void> lookup_mx(std::shared_ptr<PendingMx> p, dns::Resolver* r,
+                                std::string domain) {
+  auto answer = co_await r->mx(std::move(domain));
+  p->answer = std::move(answer);
+  p->done = true;
+  p->timer.cancel();
+}
+
+std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since)
+          .count());
+}
+
+const smtp::Reply kHookFailure{451, "4.3.0", "temporary local problem (policy), try again later"};
+
+}  // namespace
+
+asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, const Reader& read) {
+  const auto started = std::chrono::steady_clock::now();
+  lua_State* L = lua.get();
+  lua_State* co = lua_newthread(L);
+  const int thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);  // keeps the thread alive
+  HookCall call;
+  call.event = e;
+  call.deadline = started + config->policy.hook_timeout;
+  set_current_call(co, &call);
+  install_timeout_hook(co);
+
+  push_dispatcher(co);
+  push_handlers(co, e);
+  int nargs = 1 + push(co, call);
+  std::string error;
+  for (;;) {
+    int nres = 0;
+    const int status = lua_resume(co, L, nargs, &nres);
+    if (status == LUA_OK) {
+      if (nres == 0) lua_pushnil(co);
+      if (!read(co, error) && error.empty()) error = "bad hook result";
+      break;
+    }
+    if (status != LUA_YIELD) {
+      error = lua_error_text(co, -1);
+      if (call.timed_out) error = "hook timed out (policy.hook_timeout): " + error;
+      break;
+    }
+    lua_pop(co, nres);
+    if (call.wait != HookCall::Wait::Mx) {
+      error =
+          "a hook may not yield except through the mailgate API (coroutine.yield at hook level)";
+      break;
+    }
+    call.wait = HookCall::Wait::None;
+    if (resolver == nullptr) {
+      error = "mailgate.dns.mx: no resolver on this worker";
+      break;
+    }
+    auto ex = co_await asio::this_coro::executor;
+    auto pending = std::make_shared<PendingMx>(ex);
+    pending->timer.expires_at(call.deadline);
+    asio::co_spawn(ex, lookup_mx(pending, resolver, call.wait_arg), asio::detached);
+    if (!pending->done) {
+      std::error_code ec;
+      co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (!pending->done) {
+      error =
+          "hook timed out (policy.hook_timeout) waiting for mailgate.dns.mx(" + call.wait_arg + ")";
+      break;
+    }
+    push_mx_answer(co, pending->answer);
+    nargs = 1;
+  }
+  // The call is over: msg objects it saw must not reach into freed C++ state.
+  for (auto** box : call.boxes) *box = nullptr;
+  set_current_call(co, nullptr);
+  lua_settop(co, 0);
+  luaL_unref(L, LUA_REGISTRYINDEX, thread_ref);
+  if (stats) {
+    const auto i = static_cast<int>(e);
+    stats->calls[i].fetch_add(1, std::memory_order_relaxed);
+    stats->nanos[i].fetch_add(elapsed_ns(started), std::memory_order_relaxed);
+    if (!error.empty()) stats->errors[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!error.empty()) spdlog::error("lua {} hook failed: {}", event_name(e), error);
+  co_return error;
+}
+
+Policy::Policy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Policy::~Policy() = default;
+std::uint64_t Policy::version() const { return impl_->version; }
+bool Policy::has(Event e) const { return impl_->has[static_cast<int>(e)]; }
+
+namespace {
+
+// The common shape of the SMTP-stage events: arguments in, verdict out.
+asio::awaitable<Verdict> verdict_call(Policy::Impl& impl, Event e,
+                                      const Policy::Impl::Pusher& push) {
+  Verdict v;
+  const Policy::Impl::Reader read = [&](lua_State* co, std::string& err) {
+    return read_verdict(co, -1, e, v, err);
+  };
+  auto error = co_await impl.run(e, push, read);
+  if (!error.empty()) {
+    v = {};
+    v.kind = Verdict::Kind::Tempfail;
+    v.reply = kHookFailure;
+    v.error = true;
+  }
+  co_return v;
+}
+
+}  // namespace
+
+asio::awaitable<Verdict> Policy::connect(const ConnInfo& conn) {
+  if (!has(Event::Connect)) co_return Verdict{};
+  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
+    push_conn(co, conn);
+    return 1;
+  };
+  auto v = co_await verdict_call(*impl_, Event::Connect, push);
+  co_return v;
+}
+
+asio::awaitable<Verdict> Policy::helo(const ConnInfo& conn, std::string_view name) {
+  if (!has(Event::Helo)) co_return Verdict{};
+  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
+    push_conn(co, conn);
+    lua_pushlstring(co, name.data(), name.size());
+    return 2;
+  };
+  auto v = co_await verdict_call(*impl_, Event::Helo, push);
+  co_return v;
+}
+
+asio::awaitable<Verdict> Policy::mail_from(const TxInfo& tx) {
+  if (!has(Event::MailFrom)) co_return Verdict{};
+  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
+    push_tx(co, tx);
+    push_address(co, tx.sender);
+    return 2;
+  };
+  auto v = co_await verdict_call(*impl_, Event::MailFrom, push);
+  co_return v;
+}
+
+asio::awaitable<Verdict> Policy::rcpt_to(const TxInfo& tx, const AddressInfo& rcpt) {
+  if (!has(Event::RcptTo)) co_return Verdict{};
+  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
+    push_tx(co, tx);
+    push_address(co, rcpt);
+    return 2;
+  };
+  auto v = co_await verdict_call(*impl_, Event::RcptTo, push);
+  co_return v;
+}
+
+asio::awaitable<Verdict> Policy::message(const TxInfo& tx, Message& msg) {
+  if (!has(Event::Message)) co_return Verdict{};
+  const Impl::Pusher push = [&](lua_State* co, HookCall& call) {
+    push_tx(co, tx);
+    push_message(co, msg, call);
+    return 2;
+  };
+  auto v = co_await verdict_call(*impl_, Event::Message, push);
+  co_return v;
+}
+
+asio::awaitable<RouteDecision> Policy::route(Message& msg, std::string_view domain) {
+  RouteDecision d;
+  d.destination = std::string(domain);
+  if (!has(Event::Route)) co_return d;
+  const Impl::Pusher push = [&](lua_State* co, HookCall& call) {
+    push_message(co, msg, call);
+    lua_pushlstring(co, domain.data(), domain.size());
+    return 2;
+  };
+  const Impl::Reader read = [&](lua_State* co, std::string& err) {
+    return read_route(co, -1, 25, d, err);
+  };
+  auto error = co_await impl_->run(Event::Route, push, read);
+  if (!error.empty()) {
+    d.failure.kind = Verdict::Kind::Tempfail;
+    d.failure.reply = kHookFailure;
+    d.failure.error = true;
+  }
+  co_return d;
+}
+
+asio::awaitable<EgressPath> Policy::egress_path(std::string_view destination) {
+  EgressPath p;
+  if (!has(Event::EgressPath)) co_return p;
+  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
+    lua_pushlstring(co, destination.data(), destination.size());
+    return 1;
+  };
+  const Impl::Reader read = [&](lua_State* co, std::string& err) {
+    return read_egress(co, -1, p, err);
+  };
+  auto error = co_await impl_->run(Event::EgressPath, push, read);
+  if (!error.empty()) {
+    p = {};
+    p.failed = true;
+  }
+  co_return p;
+}
+
+namespace {
+asio::awaitable<std::string> outcome_call(Policy::Impl& impl, Event e, Message& msg,
+                                          const AddressInfo& rcpt, const ReplyInfo& reply,
+                                          const Policy::Impl::Reader& read) {
+  const Policy::Impl::Pusher push = [&](lua_State* co, HookCall& call) {
+    push_message(co, msg, call);
+    push_address(co, rcpt);
+    push_reply(co, reply);
+    return 3;
+  };
+  auto error = co_await impl.run(e, push, read);
+  co_return error;
+}
+}  // namespace
+
+asio::awaitable<void> Policy::delivered(Message& msg, const AddressInfo& rcpt,
+                                        const ReplyInfo& reply) {
+  if (!has(Event::Delivered)) co_return;
+  const Impl::Reader ignore = [](lua_State*, std::string&) { return true; };
+  co_await outcome_call(*impl_, Event::Delivered, msg, rcpt, reply, ignore);
+}
+
+asio::awaitable<std::optional<Duration>> Policy::deferred(Message& msg, const AddressInfo& rcpt,
+                                                          const ReplyInfo& reply) {
+  std::optional<Duration> delay;
+  if (!has(Event::Deferred)) co_return delay;
+  const Impl::Reader read = [&](lua_State* co, std::string& err) {
+    return read_delay(co, -1, delay, err);
+  };
+  auto error = co_await outcome_call(*impl_, Event::Deferred, msg, rcpt, reply, read);
+  if (!error.empty()) delay.reset();
+  co_return delay;
+}
+
+asio::awaitable<void> Policy::bounced(Message& msg, const AddressInfo& rcpt,
+                                      const ReplyInfo& reply) {
+  if (!has(Event::Bounced)) co_return;
+  const Impl::Reader ignore = [](lua_State*, std::string&) { return true; };
+  co_await outcome_call(*impl_, Event::Bounced, msg, rcpt, reply, ignore);
+}
+
+namespace {
+int l_ignore(lua_State*) { return 0; }
+}  // namespace
+
+PolicyRef build_policy(const std::string& config_path, std::uint64_t version, const Config& config,
+                       const Services& services, dns::Resolver* resolver, HookStats* stats) {
+  auto impl = std::make_unique<Policy::Impl>();
+  impl->version = version;
+  impl->config = &config;
+  impl->services = services;
+  impl->resolver = resolver;
+  impl->stats = stats;
+  impl->api.config_dir = config.config_dir;
+  impl->api.plugin_dir = services.plugin_dir.empty() ? default_plugin_dir() : services.plugin_dir;
+  impl->api.services = &impl->services;
+  impl->api.config = &config;
+  lua_State* L = impl->lua.get();
+  try {
+    install_mailgate_api(L, &impl->api);
+  } catch (const std::exception& e) {
+    throw ConfigError(e.what());
+  }
+  // configure{} and listen{} were validated by load_config; a running
+  // policy only takes the hooks.
+  lua_getglobal(L, "mailgate");
+  lua_pushcfunction(L, l_ignore);
+  lua_setfield(L, -2, "configure");
+  lua_pushcfunction(L, l_ignore);
+  lua_setfield(L, -2, "listen");
+  lua_pop(L, 1);
+  if (luaL_loadfilex(L, config_path.c_str(), "t") != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK)
+    throw ConfigError(lua_error_text(L, -1));
+  for (int i = 0; i < kEventCount; ++i) impl->has[i] = has_handlers(L, static_cast<Event>(i));
+  return std::make_shared<Policy>(std::move(impl));
+}
+
+}  // namespace mailgate::policy

@@ -1,0 +1,205 @@
+// policy/runtime: the Lua policy at run time (DESIGN §3, §6). One Lua state
+// per worker per policy version (`Policy`); every hook call runs in its own
+// Lua thread, so a hook waiting on DNS yields its coroutine instead of
+// blocking the worker. `PolicyRuntime` holds the current version of every
+// worker and swaps it on reload.
+// Promises:
+// - Handlers of an event run in registration order; the first non-nil result
+//   wins.
+// - A Lua error, a bad return value, or a call running past
+//   policy.hook_timeout (wall clock, waits included; an instruction-count hook
+//   stops busy loops) is a Verdict with `error` set and reply 451 4.3.0 —
+//   logged with the script location and counted, never an accept.
+// - A Policy is used only on its worker's thread. Callers hold a PolicyRef for
+//   the whole transaction or delivery attempt, so a Lua state is closed only
+//   when no call can still be suspended in it.
+// - Reload builds and runs the config on every worker's new state before any
+//   swap: a config with an error changes nothing and returns the error.
+#pragma once
+
+#include <array>
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "policy/config.hpp"
+#include "policy/header_section.hpp"
+#include "policy/hook_event.hpp"
+#include "smtp/reply.hpp"
+
+namespace mailgate::dns {
+class Resolver;
+}
+namespace mailgate::ratelimit {
+class SharedLimiter;
+}
+
+namespace mailgate::policy {
+
+// What a hook decided for an SMTP stage.
+struct Verdict {
+  enum class Kind { None, Accept, Reject, Tempfail };
+  Kind kind = Kind::None;
+  smtp::Reply reply;   // Reject / Tempfail (and errors: 451 4.3.0)
+  bool error = false;  // the hook failed; kind is Tempfail
+};
+
+struct ConnInfo {
+  std::string remote_ip;
+  std::uint16_t remote_port = 0;
+  std::string local_ip;
+  std::uint16_t local_port = 0;
+  std::string listener;  // the configured listen address
+  bool tls = false;
+  std::string helo;
+};
+
+// An envelope address as hooks see it: params keys upper case as on the
+// wire (SIZE, BODY, NOTIFY, ORCPT, ...); `user` keeps its case, `domain` is
+// lower-cased.
+struct AddressInfo {
+  std::string address, user, domain;
+  std::vector<std::pair<std::string, std::string>> params;
+};
+AddressInfo make_address_info(std::string_view address);
+
+struct TxInfo {
+  std::string id;  // empty before DATA
+  const ConnInfo* conn = nullptr;
+  AddressInfo sender;
+  std::vector<AddressInfo> recipients;  // accepted so far
+};
+
+// The `msg` object. Headers are read-only unless `headers_writable`; meta is
+// per-message metadata kept in the spool with the envelope.
+struct Message {
+  std::string id;
+  std::uint64_t size = 0;
+  std::string sender;
+  std::vector<std::string> recipients;
+  HeaderSection* headers = nullptr;  // null: not available to this hook
+  bool headers_writable = false;
+  std::map<std::string, std::string>* meta = nullptr;  // null: none
+  bool meta_writable = false;
+};
+
+struct ReplyInfo {
+  int code = 0;
+  std::string enhanced, text, bounce_class;
+};
+
+struct RouteDecision {
+  enum class Kind { Mx, Smarthost, Discard };
+  Kind kind = Kind::Mx;
+  std::string destination;  // the domain, or "[host]:port" for a smarthost
+  std::string tls;          // "" (destination default) | opportunistic | required | disabled
+  Verdict failure;          // error set: the hook failed (tempfail the message)
+};
+
+// Shaping of one destination (egress_path); unset fields keep the defaults
+// of delivery.* in the config.
+struct EgressPath {
+  std::optional<std::uint32_t> max_connections;
+  std::optional<std::uint32_t> max_messages_per_connection;
+  std::optional<Rate> max_message_rate;
+  std::uint32_t max_message_burst = 1;
+  std::optional<Rate> max_connection_rate;
+  std::optional<std::string> tls;
+  std::optional<std::string> source_address;
+  std::optional<std::string> ehlo_name;
+  bool failed = false;  // the hook failed: defaults apply, and it is retried later
+};
+
+// Process-wide services shared by every worker's state.
+class SuppressionStore {
+ public:
+  virtual ~SuppressionStore() = default;
+  virtual bool has(std::string_view address) const = 0;
+  virtual void add(std::string_view address, std::string_view reason) = 0;
+  virtual bool remove(std::string_view address) = 0;
+};
+
+struct HookStats {
+  std::array<std::atomic<std::uint64_t>, kEventCount> calls{}, errors{}, nanos{};
+};
+
+struct Services {
+  ratelimit::SharedLimiter* limiter = nullptr;
+  SuppressionStore* suppression = nullptr;
+  std::string plugin_dir;  // shipped plugins (mailgate.use falls back here)
+};
+
+class Policy {
+ public:
+  struct Impl;
+  explicit Policy(std::unique_ptr<Impl> impl);
+  ~Policy();
+
+  std::uint64_t version() const;
+  bool has(Event e) const;
+
+  asio::awaitable<Verdict> connect(const ConnInfo& conn);
+  asio::awaitable<Verdict> helo(const ConnInfo& conn, std::string_view name);
+  asio::awaitable<Verdict> mail_from(const TxInfo& tx);
+  asio::awaitable<Verdict> rcpt_to(const TxInfo& tx, const AddressInfo& rcpt);
+  asio::awaitable<Verdict> message(const TxInfo& tx, Message& msg);
+  asio::awaitable<RouteDecision> route(Message& msg, std::string_view domain);
+  asio::awaitable<EgressPath> egress_path(std::string_view destination);
+  // delivered / bounced: for side effects (suppression, logs). deferred: may
+  // return a new retry delay.
+  asio::awaitable<void> delivered(Message& msg, const AddressInfo& rcpt, const ReplyInfo& reply);
+  asio::awaitable<std::optional<Duration>> deferred(Message& msg, const AddressInfo& rcpt,
+                                                    const ReplyInfo& reply);
+  asio::awaitable<void> bounced(Message& msg, const AddressInfo& rcpt, const ReplyInfo& reply);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+using PolicyRef = std::shared_ptr<Policy>;
+
+// Builds one worker's state: runs the config file (configure{} and listen{}
+// are ignored: they were validated by load_config and need a restart to
+// change). Throws ConfigError. `resolver` may be null (mailgate.dns.mx then
+// fails the hook).
+PolicyRef build_policy(const std::string& config_path, std::uint64_t version, const Config& config,
+                       const Services& services, dns::Resolver* resolver, HookStats* stats);
+
+class PolicyRuntime {
+ public:
+  // `resolvers[i]` and `contexts[i]` belong to worker i.
+  PolicyRuntime(std::string config_path, std::vector<std::string> overrides, const Config& config,
+                Services services, std::vector<asio::io_context*> contexts,
+                std::vector<dns::Resolver*> resolvers);
+  ~PolicyRuntime();
+
+  // Builds version 1 for every worker (before the workers run). Throws ConfigError.
+  void start();
+  // The worker's current version. Only on worker `index`'s thread.
+  PolicyRef current(unsigned index) const;
+  // Any thread but a worker's: validates the file, builds new states, and
+  // swaps them in on each worker. Returns "" or the error (nothing changed).
+  std::string reload();
+  std::uint64_t version() const { return version_.load(); }
+  const HookStats& stats(unsigned index) const { return *stats_[index]; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> overrides_;
+  const Config& config_;
+  Services services_;
+  std::vector<asio::io_context*> contexts_;
+  std::vector<dns::Resolver*> resolvers_;
+  std::vector<std::unique_ptr<HookStats>> stats_;
+  std::vector<PolicyRef> current_;  // slot i: touched only on worker i (after start)
+  std::atomic<std::uint64_t> version_{0};
+};
+
+}  // namespace mailgate::policy

@@ -1,0 +1,96 @@
+// suppression/suppression_list: see suppression_list.hpp. Stored value:
+// "<added_ms> <reason>".
+#include "suppression/suppression_list.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+
+namespace mailgate::suppression {
+
+namespace {
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::string SuppressionList::normalize(std::string_view address) {
+  std::string out(address.substr(0, 512));
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return out;
+}
+
+SuppressionList::SuppressionList(spool::Store& store, spool::SpoolWriter& writer)
+    : store_(store), writer_(writer) {
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_.db()->NewIterator(rocksdb::ReadOptions(), store_.suppress()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Entry e;
+    e.address = it->key().ToString();
+    const auto v = it->value().ToString();
+    const auto sp = v.find(' ');
+    e.added_ms = std::strtoll(v.substr(0, sp).c_str(), nullptr, 10);
+    if (sp != std::string::npos) e.reason = v.substr(sp + 1);
+    entries_.emplace(e.address, std::move(e));
+  }
+}
+
+bool SuppressionList::has(std::string_view address) const {
+  const auto key = normalize(address);
+  std::shared_lock lock(mu_);
+  return entries_.find(key) != entries_.end();
+}
+
+void SuppressionList::add(std::string_view address, std::string_view reason) {
+  Entry e{normalize(address), std::string(reason.substr(0, 512)), now_ms()};
+  rocksdb::WriteBatch batch;
+  batch.Put(store_.suppress(), e.address, std::to_string(e.added_ms) + " " + e.reason);
+  {
+    std::unique_lock lock(mu_);
+    entries_[e.address] = e;
+  }
+  writer_.submit(std::move(batch), false, [](std::error_code) {});
+}
+
+bool SuppressionList::remove(std::string_view address) {
+  const auto key = normalize(address);
+  {
+    std::unique_lock lock(mu_);
+    if (entries_.erase(key) == 0) return false;
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(store_.suppress(), key);
+  writer_.submit(std::move(batch), false, [](std::error_code) {});
+  return true;
+}
+
+std::vector<Entry> SuppressionList::list(std::string_view after, std::size_t limit) const {
+  std::vector<Entry> out;
+  std::shared_lock lock(mu_);
+  for (auto it = entries_.upper_bound(after); it != entries_.end() && out.size() < limit; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+std::optional<Entry> SuppressionList::get(std::string_view address) const {
+  std::shared_lock lock(mu_);
+  auto it = entries_.find(normalize(address));
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t SuppressionList::size() const {
+  std::shared_lock lock(mu_);
+  return entries_.size();
+}
+
+}  // namespace mailgate::suppression

@@ -1,0 +1,63 @@
+-- rate_limit: per client IP and per envelope sender limits on connections,
+-- messages and recipients. Counters live in mailgate's process-wide limiter
+-- (mailgate.ratelimit.check), never in this worker's Lua state, so a limit
+-- holds exactly however many workers share the load.
+-- A rate "N/min" allows N at once and refills at N per minute.
+--   connections over the limit: 421 4.7.0 at connect (the client retries later)
+--   messages over the limit:    452 4.7.1 at MAIL FROM
+--   recipients over the limit:  452 4.7.1 at RCPT TO (the client sends the
+--                               rest later, RFC 5321 4.5.3.1.10)
+--
+-- Options (each optional; omitted = no limit):
+--   per_ip     = { connections = "60/min", messages = "100/min", recipients = "1000/h" }
+--   per_sender = { messages = "1000/h", recipients = "10000/h" }
+--   exempt     = { "127.0.0.1/32" }   client networks never limited
+
+return function(opts)
+  local per_ip = opts.per_ip or {}
+  local per_sender = opts.per_sender or {}
+  local exempt = opts.exempt or {}
+
+  local function exempted(ip)
+    return #exempt > 0 and mailgate.net.contains(exempt, ip)
+  end
+
+  if per_ip.connections then
+    mailgate.on("connect", function(conn)
+      if exempted(conn.remote_ip) then return nil end
+      if not mailgate.ratelimit.check("rl:conn:" .. conn.remote_ip, per_ip.connections) then
+        return mailgate.tempfail(421, "4.7.0 too many connections from " .. conn.remote_ip ..
+                                      ", try again later")
+      end
+    end)
+  end
+
+  if per_ip.messages or per_sender.messages then
+    mailgate.on("mail_from", function(tx, sender)
+      local ip = tx.conn.remote_ip
+      if exempted(ip) then return nil end
+      if per_ip.messages and not mailgate.ratelimit.check("rl:msg:ip:" .. ip, per_ip.messages) then
+        return mailgate.tempfail(452, "4.7.1 message rate limit exceeded for " .. ip)
+      end
+      if per_sender.messages and sender.address ~= "" and
+         not mailgate.ratelimit.check("rl:msg:from:" .. sender.address:lower(), per_sender.messages) then
+        return mailgate.tempfail(452, "4.7.1 message rate limit exceeded for sender " .. sender.address)
+      end
+    end)
+  end
+
+  if per_ip.recipients or per_sender.recipients then
+    mailgate.on("rcpt_to", function(tx, rcpt)
+      local ip = tx.conn.remote_ip
+      if exempted(ip) then return nil end
+      if per_ip.recipients and not mailgate.ratelimit.check("rl:rcpt:ip:" .. ip, per_ip.recipients) then
+        return mailgate.tempfail(452, "4.7.1 recipient rate limit exceeded for " .. ip)
+      end
+      local s = tx.sender.address
+      if per_sender.recipients and s ~= "" and
+         not mailgate.ratelimit.check("rl:rcpt:from:" .. s:lower(), per_sender.recipients) then
+        return mailgate.tempfail(452, "4.7.1 recipient rate limit exceeded for sender " .. s)
+      end
+    end)
+  end
+end
