@@ -8,9 +8,14 @@
 -- Unknown keys are errors, so a typo never silently falls back to a default.
 -- Relative paths are relative to the directory mailgate is started from.
 --
+-- Besides settings, this file may register Lua hooks (mailgate.on) and load
+-- plugins (mailgate.use): see the end of this file and README.md, "Lua policy".
+-- `kill -HUP <pid>` reloads hooks and plugins; changes to configure{} and
+-- listen{} need a restart.
+--
 -- Not available yet (setting them is an error saying "not implemented yet"):
--- inbound STARTTLS and tls = { cert, key }, AUTH, Lua hooks (mailgate.on)
--- and plugins (mailgate.use).
+-- inbound STARTTLS and tls = { cert, key }, AUTH (and the "auth" hook event),
+-- msg:dkim_sign, and SMTP AUTH to a smarthost in a route result.
 
 mailgate.configure {
   -- Name used in the SMTP banner, the EHLO reply, Received: headers and as
@@ -27,6 +32,10 @@ mailgate.configure {
     -- error (452 4.3.1) instead of risking a full disk.
     min_free_space = "1GB",
   },
+
+  -- Longest a Lua hook call may run (wall clock, DNS waits included); past it
+  -- the call fails and the client gets a temporary error (451 4.3.0).
+  -- policy = { hook_timeout = "5s" },
 
   -- Admin HTTP API: /metrics, /healthz, /readyz and /api/v1 (queue, reload).
   -- It can bounce and inspect mail: keep it on loopback. (Validated now; the
@@ -80,3 +89,52 @@ mailgate.listen {
   },
   max_errors = 20,                          -- after 20 error replies: 421 and close
 }
+
+-- Lua policy (README.md, "Lua policy"). Nothing below is active: uncomment what
+-- you need. Hooks run in registration order and the first non-nil result wins;
+-- a hook that fails or runs past policy.hook_timeout answers 451 4.3.0, never
+-- accepts. `mailgate check-config` loads plugins and registers hooks, so it
+-- catches a misspelt event or a bad plugin option.
+--
+-- Shipped plugins (plugins/NAME.lua; a file conf/plugins/NAME.lua next to this
+-- config replaces the shipped one of that name). Options and replies are
+-- listed in each plugin's header comment.
+--
+-- Refuse at RCPT recipients whose domain cannot receive mail (NXDOMAIN, null
+-- MX); a DNS failure is a 451, never a refusal.
+-- mailgate.use("recipient_check", { cache_ttl = "10m", require_mx = false })
+--
+-- Send some domains to a smarthost (or drop them) instead of their MX.
+-- mailgate.use("routing_table", { routes = {
+--   ["partner.example"] = "[10.1.2.3]:2525",
+--   ["*.corp.example"] = { smarthost = "relay.corp.example:587", tls = "required" },
+--   ["test.example"] = "discard",
+-- } })
+--
+-- Limits per client IP and per sender, shared by all workers.
+-- mailgate.use("rate_limit", {
+--   per_ip = { connections = "60/min", messages = "100/min", recipients = "1000/h" },
+--   per_sender = { messages = "1000/h" },
+--   exempt = { "127.0.0.1/32" },
+-- })
+--
+-- Refuse recipients that hard-bounced before (5.1.1, 5.1.2, 5.1.3, 5.1.10,
+-- 5.2.1; never 5.7.x blocks or expiry); the list is kept in the spool.
+-- mailgate.use("suppression")
+--
+-- Each client network may only send as its tenant's domains (MAIL FROM and
+-- From:). Clients in no tenant's networks are refused (unknown_clients).
+-- mailgate.use("sender_domains", {
+--   tenants = {
+--     acme = { networks = { "10.1.0.0/16" }, domains = { "acme.example", "*.acme.example" } },
+--   },
+--   unknown_clients = "reject",   -- or "allow"
+-- })
+--
+-- A hook of your own. Events: connect, helo, mail_from, rcpt_to, message,
+-- route, egress_path, delivered, deferred, bounced.
+-- mailgate.on("rcpt_to", function(tx, rcpt)
+--   if rcpt.domain == "blocked.example" then
+--     return mailgate.reject(550, "5.7.1 recipient domain not accepted")
+--   end
+-- end)

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/admin_cli.hpp"
 #include "app/serve.hpp"
 #include "app/spool_dump.hpp"
 #include "policy/config.hpp"
@@ -24,14 +25,6 @@ int check_config(const std::string& path, const std::vector<std::string>& sets) 
     std::fprintf(stderr, "mailgate: config error: %s\n", e.what());
     return 1;
   }
-}
-
-int not_built(const char* what) {
-  std::fprintf(stderr,
-               "mailgate: '%s' talks to the HTTP admin API, which is not implemented yet "
-               "in this version\n",
-               what);
-  return 2;
 }
 
 }  // namespace
@@ -60,14 +53,15 @@ int main(int argc, char** argv) {
   dump->add_option("--path", spool_path, "spool directory")->capture_default_str();
   dump->add_flag("--bodies", bodies, "include each body, base64-encoded");
 
-  std::string api = "http://127.0.0.1:8025";
-  for (const char* name : {"queue", "suppression", "reload"}) {
-    auto* sub = app.add_subcommand(name, std::string("admin: ") + name + " (via the HTTP API)");
-    sub->add_option("--api", api, "admin API base URL")->capture_default_str();
-    sub->allow_extras();
-  }
+  mailgate::app::AdminCli admin(app);  // queue, suppression, reload
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    // The admin commands promise exit code 2 for every usage error.
+    return rc != 0 && mailgate::app::AdminCli::is_admin_command(argc, argv) ? 2 : rc;
+  }
 
   if (*serve) return mailgate::app::serve(config, sets);
   if (*check) return check_config(config, sets);
@@ -76,7 +70,6 @@ int main(int argc, char** argv) {
     std::printf("mailgate %s\n", MAILGATE_VERSION);
     return 0;
   }
-  for (const char* name : {"queue", "suppression", "reload"})
-    if (app.got_subcommand(name)) return not_built(name);
+  if (admin.selected()) return admin.run();
   return 2;
 }

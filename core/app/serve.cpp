@@ -12,9 +12,12 @@
 #include <asio/steady_timer.hpp>
 #include <csignal>
 
+#include "app/admin_api.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
+#include "http/http_server.hpp"
+#include "metrics/outcome_counters.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "policy/config.hpp"
@@ -109,8 +112,11 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
   smtp.set_delivery_log(&delivery_log);
   smtp.set_policy(&policy);
+  metrics::DestinationLabels metric_labels(cfg.metrics.destinations);
+  smtp.set_metrics_labels(&metric_labels);
   if (auto e = smtp.start(); !e.empty()) {
     spdlog::critical("{}", e);
+    hook_resolvers.clear();
     writer.stop();
     return 1;
   }
@@ -130,6 +136,35 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
     spdlog::critical("{}", e);
     workers.stop();
     smtp.shutdown();
+    hook_resolvers.clear();
+    workers.destroy();
+    writer.stop();
+    return 1;
+  }
+  // The admin HTTP server: after the engine (its handlers ask the engine),
+  // stopped first on the way out.
+  AdminContext admin;
+  admin.config = &cfg;
+  admin.engine = &engine;
+  admin.smtp = &smtp;
+  admin.writer = &writer;
+  admin.store = store.get();
+  admin.suppressions = &suppressions;
+  admin.policy = &policy;
+  admin.hook_resolvers = resolver_ptrs;
+  http::ServerOptions http_opts;
+  http_opts.listen = cfg.http.listen;
+  http_opts.token = cfg.http.token;
+  http::HttpServer http_server(http_opts);
+  register_admin_routes(http_server, admin);
+  register_inject_route(http_server, admin);
+  if (auto e = http_server.start(); !e.empty()) {
+    spdlog::critical("{}", e);
+    engine.stop();
+    workers.stop();
+    smtp.shutdown();
+    engine.release_io();
+    hook_resolvers.clear();
     workers.destroy();
     writer.stop();
     return 1;
@@ -137,6 +172,12 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   smtp.set_on_accepted([&engine](const spool::MessageId& id,
                                  const std::vector<spool::QueuedDest>& destinations,
                                  std::uint64_t size) { engine.enqueue(id, destinations, size); });
+  {
+    // "listening http=" first: tests read the smtp line as "the gateway is up".
+    const auto colon = cfg.http.listen.rfind(':');
+    spdlog::info("mailgate {} listening http={}:{}", MAILGATE_VERSION,
+                 cfg.http.listen.substr(0, colon), http_server.port());
+  }
   for (const auto& ep : smtp.endpoints()) {
     spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
                  net::format_endpoint(ep), cfg.workers, cfg.spool.path);
@@ -188,6 +229,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   tick();
   while (!stop) main_ctx.run_one();
 
+  http_server.stop();
   const auto left = smtp.drain(30s);
   if (left) spdlog::warn("drain deadline passed with {} session(s) open; closing them", left);
   // Order: stop the threads, let the writer finish (its completions are posted

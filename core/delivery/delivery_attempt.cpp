@@ -13,6 +13,7 @@
 #include "delivery/delivery_worker.hpp"
 #include "dsn/dsn.hpp"
 #include "eventlog/delivery_log.hpp"
+#include "metrics/outcome_counters.hpp"
 #include "policy/config.hpp"
 #include "policy/runtime.hpp"
 #include "smtp/address.hpp"
@@ -122,6 +123,10 @@ asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& destin
 }
 
 asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::Destination& d) {
+  struct Closed {  // counts the connection as ended on every way out
+    std::atomic<std::uint64_t>& n;
+    ~Closed() { n.fetch_add(1, std::memory_order_relaxed); }
+  } closed{connections_closed};
   const auto& cfg = *deps.config;
   auto* shard = owner.shard.get();  // touched only through on(owner, ...)
   spdlog::debug("{}: new connection on worker {} (owner {})", d.name, index, owner.index);
@@ -175,12 +180,15 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::D
     rec.text = one_line(last);
     rec.bounce_class = "routing";
     deps.log->write(index, std::move(rec));
+    // Counted like the log line it matches (one per destination deferral).
+    outcome_counts.add(metrics::Outcome::TransientFailure, labels->index(d.name));
     co_await on(owner, [&] {
       shard->defer_destination(d, queue::now_ms() + delay);
       shard->connection_closed(d);
     });
     co_return;
   }
+  (client->tls() ? opened_tls : opened_plain).fetch_add(1, std::memory_order_relaxed);
   unsigned sent = 0;
   while (sent < settings.max_messages && client->usable()) {
     auto idle = std::make_shared<asio::steady_timer>(ctx, kIdleReuse);
@@ -214,6 +222,14 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(Worker& owner, queue::D
 
 asio::awaitable<void> DeliveryEngine::Worker::attempt(Worker& owner, queue::Destination& d,
                                                       queue::Item item, SmtpClient* client) {
+  const auto started = std::chrono::steady_clock::now();
+  struct Timed {  // observes the attempt's duration on every way out
+    metrics::Histogram& h;
+    std::chrono::steady_clock::time_point t0;
+    ~Timed() {
+      h.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  } timed{delivery_seconds, started};
   const auto now = queue::now_ms();
   if (owner.shard->policy().expired(static_cast<std::int64_t>(item.id.millis()), now)) {
     co_await fail_item(owner, d, std::move(item), kExpired);
@@ -224,6 +240,7 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(Worker& owner, queue::Dest
   if (ec || !msg) {
     spdlog::error("{}: message {} cannot be read from the spool ({}); dropped from the queue",
                   d.name, item.id.hex(), ec.message());
+    co_await on(owner, [&] { owner.shard->finished(d); });
     co_return;
   }
   std::vector<std::uint32_t> pending;
@@ -239,21 +256,26 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(Worker& owner, queue::Dest
 }
 
 asio::awaitable<void> DeliveryEngine::Worker::fail_item(Worker& owner, queue::Destination& d,
-                                                        queue::Item item, smtp::Reply reply) {
+                                                        queue::Item item, smtp::Reply reply,
+                                                        const char* event) {
   auto [ec, msg] = co_await deps.reader->async_load(item.id, d.name,
                                                     asio::experimental::as_tuple(use_awaitable));
-  if (ec || !msg) co_return;
+  if (ec || !msg) {
+    co_await on(owner, [&] { owner.shard->finished(d); });
+    co_return;
+  }
   std::vector<Outcome> outcomes;
   for (const auto& r : msg->dest.recipients)
     if (r.state == spool::RcptState::Pending) outcomes.push_back({r.index, reply});
-  co_await settle(owner, d, std::move(item), std::move(msg), std::move(outcomes), nullptr);
+  co_await settle(owner, d, std::move(item), std::move(msg), std::move(outcomes), nullptr, event);
 }
 
 asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Destination& d,
                                                      queue::Item item,
                                                      std::shared_ptr<spool::LoadedMessage> msg,
                                                      std::vector<Outcome> outcomes,
-                                                     const SmtpClient* client) {
+                                                     const SmtpClient* client,
+                                                     const char* final_event) {
   const std::string mx = client ? client->peer_host() : std::string();
   const bool tls = client && client->tls();
   const bool next_hop_dsn = client && client->capabilities().dsn;
@@ -283,6 +305,7 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     const auto& er = env.recipients[o.index];
     const char* event = state == spool::RcptState::Delivered     ? "delivery"
                         : state == spool::RcptState::Pending     ? "transient_failure"
+                        : final_event != nullptr                 ? final_event
                         : (expired_now || r.enhanced == "4.4.7") ? "expiration"
                                                                  : "bounce";
     const auto cls = state == spool::RcptState::Delivered
@@ -462,6 +485,14 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
       }
     }
   }
+  const auto label = labels->index(d.name);
+  for (const auto& r : records) {
+    metrics::Outcome o = metrics::Outcome::TransientFailure;
+    if (!metrics::parse_outcome(r.event, o)) continue;
+    outcome_counts.add(o, label);
+    if (o != metrics::Outcome::TransientFailure)
+      queue_delay_seconds.observe(static_cast<double>(now - received) / 1000.0);
+  }
   for (auto& r : records) {
     if (std::string_view(r.event) == "delivery")
       delivered.fetch_add(1, std::memory_order_relaxed);
@@ -480,6 +511,8 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
   if (any_pending) {
     item.attempts = rec.attempts;
     co_await on(owner, [&] { owner.shard->retry_later(d, std::move(item), rec.next_attempt_ms); });
+  } else {
+    co_await on(owner, [&] { owner.shard->finished(d); });
   }
 }
 

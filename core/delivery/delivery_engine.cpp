@@ -22,7 +22,8 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, unsigned i)
       index(i),
       ctx(d.workers->context(i)),
       // DSN ids use worker numbers above the SMTP workers' so they never collide.
-      ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start) {
+      ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start),
+      outcome_counts(d.config->metrics.destinations.size() + 1) {
   dns::ResolverOptions opts;
   opts.servers = d.config->dns.servers;
   resolver = std::make_unique<dns::Resolver>(ctx, opts);
@@ -57,7 +58,8 @@ void DeliveryEngine::Worker::expire_item(queue::Destination& d, queue::Item item
   asio::co_spawn(ctx, fail_item(*this, d, std::move(item), kExpired), asio::detached);
 }
 
-DeliveryEngine::DeliveryEngine(EngineDeps deps) : deps_(std::move(deps)) {}
+DeliveryEngine::DeliveryEngine(EngineDeps deps)
+    : deps_(std::move(deps)), labels_(deps_.config->metrics.destinations) {}
 
 DeliveryEngine::~DeliveryEngine() = default;
 
@@ -68,6 +70,7 @@ std::string DeliveryEngine::start() {
   deps_.workers->run_on_all([&](unsigned i) {
     try {
       workers_[i] = std::make_unique<Worker>(deps_, i);
+      workers_[i]->labels = &labels_;
       workers_[i]->enqueue = [this](const spool::MessageId& id,
                                     std::vector<spool::QueuedDest> dests,
                                     std::uint64_t size) { enqueue(id, dests, size); };

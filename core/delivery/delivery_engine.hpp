@@ -12,12 +12,18 @@
 // whole destination without counting attempts.
 #pragma once
 
+#include <array>
 #include <asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "metrics/histogram.hpp"
+#include "metrics/outcome_counters.hpp"
+#include "queue/queue_shard.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
 
@@ -58,6 +64,17 @@ struct DeliveryStats {
   std::uint64_t delivered = 0, deferred = 0, bounced = 0, expired = 0, dsns = 0, connections = 0;
 };
 
+// Everything a scrape needs from delivery, summed over workers.
+struct DeliveryMetrics {
+  // [label][outcome]; labels as in labels() (the last one is "other").
+  std::vector<std::array<std::uint64_t, metrics::kOutcomeCount>> outcomes;
+  metrics::HistogramSnapshot delivery_seconds, queue_delay_seconds;
+  std::uint64_t connections_active = 0, opened_tls = 0, opened_plain = 0, dsns = 0;
+  // DNS lookups of the delivery resolvers (mx() and addresses() calls).
+  std::uint64_t dns_ok = 0, dns_nxdomain = 0, dns_nodata = 0, dns_tempfail = 0, dns_nullmx = 0,
+                dns_badname = 0;
+};
+
 class DeliveryEngine {
  public:
   explicit DeliveryEngine(EngineDeps deps);
@@ -79,11 +96,30 @@ class DeliveryEngine {
 
   unsigned owner(const std::string& destination) const;
   DeliveryStats stats() const;
+  DeliveryMetrics metrics() const;  // any thread
+  const metrics::DestinationLabels& labels() const { return labels_; }
+
+  // Admin (any thread but a worker's): each posts to the worker(s) holding
+  // the state and waits up to `deadline`; nullopt when a worker did not answer.
+  std::optional<std::vector<queue::DestinationSummary>> queue_summary(
+      std::chrono::milliseconds deadline) const;
+  std::optional<std::vector<queue::ItemView>> queued_items(
+      const std::string& destination, std::chrono::milliseconds deadline) const;
+  enum class Action { Suspend, Resume, Flush };
+  // true: done; false: no queue for that destination.
+  std::optional<bool> act(Action a, const std::string& destination,
+                          std::chrono::milliseconds deadline);
+  // Bounces waiting messages (all of `id`'s destinations, or every message of
+  // `destination`) with DSNs, logged as admin_bounce. Returns how many queue
+  // entries were bounced (in-flight attempts are left to finish).
+  std::optional<std::size_t> bounce(const std::string& destination, const spool::MessageId* id,
+                                    const std::string& reason, std::chrono::milliseconds deadline);
 
   struct Worker;  // per-worker state (delivery_engine.cpp)
 
  private:
   EngineDeps deps_;
+  metrics::DestinationLabels labels_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Worker*> all_;
 };

@@ -20,6 +20,8 @@
 #include "delivery/delivery_engine.hpp"
 #include "delivery/smtp_client.hpp"
 #include "dns/resolver.hpp"
+#include "metrics/histogram.hpp"
+#include "metrics/outcome_counters.hpp"
 #include "policy/runtime.hpp"
 #include "queue/queue_shard.hpp"
 #include "smtp/bounce_class.hpp"
@@ -68,6 +70,12 @@ struct DeliveryEngine::Worker {
       enqueue;
   std::atomic<std::uint64_t> delivered{0}, deferred{0}, bounced{0}, expired{0}, dsns{0},
       connections{0};
+  // Metrics (this worker writes them; scrapes sum every worker's).
+  const metrics::DestinationLabels* labels = nullptr;
+  metrics::OutcomeCounters outcome_counts;
+  metrics::Histogram delivery_seconds{metrics::delivery_buckets()};
+  metrics::Histogram queue_delay_seconds{metrics::queue_delay_buckets()};
+  std::atomic<std::uint64_t> connections_closed{0}, opened_tls{0}, opened_plain{0};
 
   std::vector<Worker*>* all = nullptr;  // every worker, for spreading connections
   unsigned next_worker = 0;             // round robin over `all` (owner side)
@@ -97,12 +105,13 @@ struct DeliveryEngine::Worker {
   // Final failure for every pending recipient of `item` without a connection
   // (DNS permanent failure, mail loop, expiry: kExpired).
   asio::awaitable<void> fail_item(Worker& owner, queue::Destination& d, queue::Item item,
-                                  smtp::Reply reply);
+                                  smtp::Reply reply, const char* event = nullptr);
   // Persists the outcomes of one attempt (+ DSN) and moves the item on.
   // `client` is the connection used (null when none was).
   asio::awaitable<void> settle(Worker& owner, queue::Destination& d, queue::Item item,
                                std::shared_ptr<spool::LoadedMessage> msg,
-                               std::vector<Outcome> outcomes, const SmtpClient* client);
+                               std::vector<Outcome> outcomes, const SmtpClient* client,
+                               const char* final_event = nullptr);
 
   static const smtp::Reply kExpired;
 };

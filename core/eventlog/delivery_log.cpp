@@ -14,6 +14,7 @@ namespace mailgate::eventlog {
 
 namespace {
 constexpr std::size_t kHighWater = 1'000'000;
+}  // namespace
 
 std::string iso_time(std::int64_t ms) {
   const std::time_t t = ms / 1000;
@@ -25,7 +26,6 @@ std::string iso_time(std::int64_t ms) {
                 static_cast<int>(ms % 1000));
   return buf;
 }
-}  // namespace
 
 std::string to_json(const LogRecord& r) {
   nlohmann::json j;

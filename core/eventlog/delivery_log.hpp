@@ -39,6 +39,8 @@ struct LogRecord {
 };
 
 std::string to_json(const LogRecord& r);  // one line, no newline
+// Epoch milliseconds as "2026-11-28T17:04:00.000Z" (UTC), as in the log and the API.
+std::string iso_time(std::int64_t ms);
 
 class DeliveryLog {
  public:

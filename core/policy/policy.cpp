@@ -129,11 +129,15 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
   if (stats) {
     const auto i = static_cast<int>(e);
     stats->calls[i].fetch_add(1, std::memory_order_relaxed);
-    stats->nanos[i].fetch_add(elapsed_ns(started), std::memory_order_relaxed);
+    stats->seconds[i]->observe(static_cast<double>(elapsed_ns(started)) / 1e9);
     if (!error.empty()) stats->errors[i].fetch_add(1, std::memory_order_relaxed);
   }
   if (!error.empty()) spdlog::error("lua {} hook failed: {}", event_name(e), error);
   co_return error;
+}
+
+HookStats::HookStats() {
+  for (auto& h : seconds) h = std::make_unique<metrics::Histogram>(metrics::hook_buckets());
 }
 
 Policy::Policy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

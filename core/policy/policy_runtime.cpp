@@ -54,6 +54,7 @@ void PolicyRuntime::start() {
 PolicyRef PolicyRuntime::current(unsigned index) const { return current_[index]; }
 
 std::string PolicyRuntime::reload() {
+  std::lock_guard lock(reload_mu_);
   const auto next = version_.load() + 1;
   std::vector<PolicyRef> fresh;
   try {

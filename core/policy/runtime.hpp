@@ -24,12 +24,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "metrics/histogram.hpp"
 #include "policy/config.hpp"
 #include "policy/header_section.hpp"
 #include "policy/hook_event.hpp"
@@ -115,7 +117,7 @@ struct EgressPath {
   std::optional<std::string> tls;
   std::optional<std::string> source_address;
   std::optional<std::string> ehlo_name;
-  bool failed = false;  // the hook failed: defaults apply, and it is retried later
+  bool failed = false;  // the hook failed: defaults apply until the next reload
 };
 
 // Process-wide services shared by every worker's state.
@@ -127,8 +129,11 @@ class SuppressionStore {
   virtual bool remove(std::string_view address) = 0;
 };
 
+// Per worker (written by its hook calls only), summed at scrape time.
 struct HookStats {
-  std::array<std::atomic<std::uint64_t>, kEventCount> calls{}, errors{}, nanos{};
+  HookStats();
+  std::array<std::atomic<std::uint64_t>, kEventCount> calls{}, errors{};
+  std::array<std::unique_ptr<metrics::Histogram>, kEventCount> seconds;  // call durations
 };
 
 struct Services {
@@ -199,6 +204,7 @@ class PolicyRuntime {
   std::vector<dns::Resolver*> resolvers_;
   std::vector<std::unique_ptr<HookStats>> stats_;
   std::vector<PolicyRef> current_;  // slot i: touched only on worker i (after start)
+  std::mutex reload_mu_;            // one reload at a time (SIGHUP and HTTP may race)
   std::atomic<std::uint64_t> version_{0};
 };
 

@@ -91,10 +91,16 @@ std::optional<Item> QueueShard::take(Destination& d) {
   Item it = std::move(d.ready.front());
   d.ready.pop_front();
   --total_;
+  ++d.in_flight;
   return it;
 }
 
+void QueueShard::finished(Destination& d) {
+  if (d.in_flight > 0) --d.in_flight;
+}
+
 void QueueShard::retry_later(Destination& d, Item item, std::int64_t when_ms) {
+  finished(d);
   if (stopped_) return;
   ++total_;
   schedule(d, std::move(item), std::max(when_ms, d.backoff_until_ms));
@@ -169,15 +175,80 @@ bool QueueShard::flush(const std::string& name) {
 }
 
 std::vector<DestinationSummary> QueueShard::summary() const {
+  std::unordered_map<const Destination*, std::int64_t> oldest_scheduled;
+  // The heap's container is not reachable through priority_queue: scan a copy
+  // of the top-level view (admin and scrape only, never on the delivery path).
+  auto heap = heap_;
+  while (!heap.empty()) {
+    const auto& s = heap.top();
+    const auto ms = static_cast<std::int64_t>(s.item.id.millis());
+    auto [it, fresh] = oldest_scheduled.emplace(s.dest, ms);
+    if (!fresh && ms < it->second) it->second = ms;
+    heap.pop();
+  }
   std::vector<DestinationSummary> out;
   for (const auto& [name, d] : dests_) {
-    DestinationSummary s{name, d->ready.size(), d->scheduled, d->active, d->suspended, 0};
+    DestinationSummary s{name, d->ready.size(), d->scheduled, d->in_flight, d->active, d->suspended,
+                         0};
     for (const auto& it : d->ready) {
       const auto ms = static_cast<std::int64_t>(it.id.millis());
       if (s.oldest_ms == 0 || ms < s.oldest_ms) s.oldest_ms = ms;
     }
+    if (auto it = oldest_scheduled.find(d.get()); it != oldest_scheduled.end())
+      if (s.oldest_ms == 0 || it->second < s.oldest_ms) s.oldest_ms = it->second;
     out.push_back(std::move(s));
   }
+  return out;
+}
+
+std::vector<ItemView> QueueShard::items(const std::string& filter) const {
+  std::vector<ItemView> out;
+  for (const auto& [name, d] : dests_) {
+    if (!filter.empty() && filter != name) continue;
+    for (const auto& it : d->ready) out.push_back({name, it.id, it.attempts, it.next_ms, false});
+  }
+  auto heap = heap_;
+  while (!heap.empty()) {
+    const auto& s = heap.top();
+    if (filter.empty() || filter == s.dest->name)
+      out.push_back({s.dest->name, s.item.id, s.item.attempts, s.when, true});
+    heap.pop();
+  }
+  return out;
+}
+
+std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string& destination,
+                                                               const spool::MessageId* id) {
+  std::vector<std::pair<Destination*, Item>> out;
+  auto match = [&](const Destination& d, const Item& it) {
+    return (destination.empty() || d.name == destination) && (id == nullptr || it.id == *id);
+  };
+  for (auto& [name, d] : dests_) {
+    for (auto it = d->ready.begin(); it != d->ready.end();) {
+      if (match(*d, *it)) {
+        out.emplace_back(d.get(), std::move(*it));
+        it = d->ready.erase(it);
+        --total_;
+        ++d->in_flight;
+      } else {
+        ++it;
+      }
+    }
+  }
+  std::vector<Scheduled> keep;
+  while (!heap_.empty()) {
+    auto s = heap_.top();
+    heap_.pop();
+    if (match(*s.dest, s.item)) {
+      --s.dest->scheduled;
+      --total_;
+      ++s.dest->in_flight;
+      out.emplace_back(s.dest, std::move(s.item));
+    } else {
+      keep.push_back(std::move(s));
+    }
+  }
+  for (auto& s : keep) heap_.push(std::move(s));
   return out;
 }
 
@@ -248,6 +319,7 @@ void QueueShard::sweep_expired(std::int64_t now) {
         Item item = std::move(*it);
         it = d->ready.erase(it);
         --total_;
+        ++d->in_flight;
         expire_(*d, std::move(item));
       } else {
         ++it;

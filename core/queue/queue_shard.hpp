@@ -67,6 +67,7 @@ struct Destination {
   std::int64_t rate_timer_at_us = 0;
   std::deque<Item> ready;
   std::size_t scheduled = 0;  // items of this destination in the scheduled heap
+  std::size_t in_flight = 0;  // taken (or expiring) and not yet settled
   unsigned active = 0;        // connections running (idle ones included)
   // Connections waiting for work (LIFO reuse). A connection may run on another
   // worker: its timer is cancelled on its own executor, never from here.
@@ -78,10 +79,19 @@ struct Destination {
 
 struct DestinationSummary {
   std::string name;
-  std::size_t ready = 0, scheduled = 0;
+  std::size_t ready = 0, scheduled = 0, in_flight = 0;
   unsigned active = 0;
   bool suspended = false;
-  std::int64_t oldest_ms = 0;  // reception time of the oldest ready message (0: none)
+  std::int64_t oldest_ms = 0;  // reception time of the oldest queued message (0: none)
+};
+
+// One queued item as the admin API lists it.
+struct ItemView {
+  std::string destination;
+  spool::MessageId id;
+  std::uint32_t attempts = 0;
+  std::int64_t next_ms = 0;
+  bool scheduled = false;
 };
 
 class QueueShard {
@@ -107,6 +117,8 @@ class QueueShard {
   // the destination's message rate does not admit one yet (it is woken when it does).
   std::optional<Item> take(Destination& d);
   void retry_later(Destination& d, Item item, std::int64_t when_ms);
+  // A taken item is settled for good (delivered, bounced, or dropped).
+  void finished(Destination& d);
   void connection_closed(Destination& d);
   // A connection with nothing to do waits on `t` (up to its own timeout) for
   // work: add() wakes it (cancels the timer) before starting new connections.
@@ -121,6 +133,12 @@ class QueueShard {
   bool flush(const std::string& destination);  // scheduled → ready now
 
   std::vector<DestinationSummary> summary() const;
+  // Every item waiting in a ready queue or the scheduled heap (admin listing).
+  std::vector<ItemView> items(const std::string& destination_filter) const;
+  // Removes waiting items that match (admin bounce); they count as in flight
+  // until finished(). Items being attempted right now are not touched.
+  std::vector<std::pair<Destination*, Item>> extract(const std::string& destination,
+                                                     const spool::MessageId* id);
   std::size_t size() const { return total_; }
   bool stopped() const { return stopped_; }
   const RetryPolicy& policy() const { return policy_; }

@@ -13,6 +13,7 @@ struct ServerStats {
   Counter connections{0};        // accepted TCP connections
   Counter sessions_active{0};    // gauge
   Counter messages_received{0};  // 250 after end of data
+  Counter messages_injected{0};  // ... of them, by HTTP inject
   Counter bytes_received{0};
   Counter recipients_accepted{0};
   Counter recipients_rejected_relay{0};
@@ -30,7 +31,9 @@ struct ServerStats {
   Counter senders_rejected_policy{0};
   Counter recipients_rejected_policy{0};
   Counter messages_rejected_policy{0};
-  Counter recipients_discarded{0};  // route hook: {discard = true}
+  Counter recipients_discarded{0};         // route hook: {discard = true}
+  Counter recipients_rejected_data{0};     // recipients of messages refused at end of data
+  Counter recipients_rejected_message{0};  // ... refused by the message hook
 
   void add(const ServerStats& o);  // for summing per-worker blocks
 };
@@ -42,6 +45,7 @@ inline void ServerStats::add(const ServerStats& o) {
   s(connections, o.connections);
   s(sessions_active, o.sessions_active);
   s(messages_received, o.messages_received);
+  s(messages_injected, o.messages_injected);
   s(bytes_received, o.bytes_received);
   s(recipients_accepted, o.recipients_accepted);
   s(recipients_rejected_relay, o.recipients_rejected_relay);
@@ -59,6 +63,8 @@ inline void ServerStats::add(const ServerStats& o) {
   s(recipients_rejected_policy, o.recipients_rejected_policy);
   s(messages_rejected_policy, o.messages_rejected_policy);
   s(recipients_discarded, o.recipients_discarded);
+  s(recipients_rejected_data, o.recipients_rejected_data);
+  s(recipients_rejected_message, o.recipients_rejected_message);
 }
 
 }  // namespace mailgate::server

@@ -343,6 +343,10 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
       ++errors_;
       break;
     case Verb::Unknown: {
+      if (listener_.internal && line.starts_with("XMAILGATE ")) {
+        do_xmailgate(line);
+        break;
+      }
       // A web client talking to the SMTP port: drop it (cross-protocol attacks).
       if (smtp::is_http_request_line(line)) {
         reply(421, "4.7.0", "this is an SMTP server; closing connection");
@@ -367,6 +371,34 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
   co_return true;
 }
 
+void Session::do_xmailgate(std::string_view line) {
+  // "XMAILGATE <secret> ADDR=<ip>", before any transaction.
+  const auto parts = line.substr(10);
+  const auto sp = parts.find(' ');
+  const auto secret = parts.substr(0, sp);
+  const auto addr = sp == std::string_view::npos ? std::string_view() : parts.substr(sp + 1);
+  const auto& expected = *worker_.inject_secret;
+  const bool shape = secret.size() == expected.size() && !tx_.active && addr.starts_with("ADDR=");
+  // Constant time: the comparison must not tell a local attacker how close it was.
+  unsigned char diff = shape ? 0 : 1;
+  for (std::size_t i = 0; shape && i < secret.size(); ++i)
+    diff |= static_cast<unsigned char>(secret[i] ^ expected[i]);
+  std::error_code ec;
+  const auto ip = asio::ip::make_address(std::string(shape ? addr.substr(5) : ""), ec);
+  if (diff != 0 || ec) {
+    reply(535, "5.7.8", "authentication failed");
+    ++errors_;
+    return;
+  }
+  remote_ip_ = ip.to_string();
+  conn_.remote_ip = remote_ip_;
+  conn_.remote_port = 0;
+  conn_.listener = "http";
+  may_relay_ = true;  // the HTTP API authenticated the client
+  injected_ = true;
+  reply(250, "2.0.0", "OK");
+}
+
 asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
   auto parsed = smtp::parse_helo(arg);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
@@ -376,6 +408,8 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
     co_return;
   }
   reset_transaction();
+  // EHLO/HELO takes the newest policy (a reload between sessions' greetings applies).
+  if (worker_.policy) policy_ = worker_.policy->current(worker_.index);
   if (has_hook(policy::Event::Helo)) {
     auto name = std::get<std::string>(parsed);
     auto v = co_await policy_->helo(conn_, name);
@@ -489,8 +523,10 @@ asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
       info.params.emplace_back("NOTIFY", smtp::notify_text(rcpt.params.notify));
     if (!rcpt.params.orcpt.empty()) info.params.emplace_back("ORCPT", rcpt.params.orcpt);
     auto v = co_await tx_.policy->rcpt_to(tx_info(), info);
+    // (<postmaster> without a domain is never a relay grant: there is no local delivery.)
     if (v.kind == policy::Verdict::Kind::Accept && !decision.allowed &&
-        !rcpt.path.address.has_routing_chars() && !rcpt.path.had_source_route) {
+        !rcpt.path.address.domain.empty() && !rcpt.path.address.has_routing_chars() &&
+        !rcpt.path.had_source_route) {
       decision.allowed = true;
     } else if (v.kind == policy::Verdict::Kind::Reject ||
                v.kind == policy::Verdict::Kind::Tempfail) {

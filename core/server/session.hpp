@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "metrics/outcome_counters.hpp"
 #include "net/socket_deadline.hpp"
 #include "policy/config.hpp"
 #include "policy/runtime.hpp"
@@ -31,6 +32,7 @@
 #include "smtp/params.hpp"
 #include "smtp/reply.hpp"
 #include "spool/message_id.hpp"
+#include "spool/records.hpp"
 
 namespace mailgate::server {
 
@@ -48,7 +50,11 @@ struct WorkerState {
   eventlog::DeliveryLog* log = nullptr;  // reception/rejection events (may be null)
   // Called on the worker after a message is committed: hands it to the queue.
   SmtpServer::AcceptedFn on_accepted;
-  policy::PolicyRuntime* policy = nullptr;  // null: no hooks
+  policy::PolicyRuntime* policy = nullptr;     // null: no hooks
+  const std::string* inject_secret = nullptr;  // see SmtpServer::inject_secret
+  // mailgate_deliveries_total{result="discard"} by destination label.
+  const metrics::DestinationLabels* labels = nullptr;
+  std::unique_ptr<metrics::OutcomeCounters> outcomes;
   bool draining = false;
 };
 
@@ -116,6 +122,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> do_mail(std::string_view arg);
   asio::awaitable<void> do_rcpt(std::string_view arg);
   void reset_transaction();
+  // XMAILGATE on the internal listener: the HTTP inject client's identity.
+  void do_xmailgate(std::string_view line);
   // Hooks (session_policy.cpp)
   bool has_hook(policy::Event e) const;
   policy::TxInfo tx_info() const;
@@ -136,6 +144,12 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> abandon_message(ReadResult why);
   asio::awaitable<bool> spill_body();      // unsynced chunk write when over body_buffer
   asio::awaitable<void> finish_message();  // checks, commit, reply
+  // Refuses the message at end of data: drops stored chunks, replies, logs
+  // one rejection per recipient, counts them (data stage, or message hook).
+  asio::awaitable<void> refuse_message(smtp::Reply r, bool by_policy);
+  // "discard" events (route hook) in the delivery log and the counters.
+  void log_discards(const std::vector<std::uint32_t>& discarded, const spool::Envelope& env,
+                    const smtp::Reply& ok);
   asio::awaitable<void> discard_chunks();  // after a rejected message
   std::size_t store_limit() const;
 
@@ -157,6 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool esmtp_ = false;
   policy::PolicyRef policy_;  // the version the connection started with
   policy::ConnInfo conn_;
+  bool injected_ = false;  // an HTTP inject (XMAILGATE accepted)
   unsigned errors_ = 0;
   unsigned junk_ = 0;
   Transaction tx_;

@@ -200,14 +200,10 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
   }
   if (tx_.too_big) {
     // Refuse at once: the client need not send the remaining chunks.
-    if (tx_.chunks_written) co_await discard_chunks();
-    const smtp::Reply r{
-        552, "5.3.4",
-        fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size)};
-    reply(r);
-    log_rejected_message(r);
-    worker_.stats.messages_rejected.fetch_add(1, std::memory_order_relaxed);
-    reset_transaction();
+    co_await refuse_message(
+        {552, "5.3.4",
+         fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size)},
+        false);
     co_return true;
   }
   if (!cmd.last) {
@@ -217,6 +213,32 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
   tx_.scanner.finish();
   co_await finish_message();
   co_return true;
+}
+
+void Session::log_discards(const std::vector<std::uint32_t>& discarded, const spool::Envelope& env,
+                           const smtp::Reply& ok) {
+  for (auto i : discarded) {
+    const auto& address = env.recipients[i].address;
+    log_event("discard", address, &ok, env.size);
+    if (worker_.outcomes) {
+      const auto at = address.rfind('@');
+      const auto domain =
+          smtp::normalize_domain(at == std::string::npos ? "" : address.substr(at + 1));
+      worker_.outcomes->add(metrics::Outcome::Discard, worker_.labels->index(domain));
+    }
+  }
+  worker_.stats.recipients_discarded.fetch_add(discarded.size(), std::memory_order_relaxed);
+}
+
+asio::awaitable<void> Session::refuse_message(smtp::Reply r, bool by_policy) {
+  if (tx_.chunks_written) co_await discard_chunks();
+  reply(r);
+  log_rejected_message(r);
+  (r.transient() ? worker_.stats.messages_tempfailed : worker_.stats.messages_rejected)
+      .fetch_add(1, std::memory_order_relaxed);
+  (by_policy ? worker_.stats.recipients_rejected_message : worker_.stats.recipients_rejected_data)
+      .fetch_add(tx_.recipients.size(), std::memory_order_relaxed);
+  reset_transaction();
 }
 
 asio::awaitable<void> Session::finish_message() {
@@ -238,24 +260,14 @@ asio::awaitable<void> Session::finish_message() {
     refusal = {451, "4.3.0", "local error: could not write to the spool, try again later"};
   }
   if (refusal.code) {
-    if (tx_.chunks_written) co_await discard_chunks();
-    reply(refusal);
-    log_rejected_message(refusal);
-    (refusal.transient() ? worker_.stats.messages_tempfailed : worker_.stats.messages_rejected)
-        .fetch_add(1, std::memory_order_relaxed);
-    reset_transaction();
+    co_await refuse_message(refusal, false);
     co_return;
   }
 
   if (sc.total_bytes() > 0 && !sc.ends_with_crlf()) tx_.body += "\r\n";  // BDAT may omit it
 
   if (!co_await apply_message_policy(refusal)) {
-    if (tx_.chunks_written) co_await discard_chunks();
-    reply(refusal);
-    log_rejected_message(refusal);
-    (refusal.transient() ? worker_.stats.messages_tempfailed : worker_.stats.messages_rejected)
-        .fetch_add(1, std::memory_order_relaxed);
-    reset_transaction();
+    co_await refuse_message(refusal, true);
     co_return;
   }
 
@@ -295,9 +307,9 @@ asio::awaitable<void> Session::finish_message() {
     if (tx_.chunks_written) co_await discard_chunks();
     const smtp::Reply ok{250, "2.0.0", fmt::format("OK id={}", tx_.id.hex())};
     reply(ok);
-    for (auto i : discarded) log_event("discard", env.recipients[i].address, &ok, env.size);
-    worker_.stats.recipients_discarded.fetch_add(discarded.size(), std::memory_order_relaxed);
+    log_discards(discarded, env, ok);
     worker_.stats.messages_received.fetch_add(1, std::memory_order_relaxed);
+    if (injected_) worker_.stats.messages_injected.fetch_add(1, std::memory_order_relaxed);
     reset_transaction();
     co_return;
   }
@@ -317,20 +329,18 @@ asio::awaitable<void> Session::finish_message() {
                                        asio::redirect_error(use_awaitable, ec));
   if (ec) {
     tx_.chunks_written++;  // the final chunk may be partly there too
-    co_await discard_chunks();
-    const smtp::Reply r{451, "4.3.0", "local error: could not write to the spool, try again later"};
-    reply(r);
-    log_rejected_message(r);
-    worker_.stats.messages_tempfailed.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("spool write failed for message {}: {}", tx_.id.hex(), ec.message());
+    co_await refuse_message(
+        {451, "4.3.0", "local error: could not write to the spool, try again later"}, false);
+    co_return;
   } else {
     worker_.stats.messages_received.fetch_add(1, std::memory_order_relaxed);
+    if (injected_) worker_.stats.messages_injected.fetch_add(1, std::memory_order_relaxed);
     worker_.stats.bytes_received.fetch_add(env.size, std::memory_order_relaxed);
     const smtp::Reply ok{250, "2.0.0", fmt::format("OK id={}", tx_.id.hex())};
     reply(ok);
     for (const auto& r : env.recipients) log_event("reception", r.address, &ok, env.size);
-    for (auto i : discarded) log_event("discard", env.recipients[i].address, &ok, env.size);
-    worker_.stats.recipients_discarded.fetch_add(discarded.size(), std::memory_order_relaxed);
+    log_discards(discarded, env, ok);
     if (worker_.on_accepted) {
       std::vector<spool::QueuedDest> queued;
       queued.reserve(dests.size());

@@ -58,7 +58,8 @@ bool Session::refused_by(const policy::Verdict& v) {
 
 asio::awaitable<bool> Session::connect_allowed() {
   if (worker_.policy) policy_ = worker_.policy->current(worker_.index);
-  if (!has_hook(policy::Event::Connect)) co_return true;
+  // HTTP inject's loopback connection is not a client connection.
+  if (listener_.internal || !has_hook(policy::Event::Connect)) co_return true;
   auto v = co_await policy_->connect(conn_);
   if (v.kind == policy::Verdict::Kind::Reject) {
     // RFC 5321 §3.1: a server refusing service at greeting says 554.

@@ -2,6 +2,9 @@
 // address), accept loops, per-worker session state, and graceful drain.
 #include "server/smtp_server.hpp"
 
+#include <algorithm>
+#include <random>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
@@ -11,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 #include <thread>
 
+#include "net/cidr.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "server/session.hpp"
@@ -26,6 +30,10 @@ struct SmtpServer::Impl {
   // acceptors[worker][listener]
   std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> acceptors;
   std::vector<tcp::endpoint> bound;
+  // The configured listeners and, last, the internal one for HTTP inject.
+  std::vector<policy::ListenerConfig> listeners;
+  tcp::endpoint inject_bound;
+  std::string inject_secret;
 
   Impl(const policy::Config& c, net::WorkerPool& w) : config(c), workers(w) {}
 };
@@ -69,13 +77,30 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
     impl_->states.push_back(std::move(st));
   }
   impl_->acceptors.resize(workers.size());
+  // The internal listener takes the largest limits of the configured ones,
+  // so an injected message is held to no stricter limit than SMTP clients.
+  auto& lis = impl_->listeners;
+  lis = config.listeners;
+  policy::ListenerConfig internal;
+  internal.address = "127.0.0.1:0";
+  internal.internal = true;
+  internal.relay_networks = {*net::Cidr::parse("127.0.0.0/8")};
+  for (const auto& l : config.listeners) {
+    internal.max_message_size = std::max(internal.max_message_size, l.max_message_size);
+    internal.max_recipients = std::max(internal.max_recipients, l.max_recipients);
+  }
+  lis.push_back(internal);
+  // A per-process secret: only this process's HTTP inject may use XMAILGATE.
+  std::random_device rd;
+  impl_->inject_secret = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+  for (auto& st : impl_->states) st->inject_secret = &impl_->inject_secret;
 }
 
 SmtpServer::~SmtpServer() = default;
 
 std::string SmtpServer::start() {
   auto& im = *impl_;
-  for (const auto& lc : im.config.listeners) {
+  for (const auto& lc : im.listeners) {
     auto ep = net::parse_endpoint(lc.address);
     if (!ep) return fmt::format("listen address '{}' is not host:port", lc.address);
     for (unsigned w = 0; w < im.workers.size(); ++w) {
@@ -87,16 +112,37 @@ std::string SmtpServer::start() {
       if (w == 0) ep = acc->local_endpoint();
       im.acceptors[w].push_back(std::move(acc));
     }
-    im.bound.push_back(*ep);
+    (lc.internal ? im.inject_bound : im.bound.emplace_back()) = *ep;
   }
   for (unsigned w = 0; w < im.workers.size(); ++w) {
-    for (std::size_t l = 0; l < im.config.listeners.size(); ++l) {
+    for (std::size_t l = 0; l < im.listeners.size(); ++l) {
       asio::co_spawn(im.workers.context(w),
-                     accept_loop(*im.acceptors[w][l], *im.states[w], im.config.listeners[l]),
+                     accept_loop(*im.acceptors[w][l], *im.states[w], im.listeners[l]),
                      asio::detached);
     }
   }
   return {};
+}
+
+asio::ip::tcp::endpoint SmtpServer::inject_endpoint() const { return impl_->inject_bound; }
+const std::string& SmtpServer::inject_secret() const { return impl_->inject_secret; }
+
+void SmtpServer::set_metrics_labels(const metrics::DestinationLabels* labels) {
+  for (auto& st : impl_->states) {
+    st->labels = labels;
+    st->outcomes = std::make_unique<metrics::OutcomeCounters>(labels->size());
+  }
+}
+
+std::vector<std::uint64_t> SmtpServer::discards() const {
+  std::vector<std::uint64_t> out;
+  for (const auto& st : impl_->states) {
+    if (!st->outcomes) continue;
+    out.resize(st->outcomes->labels(), 0);
+    for (std::size_t l = 0; l < out.size(); ++l)
+      out[l] += st->outcomes->get(metrics::Outcome::Discard, l);
+  }
+  return out;
 }
 
 void SmtpServer::set_policy(policy::PolicyRuntime* policy) {

@@ -32,6 +32,9 @@ class DeliveryLog;
 namespace mailgate::policy {
 class PolicyRuntime;
 }
+namespace mailgate::metrics {
+class DestinationLabels;
+}
 
 namespace mailgate::server {
 
@@ -50,11 +53,20 @@ class SmtpServer {
   void set_delivery_log(eventlog::DeliveryLog* log);
   // Before start(): the Lua policy (null: no hooks).
   void set_policy(policy::PolicyRuntime* policy);
+  // Before start(): destination labels for the discard counters (see discards()).
+  void set_metrics_labels(const metrics::DestinationLabels* labels);
+  // Recipients discarded by the route hook, per destination label (any thread).
+  std::vector<std::uint64_t> discards() const;
 
   // Binds every listener on every worker; returns "" or an error message.
   std::string start();
   // Actual bound endpoints (port 0 resolved), one per configured listener.
   std::vector<asio::ip::tcp::endpoint> endpoints() const;
+  // The loopback listener for HTTP inject (after start()) and the secret its
+  // clients present with "XMAILGATE <secret> ADDR=<client ip>" to be treated
+  // as an authenticated HTTP injection from that address.
+  asio::ip::tcp::endpoint inject_endpoint() const;
+  const std::string& inject_secret() const;
 
   // Returns the number of sessions still open when the deadline passed.
   std::size_t drain(std::chrono::milliseconds deadline);

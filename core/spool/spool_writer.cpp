@@ -179,14 +179,11 @@ void SpoolWriter::submit(rocksdb::WriteBatch&& batch, bool sync, Completion done
 }
 
 void SpoolWriter::check_disk() {
-  if (min_free_space_ == 0) {
-    disk_low_.store(false, std::memory_order_relaxed);
-    return;
-  }
   struct statvfs st {};
   if (::statvfs(store_.path().c_str(), &st) != 0) return;  // keep the last verdict
   auto avail = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-  disk_low_.store(avail < min_free_space_, std::memory_order_relaxed);
+  stats_.free_bytes.store(avail, std::memory_order_relaxed);
+  disk_low_.store(min_free_space_ != 0 && avail < min_free_space_, std::memory_order_relaxed);
 }
 
 void SpoolWriter::run() {
@@ -261,8 +258,12 @@ void SpoolWriter::write_round(std::deque<Request>& round) {
       ok = false;
       err = e.what();
     }
-    stats_.write_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+    const auto took = now_ns() - t0;
+    stats_.write_ns.fetch_add(took, std::memory_order_relaxed);
+    stats_.write_seconds.observe(static_cast<double>(took) / 1e9);
+    stats_.batch_size.observe(static_cast<double>(accepted));
     stats_.rounds.fetch_add(1, std::memory_order_relaxed);
+    stats_.last_write_ok.store(ok, std::memory_order_relaxed);
     if (ok) {
       if (sync) {
         stats_.syncs.fetch_add(1, std::memory_order_relaxed);

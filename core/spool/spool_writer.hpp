@@ -25,6 +25,8 @@
 #include <system_error>
 #include <thread>
 
+#include "metrics/histogram.hpp"
+
 namespace mailgate::spool {
 
 class Store;
@@ -39,6 +41,10 @@ struct WriterStats {
   std::atomic<std::uint64_t> write_ns{0};    // total time inside DB::Write
   std::atomic<std::uint64_t> max_batch{0};   // most requests in one round
   std::atomic<std::uint64_t> combine_ns{0};  // total time merging rounds into one batch
+  std::atomic<std::uint64_t> free_bytes{0};  // free disk space at the last check
+  std::atomic<bool> last_write_ok{true};     // the last round was written (readiness)
+  metrics::Histogram write_seconds{metrics::spool_write_buckets()};  // one DB::Write (+ sync)
+  metrics::Histogram batch_size{metrics::batch_size_buckets()};      // requests per round
 };
 
 class SpoolWriter {
@@ -87,6 +93,7 @@ class SpoolWriter {
   // true while free disk space is below min_free_space (checked about once a second).
   bool disk_low() const { return disk_low_.load(std::memory_order_relaxed); }
   const WriterStats& stats() const { return stats_; }
+  std::uint64_t min_free_space() const { return min_free_space_; }
   std::uint64_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
 
  private:

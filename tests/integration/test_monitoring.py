@@ -42,7 +42,7 @@ STAGES = {"connect", "helo", "mail_from", "rcpt_to", "data", "message"}
 QUEUE_STATES = {"scheduled", "ready", "in_flight", "suspended"}
 DELIVERY_RESULTS = {"delivery", "transient_failure", "bounce", "expiration", "admin_bounce",
                     "discard"}
-DNS_RESULTS = {"ok", "nxdomain", "nodata", "servfail", "timeout", "error"}
+DNS_RESULTS = {"ok", "nxdomain", "nodata", "tempfail", "nullmx", "badname"}
 METRICS = {
     "mailgate_build_info": ("gauge", {"version": None}),
     "mailgate_smtp_connections_total": ("counter", {}),

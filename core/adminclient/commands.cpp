@@ -1,0 +1,206 @@
+// adminclient/commands: see commands.hpp.
+#include "adminclient/commands.hpp"
+
+#include <set>
+
+#include "adminclient/render.hpp"
+#include "adminclient/table.hpp"
+
+namespace mailgate::adminclient {
+namespace {
+
+// A 2xx answer whose shape is not what the contract says.
+[[noreturn]] void unexpected(const std::string& what) {
+  throw ApiError(200, "unexpected answer from the server: " + what);
+}
+
+std::string string_field(const Json& j, const char* key, const std::string& fallback) {
+  if (j.is_object())
+    if (auto it = j.find(key); it != j.end() && it->is_string()) return it->get<std::string>();
+  return fallback;
+}
+
+}  // namespace
+
+Commands::Commands(const ApiClient& api, bool json, std::ostream& out, std::ostream& err)
+    : api_(api), json_(json), out_(out), err_(err) {}
+
+template <class F>
+int Commands::guarded(F&& body) {
+  try {
+    body();
+    out_.flush();
+    return kExitOk;
+  } catch (const HttpError& e) {
+    out_.flush();
+    if (e.kind() == HttpError::Kind::Protocol) {
+      err_ << "mailgate: the admin API at " << api_.url().str()
+           << " did not answer with valid HTTP: " << e.what() << "\n"
+           << "mailgate: check that --api points at the gateway's http.listen address\n";
+    } else {
+      err_ << "mailgate: cannot reach the admin API at " << api_.url().str() << ": " << e.what()
+           << "\n"
+           << "mailgate: is the gateway running, and does --api match its http.listen setting?\n";
+    }
+    return kExitUnreachable;
+  } catch (const ApiError& e) {
+    out_.flush();
+    err_ << "mailgate: " << e.status() << ": " << sanitize(e.what()) << "\n";
+    if (e.status() == 401)
+      err_ << "mailgate: pass --token TOKEN or set MAILGATE_API_TOKEN (http.token)\n";
+    return kExitApiError;
+  } catch (const Json::exception& e) {
+    out_.flush();
+    err_ << "mailgate: unexpected answer from the server: " << e.what() << "\n";
+    return kExitApiError;
+  } catch (const std::exception& e) {
+    out_.flush();
+    err_ << "mailgate: " << e.what() << "\n";
+    return kExitApiError;
+  }
+}
+
+void Commands::print_json(const Json& j) {
+  out_ << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+}
+
+Json Commands::list(const std::string& path, std::string query, const char* key,
+                    const ListOptions& o, bool& more) {
+  auto add = [&query](const char* name, const std::string& value) {
+    query += (query.empty() ? "?" : "&");
+    query += name;
+    query += '=';
+    query += url_encode(value);
+  };
+  if (o.limit) {
+    add("limit", std::to_string(*o.limit));
+  } else if (o.all) {
+    add("limit", "1000");  // fewer round trips; the contract's maximum
+  }
+  Json merged;
+  Json items = Json::array();
+  std::set<std::string> seen;
+  std::string cursor;
+  more = false;
+  while (true) {
+    std::string target = path + query;
+    if (!cursor.empty()) target += (query.empty() ? "?cursor=" : "&cursor=") + url_encode(cursor);
+    Json page = api_.call("GET", target);
+    if (!page.is_object() || !page.contains(key) || !page[key].is_array())
+      unexpected(std::string("no \"") + key + "\" array");
+    for (auto& item : page[key]) items.push_back(std::move(item));
+    merged = std::move(page);
+    const auto& next = merged.contains("next_cursor") ? merged["next_cursor"] : Json();
+    if (!next.is_string() || next.get_ref<const std::string&>().empty()) break;
+    if (!o.all) {
+      more = true;
+      break;
+    }
+    cursor = next.get<std::string>();
+    if (!seen.insert(cursor).second) unexpected("next_cursor repeats \"" + cursor + "\"");
+  }
+  merged[key] = std::move(items);
+  if (o.all) merged["next_cursor"] = nullptr;
+  return merged;
+}
+
+int Commands::queue_summary() {
+  return guarded([&] {
+    Json q = api_.call("GET", "/api/v1/queue");
+    if (!q.is_object()) unexpected("not an object");
+    if (json_) return print_json(q);
+    out_ << render_queue_summary(q);
+  });
+}
+
+int Commands::queue_list(const ListOptions& o) {
+  return guarded([&] {
+    std::string query;
+    if (o.destination) query = "?destination=" + url_encode(*o.destination);
+    bool more = false;
+    Json page = list("/api/v1/messages", query, "messages", o, more);
+    if (json_) return print_json(page);
+    out_ << render_message_list(page["messages"]);
+    if (more) out_ << "(more messages: use --all to list them all)\n";
+  });
+}
+
+int Commands::queue_show(const std::string& id) {
+  return guarded([&] {
+    Json m = api_.call("GET", "/api/v1/messages/" + url_encode(id));
+    if (!m.is_object()) unexpected("not an object");
+    if (json_) return print_json(m);
+    out_ << render_message(m);
+  });
+}
+
+int Commands::queue_action(const std::string& action, const std::string& destination) {
+  return guarded([&] {
+    Json r = api_.call("POST", "/api/v1/queue/" + url_encode(destination) + "/" + action);
+    if (json_) return print_json(r);
+    const std::string done = action == "suspend"  ? "suspended"
+                             : action == "resume" ? "resumed"
+                             : action == "flush"  ? "flushed"
+                                                  : action;
+    out_ << done << " " << sanitize(string_field(r, "destination", destination)) << "\n";
+  });
+}
+
+int Commands::queue_bounce(const std::optional<std::string>& id,
+                           const std::optional<std::string>& destination,
+                           const std::optional<std::string>& reason) {
+  return guarded([&] {
+    Json body = Json::object();
+    if (id) body["id"] = *id;
+    if (destination) body["destination"] = *destination;
+    if (reason) body["reason"] = *reason;
+    Json r = api_.call("POST", "/api/v1/bounce", &body);
+    if (json_) return print_json(r);
+    const auto& n = r.is_object() && r.contains("bounced") ? r["bounced"] : Json();
+    if (!n.is_number_integer()) unexpected("no \"bounced\" count");
+    out_ << "bounced " << cell(n) << (n == 1 ? " message" : " messages") << "\n";
+  });
+}
+
+int Commands::suppression_list(const ListOptions& o) {
+  return guarded([&] {
+    bool more = false;
+    Json page = list("/api/v1/suppression", "", "entries", o, more);
+    if (json_) return print_json(page);
+    out_ << render_suppression_list(page["entries"]);
+    if (more) out_ << "(more entries: use --all to list them all)\n";
+  });
+}
+
+int Commands::suppression_add(const std::string& address,
+                              const std::optional<std::string>& reason) {
+  return guarded([&] {
+    Json body = {{"address", address}};
+    if (reason) body["reason"] = *reason;
+    Json r = api_.call("POST", "/api/v1/suppression", &body);
+    if (json_) return print_json(r);
+    out_ << "added " << sanitize(string_field(r, "address", address))
+         << " to the suppression list\n";
+  });
+}
+
+int Commands::suppression_remove(const std::string& address) {
+  return guarded([&] {
+    Json r = api_.call("DELETE", "/api/v1/suppression/" + url_encode(address));
+    if (json_) return print_json(r);
+    out_ << "removed " << sanitize(string_field(r, "address", address))
+         << " from the suppression list\n";
+  });
+}
+
+int Commands::reload() {
+  return guarded([&] {
+    Json r = api_.call("POST", "/api/v1/reload");
+    if (json_) return print_json(r);
+    const auto& v = r.is_object() && r.contains("version") ? r["version"] : Json();
+    out_ << "reloaded the configuration" << (v.is_null() ? "" : " (version " + cell(v) + ")")
+         << "\n";
+  });
+}
+
+}  // namespace mailgate::adminclient

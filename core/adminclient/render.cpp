@@ -1,0 +1,137 @@
+// adminclient/render: see render.hpp.
+#include "adminclient/render.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "adminclient/table.hpp"
+
+namespace mailgate::adminclient {
+namespace {
+
+const Json& field(const Json& obj, const char* key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+const Json& array_or_empty(const Json& value) {
+  static const Json kEmpty = Json::array();
+  return value.is_array() ? value : kEmpty;
+}
+
+std::string sender_cell(const Json& sender) {
+  if (sender.is_string() && sender.get_ref<const std::string&>().empty()) return "<>";
+  return cell(sender);
+}
+
+}  // namespace
+
+std::string format_age(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  const auto s = static_cast<long long>(seconds);
+  char buf[48];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+  }
+  return buf;
+}
+
+std::string cell(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_number_integer()) return value.dump();
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    if (!std::isfinite(d)) return "-";
+    char buf[64];
+    if (d == std::floor(d) && std::fabs(d) < 1e15) {
+      std::snprintf(buf, sizeof buf, "%.0f", d);
+    } else {
+      std::snprintf(buf, sizeof buf, "%.1f", d);
+    }
+    return buf;
+  }
+  if (value.is_null()) return "-";
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string render_queue_summary(const Json& queue) {
+  using A = Table::Align;
+  Table t({"DESTINATION", "SCHEDULED", "READY", "IN-FLIGHT", "CONN", "SUSPENDED", "OLDEST"},
+          {A::Left, A::Right, A::Right, A::Right, A::Right, A::Left, A::Right});
+  for (const auto& d : array_or_empty(field(queue, "destinations"))) {
+    const auto& age = field(d, "oldest_age_seconds");
+    t.add_row({cell(field(d, "name")), cell(field(d, "scheduled")), cell(field(d, "ready")),
+               cell(field(d, "in_flight")), cell(field(d, "connections")),
+               cell(field(d, "suspended")), age.is_number() ? format_age(age.get<double>()) : "-"});
+  }
+  std::string out = t.render();
+  const auto& totals = field(queue, "totals");
+  if (totals.is_object()) {
+    const auto& n = field(totals, "destinations");
+    out += cell(n) + (n == 1 ? " destination: " : " destinations: ") +
+           cell(field(totals, "scheduled")) + " scheduled, " + cell(field(totals, "ready")) +
+           " ready, " + cell(field(totals, "in_flight")) + " in flight\n";
+  }
+  return out;
+}
+
+std::string render_message_list(const Json& messages) {
+  using A = Table::Align;
+  Table t({"ID", "DESTINATION", "SENDER", "RECIPIENTS", "ATTEMPTS", "NEXT"},
+          {A::Left, A::Left, A::Left, A::Left, A::Right, A::Left});
+  for (const auto& m : array_or_empty(messages)) {
+    const auto& rcpts = array_or_empty(field(m, "recipients"));
+    std::string r = rcpts.empty() ? "-" : cell(field(rcpts[0], "address"));
+    if (rcpts.size() > 1) r += " +" + std::to_string(rcpts.size() - 1);
+    t.add_row({cell(field(m, "id")), cell(field(m, "destination")), sender_cell(field(m, "sender")),
+               r, cell(field(m, "attempts")), cell(field(m, "next_attempt"))});
+  }
+  return t.render();
+}
+
+std::string render_message(const Json& message) {
+  std::string out;
+  auto line = [&](const char* label, const std::string& value) {
+    std::string l = label;
+    l.resize(10, ' ');
+    out += l + sanitize(value) + "\n";
+  };
+  line("id", cell(field(message, "id")));
+  line("sender", sender_cell(field(message, "sender")));
+  line("size", cell(field(message, "size")));
+  line("received", cell(field(message, "received")));
+  const auto& meta = field(message, "meta");
+  if (meta.is_object() && !meta.empty()) {
+    std::string m;
+    for (const auto& [k, v] : meta.items()) m += (m.empty() ? "" : ", ") + k + "=" + cell(v);
+    line("meta", m);
+  }
+  for (const auto& d : array_or_empty(field(message, "destinations"))) {
+    out += "\ndestination " + sanitize(cell(field(d, "name"))) + ": " + cell(field(d, "attempts")) +
+           " attempt(s), next " + sanitize(cell(field(d, "next_attempt"))) + "\n";
+    Table t({"  RECIPIENT", "STATE", "LAST REPLY"});
+    for (const auto& r : array_or_empty(field(d, "recipients")))
+      t.add_row({"  " + cell(field(r, "address")), cell(field(r, "state")),
+                 cell(field(r, "last_reply"))});
+    out += t.render();
+  }
+  return out;
+}
+
+std::string render_suppression_list(const Json& entries) {
+  Table t({"ADDRESS", "ADDED", "REASON"});
+  for (const auto& e : array_or_empty(entries))
+    t.add_row({cell(field(e, "address")), cell(field(e, "added")), cell(field(e, "reason"))});
+  return t.render();
+}
+
+}  // namespace mailgate::adminclient

@@ -1,0 +1,35 @@
+// adminclient/url: the admin API base URL (`--api`) and percent-encoding.
+// Promises: parse_url accepts only plain http (`http://host[:port][/prefix]`,
+// or `host:port` with the scheme left out); host is a name, an IPv4 literal or
+// a bracketed IPv6 literal; anything else (https, user info, query, fragment,
+// bad port) is rejected with a one-line reason. url_encode leaves only RFC 3986
+// unreserved characters as they are, so its output is safe as one path segment
+// or one query value.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mailgate::adminclient {
+
+struct Url {
+  std::string host;  // without brackets: "127.0.0.1", "::1", "gw.example"
+  std::uint16_t port = 80;
+  std::string base_path;  // "" or "/prefix" (no trailing slash)
+
+  bool ipv6_literal() const;
+  // "host:port" / "[v6]:port" for the Host header and messages (":80" omitted).
+  std::string authority() const;
+  // The canonical form: "http://" + authority() + base_path.
+  std::string str() const;
+};
+
+// nullopt and *error set to the reason when `text` is not a usable http URL.
+std::optional<Url> parse_url(std::string_view text, std::string* error = nullptr);
+
+// Percent-encodes every byte except ALPHA, DIGIT, '-', '.', '_', '~'.
+std::string url_encode(std::string_view text);
+
+}  // namespace mailgate::adminclient

@@ -1,0 +1,333 @@
+// app/admin_api: see admin_api.hpp. JSON shapes are those of README's
+// "HTTP API" section.
+#include "app/admin_api.hpp"
+
+#include <rocksdb/db.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "delivery/delivery_engine.hpp"
+#include "eventlog/delivery_log.hpp"
+#include "http/http_server.hpp"
+#include "policy/config.hpp"
+#include "policy/runtime.hpp"
+#include "queue/queue_shard.hpp"
+#include "smtp/address.hpp"
+#include "spool/message_id.hpp"
+#include "spool/records.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+#include "suppression/suppression_list.hpp"
+
+namespace mailgate::app {
+
+namespace {
+
+using nlohmann::json;
+constexpr std::chrono::milliseconds kWorkerDeadline{2000};
+
+http::Response busy() {
+  return http::error_response(503, "the workers did not answer in time; try again");
+}
+
+std::size_t limit_param(const http::Request& r) {
+  auto it = r.query.find("limit");
+  if (it == r.query.end()) return 100;
+  char* end = nullptr;
+  const auto n = std::strtoul(it->second.c_str(), &end, 10);
+  if (*end != '\0' || n == 0) return 100;
+  return std::min<std::size_t>(n, 1000);
+}
+
+std::string query(const http::Request& r, const char* key) {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? std::string() : it->second;
+}
+
+// A body that must be a JSON object; nullopt + response when it is not.
+std::optional<json> json_body(const http::Request& r, http::Response& error) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = http::error_response(400, "the body must be a JSON object");
+    return std::nullopt;
+  }
+  return j;
+}
+
+std::string state_name(spool::RcptState s) {
+  switch (s) {
+    case spool::RcptState::Pending:
+      return "pending";
+    case spool::RcptState::Delivered:
+      return "delivered";
+    case spool::RcptState::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+bool read(const AdminContext& ctx, rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+          std::string& value) {
+  return ctx.store->db()
+      ->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value)
+      .ok();
+}
+
+json recipients_json(const spool::Envelope& env, const spool::DestRecord& rec) {
+  json out = json::array();
+  for (const auto& r : rec.recipients) {
+    if (r.index >= env.recipients.size()) continue;
+    out.push_back({{"address", env.recipients[r.index].address},
+                   {"state", state_name(r.state)},
+                   {"last_reply", r.last_reply}});
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+http::Response queue_summary(const AdminContext& ctx) {
+  auto summary = ctx.engine->queue_summary(kWorkerDeadline);
+  if (!summary) return busy();
+  std::sort(summary->begin(), summary->end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  const auto now = queue::now_ms();
+  json dests = json::array();
+  std::size_t scheduled = 0, ready = 0, in_flight = 0;
+  for (const auto& d : *summary) {
+    if (d.ready + d.scheduled + d.in_flight == 0 && d.active == 0 && !d.suspended) continue;
+    dests.push_back({{"name", d.name},
+                     {"scheduled", d.scheduled},
+                     {"ready", d.ready},
+                     {"in_flight", d.in_flight},
+                     {"connections", d.active},
+                     {"suspended", d.suspended},
+                     {"oldest_age_seconds",
+                      d.oldest_ms ? static_cast<double>(now - d.oldest_ms) / 1000.0 : 0.0}});
+    scheduled += d.scheduled;
+    ready += d.ready;
+    in_flight += d.in_flight;
+  }
+  const auto count = dests.size();
+  return http::json_response(200, {{"destinations", std::move(dests)},
+                                   {"totals",
+                                    {{"scheduled", scheduled},
+                                     {"ready", ready},
+                                     {"in_flight", in_flight},
+                                     {"destinations", count}}}});
+}
+
+http::Response list_messages(const AdminContext& ctx, const http::Request& req) {
+  const auto destination = query(req, "destination");
+  const auto cursor = query(req, "cursor");
+  const auto limit = limit_param(req);
+  auto items = ctx.engine->queued_items(destination, kWorkerDeadline);
+  if (!items) return busy();
+  // Stable order for paging: by id, then destination; the cursor is the last key shown.
+  auto key = [](const queue::ItemView& v) { return v.id.hex() + "|" + v.destination; };
+  std::sort(items->begin(), items->end(),
+            [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  json out = json::array();
+  std::string last;
+  bool more = false;
+  for (const auto& v : *items) {
+    const auto k = key(v);
+    if (!cursor.empty() && k <= cursor) continue;
+    if (out.size() == limit) {
+      more = true;
+      break;
+    }
+    std::string meta_value, dest_value;
+    spool::Envelope env;
+    spool::DestRecord rec;
+    if (!read(ctx, ctx.store->meta(), v.id.key(), meta_value) || !spool::decode(meta_value, env))
+      continue;  // delivered meanwhile
+    if (!read(ctx, ctx.store->dest(), spool::dest_key(v.id, v.destination), dest_value) ||
+        !spool::decode(dest_value, rec))
+      continue;
+    out.push_back({{"id", v.id.hex()},
+                   {"destination", v.destination},
+                   {"sender", env.sender},
+                   {"size", env.size},
+                   {"received", eventlog::iso_time(env.received_ms)},
+                   {"attempts", rec.attempts},
+                   {"next_attempt", eventlog::iso_time(v.next_ms)},
+                   {"recipients", recipients_json(env, rec)}});
+    last = k;
+  }
+  return http::json_response(
+      200, {{"messages", std::move(out)}, {"next_cursor", more ? json(last) : json(nullptr)}});
+}
+
+http::Response show_message(const AdminContext& ctx, const std::string& hex) {
+  auto id = spool::MessageId::from_hex(hex);
+  if (!id) return http::error_response(400, "a message id is 32 hex digits");
+  std::string meta_value;
+  spool::Envelope env;
+  if (!read(ctx, ctx.store->meta(), id->key(), meta_value) || !spool::decode(meta_value, env))
+    return http::error_response(404, "no message " + hex);
+  json dests = json::array();
+  std::unique_ptr<rocksdb::Iterator> it(
+      ctx.store->db()->NewIterator(rocksdb::ReadOptions(), ctx.store->dest()));
+  const auto prefix = id->key();
+  const rocksdb::Slice prefix_slice(prefix.data(), prefix.size());
+  for (it->Seek(prefix_slice); it->Valid() && it->key().starts_with(prefix_slice); it->Next()) {
+    spool::MessageId got;
+    std::string name;
+    spool::DestRecord rec;
+    if (!spool::split_dest_key(it->key().ToStringView(), got, name) ||
+        !spool::decode(it->value().ToStringView(), rec))
+      continue;
+    dests.push_back({{"name", name},
+                     {"attempts", rec.attempts},
+                     {"next_attempt", eventlog::iso_time(rec.next_attempt_ms)},
+                     {"recipients", recipients_json(env, rec)}});
+  }
+  json meta = json::object();
+  for (const auto& [k, v] : env.meta) meta[k] = v;
+  return http::json_response(200, {{"id", id->hex()},
+                                   {"sender", env.sender},
+                                   {"size", env.size},
+                                   {"received", eventlog::iso_time(env.received_ms)},
+                                   {"client_ip", env.client_ip},
+                                   {"meta", std::move(meta)},
+                                   {"destinations", std::move(dests)}});
+}
+
+http::Response queue_action(const AdminContext& ctx, const http::Request& req) {
+  // tail: "<destination>/<action>"
+  const auto slash = req.tail.rfind('/');
+  if (slash == std::string::npos || slash == 0)
+    return http::error_response(404, "expected /api/v1/queue/DESTINATION/suspend|resume|flush");
+  const auto dest = req.tail.substr(0, slash);
+  const auto action = req.tail.substr(slash + 1);
+  delivery::DeliveryEngine::Action a;
+  if (action == "suspend") {
+    a = delivery::DeliveryEngine::Action::Suspend;
+  } else if (action == "resume") {
+    a = delivery::DeliveryEngine::Action::Resume;
+  } else if (action == "flush") {
+    a = delivery::DeliveryEngine::Action::Flush;
+  } else {
+    return http::error_response(404, "unknown action '" + action + "'");
+  }
+  auto done = ctx.engine->act(a, dest, kWorkerDeadline);
+  if (!done) return busy();
+  if (!*done) return http::error_response(404, "no queue for destination " + dest);
+  return http::json_response(200, {{"destination", dest}, {"action", action}});
+}
+
+http::Response bounce(const AdminContext& ctx, const http::Request& req) {
+  http::Response error;
+  auto body = json_body(req, error);
+  if (!body) return error;
+  const auto reason = body->value("reason", std::string());
+  if (body->contains("id") == body->contains("destination"))
+    return http::error_response(400, "give exactly one of \"id\" and \"destination\"");
+  std::optional<std::size_t> n;
+  if (body->contains("id")) {
+    if (!(*body)["id"].is_string()) return http::error_response(400, "\"id\" must be a string");
+    auto id = spool::MessageId::from_hex((*body)["id"].get<std::string>());
+    if (!id) return http::error_response(400, "a message id is 32 hex digits");
+    n = ctx.engine->bounce("", &*id, reason, kWorkerDeadline);
+  } else {
+    if (!(*body)["destination"].is_string())
+      return http::error_response(400, "\"destination\" must be a string");
+    n = ctx.engine->bounce((*body)["destination"].get<std::string>(), nullptr, reason,
+                           kWorkerDeadline);
+  }
+  if (!n) return busy();
+  if (*n == 0)
+    return http::error_response(404,
+                                "nothing queued matches (in-flight messages finish their attempt)");
+  return http::json_response(200, {{"bounced", *n}});
+}
+
+http::Response suppression_list(const AdminContext& ctx, const http::Request& req) {
+  const auto limit = limit_param(req);
+  auto entries = ctx.suppressions->list(query(req, "cursor"), limit + 1);
+  const bool more = entries.size() > limit;
+  if (more) entries.pop_back();
+  json out = json::array();
+  for (const auto& e : entries)
+    out.push_back(
+        {{"address", e.address}, {"reason", e.reason}, {"added", eventlog::iso_time(e.added_ms)}});
+  return http::json_response(
+      200, {{"entries", std::move(out)},
+            {"next_cursor", more ? json(entries.back().address) : json(nullptr)}});
+}
+
+http::Response suppression_add(const AdminContext& ctx, const http::Request& req) {
+  http::Response error;
+  auto body = json_body(req, error);
+  if (!body) return error;
+  if (!body->contains("address") || !(*body)["address"].is_string())
+    return http::error_response(400, "\"address\" (a string) is required");
+  const auto address = (*body)["address"].get<std::string>();
+  auto parsed = smtp::parse_mailbox(address, true);
+  if (std::holds_alternative<smtp::Reply>(parsed))
+    return http::error_response(400, "not a mailbox address: " + address);
+  ctx.suppressions->add(address, body->value("reason", std::string("added by the administrator")));
+  return http::json_response(201, {{"address", suppression::SuppressionList::normalize(address)}});
+}
+
+http::Response suppression_remove(const AdminContext& ctx, const http::Request& req) {
+  if (!ctx.suppressions->remove(req.tail))
+    return http::error_response(404, "not on the suppression list: " + req.tail);
+  return http::json_response(
+      200, {{"address", suppression::SuppressionList::normalize(req.tail)}, {"removed", true}});
+}
+
+}  // namespace
+
+void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
+  const AdminContext* c = &ctx;
+  server.handle(
+      "GET", "/healthz",
+      [](const http::Request&) {
+        return http::Response{200, "text/plain", "ok\n"};
+      },
+      false);
+  server.handle(
+      "GET", "/readyz",
+      [c](const http::Request&) {
+        const auto& w = c->writer->stats();
+        std::string reason;
+        if (c->writer->disk_low()) reason = "free disk space is below spool.min_free_space";
+        if (!w.last_write_ok.load()) reason = "the last spool write failed";
+        if (!reason.empty())
+          return http::json_response(503, {{"ready", false}, {"reason", reason}});
+        return http::json_response(200, {{"ready", true}});
+      },
+      false);
+  server.handle(
+      "GET", "/metrics",
+      [c](const http::Request&) {
+        return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(*c)};
+      },
+      false);
+  server.handle("GET", "/api/v1/queue", [c](const http::Request&) { return queue_summary(*c); });
+  server.handle("POST", "/api/v1/queue/",
+                [c](const http::Request& r) { return queue_action(*c, r); });
+  server.handle("GET", "/api/v1/messages",
+                [c](const http::Request& r) { return list_messages(*c, r); });
+  server.handle("GET", "/api/v1/messages/",
+                [c](const http::Request& r) { return show_message(*c, r.tail); });
+  server.handle("POST", "/api/v1/bounce", [c](const http::Request& r) { return bounce(*c, r); });
+  server.handle("GET", "/api/v1/suppression",
+                [c](const http::Request& r) { return suppression_list(*c, r); });
+  server.handle("POST", "/api/v1/suppression",
+                [c](const http::Request& r) { return suppression_add(*c, r); });
+  server.handle("DELETE", "/api/v1/suppression/",
+                [c](const http::Request& r) { return suppression_remove(*c, r); });
+  server.handle("POST", "/api/v1/reload", [c](const http::Request&) {
+    auto error = c->policy->reload();
+    if (!error.empty()) return http::error_response(422, error);
+    return http::json_response(200, {{"version", c->policy->version()}});
+  });
+}
+
+}  // namespace mailgate::app

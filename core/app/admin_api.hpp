@@ -1,0 +1,57 @@
+// app/admin_api: the routes of the admin HTTP server (DESIGN §8): health,
+// readiness, /metrics, and /api/v1 (queue, messages, bounce, suppression,
+// reload). It joins the modules the way serve() wired them; the HTTP module
+// itself knows none of them.
+// Promises: handlers never touch worker state (the engine's admin calls post
+// to the workers and wait at most kWorkerDeadline, else 503); spool reads
+// for message listings run on the HTTP thread, never on a worker; every
+// error is a JSON body with a 4xx/5xx status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mailgate::policy {
+struct Config;
+class PolicyRuntime;
+}  // namespace mailgate::policy
+namespace mailgate::delivery {
+class DeliveryEngine;
+}
+namespace mailgate::server {
+class SmtpServer;
+}
+namespace mailgate::spool {
+class SpoolWriter;
+class Store;
+}  // namespace mailgate::spool
+namespace mailgate::suppression {
+class SuppressionList;
+}
+namespace mailgate::dns {
+class Resolver;
+}
+namespace mailgate::http {
+class HttpServer;
+}
+
+namespace mailgate::app {
+
+struct AdminContext {
+  const policy::Config* config = nullptr;
+  delivery::DeliveryEngine* engine = nullptr;
+  server::SmtpServer* smtp = nullptr;
+  spool::SpoolWriter* writer = nullptr;
+  spool::Store* store = nullptr;
+  suppression::SuppressionList* suppressions = nullptr;
+  policy::PolicyRuntime* policy = nullptr;
+  std::vector<dns::Resolver*> hook_resolvers;  // their counters only (read with relaxed loads)
+};
+
+void register_admin_routes(http::HttpServer& server, AdminContext& ctx);
+// POST /api/v1/inject (http_inject.cpp).
+void register_inject_route(http::HttpServer& server, AdminContext& ctx);
+// The Prometheus text exposition of everything (metrics_page.cpp).
+std::string render_metrics(const AdminContext& ctx);
+
+}  // namespace mailgate::app

@@ -1,0 +1,157 @@
+// delivery/engine_admin: what the admin API and the metrics scrape ask of the
+// delivery engine. Queues live on their owner workers and are touched only
+// there: every call posts a task to the worker(s) and waits for the answer
+// with a deadline (DESIGN §3: HTTP threads never touch worker state).
+// Promises: a worker that does not answer in time makes the call return
+// nullopt (the HTTP layer answers 503) and the late answer is dropped safely
+// (the shared result outlives the caller).
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <condition_variable>
+#include <mutex>
+
+#include "delivery/delivery_worker.hpp"
+#include "net/worker_pool.hpp"
+
+namespace mailgate::delivery {
+
+namespace {
+
+// Runs `f(worker)` on each of `targets` and collects the results.
+template <class R>
+struct Gather {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<R> results;
+  std::size_t pending = 0;
+};
+
+template <class R, class F>
+std::optional<std::vector<R>> run_on(const std::vector<DeliveryEngine::Worker*>& targets, F f,
+                                     std::chrono::milliseconds deadline) {
+  auto g = std::make_shared<Gather<R>>();
+  g->pending = targets.size();
+  for (auto* w : targets) {
+    asio::post(w->ctx, [g, w, f]() mutable {
+      R r = f(*w);
+      std::lock_guard lock(g->mu);
+      g->results.push_back(std::move(r));
+      if (--g->pending == 0) g->cv.notify_all();
+    });
+  }
+  std::unique_lock lock(g->mu);
+  if (!g->cv.wait_for(lock, deadline, [&] { return g->pending == 0; })) return std::nullopt;
+  return std::move(g->results);
+}
+
+}  // namespace
+
+DeliveryMetrics DeliveryEngine::metrics() const {
+  DeliveryMetrics m;
+  m.outcomes.assign(labels_.size(), {});
+  for (const auto& w : workers_) {
+    if (!w) continue;
+    for (std::size_t l = 0; l < labels_.size(); ++l)
+      for (std::size_t o = 0; o < metrics::kOutcomeCount; ++o)
+        m.outcomes[l][o] += w->outcome_counts.get(static_cast<metrics::Outcome>(o), l);
+    w->delivery_seconds.add_to(m.delivery_seconds);
+    w->queue_delay_seconds.add_to(m.queue_delay_seconds);
+    const auto started = w->connections.load(std::memory_order_relaxed);
+    const auto closed = w->connections_closed.load(std::memory_order_relaxed);
+    m.connections_active += started > closed ? started - closed : 0;
+    m.opened_tls += w->opened_tls.load(std::memory_order_relaxed);
+    m.opened_plain += w->opened_plain.load(std::memory_order_relaxed);
+    m.dsns += w->dsns.load(std::memory_order_relaxed);
+    if (w->resolver) {
+      const auto& s = w->resolver->stats();
+      m.dns_ok += s.ok.load();
+      m.dns_nxdomain += s.nxdomain.load();
+      m.dns_nodata += s.nodata.load();
+      m.dns_tempfail += s.tempfail.load();
+      m.dns_nullmx += s.nullmx.load();
+      m.dns_badname += s.badname.load();
+    }
+  }
+  return m;
+}
+
+std::optional<std::vector<queue::DestinationSummary>> DeliveryEngine::queue_summary(
+    std::chrono::milliseconds deadline) const {
+  auto parts = run_on<std::vector<queue::DestinationSummary>>(
+      all_, [](Worker& w) { return w.shard ? w.shard->summary() : decltype(w.shard->summary()){}; },
+      deadline);
+  if (!parts) return std::nullopt;
+  std::vector<queue::DestinationSummary> out;
+  for (auto& p : *parts)
+    for (auto& s : p) out.push_back(std::move(s));
+  return out;
+}
+
+std::optional<std::vector<queue::ItemView>> DeliveryEngine::queued_items(
+    const std::string& destination, std::chrono::milliseconds deadline) const {
+  auto parts = run_on<std::vector<queue::ItemView>>(
+      all_,
+      [destination](Worker& w) {
+        return w.shard ? w.shard->items(destination) : std::vector<queue::ItemView>{};
+      },
+      deadline);
+  if (!parts) return std::nullopt;
+  std::vector<queue::ItemView> out;
+  for (auto& p : *parts)
+    for (auto& s : p) out.push_back(std::move(s));
+  return out;
+}
+
+std::optional<bool> DeliveryEngine::act(Action a, const std::string& destination,
+                                        std::chrono::milliseconds deadline) {
+  if (workers_.empty()) return false;
+  auto* owner_worker = workers_[owner(destination)].get();
+  auto r = run_on<bool>(
+      {owner_worker},
+      [a, destination](Worker& w) {
+        if (!w.shard) return false;
+        switch (a) {
+          case Action::Suspend:
+            return w.shard->suspend(destination);
+          case Action::Resume:
+            return w.shard->resume(destination);
+          case Action::Flush:
+            return w.shard->flush(destination);
+        }
+        return false;
+      },
+      deadline);
+  if (!r) return std::nullopt;
+  return r->front();
+}
+
+std::optional<std::size_t> DeliveryEngine::bounce(const std::string& destination,
+                                                  const spool::MessageId* id,
+                                                  const std::string& reason,
+                                                  std::chrono::milliseconds deadline) {
+  std::vector<Worker*> targets = all_;
+  if (!destination.empty() && !workers_.empty()) targets = {workers_[owner(destination)].get()};
+  const std::optional<spool::MessageId> only = id ? std::optional(*id) : std::nullopt;
+  const smtp::Reply reply{550, "5.0.0",
+                          "message bounced by the administrator" +
+                              (reason.empty() ? "" : ": " + reason.substr(0, 200))};
+  auto counts = run_on<std::size_t>(
+      targets,
+      [destination, only, reply](Worker& w) -> std::size_t {
+        if (!w.shard) return 0;
+        auto items = w.shard->extract(destination, only ? &*only : nullptr);
+        for (auto& [d, item] : items) {
+          asio::co_spawn(w.ctx, w.fail_item(w, *d, std::move(item), reply, "admin_bounce"),
+                         asio::detached);
+        }
+        return items.size();
+      },
+      deadline);
+  if (!counts) return std::nullopt;
+  std::size_t n = 0;
+  for (auto c : *counts) n += c;
+  return n;
+}
+
+}  // namespace mailgate::delivery

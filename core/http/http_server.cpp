@@ -1,0 +1,234 @@
+// http/http_server: see http_server.hpp.
+#include "http/http_server.hpp"
+
+#include <civetweb.h>
+#include <openssl/crypto.h>
+
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace mailgate::http {
+
+struct HttpServer::Route {
+  std::string method, path;
+  bool prefix;
+  bool needs_token;
+  Handler handler;
+};
+
+Response json_response(int status, const nlohmann::json& j) {
+  return Response{status, "application/json",
+                  j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+}
+
+Response error_response(int status, std::string_view message) {
+  return json_response(status, nlohmann::json{{"error", std::string(message)}});
+}
+
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::map<std::string, std::string> parse_query(const char* q) {
+  std::map<std::string, std::string> out;
+  if (q == nullptr) return out;
+  std::string_view s(q);
+  while (!s.empty()) {
+    auto amp = s.find('&');
+    auto part = s.substr(0, amp);
+    auto eq = part.find('=');
+    out[url_decode(part.substr(0, eq))] =
+        eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    s.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+const char* status_text(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Unprocessable Entity";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
+  }
+}
+
+void send(mg_connection* conn, const Response& r) {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+            r.status, status_text(r.status), r.content_type.c_str(), r.body.size());
+  mg_write(conn, r.body.data(), r.body.size());
+}
+
+int on_request(mg_connection* conn, void* cbdata) {
+  const auto* server = static_cast<const HttpServer*>(cbdata);
+  const mg_request_info* ri = mg_get_request_info(conn);
+  Request req;
+  req.method = ri->request_method ? ri->request_method : "";
+  req.path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "");
+  req.query = parse_query(ri->query_string);
+  req.remote_ip = ri->remote_addr;
+  const auto max = server->options().max_body;
+  if (ri->content_length > 0 && static_cast<unsigned long long>(ri->content_length) > max) {
+    send(conn, error_response(413, "request body too large"));
+    return 413;
+  }
+  // Read the body (also without Content-Length, e.g. chunked) up to the limit.
+  char buf[16384];
+  for (;;) {
+    const int n = mg_read(conn, buf, sizeof buf);
+    if (n <= 0) break;
+    if (req.body.size() + static_cast<std::size_t>(n) > max) {
+      send(conn, error_response(413, "request body too large"));
+      return 413;
+    }
+    req.body.append(buf, static_cast<std::size_t>(n));
+  }
+  const char* auth = mg_get_header(conn, "Authorization");
+  Response r;
+  try {
+    r = server->dispatch(req, auth ? auth : "");
+  } catch (const std::exception& e) {
+    r = error_response(500, std::string("internal error: ") + e.what());
+  }
+  send(conn, r);
+  return r.status;
+}
+
+bool token_ok(const std::string& expected, const std::string& header) {
+  static constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() != kBearer.size() + expected.size() || !header.starts_with(kBearer))
+    return false;
+  return CRYPTO_memcmp(header.data() + kBearer.size(), expected.data(), expected.size()) == 0;
+}
+
+std::once_flag g_init;
+
+}  // namespace
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else if (s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(digits[c >> 4]);
+      out.push_back(digits[c & 15]);
+    }
+  }
+  return out;
+}
+
+HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::handle(std::string method, std::string path, Handler handler, bool needs_token) {
+  const bool prefix = !path.empty() && path.back() == '/';
+  routes_.push_back(std::make_unique<Route>(
+      Route{std::move(method), std::move(path), prefix, needs_token, std::move(handler)}));
+}
+
+Response HttpServer::dispatch(Request& req, const std::string& authorization) const {
+  bool path_known = false;
+  for (const auto& r : routes_) {
+    const bool match = r->prefix ? req.path.size() > r->path.size() && req.path.starts_with(r->path)
+                                 : req.path == r->path;
+    if (!match) continue;
+    path_known = true;
+    if (r->method != req.method) continue;
+    if (r->needs_token && !options_.token.empty() && !token_ok(options_.token, authorization))
+      return error_response(401, "missing or bad bearer token");
+    req.tail = r->prefix ? req.path.substr(r->path.size()) : std::string();
+    return r->handler(req);
+  }
+  return path_known ? error_response(405, "method not allowed")
+                    : error_response(404, "no such endpoint: " + req.path);
+}
+
+std::string HttpServer::start() {
+  std::call_once(g_init, [] { mg_init_library(0); });
+  const std::string threads = std::to_string(options_.threads);
+  const char* opts[] = {"listening_ports",
+                        options_.listen.c_str(),
+                        "num_threads",
+                        threads.c_str(),
+                        "request_timeout_ms",
+                        "10000",
+                        "enable_keep_alive",
+                        "yes",
+                        "keep_alive_timeout_ms",
+                        "5000",
+                        nullptr};
+  mg_callbacks callbacks;
+  std::memset(&callbacks, 0, sizeof callbacks);
+  static thread_local std::string last_error;
+  last_error.clear();
+  callbacks.log_message = [](const mg_connection*, const char* message) {
+    last_error = message;
+    return 1;
+  };
+  ctx_ = mg_start(&callbacks, const_cast<HttpServer*>(this), opts);
+  if (ctx_ == nullptr) {
+    return "cannot listen for HTTP on " + options_.listen +
+           (last_error.empty() ? std::string() : ": " + last_error);
+  }
+  mg_set_request_handler(ctx_, "/", on_request, this);
+  mg_server_port ports[4];
+  const int n = mg_get_server_ports(ctx_, 4, ports);
+  if (n > 0) port_ = static_cast<std::uint16_t>(ports[0].port);
+  return {};
+}
+
+void HttpServer::stop() {
+  if (ctx_ != nullptr) {
+    mg_stop(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+}  // namespace mailgate::http

@@ -1,0 +1,83 @@
+// http/http_server: the admin HTTP server (DESIGN §8) on CivetWeb: a small
+// router of exact paths and path prefixes to handlers, JSON replies, and
+// bearer-token auth. Handlers run on CivetWeb's threads; they must never
+// touch worker state directly (the admin routes post to workers and wait
+// with a deadline).
+// Promises: request bodies are read up to `max_body` bytes (larger: 413,
+// never buffered); a handler's exception is a 500 JSON error, never a crash;
+// routes marked `needs_token` answer 401 unless the configured token is sent
+// as "Authorization: Bearer TOKEN" (compared in constant time); unknown
+// paths are 404 and known paths with another method 405, both as JSON.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+struct mg_context;
+
+namespace mailgate::http {
+
+struct Request {
+  std::string method;
+  std::string path;  // URL-decoded, without the query
+  std::map<std::string, std::string> query;
+  std::string body;
+  std::string remote_ip;
+  // For prefix routes: the rest of the path after the prefix.
+  std::string tail;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+Response json_response(int status, const nlohmann::json& j);
+Response error_response(int status, std::string_view message);
+
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:8025";  // "ip:port" / "[ipv6]:port"; port 0 = ephemeral
+  unsigned threads = 4;
+  std::size_t max_body = 32u << 20;
+  std::string token;  // empty: no auth
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(ServerOptions options);
+  ~HttpServer();  // stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Before start(). `path` is exact, or a prefix when it ends with '/'.
+  void handle(std::string method, std::string path, Handler handler, bool needs_token = true);
+  // Returns "" or an error (e.g. the address is in use).
+  std::string start();
+  std::uint16_t port() const { return port_; }
+  void stop();
+
+  struct Route;
+  // Internal: runs the router for one request (public for the C callback).
+  Response dispatch(Request& req, const std::string& authorization) const;
+  const ServerOptions& options() const { return options_; }
+
+ private:
+  ServerOptions options_;
+  std::vector<std::unique_ptr<Route>> routes_;
+  ::mg_context* ctx_ = nullptr;
+  std::uint16_t port_ = 0;
+};
+
+std::string url_decode(std::string_view s);  // "%2F" and '+' in queries
+std::string url_encode(std::string_view s);  // everything but unreserved characters
+
+}  // namespace mailgate::http
