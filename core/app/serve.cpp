@@ -236,6 +236,10 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   // to the stopped workers), then free the acceptors and the worker contexts
   // (destroying leftover session frames) while the server state still exists.
   engine.stop();
+  // Attempts already talking to a remote server finish and record their
+  // results (the writer still runs), so nothing they delivered is sent again.
+  if (const auto n = engine.drain(20s); n > 0)
+    spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
   workers.stop();
   writer.stop();
   reader.stop();

@@ -29,6 +29,7 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, unsigned i)
   resolver = std::make_unique<dns::Resolver>(ctx, opts);
   const auto& r = d.config->delivery.retry;
   queue::RetryPolicy policy{r.first, r.max, r.max_age};
+  for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
   queue::Shaping defaults;
   defaults.max_connections = d.config->delivery.max_connections;
   defaults.max_messages_per_connection = d.config->delivery.max_messages_per_connection;

@@ -90,6 +90,10 @@ class DeliveryEngine {
   // Stops the queues (in-flight attempts finish or are abandoned when the
   // workers stop; their messages stay in the spool).
   void stop();
+  // After stop(): waits up to `deadline` for attempts in flight to record
+  // their results, so a clean shutdown does not send a message twice.
+  // Returns how many were still in flight.
+  std::size_t drain(std::chrono::milliseconds deadline) const;
   // After the workers' threads stopped, before their io_contexts are
   // destroyed: frees the I/O objects the engine owns on each worker.
   void release_io();

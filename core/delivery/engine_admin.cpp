@@ -10,6 +10,7 @@
 #include <asio/post.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "delivery/delivery_worker.hpp"
 #include "net/worker_pool.hpp"
@@ -46,6 +47,20 @@ std::optional<std::vector<R>> run_on(const std::vector<DeliveryEngine::Worker*>&
 }
 
 }  // namespace
+
+std::size_t DeliveryEngine::drain(std::chrono::milliseconds deadline) const {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  std::size_t in_flight = 0;
+  do {
+    auto summary = queue_summary(std::chrono::seconds(1));
+    if (!summary) return in_flight;
+    in_flight = 0;
+    for (const auto& d : *summary) in_flight += d.in_flight;
+    if (in_flight == 0) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < until);
+  return in_flight;
+}
 
 DeliveryMetrics DeliveryEngine::metrics() const {
   DeliveryMetrics m;

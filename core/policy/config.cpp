@@ -616,7 +616,8 @@ class Checker {
 
     if (auto* d = table(find(t, "delivery"), "delivery")) {
       only_keys(*d, "delivery",
-                {"port", "retry", "max_connections", "max_messages_per_connection", "tls"},
+                {"port", "retry", "max_connections", "max_messages_per_connection", "tls",
+                 "bounce_rules"},
                 "configure");
       if (auto* v = find(*d, "port")) {
         c.delivery.port = static_cast<std::uint16_t>(integer(*v, "delivery.port", 1, 65535));
@@ -644,6 +645,38 @@ class Checker {
       }
       if (auto* v = find(*d, "tls")) {
         c.delivery.tls = one_of(*v, "delivery.tls", {"opportunistic", "required", "disabled"});
+      }
+      if (auto* v = find(*d, "bounce_rules")) {
+        long long i = 1;
+        for (const Value* item : array(*v, "delivery.bounce_rules", "rule tables")) {
+          const auto key = item_path("delivery.bounce_rules", i++);
+          const Table* r = table(item, key);
+          if (r == nullptr) continue;
+          only_keys(*r, key, {"class", "enhanced", "text", "code_min", "code_max"}, "configure");
+          smtp::BounceRule rule;
+          const Value* cls = find(*r, "class");
+          if (cls == nullptr) {
+            fail(key, key +
+                          ".class: required (bad-mailbox, bad-domain, policy, content, quota, "
+                          "routing, transient, other)");
+            continue;
+          }
+          auto parsed = smtp::bounce_class_from_string(string(*cls, key + ".class"));
+          if (!parsed || *parsed == smtp::BounceClass::None) {
+            expected(key + ".class",
+                     "bad-mailbox, bad-domain, policy, content, quota, routing, transient or other",
+                     *cls);
+            continue;
+          }
+          rule.cls = *parsed;
+          if (auto* e = find(*r, "enhanced")) rule.enhanced_prefix = string(*e, key + ".enhanced");
+          if (auto* e = find(*r, "text")) rule.text_pattern = string(*e, key + ".text");
+          if (auto* e = find(*r, "code_min"))
+            rule.code_min = static_cast<int>(integer(*e, key + ".code_min", 400, 599));
+          if (auto* e = find(*r, "code_max"))
+            rule.code_max = static_cast<int>(integer(*e, key + ".code_max", 400, 599));
+          c.delivery.bounce_rules.push_back(std::move(rule));
+        }
       }
     }
 

@@ -17,6 +17,7 @@
 
 #include "net/cidr.hpp"
 #include "policy/units.hpp"
+#include "smtp/bounce_class.hpp"
 
 namespace mailgate::policy {
 
@@ -82,6 +83,8 @@ struct DeliveryConfig {
   std::uint32_t max_connections = 10;
   std::uint32_t max_messages_per_connection = 100;
   std::string tls = "opportunistic";  // opportunistic | required | disabled
+  // Operator rules for the delivery log's bounce_class, tried before the built-ins.
+  std::vector<smtp::BounceRule> bounce_rules;
 };
 
 struct PolicyConfig {

@@ -502,3 +502,31 @@ def test_throttled_destination_expires_waiting_messages_on_time(env):
     gw.stop()
     queued = spool_dump(gw.spool)
     assert len(queued) == 2 and all(m["sender"] == "" for m in queued), queued
+
+
+def test_operator_bounce_rules_classify_replies(env):
+    dns = env.dns("--mx-host=cls.test,mx.cls.test,10", "--host-record=mx.cls.test,127.0.0.81")
+    env.sink("127.0.0.81", Recorder(rcpt_reply={
+        "full@cls.test": "550 5.7.1 mailbox unavailable: storage full",
+        "spam@cls.test": "550 5.7.1 rejected as spam"}))
+    gw = env.gateway(dns, "", configure="""
+        delivery = { bounce_rules = { { class = "quota", enhanced = "5.7.1", text = "storage full" } } },""")
+    send(gw, "", ["full@cls.test", "spam@cls.test"])
+    wait_for(lambda: len([e for e in log_events(gw) if e["event"] == "bounce"]) == 2, 20,
+             what="two bounces")
+    cls = {e["recipient"]: e["bounce_class"] for e in log_events(gw) if e["event"] == "bounce"}
+    assert cls == {"full@cls.test": "quota", "spam@cls.test": "policy"}, cls
+
+
+def test_sigterm_lets_an_attempt_in_flight_finish(env, tmp_path):
+    dns = env.dns("--mx-host=slowmx.test,mx.slowmx.test,10",
+                  "--host-record=mx.slowmx.test,127.0.0.82")
+    sink = env.sink("127.0.0.82", Recorder(data_delay=2.0))
+    gw = env.gateway(dns, "", spool=tmp_path / "spool")
+    send(gw, "s@example.org", ["a@slowmx.test"])
+    wait_for(lambda: sink.handler.active > 0 and sink.handler.rcpt_calls, 20,
+             what="the attempt to reach DATA")
+    assert gw.stop() == 0
+    assert sink.handler.count() == 1  # finished before the gateway exited
+    assert any(e["event"] == "delivery" for e in log_events(gw))
+    assert spool_dump(gw.spool) == []  # recorded: nothing left to send again

@@ -595,3 +595,30 @@ TEST(HostPort, Parses) {
 
 }  // namespace
 }  // namespace mailgate::policy
+
+namespace mailgate::policy {
+namespace {
+
+TEST_F(ConfigTest, BounceRulesAreParsedAndChecked) {
+  auto c = load(std::string(kListen) +
+                "mailgate.configure { delivery = { bounce_rules = {\n"
+                "  { class = 'quota', enhanced = '5.7.1', text = 'storage full' },\n"
+                "  { class = 'policy', code_min = 550, code_max = 554 } } } }\n");
+  ASSERT_EQ(c.delivery.bounce_rules.size(), 2u);
+  EXPECT_EQ(c.delivery.bounce_rules[0].cls, smtp::BounceClass::Quota);
+  EXPECT_EQ(c.delivery.bounce_rules[0].enhanced_prefix, "5.7.1");
+  EXPECT_EQ(c.delivery.bounce_rules[0].text_pattern, "storage full");
+  EXPECT_EQ(c.delivery.bounce_rules[1].code_min, 550);
+  EXPECT_THAT(error(std::string(kListen) +
+                    "mailgate.configure { delivery = { bounce_rules = { { text = 'x' } } } }"),
+              HasSubstr("delivery.bounce_rules[1].class: required"));
+  EXPECT_THAT(error(std::string(kListen) +
+                    "mailgate.configure { delivery = { bounce_rules = { { class = 'nope' } } } }"),
+              HasSubstr("delivery.bounce_rules[1].class"));
+  EXPECT_THAT(error(std::string(kListen) + "mailgate.configure { delivery = { bounce_rules = "
+                                           "{ { class = 'quota', bogus = 1 } } } }"),
+              HasSubstr("bogus"));
+}
+
+}  // namespace
+}  // namespace mailgate::policy
