@@ -37,9 +37,10 @@ mailgate.configure {
   -- the call fails and the client gets a temporary error (451 4.3.0).
   -- policy = { hook_timeout = "5s" },
 
-  -- Admin HTTP API: /metrics, /healthz, /readyz and /api/v1 (queue, reload).
-  -- It can bounce and inspect mail: keep it on loopback. (Validated now; the
-  -- HTTP server itself arrives in a later release and nothing listens yet.)
+  -- Admin HTTP API: /metrics, /healthz, /readyz and /api/v1 (queue, messages,
+  -- bounce, suppression, reload, inject). It can inject, bounce and inspect
+  -- mail: keep it on loopback, or set a token. /metrics and the health
+  -- endpoints never need the token.
   http = {
     listen = "127.0.0.1:8025",
     -- token = "change-me",                 -- shared secret for the admin API

@@ -111,7 +111,8 @@ std::string canonical_lines(const std::string& s) {
 }
 
 http::Response inject(const AdminContext& ctx, const http::Request& req) {
-  json body = json::parse(req.body, nullptr, false);
+  // ordered_json: extra headers keep the order the client gave them in.
+  const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return http::error_response(400, "the body must be a JSON object");
   if (!body.contains("from") || !body["from"].is_string())
@@ -153,7 +154,7 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
           m.headers.emplace_back(k, v.get<std::string>());
         }
       }
-    } catch (const json::exception&) {
+    } catch (const nlohmann::ordered_json::exception&) {
       return http::error_response(400, "subject, text and html must be strings");
     }
     if (m.text.empty() && m.html.empty())

@@ -155,8 +155,9 @@ void lua_metrics(metrics::Exposition& e, const AdminContext& ctx) {
     const std::string hook(policy::event_name(event));
     e.histogram("mailgate_lua_hook_seconds", "Lua hook calls (waits included)", h,
                 {{"hook", hook}});
-    e.counter("mailgate_lua_errors_total", "Lua hook errors and timeouts (answered 451 4.3.0)",
-              errors, {{"hook", hook}});
+    e.counter("mailgate_lua_errors_total",
+              "Lua hook errors and timeouts (SMTP-stage hooks then answer 451 4.3.0)", errors,
+              {{"hook", hook}});
   }
 }
 

@@ -114,7 +114,9 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   smtp.set_policy(&policy);
   metrics::DestinationLabels metric_labels(cfg.metrics.destinations);
   smtp.set_metrics_labels(&metric_labels);
-  if (auto e = smtp.start(); !e.empty()) {
+  // Listeners are bound now (the kernel queues connections) but sessions start
+  // only in smtp.serve(), once the engine that takes their messages is running.
+  if (auto e = smtp.bind(); !e.empty()) {
     spdlog::critical("{}", e);
     hook_resolvers.clear();
     writer.stop();
@@ -172,6 +174,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   smtp.set_on_accepted([&engine](const spool::MessageId& id,
                                  const std::vector<spool::QueuedDest>& destinations,
                                  std::uint64_t size) { engine.enqueue(id, destinations, size); });
+  smtp.serve();  // from here on sessions run (posted: everything set above happens-before them)
   {
     // "listening http=" first: tests read the smtp line as "the gateway is up".
     const auto colon = cfg.http.listen.rfind(':');

@@ -77,11 +77,20 @@ std::vector<std::string> HeaderSection::all(std::string_view name) const {
   return out;
 }
 
-std::string HeaderSection::add(std::string_view name, std::string_view value) {
-  if (!valid_name(name)) return "invalid header name";
-  if (value.find_first_of("\r\n") != std::string_view::npos)
-    return "header value must not contain CR or LF";
-  if (value.size() > 16 * 1024) return "header value too long";
+std::string HeaderSection::format_field(std::string_view name, std::string_view value,
+                                        std::string& error) {
+  if (!valid_name(name)) {
+    error = "invalid header name";
+    return {};
+  }
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    error = "header value must not contain CR or LF";
+    return {};
+  }
+  if (value.size() > 16 * 1024) {
+    error = "header value too long";
+    return {};
+  }
   // Fold at spaces so no line exceeds 998 octets; a run without spaces that
   // long cannot be folded and is refused.
   std::string raw(name);
@@ -92,8 +101,10 @@ std::string HeaderSection::add(std::string_view name, std::string_view value) {
     auto sp = value.find(' ', pos + 1);
     std::string_view word = value.substr(pos, sp == std::string_view::npos ? value.npos : sp - pos);
     if (line_len + word.size() > 998) {
-      if (word.size() + 1 > 998 || word.front() != ' ')
-        return "header value has a word too long to fold";
+      if (word.size() + 1 > 998 || word.front() != ' ') {
+        error = "header value has a word too long to fold";
+        return {};
+      }
       raw += "\r\n";
       line_len = 0;
     }
@@ -102,7 +113,34 @@ std::string HeaderSection::add(std::string_view name, std::string_view value) {
     pos += word.size();
   }
   raw += "\r\n";
+  return raw;
+}
+
+std::string HeaderSection::add(std::string_view name, std::string_view value) {
+  std::string error;
+  auto raw = format_field(name, value, error);
+  if (!error.empty()) return error;
   fields_.insert(fields_.begin(), {std::string(name), std::move(raw)});
+  modified_ = true;
+  return {};
+}
+
+std::string HeaderSection::replace(std::string_view name, std::string_view value) {
+  std::string error;
+  auto raw = format_field(name, value, error);
+  if (!error.empty()) return error;
+  auto first = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) {
+    return !f.name.empty() && iequal(f.name, name);
+  });
+  if (first == fields_.end()) return add(name, value);
+  first->name = std::string(name);
+  first->raw = std::move(raw);
+  const auto keep = first - fields_.begin();
+  std::size_t i = 0;
+  std::erase_if(fields_, [&](const Field& f) {
+    const bool later = static_cast<std::ptrdiff_t>(i++) > keep;
+    return later && !f.name.empty() && iequal(f.name, name);
+  });
   modified_ = true;
   return {};
 }

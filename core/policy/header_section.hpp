@@ -28,6 +28,9 @@ class HeaderSection {
   // Returns "" or why the header was refused.
   std::string add(std::string_view name, std::string_view value);
   std::size_t remove(std::string_view name);  // every field of that name
+  // The first field of that name takes the new value in place (the others
+  // are removed); without one, the field is added as by add().
+  std::string replace(std::string_view name, std::string_view value);
 
   bool modified() const { return modified_; }
   std::string str() const;
@@ -37,6 +40,9 @@ class HeaderSection {
     std::string name;
     std::string raw;  // whole field incl. folded continuation lines and final CRLF
   };
+  // The folded "Name: value\r\n" field, or "" with `error` set.
+  static std::string format_field(std::string_view name, std::string_view value,
+                                  std::string& error);
   std::vector<Field> fields_;
   bool modified_ = false;
 };

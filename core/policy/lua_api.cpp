@@ -25,7 +25,6 @@ char kContextKey;     // registry: light userdata ApiContext*
 char kHandlersKey;    // registry: { [event name] = { fn, ... } }
 char kDispatcherKey;  // registry: the dispatcher function
 char kVerdictMtKey;   // registry: metatable marking verdict tables
-char kMessageMtKey;   // registry: metatable of msg userdata
 
 // Runs handlers in order; the first non-nil result wins.
 constexpr const char* kDispatcher = R"lua(
@@ -355,6 +354,25 @@ int l_msg_add_header(lua_State* L) {
   return 0;
 }
 
+int l_msg_replace_header(lua_State* L) {
+  Message* m = check_msg(L);
+  std::size_t n = 0, vn = 0;
+  const char* name = luaL_checklstring(L, 2, &n);
+  const char* value = luaL_checklstring(L, 3, &vn);
+  if (m->headers == nullptr || !m->headers_writable)
+    return luaL_error(L, "msg:replace_header: headers can only be changed in the message hook");
+  bool failed = false;
+  {
+    auto err = m->headers->replace(std::string_view(name, n), std::string_view(value, vn));
+    if (!err.empty()) {
+      lua_pushfstring(L, "msg:replace_header: %s", err.c_str());
+      failed = true;
+    }
+  }
+  if (failed) return lua_error(L);
+  return 0;
+}
+
 int l_msg_remove_header(lua_State* L) {
   Message* m = check_msg(L);
   std::size_t n = 0;
@@ -423,11 +441,15 @@ int l_msg_index(lua_State* L) {
 
 void register_msg_metatable(lua_State* L) {
   luaL_newmetatable(L, "mailgate.msg");
-  static const luaL_Reg methods[] = {
-      {"header", l_msg_header},         {"headers", l_msg_headers},
-      {"add_header", l_msg_add_header}, {"remove_header", l_msg_remove_header},
-      {"set_meta", l_msg_set_meta},     {"meta", l_msg_meta},
-      {"dkim_sign", l_msg_dkim_sign},   {nullptr, nullptr}};
+  static const luaL_Reg methods[] = {{"header", l_msg_header},
+                                     {"headers", l_msg_headers},
+                                     {"add_header", l_msg_add_header},
+                                     {"remove_header", l_msg_remove_header},
+                                     {"replace_header", l_msg_replace_header},
+                                     {"set_meta", l_msg_set_meta},
+                                     {"meta", l_msg_meta},
+                                     {"dkim_sign", l_msg_dkim_sign},
+                                     {nullptr, nullptr}};
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "methods");
   lua_pushcfunction(L, l_msg_index);

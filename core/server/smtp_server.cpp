@@ -77,14 +77,16 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
     impl_->states.push_back(std::move(st));
   }
   impl_->acceptors.resize(workers.size());
-  // The internal listener takes the largest limits of the configured ones,
-  // so an injected message is held to no stricter limit than SMTP clients.
+  // The internal listener takes the largest limits among the configured ones:
+  // an injected message gets no looser limit than some SMTP client has.
   auto& lis = impl_->listeners;
   lis = config.listeners;
   policy::ListenerConfig internal;
   internal.address = "127.0.0.1:0";
   internal.internal = true;
   internal.relay_networks = {*net::Cidr::parse("127.0.0.0/8")};
+  internal.max_message_size = 0;
+  internal.max_recipients = 0;
   for (const auto& l : config.listeners) {
     internal.max_message_size = std::max(internal.max_message_size, l.max_message_size);
     internal.max_recipients = std::max(internal.max_recipients, l.max_recipients);
@@ -98,7 +100,7 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
 
 SmtpServer::~SmtpServer() = default;
 
-std::string SmtpServer::start() {
+std::string SmtpServer::bind() {
   auto& im = *impl_;
   for (const auto& lc : im.listeners) {
     auto ep = net::parse_endpoint(lc.address);
@@ -114,6 +116,11 @@ std::string SmtpServer::start() {
     }
     (lc.internal ? im.inject_bound : im.bound.emplace_back()) = *ep;
   }
+  return {};
+}
+
+void SmtpServer::serve() {
+  auto& im = *impl_;
   for (unsigned w = 0; w < im.workers.size(); ++w) {
     for (std::size_t l = 0; l < im.listeners.size(); ++l) {
       asio::co_spawn(im.workers.context(w),
@@ -121,7 +128,6 @@ std::string SmtpServer::start() {
                      asio::detached);
     }
   }
-  return {};
 }
 
 asio::ip::tcp::endpoint SmtpServer::inject_endpoint() const { return impl_->inject_bound; }

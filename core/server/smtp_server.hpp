@@ -47,19 +47,23 @@ class SmtpServer {
   using AcceptedFn =
       std::function<void(const spool::MessageId&,
                          const std::vector<spool::QueuedDest>& destinations, std::uint64_t size)>;
-  // Before start(): called on the worker after each committed message.
+  // Before serve(): called on the worker after each committed message.
   void set_on_accepted(AcceptedFn fn);
-  // Before start(): where reception and rejection events are logged.
+  // Before serve(): where reception and rejection events are logged.
   void set_delivery_log(eventlog::DeliveryLog* log);
-  // Before start(): the Lua policy (null: no hooks).
+  // Before serve(): the Lua policy (null: no hooks).
   void set_policy(policy::PolicyRuntime* policy);
-  // Before start(): destination labels for the discard counters (see discards()).
+  // Before serve(): destination labels for the discard counters (see discards()).
   void set_metrics_labels(const metrics::DestinationLabels* labels);
   // Recipients discarded by the route hook, per destination label (any thread).
   std::vector<std::uint64_t> discards() const;
 
   // Binds every listener on every worker; returns "" or an error message.
-  std::string start();
+  // Connections wait in the kernel's backlog until serve().
+  std::string bind();
+  // Starts accepting (sessions run from here on). After bind(); the setters
+  // above must all be called before it.
+  void serve();
   // Actual bound endpoints (port 0 resolved), one per configured listener.
   std::vector<asio::ip::tcp::endpoint> endpoints() const;
   // The loopback listener for HTTP inject (after start()) and the secret its

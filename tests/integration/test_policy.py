@@ -412,6 +412,7 @@ def test_message_hook_edits_headers_and_meta_also_for_spilled_bodies(env):
           if msg:header("Subject") == "reject me" then
             return mailgate.reject(554, "5.7.1 content refused")
           end
+          msg:replace_header("Subject", "[checked] " .. (msg:header("Subject") or ""))
         end)
         mailgate.on("delivered", function(msg, rcpt, reply)
           mailgate.log("info", "delivered hook: " .. rcpt.address .. " campaign=" ..
@@ -429,6 +430,7 @@ def test_message_hook_edits_headers_and_meta_also_for_spilled_bodies(env):
     for m in sink.handler.messages:
         data = m["data"]
         assert b"X-Checked: yes; size=" in data and b"X-Internal" not in data, data[:300]
+        assert data.count(b"Subject: [checked] ") == 1, data[:300]
     bigmsg = [m for m in sink.handler.messages if m["to"] == ["a@hdr.test"]][0]["data"]
     assert bigmsg.endswith(big * 600), len(bigmsg)
     gw.wait_log(r"delivered hook: a@hdr.test campaign=c42 code=250", 10)

@@ -360,6 +360,27 @@ TEST(PolicyRuntime, MessageObjectHeadersMetaAndLifetime) {
   EXPECT_NE(v.reply.text.find("after its hook returned"), std::string::npos) << v.reply.text;
 }
 
+TEST(HeaderSection, ReplaceKeepsPositionAndDropsDuplicates) {
+  HeaderSection h("A: 1\r\nSubject: old\r\nB: 2\r\nsubject: dup\r\n");
+  EXPECT_EQ(h.replace("Subject", "new"), "");
+  EXPECT_EQ(h.str(), "A: 1\r\nSubject: new\r\nB: 2\r\n");
+  EXPECT_EQ(h.replace("X-New", "v"), "");
+  EXPECT_EQ(h.str(), "X-New: v\r\nA: 1\r\nSubject: new\r\nB: 2\r\n");
+  EXPECT_NE(h.replace("Bad Name", "v"), "");
+  EXPECT_NE(h.replace("X", "a\r\nInjected: 1"), "");
+  EXPECT_EQ(h.all("subject").size(), 1u);
+}
+
+TEST(HeaderSection, LongValuesAreFoldedUnder998) {
+  HeaderSection h("");
+  std::string v;
+  for (int i = 0; i < 400; ++i) v += "word" + std::to_string(i) + " ";
+  EXPECT_EQ(h.add("X-Long", v), "");
+  for (std::size_t p = 0, e; (e = h.str().find("\r\n", p)) != std::string::npos; p = e + 2)
+    EXPECT_LE(e - p, 998u);
+  EXPECT_NE(h.add("X-Word", std::string(2000, 'x')), "");
+}
+
 TEST(PolicyRuntime, ReadOnlyMessageRefusesEdits) {
   Harness h(R"(
     mailgate.on("bounced", function(msg, rcpt, reply)
