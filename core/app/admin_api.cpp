@@ -57,18 +57,6 @@ std::optional<json> json_body(const http::Request& r, http::Response& error) {
   return j;
 }
 
-std::string state_name(spool::RcptState s) {
-  switch (s) {
-    case spool::RcptState::Pending:
-      return "pending";
-    case spool::RcptState::Delivered:
-      return "delivered";
-    case spool::RcptState::Failed:
-      return "failed";
-  }
-  return "unknown";
-}
-
 bool read(const AdminContext& ctx, rocksdb::ColumnFamilyHandle* cf, std::string_view key,
           std::string& value) {
   return ctx.store->db()
@@ -81,7 +69,7 @@ json recipients_json(const spool::Envelope& env, const spool::DestRecord& rec) {
   for (const auto& r : rec.recipients) {
     if (r.index >= env.recipients.size()) continue;
     out.push_back({{"address", env.recipients[r.index].address},
-                   {"state", state_name(r.state)},
+                   {"state", std::string(spool::to_string(r.state))},
                    {"last_reply", r.last_reply}});
   }
   return out;

@@ -23,18 +23,6 @@ nlohmann::json notify_names(std::uint8_t n) {
   return a;
 }
 
-const char* state_name(spool::RcptState s) {
-  switch (s) {
-    case spool::RcptState::Pending:
-      return "pending";
-    case spool::RcptState::Delivered:
-      return "delivered";
-    case spool::RcptState::Failed:
-      return "failed";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 int spool_dump(const std::string& path, bool bodies) {
@@ -88,7 +76,7 @@ int spool_dump(const std::string& path, bool bodies) {
       auto idx = nlohmann::json::array(), states = nlohmann::json::array();
       for (const auto& r : rec.recipients) {
         idx.push_back(r.index);
-        states.push_back(state_name(r.state));
+        states.push_back(std::string(spool::to_string(r.state)));
       }
       dests.push_back({{"destination", name},
                        {"recipients", idx},

@@ -335,18 +335,20 @@ int l_msg_headers(lua_State* L) {
   return 1;
 }
 
-int l_msg_add_header(lua_State* L) {
+// msg:add_header / msg:replace_header: `op` names the method for errors.
+int edit_header(lua_State* L, const char* op, bool replace) {
   Message* m = check_msg(L);
   std::size_t n = 0, vn = 0;
   const char* name = luaL_checklstring(L, 2, &n);
   const char* value = luaL_checklstring(L, 3, &vn);
   if (m->headers == nullptr || !m->headers_writable)
-    return luaL_error(L, "msg:add_header: headers can only be changed in the message hook");
+    return luaL_error(L, "msg:%s: headers can only be changed in the message hook", op);
   bool failed = false;
   {
-    auto err = m->headers->add(std::string_view(name, n), std::string_view(value, vn));
+    const std::string_view k(name, n), v(value, vn);
+    auto err = replace ? m->headers->replace(k, v) : m->headers->add(k, v);
     if (!err.empty()) {
-      lua_pushfstring(L, "msg:add_header: %s", err.c_str());
+      lua_pushfstring(L, "msg:%s: %s", op, err.c_str());
       failed = true;
     }
   }
@@ -354,24 +356,8 @@ int l_msg_add_header(lua_State* L) {
   return 0;
 }
 
-int l_msg_replace_header(lua_State* L) {
-  Message* m = check_msg(L);
-  std::size_t n = 0, vn = 0;
-  const char* name = luaL_checklstring(L, 2, &n);
-  const char* value = luaL_checklstring(L, 3, &vn);
-  if (m->headers == nullptr || !m->headers_writable)
-    return luaL_error(L, "msg:replace_header: headers can only be changed in the message hook");
-  bool failed = false;
-  {
-    auto err = m->headers->replace(std::string_view(name, n), std::string_view(value, vn));
-    if (!err.empty()) {
-      lua_pushfstring(L, "msg:replace_header: %s", err.c_str());
-      failed = true;
-    }
-  }
-  if (failed) return lua_error(L);
-  return 0;
-}
+int l_msg_add_header(lua_State* L) { return edit_header(L, "add_header", false); }
+int l_msg_replace_header(lua_State* L) { return edit_header(L, "replace_header", true); }
 
 int l_msg_remove_header(lua_State* L) {
   Message* m = check_msg(L);

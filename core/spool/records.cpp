@@ -229,6 +229,18 @@ bool decode(std::string_view in, DestRecord& out) {
   return true;
 }
 
+std::string_view to_string(RcptState s) {
+  switch (s) {
+    case RcptState::Pending:
+      return "pending";
+    case RcptState::Delivered:
+      return "delivered";
+    case RcptState::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
 RouteTls parse_route_tls(std::string_view s) {
   if (s == "opportunistic") return RouteTls::Opportunistic;
   if (s == "required") return RouteTls::Required;

@@ -41,6 +41,7 @@ struct Envelope {
 };
 
 enum class RcptState : std::uint8_t { Pending = 0, Delivered = 1, Failed = 2 };
+std::string_view to_string(RcptState s);  // "pending", "delivered", "failed"
 
 struct DestRecipient {
   std::uint32_t index = 0;  // into Envelope::recipients
