@@ -178,13 +178,12 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
     r = smtp.command("EHLO " + ctx.config->hostname);
     if (r.code != 250)
       return http::error_response(r.transient() ? 503 : 422, "EHLO refused: " + reply_text(r));
-    auto non_ascii = [](const std::string& x) {
-      return std::any_of(x.begin(), x.end(),
-                         [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-    };
     std::string params;
-    if (non_ascii(content)) params += " BODY=8BITMIME";
-    if (non_ascii(from) || std::any_of(to.begin(), to.end(), non_ascii)) params += " SMTPUTF8";
+    if (smtp::has_non_ascii(content)) params += " BODY=8BITMIME";
+    if (smtp::has_non_ascii(from) || std::any_of(to.begin(), to.end(), [](const std::string& a) {
+          return smtp::has_non_ascii(a);
+        }))
+      params += " SMTPUTF8";
     r = smtp.command("MAIL FROM:<" + from + ">" + params);
     if (r.code != 250) {
       json rejected = json::array();

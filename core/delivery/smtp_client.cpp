@@ -1,5 +1,6 @@
 // delivery/smtp_client: see smtp_client.hpp.
 #include "delivery/smtp_client.hpp"
+#include "smtp/address.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -24,14 +25,9 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kWriteChunk = 64 * 1024;
 
 bool needs_utf8(const spool::Envelope& env) {
-  auto non_ascii = [](const std::string& s) {
-    for (unsigned char c : s)
-      if (c >= 0x80) return true;
-    return false;
-  };
-  if (non_ascii(env.sender)) return true;
+  if (smtp::has_non_ascii(env.sender)) return true;
   for (const auto& r : env.recipients)
-    if (non_ascii(r.address)) return true;
+    if (smtp::has_non_ascii(r.address)) return true;
   return false;
 }
 }  // namespace

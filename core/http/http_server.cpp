@@ -79,10 +79,11 @@ const char* status_text(int status) {
 }
 
 void send(mg_connection* conn, const Response& r) {
+  const std::string allow = r.allow.empty() ? std::string() : "Allow: " + r.allow + "\r\n";
   mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
             "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-            r.status, status_text(r.status), r.content_type.c_str(), r.body.size());
+            r.status, status_text(r.status), r.content_type.c_str(), r.body.size(), allow.c_str());
   mg_write(conn, r.body.data(), r.body.size());
 }
 
@@ -174,20 +175,24 @@ void HttpServer::handle(std::string method, std::string path, Handler handler, b
 }
 
 Response HttpServer::dispatch(Request& req, const std::string& authorization) const {
-  bool path_known = false;
+  std::string allowed;  // methods of the routes matching the path
   for (const auto& r : routes_) {
     const bool match = r->prefix ? req.path.size() > r->path.size() && req.path.starts_with(r->path)
                                  : req.path == r->path;
     if (!match) continue;
-    path_known = true;
-    if (r->method != req.method) continue;
+    if (r->method != req.method) {
+      allowed += (allowed.empty() ? "" : ", ") + r->method;
+      continue;
+    }
     if (r->needs_token && !options_.token.empty() && !token_ok(options_.token, authorization))
       return error_response(401, "missing or bad bearer token");
     req.tail = r->prefix ? req.path.substr(r->path.size()) : std::string();
     return r->handler(req);
   }
-  return path_known ? error_response(405, "method not allowed")
-                    : error_response(404, "no such endpoint: " + req.path);
+  if (allowed.empty()) return error_response(404, "no such endpoint: " + req.path);
+  auto r = error_response(405, "method not allowed");
+  r.allow = allowed;
+  return r;
 }
 
 std::string HttpServer::start() {

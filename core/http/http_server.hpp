@@ -37,6 +37,7 @@ struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::string allow;  // 405: the methods the path does take (the Allow header)
 };
 
 Response json_response(int status, const nlohmann::json& j);

@@ -193,7 +193,8 @@ asio::awaitable<void> Session::run() {
 }
 
 asio::awaitable<void> Session::converse() {
-  worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
+  // HTTP inject's loopback sessions are not SMTP clients' connections.
+  if (!listener_.internal) worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   deadline_.start(listener_.command_timeout);
 
   const auto& hostname = worker_.config->hostname;

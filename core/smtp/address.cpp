@@ -266,12 +266,14 @@ std::string Address::str() const {
   return s;
 }
 
-bool Address::has_non_ascii() const {
-  for (char c : local)
-    if (static_cast<unsigned char>(c) >= 0x80) return true;
-  for (char c : domain)
+bool has_non_ascii(std::string_view s) {
+  for (char c : s)
     if (static_cast<unsigned char>(c) >= 0x80) return true;
   return false;
+}
+
+bool Address::has_non_ascii() const {
+  return smtp::has_non_ascii(local) || smtp::has_non_ascii(domain);
 }
 
 bool Address::has_routing_chars() const {

@@ -84,6 +84,12 @@ def test_bad_input_never_crashes(tmp_path, started):
     assert api.json("GET", "/api/v1/messages/" + "0" * 32)[0] == 404
     assert api.json("GET", "/api/v1/nope")[0] == 404
     assert api.json("DELETE", "/api/v1/queue")[0] == 405
+    try:
+        urllib.request.urlopen(urllib.request.Request(api.base + "/api/v1/suppression",
+                                                      method="PUT"), timeout=10)
+        raise AssertionError("PUT accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 405 and e.headers["Allow"] == "GET, POST", dict(e.headers)
     assert api.json("POST", "/api/v1/queue/none.test/explode")[0] == 404
     assert api.json("POST", "/api/v1/queue/none.test/suspend")[0] == 404
     assert api.json("POST", "/api/v1/suppression", body={"address": "not an address"})[0] == 400
