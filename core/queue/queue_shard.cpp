@@ -137,9 +137,8 @@ void QueueShard::defer_destination(Destination& d, std::int64_t until_ms) {
 }
 
 bool QueueShard::suspend(const std::string& name) {
-  auto it = dests_.find(name);
-  if (it == dests_.end()) return false;
-  it->second->suspended = true;
+  // Creates the destination: an operator may suspend one before its mail comes.
+  destination(name).suspended = true;
   return true;
 }
 

@@ -128,7 +128,7 @@ class QueueShard {
   // destination waits until `until_ms`; its ready items move back together.
   void defer_destination(Destination& d, std::int64_t until_ms);
 
-  bool suspend(const std::string& destination);
+  bool suspend(const std::string& destination);  // creates it when unknown: always true
   bool resume(const std::string& destination);
   bool flush(const std::string& destination);  // scheduled → ready now
 

@@ -221,15 +221,18 @@ def test_suspend_resume_flush(gw):
     assert r == {"destination": domain, "action": "suspend"}
     ok("queue", "resume", domain, api=gw.api)
 
-    code, out, err = cli("queue", "suspend", "no-such-queue.test", api=gw.api)
+    code, out, err = cli("queue", "resume", "no-such-queue.test", api=gw.api)
     assert code == 1, (out, err)
     assert err.startswith("mailgate: 404: "), err
+    # Suspending ahead of time works: the destination exists from then on.
+    assert ok("queue", "suspend", "later.test", api=gw.api) == "suspended later.test\n"
+    assert (summary_row(gw, "later.test") or {}).get("suspended") is True
 
 
 def test_destination_with_brackets_is_url_encoded(gw):
     # "[127.0.0.1]:2525" must reach the server as one path segment; no such
     # queue exists, so the contract's 404 (not a routing 404/400) comes back.
-    code, out, err = cli("queue", "suspend", "[127.0.0.1]:2525", api=gw.api)
+    code, out, err = cli("queue", "flush", "[127.0.0.1]:2525", api=gw.api)
     assert code == 1, (out, err)
     assert err.startswith("mailgate: 404: ") and "[127.0.0.1]:2525" in err, err
 

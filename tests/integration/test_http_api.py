@@ -91,7 +91,8 @@ def test_bad_input_never_crashes(tmp_path, started):
     except urllib.error.HTTPError as e:
         assert e.code == 405 and e.headers["Allow"] == "GET, POST", dict(e.headers)
     assert api.json("POST", "/api/v1/queue/none.test/explode")[0] == 404
-    assert api.json("POST", "/api/v1/queue/none.test/suspend")[0] == 404
+    assert api.json("POST", "/api/v1/queue/none.test/resume")[0] == 404
+    assert api.json("POST", "/api/v1/queue/none.test/flush")[0] == 404
     assert api.json("POST", "/api/v1/suppression", body={"address": "not an address"})[0] == 400
     assert api.json("POST", "/api/v1/suppression", body={"reason": "x"})[0] == 400
     assert api.json("DELETE", "/api/v1/suppression/nobody@x.test")[0] == 404
