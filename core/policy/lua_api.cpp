@@ -561,7 +561,27 @@ void push_address(lua_State* L, const AddressInfo& a) {
   lua_setfield(L, -2, "params");
 }
 
-void push_tx(lua_State* L, const TxInfo& tx) {
+namespace {
+// tx.recipients is built on first use (most hooks never read it, and a
+// transaction with many recipients would otherwise pay for it on every call).
+int l_tx_index(lua_State* L) {
+  const char* key = lua_tostring(L, 2);
+  if (key == nullptr || std::strcmp(key, "recipients") != 0) return 0;
+  auto** box = static_cast<void**>(lua_touserdata(L, lua_upvalueindex(1)));
+  if (*box == nullptr) return luaL_error(L, "tx used after its hook returned");
+  const TxInfo& tx = *static_cast<const TxInfo*>(*box);
+  lua_createtable(L, static_cast<int>(tx.recipients.size()), 0);
+  for (std::size_t i = 0; i < tx.recipients.size(); ++i) {
+    push_address(L, tx.recipients[i]);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, 1, "recipients");  // (rawset: the table has no __newindex)
+  return 1;
+}
+}  // namespace
+
+void push_tx(lua_State* L, const TxInfo& tx, HookCall& call) {
   lua_createtable(L, 0, 4);
   set_string(L, "id", tx.id);
   if (tx.conn) {
@@ -570,18 +590,20 @@ void push_tx(lua_State* L, const TxInfo& tx) {
   }
   push_address(L, tx.sender);
   lua_setfield(L, -2, "sender");
-  lua_createtable(L, static_cast<int>(tx.recipients.size()), 0);
-  for (std::size_t i = 0; i < tx.recipients.size(); ++i) {
-    push_address(L, tx.recipients[i]);
-    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
-  }
-  lua_setfield(L, -2, "recipients");
+  lua_createtable(L, 0, 1);  // metatable
+  // The box holds a void* like msg's (one invalidation list); it is only read.
+  auto** box = static_cast<void**>(lua_newuserdatauv(L, sizeof(void*), 0));
+  *box = const_cast<TxInfo*>(&tx);
+  call.boxes.push_back(box);
+  lua_pushcclosure(L, l_tx_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
 }
 
 void push_message(lua_State* L, Message& m, HookCall& call) {
   auto** box = static_cast<Message**>(lua_newuserdatauv(L, sizeof(Message*), 0));
   *box = &m;
-  call.boxes.push_back(box);
+  call.boxes.push_back(reinterpret_cast<void**>(box));
   luaL_setmetatable(L, "mailgate.msg");
 }
 

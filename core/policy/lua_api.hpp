@@ -44,7 +44,9 @@ struct HookCall {
   // A pending asynchronous request the hook yielded for.
   enum class Wait { None, Mx } wait = Wait::None;
   std::string wait_arg;
-  std::vector<Message**> boxes;  // msg userdata to invalidate after the call
+  // Userdata boxes (msg, tx recipients) cleared when the call ends, so Lua
+  // code that kept them cannot reach the C++ objects afterwards.
+  std::vector<void**> boxes;
 };
 
 HookCall* current_call(lua_State* L);  // null outside a hook
@@ -60,7 +62,7 @@ bool has_handlers(lua_State* L, Event e);
 // Arguments.
 void push_conn(lua_State* L, const ConnInfo& c);
 void push_address(lua_State* L, const AddressInfo& a);
-void push_tx(lua_State* L, const TxInfo& tx);
+void push_tx(lua_State* L, const TxInfo& tx, HookCall& call);
 void push_message(lua_State* L, Message& m, HookCall& call);
 void push_reply(lua_State* L, const ReplyInfo& r);
 void push_mx_answer(lua_State* L, const dns::MxAnswer& r);

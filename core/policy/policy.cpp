@@ -189,8 +189,8 @@ asio::awaitable<Verdict> Policy::helo(const ConnInfo& conn, std::string_view nam
 
 asio::awaitable<Verdict> Policy::mail_from(const TxInfo& tx) {
   if (!has(Event::MailFrom)) co_return Verdict{};
-  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
-    push_tx(co, tx);
+  const Impl::Pusher push = [&](lua_State* co, HookCall& call) {
+    push_tx(co, tx, call);
     push_address(co, tx.sender);
     return 2;
   };
@@ -200,8 +200,8 @@ asio::awaitable<Verdict> Policy::mail_from(const TxInfo& tx) {
 
 asio::awaitable<Verdict> Policy::rcpt_to(const TxInfo& tx, const AddressInfo& rcpt) {
   if (!has(Event::RcptTo)) co_return Verdict{};
-  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
-    push_tx(co, tx);
+  const Impl::Pusher push = [&](lua_State* co, HookCall& call) {
+    push_tx(co, tx, call);
     push_address(co, rcpt);
     return 2;
   };
@@ -212,7 +212,7 @@ asio::awaitable<Verdict> Policy::rcpt_to(const TxInfo& tx, const AddressInfo& rc
 asio::awaitable<Verdict> Policy::message(const TxInfo& tx, Message& msg) {
   if (!has(Event::Message)) co_return Verdict{};
   const Impl::Pusher push = [&](lua_State* co, HookCall& call) {
-    push_tx(co, tx);
+    push_tx(co, tx, call);
     push_message(co, msg, call);
     return 2;
   };

@@ -179,6 +179,8 @@ void Session::reset_transaction() {
   tx_.policy.reset();
   tx_.rcpt_dest.clear();
   tx_.dest_tls.clear();
+  hook_tx_.recipients.clear();
+  hook_tx_sender_ = false;
 }
 
 asio::awaitable<void> Session::run() {

@@ -126,7 +126,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_xmailgate(std::string_view line);
   // Hooks (session_policy.cpp)
   bool has_hook(policy::Event e) const;
-  policy::TxInfo tx_info() const;
+  const policy::TxInfo& tx_info();
   // The verdict's reply (a hook error is logged by the runtime). True when it refused.
   bool refused_by(const policy::Verdict& v);
   asio::awaitable<bool> connect_allowed();  // false: refused (reply queued)
@@ -171,7 +171,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool esmtp_ = false;
   policy::PolicyRef policy_;  // the version the connection started with
   policy::ConnInfo conn_;
-  bool injected_ = false;  // an HTTP inject (XMAILGATE accepted)
+  policy::TxInfo hook_tx_;       // the transaction as hooks see it (tx_info())
+  bool hook_tx_sender_ = false;  // hook_tx_.sender is set
+  bool injected_ = false;        // an HTTP inject (XMAILGATE accepted)
   unsigned errors_ = 0;
   unsigned junk_ = 0;
   Transaction tx_;

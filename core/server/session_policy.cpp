@@ -33,14 +33,19 @@ bool Session::has_hook(policy::Event e) const {
   return p && p->has(e);
 }
 
-policy::TxInfo Session::tx_info() const {
-  policy::TxInfo tx;
-  if (tx_.receiving) tx.id = tx_.id.hex();
+const policy::TxInfo& Session::tx_info() {
+  // Kept in step with the transaction instead of rebuilt per hook call: a
+  // transaction of n recipients costs O(n), not O(n²), in rcpt_to calls.
+  auto& tx = hook_tx_;
+  tx.id = tx_.receiving ? tx_.id.hex() : std::string();
   tx.conn = &conn_;
-  tx.sender = policy::make_address_info(tx_.sender.address.str());
-  tx.sender.params = mail_params(tx_.params);
-  tx.recipients.reserve(tx_.recipients.size());
-  for (const auto& r : tx_.recipients) {
+  if (!hook_tx_sender_) {
+    tx.sender = policy::make_address_info(tx_.sender.address.str());
+    tx.sender.params = mail_params(tx_.params);
+    hook_tx_sender_ = true;
+  }
+  for (std::size_t i = tx.recipients.size(); i < tx_.recipients.size(); ++i) {
+    const auto& r = tx_.recipients[i];
     auto a = policy::make_address_info(r.address.str());
     if (r.params.notify) a.params.emplace_back("NOTIFY", smtp::notify_text(r.params.notify));
     if (!r.params.orcpt.empty()) a.params.emplace_back("ORCPT", r.params.orcpt);

@@ -141,6 +141,35 @@ TEST(PolicyRuntime, FirstVerdictWinsInRegistrationOrder) {
   EXPECT_FALSE(v.error);
 }
 
+TEST(PolicyRuntime, TxRecipientsAreBuiltOnUseAndDieWithTheCall) {
+  Harness h(R"(
+    kept = nil
+    mailgate.on("rcpt_to", function(tx, rcpt)
+      if not kept then
+        kept = tx  -- its recipients never read during its own call
+        return nil
+      end
+      local ok, err = pcall(function() return #kept.recipients end)
+      return mailgate.reject(550, #tx.recipients .. " " .. tx.recipients[2].address .. " " ..
+                                  tx.sender.address .. " | " .. (ok and "stale worked" or err))
+    end)
+  )");
+  ConnInfo conn;
+  TxInfo tx;
+  tx.conn = &conn;
+  tx.sender = make_address_info("s@x.test");
+  tx.recipients = {make_address_info("a@y.test"), make_address_info("b@y.test")};
+  Verdict v;
+  for (int i = 0; i < 2; ++i) {
+    h.run([&]() -> asio::awaitable<void> {
+      v = co_await h.policy->rcpt_to(tx, make_address_info("c@y.test"));
+    });
+  }
+  EXPECT_NE(v.reply.text.find("2 b@y.test s@x.test | "), std::string::npos) << v.reply.text;
+  EXPECT_NE(v.reply.text.find("tx used after its hook returned"), std::string::npos)
+      << v.reply.text;
+}
+
 TEST(PolicyRuntime, LuaErrorIsTempfailNeverAccept) {
   Harness h(R"(
     mailgate.on("rcpt_to", function(tx, rcpt) error("boom") end)
