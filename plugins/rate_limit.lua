@@ -32,32 +32,23 @@ return function(opts)
     end)
   end
 
-  if per_ip.messages or per_sender.messages then
-    mailgate.on("mail_from", function(tx, sender)
+  -- Messages (at MAIL FROM) and recipients (at RCPT TO) are limited the same
+  -- way: per client IP, then per envelope sender; 452 4.7.1 when over.
+  local function limit_per_transaction(event, what, tag)
+    if not (per_ip[what] or per_sender[what]) then return end
+    mailgate.on(event, function(tx)
       local ip = tx.conn.remote_ip
       if exempted(ip) then return nil end
-      if per_ip.messages and not mailgate.ratelimit.check("rl:msg:ip:" .. ip, per_ip.messages) then
-        return mailgate.tempfail(452, "4.7.1 message rate limit exceeded for " .. ip)
-      end
-      if per_sender.messages and sender.address ~= "" and
-         not mailgate.ratelimit.check("rl:msg:from:" .. sender.address:lower(), per_sender.messages) then
-        return mailgate.tempfail(452, "4.7.1 message rate limit exceeded for sender " .. sender.address)
-      end
-    end)
-  end
-
-  if per_ip.recipients or per_sender.recipients then
-    mailgate.on("rcpt_to", function(tx, rcpt)
-      local ip = tx.conn.remote_ip
-      if exempted(ip) then return nil end
-      if per_ip.recipients and not mailgate.ratelimit.check("rl:rcpt:ip:" .. ip, per_ip.recipients) then
-        return mailgate.tempfail(452, "4.7.1 recipient rate limit exceeded for " .. ip)
+      if per_ip[what] and not mailgate.ratelimit.check("rl:" .. tag .. ":ip:" .. ip, per_ip[what]) then
+        return mailgate.tempfail(452, "4.7.1 " .. tag .. " rate limit exceeded for " .. ip)
       end
       local s = tx.sender.address
-      if per_sender.recipients and s ~= "" and
-         not mailgate.ratelimit.check("rl:rcpt:from:" .. s:lower(), per_sender.recipients) then
-        return mailgate.tempfail(452, "4.7.1 recipient rate limit exceeded for sender " .. s)
+      if per_sender[what] and s ~= "" and
+         not mailgate.ratelimit.check("rl:" .. tag .. ":from:" .. s:lower(), per_sender[what]) then
+        return mailgate.tempfail(452, "4.7.1 " .. tag .. " rate limit exceeded for sender " .. s)
       end
     end)
   end
+  limit_per_transaction("mail_from", "messages", "message")
+  limit_per_transaction("rcpt_to", "recipients", "recipient")
 end

@@ -275,10 +275,7 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
   const AdminContext* c = &ctx;
   server.handle(
       "GET", "/healthz",
-      [](const http::Request&) {
-        return http::Response{200, "text/plain", "ok\n"};
-      },
-      false);
+      [](const http::Request&) { return http::text_response(200, "text/plain", "ok\n"); }, false);
   server.handle(
       "GET", "/readyz",
       [c](const http::Request&) {
@@ -294,7 +291,8 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
   server.handle(
       "GET", "/metrics",
       [c](const http::Request&) {
-        return http::Response{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(*c)};
+        return http::text_response(200, "text/plain; version=0.0.4; charset=utf-8",
+                                   render_metrics(*c));
       },
       false);
   server.handle("GET", "/api/v1/queue", [c](const http::Request&) { return queue_summary(*c); });

@@ -17,7 +17,6 @@
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
-#include "metrics/outcome_counters.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "policy/config.hpp"
@@ -112,8 +111,6 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
   smtp.set_delivery_log(&delivery_log);
   smtp.set_policy(&policy);
-  metrics::DestinationLabels metric_labels(cfg.metrics.destinations);
-  smtp.set_metrics_labels(&metric_labels);
   // Listeners are bound now (the kernel queues connections) but sessions start
   // only in smtp.serve(), once the engine that takes their messages is running.
   if (auto e = smtp.bind(); !e.empty()) {
@@ -174,6 +171,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   smtp.set_on_accepted([&engine](const spool::MessageId& id,
                                  const std::vector<spool::QueuedDest>& destinations,
                                  std::uint64_t size) { engine.enqueue(id, destinations, size); });
+  smtp.set_metrics_labels(&engine.labels());  // discards count under the same labels
   smtp.serve();  // from here on sessions run (posted: everything set above happens-before them)
   {
     // "listening http=" first: tests read the smtp line as "the gateway is up".

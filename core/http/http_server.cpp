@@ -18,8 +18,16 @@ struct HttpServer::Route {
 };
 
 Response json_response(int status, const nlohmann::json& j) {
-  return Response{status, "application/json",
-                  j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+  return text_response(status, "application/json",
+                       j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+Response text_response(int status, std::string content_type, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  return r;
 }
 
 Response error_response(int status, std::string_view message) {

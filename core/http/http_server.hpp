@@ -42,6 +42,7 @@ struct Response {
 
 Response json_response(int status, const nlohmann::json& j);
 Response error_response(int status, std::string_view message);
+Response text_response(int status, std::string content_type, std::string body);
 
 using Handler = std::function<Response(const Request&)>;
 

@@ -144,12 +144,7 @@ void install_api(lua_State* L, ApiContext* ctx) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kStateKey);
 
   install_mailgate_api(L, ctx);
-  lua_getglobal(L, "mailgate");
-  lua_pushcfunction(L, l_configure);
-  lua_setfield(L, -2, "configure");
-  lua_pushcfunction(L, l_listen);
-  lua_setfield(L, -2, "listen");
-  lua_pop(L, 1);
+  set_config_functions(L, l_configure, l_listen);
 }
 
 // ---------------------------------------------------------------------------

@@ -54,6 +54,10 @@ void set_current_call(lua_State* thread, HookCall* call);
 // Raises "hook timed out" from the instruction-count hook past the deadline.
 void install_timeout_hook(lua_State* thread);
 
+// Sets mailgate.configure and mailgate.listen (collectors while checking a
+// config, no-ops in a running policy).
+void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*));
+
 // Registry access: the Lua dispatcher function and each event's handler list.
 void push_dispatcher(lua_State* L);
 void push_handlers(lua_State* L, Event e);  // the (possibly empty) array

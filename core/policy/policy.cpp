@@ -324,12 +324,7 @@ PolicyRef build_policy(const std::string& config_path, std::uint64_t version, co
   }
   // configure{} and listen{} were validated by load_config; a running
   // policy only takes the hooks.
-  lua_getglobal(L, "mailgate");
-  lua_pushcfunction(L, l_ignore);
-  lua_setfield(L, -2, "configure");
-  lua_pushcfunction(L, l_ignore);
-  lua_setfield(L, -2, "listen");
-  lua_pop(L, 1);
+  set_config_functions(L, l_ignore, l_ignore);
   if (luaL_loadfilex(L, config_path.c_str(), "t") != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK)
     throw ConfigError(lua_error_text(L, -1));
   for (int i = 0; i < kEventCount; ++i) impl->has[i] = has_handlers(L, static_cast<Event>(i));

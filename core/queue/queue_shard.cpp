@@ -7,11 +7,7 @@
 
 namespace mailgate::queue {
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t now_ms() { return spool::wall_clock_ms(); }
 
 std::int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

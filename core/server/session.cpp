@@ -133,9 +133,7 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
   if (!worker_.log) return;
   eventlog::LogRecord rec;
   rec.event = event;
-  rec.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  rec.time_ms = spool::wall_clock_ms();
   if (tx_.receiving) rec.id = tx_.id.hex();
   rec.sender = tx_.sender.address.str();
   rec.recipient = std::string(recipient.substr(0, 512));

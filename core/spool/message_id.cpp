@@ -79,10 +79,14 @@ std::uint16_t MessageId::worker() const {
 }
 std::uint64_t MessageId::counter() const { return load_be(bytes.data() + 8, 8); }
 
+std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 MessageId IdGenerator::next() {
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
+  auto now = wall_clock_ms();
   auto millis = static_cast<std::uint64_t>(std::max<std::int64_t>(now, 0)) & kMillisMask;
   // A clock step backwards must not reorder this generator's ids.
   last_millis_ = std::max(last_millis_, millis);

@@ -14,6 +14,10 @@
 
 namespace mailgate::spool {
 
+// Milliseconds since the Unix epoch (system clock): the time inside message
+// ids, and the clock of queue times, log records and suppression entries.
+std::int64_t wall_clock_ms();
+
 struct MessageId {
   std::array<std::uint8_t, 16> bytes{};
 

@@ -9,18 +9,11 @@
 #include <memory>
 #include <mutex>
 
+#include "spool/message_id.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
 
 namespace mailgate::suppression {
-
-namespace {
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 std::string SuppressionList::normalize(std::string_view address) {
   std::string out(address.substr(0, 512));
@@ -51,7 +44,7 @@ bool SuppressionList::has(std::string_view address) const {
 }
 
 void SuppressionList::add(std::string_view address, std::string_view reason) {
-  Entry e{normalize(address), std::string(reason.substr(0, 512)), now_ms()};
+  Entry e{normalize(address), std::string(reason.substr(0, 512)), spool::wall_clock_ms()};
   rocksdb::WriteBatch batch;
   batch.Put(store_.suppress(), e.address, std::to_string(e.added_ms) + " " + e.reason);
   {
