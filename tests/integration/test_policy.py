@@ -129,8 +129,10 @@ def test_routing_table_smarthost_discard_and_mx(env, tmp_path):
     wait_for(lambda: any(e["event"] == "discard" for e in log_events(gw)), 10, what="discard log")
     d = [e for e in log_events(gw) if e["event"] == "discard"]
     assert [e["recipient"] for e in d] == ["c@junk.test"]
-    dests = {e["destination"] for e in log_events(gw) if e["event"] == "delivery"}
-    assert dests == {f"[127.0.0.63]:{env.port}", "other.test"}
+    delivered = wait_for(lambda: [e for e in log_events(gw) if e["event"] == "delivery"][2:] and
+                         [e for e in log_events(gw) if e["event"] == "delivery"], 10,
+                         what="three delivery log lines")
+    assert {e["destination"] for e in delivered} == {f"[127.0.0.63]:{env.port}", "other.test"}
 
 
 def test_routing_table_file_is_reread_when_it_changes(env, tmp_path):
@@ -397,7 +399,10 @@ def test_sender_domains_per_tenant(env):
         code, _ = s.mail("z@acme.test")
         assert code == 550  # a client in no tenant's networks
     wait_for(lambda: sink.handler.count() == 2, 20, what="two deliveries")
-    ev = [e for e in log_events(gw) if e["event"] == "delivery"]
+    # The sink counts at its reply; the delivery log line is written a moment later.
+    ev = wait_for(lambda: [e for e in log_events(gw) if e["event"] == "delivery"][1:] and
+                  [e for e in log_events(gw) if e["event"] == "delivery"], 10,
+                  what="two delivery log lines")
     assert sorted(e["meta"]["tenant"] for e in ev) == ["acme", "other"]
 
 
@@ -434,7 +439,9 @@ def test_message_hook_edits_headers_and_meta_also_for_spilled_bodies(env):
     bigmsg = [m for m in sink.handler.messages if m["to"] == ["a@hdr.test"]][0]["data"]
     assert bigmsg.endswith(big * 600), len(bigmsg)
     gw.wait_log(r"delivered hook: a@hdr.test campaign=c42 code=250", 10)
-    ev = [e for e in log_events(gw) if e["event"] == "delivery" and e["recipient"] == "a@hdr.test"]
+    ev = wait_for(lambda: [e for e in log_events(gw)
+                           if e["event"] == "delivery" and e["recipient"] == "a@hdr.test"], 10,
+                  what="the delivery log line")
     assert ev[0]["meta"] == {"campaign": "c42"}
 
 
