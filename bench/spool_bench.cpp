@@ -4,6 +4,7 @@
 // (items_per_second) and messages per fsync (msgs_per_sync).
 #include <benchmark/benchmark.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -69,7 +70,7 @@ void BM_GroupCommitSynced(benchmark::State& state) {
     b.Put(g->store->body(), body_key(id, 0), body);
     b.Put(g->store->meta(), id.key(), meta);
     done = false;
-    g->writer->submit(std::move(b), true, [&](std::error_code ec) {
+    g->writer->submit(WriteSet(*g->store, std::move(b)), true, [&](std::error_code ec) {
       std::lock_guard lk(mu);
       result = ec;
       done = true;
@@ -129,7 +130,7 @@ void BM_WriterOverheadNoIo(benchmark::State& state) {
         rocksdb::WriteBatch b;
         b.Put(store->body(), body_key(id, 0), body);
         b.Put(store->meta(), id.key(), meta);
-        w.submit(std::move(b), true, [&](std::error_code) {
+        w.submit(WriteSet(*store, std::move(b)), true, [&](std::error_code) {
           std::lock_guard lk(mu);
           if (--pending == 0) cv.notify_one();
         });

@@ -5,6 +5,7 @@
 
 #include "adminclient/render.hpp"
 #include "adminclient/table.hpp"
+#include "text/ascii.hpp"
 
 namespace mailgate::adminclient {
 namespace {
@@ -70,7 +71,7 @@ Json Commands::list(const std::string& path, std::string query, const char* key,
     query += (query.empty() ? "?" : "&");
     query += name;
     query += '=';
-    query += url_encode(value);
+    query += text::percent_encode(value);
   };
   if (o.limit) {
     add("limit", std::to_string(*o.limit));
@@ -84,7 +85,8 @@ Json Commands::list(const std::string& path, std::string query, const char* key,
   more = false;
   while (true) {
     std::string target = path + query;
-    if (!cursor.empty()) target += (query.empty() ? "?cursor=" : "&cursor=") + url_encode(cursor);
+    if (!cursor.empty())
+      target += (query.empty() ? "?cursor=" : "&cursor=") + text::percent_encode(cursor);
     Json page = api_.call("GET", target);
     if (!page.is_object() || !page.contains(key) || !page[key].is_array())
       unexpected(std::string("no \"") + key + "\" array");
@@ -116,7 +118,7 @@ int Commands::queue_summary() {
 int Commands::queue_list(const ListOptions& o) {
   return guarded([&] {
     std::string query;
-    if (o.destination) query = "?destination=" + url_encode(*o.destination);
+    if (o.destination) query = "?destination=" + text::percent_encode(*o.destination);
     bool more = false;
     Json page = list("/api/v1/messages", query, "messages", o, more);
     if (json_) return print_json(page);
@@ -127,7 +129,7 @@ int Commands::queue_list(const ListOptions& o) {
 
 int Commands::queue_show(const std::string& id) {
   return guarded([&] {
-    Json m = api_.call("GET", "/api/v1/messages/" + url_encode(id));
+    Json m = api_.call("GET", "/api/v1/messages/" + text::percent_encode(id));
     if (!m.is_object()) unexpected("not an object");
     if (json_) return print_json(m);
     out_ << render_message(m);
@@ -136,7 +138,7 @@ int Commands::queue_show(const std::string& id) {
 
 int Commands::queue_action(const std::string& action, const std::string& destination) {
   return guarded([&] {
-    Json r = api_.call("POST", "/api/v1/queue/" + url_encode(destination) + "/" + action);
+    Json r = api_.call("POST", "/api/v1/queue/" + text::percent_encode(destination) + "/" + action);
     if (json_) return print_json(r);
     const std::string done = action == "suspend"  ? "suspended"
                              : action == "resume" ? "resumed"
@@ -186,7 +188,7 @@ int Commands::suppression_add(const std::string& address,
 
 int Commands::suppression_remove(const std::string& address) {
   return guarded([&] {
-    Json r = api_.call("DELETE", "/api/v1/suppression/" + url_encode(address));
+    Json r = api_.call("DELETE", "/api/v1/suppression/" + text::percent_encode(address));
     if (json_) return print_json(r);
     out_ << "removed " << sanitize(string_field(r, "address", address))
          << " from the suppression list\n";

@@ -4,30 +4,16 @@
 #include <algorithm>
 #include <cctype>
 
+#include "text/ascii.hpp"
+
 namespace mailgate::adminclient {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::hex_value;
+using text::iequals;
+using text::trim;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool is_token_char(char c) {
   if (std::isalnum(static_cast<unsigned char>(c))) return true;
@@ -94,6 +80,13 @@ void ResponseParser::take_body(std::size_t n) {
   pos_ += n;
 }
 
+bool ResponseParser::take_remaining() {
+  const auto n = std::min(remaining_, buf_.size() - pos_);
+  take_body(n);
+  remaining_ -= n;
+  return remaining_ == 0;
+}
+
 ResponseParser::Status ResponseParser::run() {
   while (status_ == Status::NeedMore) {
     switch (phase_) {
@@ -125,18 +118,11 @@ ResponseParser::Status ResponseParser::run() {
         }
         break;
       }
-      case Phase::Fixed: {
-        const auto n = std::min(remaining_, buf_.size() - pos_);
-        take_body(n);
-        remaining_ -= n;
-        if (remaining_ == 0) {
-          phase_ = Phase::Done;
-          status_ = Status::Done;
-        } else {
-          return status_;
-        }
+      case Phase::Fixed:
+        if (!take_remaining()) return status_;
+        phase_ = Phase::Done;
+        status_ = Status::Done;
         break;
-      }
       case Phase::ChunkSize: {
         auto line = next_line();
         if (!line) {
@@ -164,14 +150,10 @@ ResponseParser::Status ResponseParser::run() {
         }
         break;
       }
-      case Phase::ChunkData: {
-        const auto n = std::min(remaining_, buf_.size() - pos_);
-        take_body(n);
-        remaining_ -= n;
-        if (remaining_ > 0) return status_;
+      case Phase::ChunkData:
+        if (!take_remaining()) return status_;
         phase_ = Phase::ChunkEnd;
         break;
-      }
       case Phase::ChunkEnd: {
         auto line = next_line();
         if (!line) {

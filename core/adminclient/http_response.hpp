@@ -55,6 +55,9 @@ class ResponseParser {
   bool head_line(std::string_view line);  // false on error (already failed)
   bool end_of_head();
   void take_body(std::size_t n);
+  // Takes what is buffered of the remaining_ bytes of a fixed body or chunk;
+  // true when none remain.
+  bool take_remaining();
 
   std::size_t max_size_;
   bool head_request_;

@@ -3,10 +3,12 @@
 
 #include <arpa/inet.h>
 
-#include <cctype>
+#include "text/ascii.hpp"
 
 namespace mailgate::adminclient {
 namespace {
+
+using text::istarts_with;
 
 bool fail(std::string* error, std::string why) {
   if (error) *error = std::move(why);
@@ -15,13 +17,6 @@ bool fail(std::string* error, std::string why) {
 
 bool ascii_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-  return true;
 }
 
 bool valid_name(std::string_view host) {
@@ -68,7 +63,7 @@ std::string Url::str() const {
 std::optional<Url> parse_url(std::string_view text, std::string* error) {
   std::string_view rest = text;
   if (auto p = rest.find("://"); p != std::string_view::npos) {
-    if (!iequals_prefix(rest, "http://")) {
+    if (!istarts_with(rest, "http://")) {
       fail(error, "only http:// URLs are supported (the admin API is plain HTTP)");
       return std::nullopt;
     }
@@ -147,23 +142,6 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   url.base_path = std::string(path);
   return url;
-}
-
-std::string url_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (ascii_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      const auto b = static_cast<unsigned char>(c);
-      out += '%';
-      out += kHex[b >> 4];
-      out += kHex[b & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace mailgate::adminclient

@@ -1,10 +1,9 @@
-// adminclient/url: the admin API base URL (`--api`) and percent-encoding.
+// adminclient/url: the admin API base URL (`--api`). Path segments and query
+// values are percent-encoded with text::percent_encode (text/ascii.hpp).
 // Promises: parse_url accepts only plain http (`http://host[:port][/prefix]`,
 // or `host:port` with the scheme left out); host is a name, an IPv4 literal or
 // a bracketed IPv6 literal; anything else (https, user info, query, fragment,
-// bad port) is rejected with a one-line reason. url_encode leaves only RFC 3986
-// unreserved characters as they are, so its output is safe as one path segment
-// or one query value.
+// bad port) is rejected with a one-line reason.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +27,5 @@ struct Url {
 
 // nullopt and *error set to the reason when `text` is not a usable http URL.
 std::optional<Url> parse_url(std::string_view text, std::string* error = nullptr);
-
-// Percent-encodes every byte except ALPHA, DIGIT, '-', '.', '_', '~'.
-std::string url_encode(std::string_view text);
 
 }  // namespace mailgate::adminclient

@@ -2,7 +2,6 @@
 // "HTTP API" section.
 #include "app/admin_api.hpp"
 
-#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,13 +54,6 @@ std::optional<json> json_body(const http::Request& r, http::Response& error) {
     return std::nullopt;
   }
   return j;
-}
-
-bool read(const AdminContext& ctx, rocksdb::ColumnFamilyHandle* cf, std::string_view key,
-          std::string& value) {
-  return ctx.store->db()
-      ->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value)
-      .ok();
 }
 
 json recipients_json(const spool::Envelope& env, const spool::DestRecord& rec) {
@@ -128,14 +120,10 @@ http::Response list_messages(const AdminContext& ctx, const http::Request& req) 
       more = true;
       break;
     }
-    std::string meta_value, dest_value;
     spool::Envelope env;
     spool::DestRecord rec;
-    if (!read(ctx, ctx.store->meta(), v.id.key(), meta_value) || !spool::decode(meta_value, env))
+    if (!ctx.store->read_envelope(v.id, env) || !ctx.store->read_dest(v.id, v.destination, rec))
       continue;  // delivered meanwhile
-    if (!read(ctx, ctx.store->dest(), spool::dest_key(v.id, v.destination), dest_value) ||
-        !spool::decode(dest_value, rec))
-      continue;
     out.push_back({{"id", v.id.hex()},
                    {"destination", v.destination},
                    {"sender", env.sender},
@@ -153,22 +141,10 @@ http::Response list_messages(const AdminContext& ctx, const http::Request& req) 
 http::Response show_message(const AdminContext& ctx, const std::string& hex) {
   auto id = spool::MessageId::from_hex(hex);
   if (!id) return http::error_response(400, "a message id is 32 hex digits");
-  std::string meta_value;
   spool::Envelope env;
-  if (!read(ctx, ctx.store->meta(), id->key(), meta_value) || !spool::decode(meta_value, env))
-    return http::error_response(404, "no message " + hex);
+  if (!ctx.store->read_envelope(*id, env)) return http::error_response(404, "no message " + hex);
   json dests = json::array();
-  std::unique_ptr<rocksdb::Iterator> it(
-      ctx.store->db()->NewIterator(rocksdb::ReadOptions(), ctx.store->dest()));
-  const auto prefix = id->key();
-  const rocksdb::Slice prefix_slice(prefix.data(), prefix.size());
-  for (it->Seek(prefix_slice); it->Valid() && it->key().starts_with(prefix_slice); it->Next()) {
-    spool::MessageId got;
-    std::string name;
-    spool::DestRecord rec;
-    if (!spool::split_dest_key(it->key().ToStringView(), got, name) ||
-        !spool::decode(it->value().ToStringView(), rec))
-      continue;
+  for (const auto& [name, rec] : ctx.store->read_dests(*id)) {
     dests.push_back({{"name", name},
                      {"attempts", rec.attempts},
                      {"next_attempt", eventlog::iso_time(rec.next_attempt_ms)},

@@ -34,6 +34,12 @@ class Resolver;
 namespace mailgate::http {
 class HttpServer;
 }
+namespace mailgate::net {
+class WorkerPool;
+}
+namespace mailgate::submit {
+class Submitter;
+}
 
 namespace mailgate::app {
 
@@ -46,6 +52,8 @@ struct AdminContext {
   suppression::SuppressionList* suppressions = nullptr;
   policy::PolicyRuntime* policy = nullptr;
   std::vector<dns::Resolver*> hook_resolvers;  // their counters only (read with relaxed loads)
+  net::WorkerPool* workers = nullptr;           // HTTP inject runs its transaction on one
+  std::vector<submit::Submitter*> submitters;   // per worker (their counters: relaxed loads)
 };
 
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx);

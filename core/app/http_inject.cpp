@@ -1,94 +1,30 @@
-// app/http_inject: POST /api/v1/inject. The message enters exactly as SMTP
-// mail does: the handler speaks SMTP to the gateway's internal loopback
-// listener (a session on a worker), introducing itself with the per-process
-// XMAILGATE secret and the HTTP client's address. So the same hooks
-// (connect is skipped; mail_from, rcpt_to, message, route), limits, Received
-// header, spool sync and delivery-log events apply, with no second copy of
-// the transaction logic, and the reply comes only after the spool sync.
-// Promises: every socket operation has a deadline; bad JSON, missing fields
-// and unbuildable structured messages are 400s; no accepted recipient is 422
-// with the per-recipient replies; a temporary refusal is 503.
-#include <algorithm>
-#include <asio/connect.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/read_until.hpp>
-#include <asio/streambuf.hpp>
-#include <asio/write.hpp>
+// app/http_inject: POST /api/v1/inject. The handler (on a CivetWeb thread)
+// validates the JSON and builds the message, then runs the transaction on a
+// worker (inject_transaction.cpp: envelope hooks, recipient admission, the
+// submission stage) and waits for its result, which comes only after the
+// spool sync. There is no SMTP listener behind it.
+// Promises: the wait has a deadline (60 s, then 503); bad JSON, missing
+// fields and unbuildable structured messages are 400s; no accepted recipient
+// is 422 with the per-recipient replies; a temporary refusal is 503.
+#include <asio/co_spawn.hpp>
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "app/admin_api.hpp"
+#include "app/inject_transaction.hpp"
+#include "net/worker_pool.hpp"
 #include "http/http_server.hpp"
 #include "mime/mime.hpp"
 #include "policy/config.hpp"
-#include "server/smtp_server.hpp"
-#include "smtp/address.hpp"
-#include "smtp/dot_stuffer.hpp"
 #include "smtp/reply.hpp"
 
 namespace mailgate::app {
 
 namespace {
 
-using asio::ip::tcp;
 using nlohmann::json;
-
-struct InjectFailure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// A blocking SMTP client for the loopback listener, with a socket timeout.
-class LoopbackSmtp {
- public:
-  explicit LoopbackSmtp(const tcp::endpoint& ep) : socket_(io_) {
-    std::error_code ec;
-    socket_.connect(ep, ec);
-    if (ec) throw InjectFailure("cannot reach the internal SMTP listener: " + ec.message());
-    timeval tv{60, 0};  // the spool sync and hooks (hook_timeout) come first
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  }
-
-  smtp::Reply read_reply() {
-    smtp::Reply r;
-    for (;;) {
-      std::error_code ec;
-      const auto n = asio::read_until(socket_, in_, "\r\n", ec);
-      if (ec) throw InjectFailure("internal SMTP session: " + ec.message());
-      std::string line(asio::buffers_begin(in_.data()), asio::buffers_begin(in_.data()) + n - 2);
-      in_.consume(n);
-      if (line.size() < 4) throw InjectFailure("internal SMTP session: bad reply");
-      r.code = std::stoi(line.substr(0, 3));
-      std::string text = line.substr(4);
-      // "250 2.0.0 text": the enhanced code is the first word when it looks like one.
-      if (r.enhanced.empty() && text.size() > 5 && text[1] == '.' && text[0] >= '2' &&
-          text[0] <= '5') {
-        const auto sp = text.find(' ');
-        r.enhanced = text.substr(0, sp);
-        text = sp == std::string::npos ? "" : text.substr(sp + 1);
-      }
-      if (!r.text.empty()) r.text += "\n";
-      r.text += text;
-      if (line[3] == ' ') return r;
-    }
-  }
-
-  smtp::Reply command(const std::string& line) {
-    send(line + "\r\n");
-    return read_reply();
-  }
-
-  void send(const std::string& data) {
-    std::error_code ec;
-    asio::write(socket_, asio::buffer(data), ec);
-    if (ec) throw InjectFailure("internal SMTP session: " + ec.message());
-  }
-
- private:
-  asio::io_context io_;
-  tcp::socket socket_;
-  asio::streambuf in_{1 << 20};
-};
 
 std::string reply_text(const smtp::Reply& r) {
   return r.enhanced.empty() ? r.text : r.enhanced + " " + r.text;
@@ -168,75 +104,72 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
     }
   }
 
+  auto request = std::make_shared<InjectRequest>();
+  request->client_ip = req.remote_ip;
+  request->from = from;
+  request->to = std::move(to);
+  request->content = std::move(content);
+  // Any worker will do: round robin spreads injects like the kernel spreads connections.
+  static std::atomic<unsigned> next{0};
+  const unsigned w = next.fetch_add(1, std::memory_order_relaxed) % ctx.workers->size();
+  InjectWorker worker;
+  worker.index = w;
+  worker.config = ctx.config;
+  worker.policy = ctx.policy;
+  worker.submitter = ctx.submitters[w];
+  worker.writer = ctx.writer;
+  worker.store = ctx.store;
+  auto done = std::make_shared<std::promise<InjectResult>>();
+  auto future = done->get_future();
+  asio::co_spawn(
+      ctx.workers->context(w),
+      [worker, request]() { return run_inject(worker, request); },
+      [done](std::exception_ptr e, InjectResult r) {
+        if (e) {
+          done->set_exception(e);
+        } else {
+          done->set_value(std::move(r));
+        }
+      });
+  // Hooks (hook_timeout each) and the spool sync come first; past this the
+  // client gets 503 and the transaction may still complete.
+  if (future.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+    return http::error_response(503, "the gateway did not finish the injection in time");
+  InjectResult r;
   try {
-    LoopbackSmtp smtp(ctx.smtp->inject_endpoint());
-    auto r = smtp.read_reply();
-    if (r.code != 220) return http::error_response(503, "gateway not accepting: " + reply_text(r));
-    // Identity first, so the helo hook already sees the HTTP client's address.
-    r = smtp.command("XMAILGATE " + ctx.smtp->inject_secret() + " ADDR=" + req.remote_ip);
-    if (r.code != 250) throw InjectFailure("internal SMTP session refused XMAILGATE");
-    r = smtp.command("EHLO " + ctx.config->hostname);
-    if (r.code != 250)
-      return http::error_response(r.transient() ? 503 : 422, "EHLO refused: " + reply_text(r));
-    std::string params;
-    if (smtp::has_non_ascii(content)) params += " BODY=8BITMIME";
-    if (smtp::has_non_ascii(from) || std::any_of(to.begin(), to.end(), [](const std::string& a) {
-          return smtp::has_non_ascii(a);
-        }))
-      params += " SMTPUTF8";
-    r = smtp.command("MAIL FROM:<" + from + ">" + params);
-    if (r.code != 250) {
-      json rejected = json::array();
-      for (const auto& a : to)
-        rejected.push_back({{"recipient", a}, {"code", r.code}, {"text", reply_text(r)}});
-      const int status = r.code >= 500 ? 422 : 503;
+    r = future.get();
+  } catch (const std::exception& e) {
+    return http::error_response(503, std::string("injection failed: ") + e.what());
+  }
+  json rejected = json::array();
+  bool temporary = false;
+  for (const auto& [address, reply] : r.rejected) {
+    temporary = temporary || reply.transient();
+    rejected.push_back({{"recipient", address}, {"code", reply.code}, {"text", reply_text(reply)}});
+  }
+  switch (r.kind) {
+    case InjectResult::Kind::SenderRefused:
       return http::json_response(
-          status, {{"error", "sender refused: " + std::to_string(r.code) + " " + reply_text(r)},
-                   {"id", nullptr},
-                   {"accepted", 0},
-                   {"rejected", std::move(rejected)}});
-    }
-    json rejected = json::array();
-    std::size_t accepted = 0;
-    bool temporary = false;
-    for (const auto& a : to) {
-      r = smtp.command("RCPT TO:<" + a + ">");
-      if (r.code == 250) {
-        ++accepted;
-      } else {
-        temporary = temporary || r.transient();
-        rejected.push_back({{"recipient", a}, {"code", r.code}, {"text", reply_text(r)}});
-      }
-    }
-    if (accepted == 0) {
-      smtp.command("QUIT");
+          r.reply.code >= 500 ? 422 : 503,
+          {{"error", "sender refused: " + std::to_string(r.reply.code) + " " + reply_text(r.reply)},
+           {"id", nullptr},
+           {"accepted", 0},
+           {"rejected", std::move(rejected)}});
+    case InjectResult::Kind::NoRecipient:
       return http::json_response(
           temporary ? 503 : 422,
           {{"id", nullptr}, {"accepted", 0}, {"rejected", std::move(rejected)}});
-    }
-    r = smtp.command("DATA");
-    if (r.code != 354) throw InjectFailure("DATA refused: " + reply_text(r));
-    std::string wire;
-    smtp::DotStuffer stuffer;
-    stuffer.feed(content, wire);
-    stuffer.finish(wire);
-    smtp.send(wire);
-    r = smtp.read_reply();
-    smtp.command("QUIT");
-    if (r.code != 250) {
-      return http::json_response(r.transient() ? 503 : 422,
-                                 {{"error", std::to_string(r.code) + " " + reply_text(r)},
+    case InjectResult::Kind::MessageRefused:
+      return http::json_response(r.reply.transient() ? 503 : 422,
+                                 {{"error", std::to_string(r.reply.code) + " " + reply_text(r.reply)},
                                   {"id", nullptr},
                                   {"accepted", 0},
                                   {"rejected", std::move(rejected)}});
-    }
-    const auto pos = r.text.find("id=");
-    const auto id = pos == std::string::npos ? std::string() : r.text.substr(pos + 3, 32);
-    return http::json_response(
-        200, {{"id", id}, {"accepted", accepted}, {"rejected", std::move(rejected)}});
-  } catch (const InjectFailure& e) {
-    return http::error_response(503, e.what());
+    case InjectResult::Kind::Accepted:
+      break;
   }
+  return http::json_response(
+      200, {{"id", r.id}, {"accepted", r.accepted}, {"rejected", std::move(rejected)}});
 }
 
 }  // namespace

@@ -13,24 +13,48 @@
 #include "queue/queue_shard.hpp"
 #include "server/smtp_server.hpp"
 #include "spool/spool_writer.hpp"
+#include "submit/submitter.hpp"
 
 namespace mailgate::app {
 
 namespace {
 
+// The submission stages' counters, summed over workers.
+struct SubmitTotals {
+  double received[submit::kSourceCount] = {};
+  double bytes = 0, rejected_data = 0, rejected_message = 0, http_accepted = 0,
+         http_rejected = 0;
+};
+
+SubmitTotals submit_totals(const AdminContext& ctx) {
+  SubmitTotals t;
+  auto v = [](const submit::SubmitStats::Counter& c) { return static_cast<double>(c.load()); };
+  for (const auto* sub : ctx.submitters) {
+    const auto& s = sub->stats();
+    for (std::size_t i = 0; i < submit::kSourceCount; ++i) t.received[i] += v(s.received[i]);
+    t.bytes += v(s.bytes_received);
+    t.rejected_data += v(s.recipients_rejected_data);
+    t.rejected_message += v(s.recipients_rejected_message);
+    t.http_accepted += v(s.http_recipients_accepted);
+    t.http_rejected += v(s.http_recipients_rejected);
+  }
+  return t;
+}
+
 void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
   server::ServerStats s;
   ctx.smtp->totals(s);
+  const auto t = submit_totals(ctx);
   auto v = [](const server::ServerStats::Counter& c) { return static_cast<double>(c.load()); };
   e.counter("mailgate_smtp_connections_total", "SMTP connections accepted", v(s.connections));
   e.gauge("mailgate_smtp_sessions_active", "SMTP sessions open now", v(s.sessions_active));
   e.counter("mailgate_messages_received_total", "Messages accepted and spooled",
-            v(s.messages_received) - v(s.messages_injected), {{"protocol", "smtp"}});
+            t.received[static_cast<int>(submit::Source::Smtp)], {{"protocol", "smtp"}});
   e.counter("mailgate_messages_received_total", "Messages accepted and spooled",
-            v(s.messages_injected), {{"protocol", "http"}});
-  e.counter("mailgate_received_bytes_total", "Bytes of accepted messages", v(s.bytes_received));
+            t.received[static_cast<int>(submit::Source::Http)], {{"protocol", "http"}});
+  e.counter("mailgate_received_bytes_total", "Bytes of accepted messages", t.bytes);
   e.counter("mailgate_recipients_accepted_total", "Recipients accepted at RCPT",
-            v(s.recipients_accepted));
+            v(s.recipients_accepted) + t.http_accepted);
   const char* help =
       "Refusals by stage: recipients (rcpt_to, data, message), connections (connect), "
       "commands (helo, mail_from)";
@@ -42,11 +66,11 @@ void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
             {{"stage", "mail_from"}});
   e.counter("mailgate_recipients_rejected_total", help,
             v(s.recipients_rejected_relay) + v(s.recipients_rejected_syntax) +
-                v(s.recipients_rejected_limit) + v(s.recipients_rejected_policy),
+                v(s.recipients_rejected_limit) + v(s.recipients_rejected_policy) +
+                t.http_rejected,
             {{"stage", "rcpt_to"}});
-  e.counter("mailgate_recipients_rejected_total", help, v(s.recipients_rejected_data),
-            {{"stage", "data"}});
-  e.counter("mailgate_recipients_rejected_total", help, v(s.recipients_rejected_message),
+  e.counter("mailgate_recipients_rejected_total", help, t.rejected_data, {{"stage", "data"}});
+  e.counter("mailgate_recipients_rejected_total", help, t.rejected_message,
             {{"stage", "message"}});
 }
 
@@ -93,7 +117,12 @@ void queue_metrics(metrics::Exposition& e, const AdminContext& ctx) {
 
 void delivery_metrics(metrics::Exposition& e, const AdminContext& ctx) {
   const auto m = ctx.engine->metrics();
-  const auto discards = ctx.smtp->discards();
+  std::vector<std::uint64_t> discards;
+  for (const auto* sub : ctx.submitters) {
+    const auto& d = sub->stats().discards;
+    discards.resize(d.labels(), 0);
+    for (std::size_t l = 0; l < d.labels(); ++l) discards[l] += d.get(metrics::Outcome::Discard, l);
+  }
   const auto& labels = ctx.engine->labels();
   for (std::size_t l = 0; l < labels.size(); ++l) {
     for (std::size_t o = 0; o < metrics::kOutcomeCount; ++o) {

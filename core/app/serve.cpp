@@ -27,6 +27,7 @@
 #include "spool/spool_reader.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
+#include "submit/submitter.hpp"
 #include "suppression/suppression_list.hpp"
 
 namespace mailgate::app {
@@ -108,7 +109,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
     return 1;
   }
 
-  server::SmtpServer smtp(cfg, workers, *store, writer, counter_start);
+  server::SmtpServer smtp(cfg, workers, *store, writer);
   smtp.set_delivery_log(&delivery_log);
   smtp.set_policy(&policy);
   // Listeners are bound now (the kernel queues connections) but sessions start
@@ -131,6 +132,30 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   deps.own_endpoints = smtp.endpoints();
   deps.id_counter_start = counter_start;
   delivery::DeliveryEngine engine(deps);
+  // The submission stage of each worker: every finished message (SMTP, HTTP,
+  // generated DSNs) is committed and queued there.
+  std::vector<std::unique_ptr<submit::Submitter>> submitters;
+  std::vector<submit::Submitter*> submitter_ptrs;
+  for (unsigned i = 0; i < workers.size(); ++i) {
+    submit::Submitter::Deps sd;
+    sd.worker = i;
+    sd.context = &workers.context(i);
+    sd.config = &cfg;
+    sd.writer = &writer;
+    sd.reader = &reader;
+    sd.store = store.get();
+    sd.log = &delivery_log;
+    sd.policy = &policy;
+    sd.labels = &engine.labels();
+    sd.queue = [&engine](const spool::MessageId& id,
+                         const std::vector<spool::QueuedDest>& destinations,
+                         std::uint64_t size) { engine.enqueue(id, destinations, size); };
+    submitters.push_back(std::make_unique<submit::Submitter>(
+        std::move(sd), spool::IdGenerator(static_cast<std::uint16_t>(i), counter_start)));
+    submitter_ptrs.push_back(submitters.back().get());
+  }
+  engine.set_submitters(submitter_ptrs);
+  smtp.set_submitters(submitter_ptrs);
   if (auto e = engine.start(); !e.empty()) {
     spdlog::critical("{}", e);
     workers.stop();
@@ -151,6 +176,8 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   admin.suppressions = &suppressions;
   admin.policy = &policy;
   admin.hook_resolvers = resolver_ptrs;
+  admin.workers = &workers;
+  admin.submitters = submitter_ptrs;
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
   http_opts.token = cfg.http.token;
@@ -168,10 +195,6 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
     writer.stop();
     return 1;
   }
-  smtp.set_on_accepted([&engine](const spool::MessageId& id,
-                                 const std::vector<spool::QueuedDest>& destinations,
-                                 std::uint64_t size) { engine.enqueue(id, destinations, size); });
-  smtp.set_metrics_labels(&engine.labels());  // discards count under the same labels
   smtp.serve();  // from here on sessions run (posted: everything set above happens-before them)
   {
     // "listening http=" first: tests read the smtp line as "the gateway is up".
@@ -192,8 +215,13 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   // Messages of this run (ids at or above counter_start) belong to the live
   // queue: recovery must neither index them nor take their chunks for orphans.
   recovery.set_live_counter_start(counter_start);
-  recovery.start([&r = recovery, &engine](const spool::RecoveredIndex& index) {
-    engine.enqueue_recovered(index);
+  recovery.start([&r = recovery, &engine, &workers, &submitter_ptrs](const spool::RecoveredIndex& index) {
+    // Generated messages still waiting for the submission stage (a crash came
+    // between their commit and their routing) go back to it.
+    for (const auto& id : engine.enqueue_recovered(index)) {
+      const unsigned w = id.worker() % workers.size();
+      asio::post(workers.context(w), [s = submitter_ptrs[w], id] { s->resubmit_pending(id); });
+    }
     spdlog::info(
         "recovery: done: {} messages, {} queue records, {} orphaned chunks removed in {:.3f}s",
         r.messages(), r.records(), r.orphans_removed(), r.seconds());
@@ -255,9 +283,12 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   smtp.totals(totals);
   const auto& ws = writer.stats();
   const auto ds = engine.stats();
+  std::uint64_t received = 0;
+  for (const auto* sub : submitter_ptrs)
+    received += sub->stats().received[static_cast<int>(submit::Source::Smtp)].load() +
+                sub->stats().received[static_cast<int>(submit::Source::Http)].load();
   spdlog::info("stopped: {} connections, {} messages received, {} spool rounds, {} syncs",
-               totals.connections.load(), totals.messages_received.load(), ws.rounds.load(),
-               ws.syncs.load());
+               totals.connections.load(), received, ws.rounds.load(), ws.syncs.load());
   spdlog::info(
       "delivery: {} delivered, {} deferred, {} bounced, {} expired, {} DSNs, {} connections",
       ds.delivered, ds.deferred, ds.bounced, ds.expired, ds.dsns, ds.connections);

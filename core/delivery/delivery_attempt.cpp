@@ -3,7 +3,7 @@
 // attempt per message, and settle(): the synced spool update of the results
 // (+ bounce DSN) before the queue moves the message on.
 #include <fmt/format.h>
-#include <rocksdb/write_batch.h>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/redirect_error.hpp>
@@ -20,6 +20,8 @@
 #include "spool/records.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
+#include "spool/write_set.hpp"
+#include "submit/submitter.hpp"
 
 namespace mailgate::delivery {
 
@@ -50,11 +52,6 @@ std::string one_line(const smtp::Reply& r) {
 // DSN's Diagnostic-Code.
 std::string reply_line(const smtp::Reply& r) {
   return fmt::format("{} {} {}", r.code, r.enhanced, one_line(r));
-}
-
-std::string domain_of(const std::string& address) {
-  auto at = address.rfind('@');
-  return at == std::string::npos ? std::string() : smtp::normalize_domain(address.substr(at + 1));
 }
 
 }  // namespace
@@ -401,34 +398,24 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     }
   }
 
-  rocksdb::WriteBatch batch;
-  auto* store = deps.store;
-  const auto key = spool::dest_key(item.id, d.name);
+  spool::WriteSet batch(*deps.store);
   bool closes_message = false;
   if (any_pending) {
     rec.attempts++;
     rec.next_attempt_ms =
         now + (hook_delay ? hook_delay->count() : policy.delay_after(rec.attempts, rng).count());
-    batch.Put(store->dest(), key, spool::encode(rec));
+    batch.put_dest(item.id, d.name, rec);
   } else {
-    batch.Delete(store->dest(), key);
+    batch.remove_dest(item.id, d.name);
     closes_message = item.ref && item.ref->open_dests.fetch_sub(1) == 1;
-    if (closes_message) {
-      // Point deletes, not DeleteRange: RocksDB 7.8 re-fragments every range
-      // tombstone in the memtable on each read, which made delivery reads
-      // slow down with every message delivered (measured by bench/compare).
-      for (std::uint32_t c = 0; c < env.body_chunks; ++c)
-        batch.Delete(store->body(), spool::body_key(item.id, c));
-      batch.Delete(store->meta(), item.id.key());
-    }
+    if (closes_message) batch.remove_message(item.id, env.body_chunks);
   }
-  // The bounce (if any) is queued in the same batch as the failed state, so a
-  // crash can neither lose nor double it.
-  spool::MessageId dsn_id;
-  std::string dsn_dest;
-  std::uint64_t dsn_size = 0;
+  // The bounce (if any) is stored in the same batch as the failed state, so a
+  // crash can neither lose nor double it; it waits under kSubmitPending for
+  // the submission stage to route it (route and message hooks apply to DSNs).
+  std::optional<submit::Submitter::Generated> dsn;
   if (!reports.empty() && dsn::may_send_dsn(env.sender)) {
-    dsn_id = ids.next();
+    const auto dsn_id = ids.next();
     dsn::DsnInput in;
     in.reporting_mta = cfg.hostname;
     in.message_id_domain = cfg.hostname;
@@ -451,15 +438,14 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
     denv.received_ms = now;
     denv.helo = cfg.hostname;
     denv.body_chunks = 1;
-    dsn_dest = domain_of(env.sender);
     spool::DestRecord drec;
     drec.recipients.push_back({0, spool::RcptState::Pending, {}});
     drec.next_attempt_ms = now;
     drec.size = body.size();
-    dsn_size = body.size();
-    batch.Put(store->body(), spool::body_key(dsn_id, 0), body);
-    batch.Put(store->meta(), dsn_id.key(), spool::encode(denv));
-    batch.Put(store->dest(), spool::dest_key(dsn_id, dsn_dest), spool::encode(drec));
+    batch.put_body_chunk(dsn_id, 0, body);
+    batch.put_envelope(dsn_id, denv);
+    batch.put_dest(dsn_id, spool::kSubmitPending, drec);
+    dsn = submit::Submitter::Generated{dsn_id, std::move(denv), std::move(body), true};
   }
   std::error_code ec;
   co_await deps.writer->async_write(std::move(batch), true,
@@ -504,9 +490,9 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(Worker& owner, queue::Desti
       bounced.fetch_add(1, std::memory_order_relaxed);
     deps.log->write(index, std::move(r));
   }
-  if (!dsn_dest.empty()) {
+  if (dsn) {
     dsns.fetch_add(1, std::memory_order_relaxed);
-    enqueue(dsn_id, {spool::QueuedDest{dsn_dest}}, dsn_size);  // DSNs go through the normal queue
+    deps.submitters[index]->submit_generated(std::move(*dsn));
   }
   if (any_pending) {
     item.attempts = rec.attempts;

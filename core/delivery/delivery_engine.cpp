@@ -102,14 +102,27 @@ void DeliveryEngine::enqueue(const spool::MessageId& id,
   }
 }
 
-void DeliveryEngine::enqueue_recovered(const spool::RecoveredIndex& index) {
+std::vector<spool::MessageId> DeliveryEngine::enqueue_recovered(
+    const spool::RecoveredIndex& index) {
+  std::vector<spool::MessageId> pending;
   const auto& entries = index.entries;
+  auto is_pending = [&](const spool::IndexEntry& e) {
+    return index.destinations[e.destination] == spool::kSubmitPending;
+  };
   for (std::size_t i = 0; i < entries.size();) {
     std::size_t j = i;
-    while (j < entries.size() && entries[j].id == entries[i].id) ++j;
-    auto ref = std::make_shared<queue::MessageRef>(static_cast<int>(j - i));
+    int queued = 0;
+    for (; j < entries.size() && entries[j].id == entries[i].id; ++j) {
+      if (is_pending(entries[j])) {
+        pending.push_back(entries[j].id);
+      } else {
+        ++queued;
+      }
+    }
+    auto ref = std::make_shared<queue::MessageRef>(queued);
     for (std::size_t k = i; k < j; ++k) {
       const auto& e = entries[k];
+      if (is_pending(e)) continue;
       const std::string& dest = index.destinations[e.destination];
       auto* w = workers_[owner(dest)].get();
       asio::post(
@@ -120,6 +133,7 @@ void DeliveryEngine::enqueue_recovered(const spool::RecoveredIndex& index) {
     }
     i = j;
   }
+  return pending;
 }
 
 void DeliveryEngine::stop() {

@@ -4,7 +4,7 @@
 // (dns::Resolver of the worker), connect in preference order (next MX on
 // connection failure or a non-2xx greeting), run transactions, reuse the
 // connection for up to max_messages_per_connection messages.
-// Promises: a recipient's result is persisted (one synced WriteBatch with
+// Promises: a recipient's result is persisted (one synced spool write with
 // the bounce DSN, if any) before the message moves on, so a restart never
 // re-sends to a recipient already delivered; the batch that closes a
 // message's last destination also deletes its body and envelope; a message
@@ -45,6 +45,9 @@ class DeliveryLog;
 namespace mailgate::policy {
 class PolicyRuntime;
 }
+namespace mailgate::submit {
+class Submitter;
+}
 
 namespace mailgate::delivery {
 
@@ -58,6 +61,7 @@ struct EngineDeps {
   policy::PolicyRuntime* policy = nullptr;  // egress_path, delivered/deferred/bounced (may be null)
   std::vector<asio::ip::tcp::endpoint> own_endpoints;  // mail-loop detection
   std::uint64_t id_counter_start = 0;                  // for DSN message ids
+  std::vector<submit::Submitter*> submitters;  // per worker: where generated DSNs go (set_submitters)
 };
 
 struct DeliveryStats {
@@ -80,13 +84,19 @@ class DeliveryEngine {
   explicit DeliveryEngine(EngineDeps deps);
   ~DeliveryEngine();
 
+  // Before start(): each worker's submission stage (generated DSNs go there).
+  void set_submitters(std::vector<submit::Submitter*> submitters) {
+    deps_.submitters = std::move(submitters);
+  }
   // Creates each worker's queue and resolver (on that worker). Returns "" or an error.
   std::string start();
   // Thread-safe: a message was committed; hand each destination to its owner.
   void enqueue(const spool::MessageId& id, const std::vector<spool::QueuedDest>& destinations,
                std::uint64_t size);
-  // Thread-safe: messages found by recovery.
-  void enqueue_recovered(const spool::RecoveredIndex& index);
+  // Thread-safe: messages found by recovery. Returns the generated messages
+  // still waiting for the submission stage (spool::kSubmitPending), which
+  // the engine does not queue.
+  std::vector<spool::MessageId> enqueue_recovered(const spool::RecoveredIndex& index);
   // Stops the queues (in-flight attempts finish or are abandoned when the
   // workers stop; their messages stay in the spool).
   void stop();

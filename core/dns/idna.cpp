@@ -11,30 +11,28 @@
 
 #include <algorithm>
 
+#include "text/ascii.hpp"
+
 namespace mailgate::dns {
 
 namespace {
 
-bool ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
+using text::is_ascii;
+using text::to_lower;
 
 bool ldh(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 bool starts_with_xn(std::string_view label) {
-  return label.size() >= 4 && lower(label[0]) == 'x' && lower(label[1]) == 'n' && label[2] == '-' &&
-         label[3] == '-';
+  return label.size() >= 4 && to_lower(label[0]) == 'x' && to_lower(label[1]) == 'n' &&
+         label[2] == '-' && label[3] == '-';
 }
 
 // Appends the A-label form of one label (non-empty) to out.
 bool convert_label(std::string_view label, std::string& out, std::string& error) {
-  if (ascii(label) && !starts_with_xn(label)) {
-    for (char c : label) out.push_back(lower(c));
+  if (is_ascii(label) && !starts_with_xn(label)) {
+    for (char c : label) out.push_back(to_lower(c));
     return true;
   }
   std::string z(label);
@@ -45,7 +43,7 @@ bool convert_label(std::string_view label, std::string& out, std::string& error)
     idn2_free(converted);
     return false;
   }
-  for (const char* p = converted; *p; ++p) out.push_back(lower(*p));
+  for (const char* p = converted; *p; ++p) out.push_back(to_lower(*p));
   idn2_free(converted);
   return true;
 }

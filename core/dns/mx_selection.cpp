@@ -4,21 +4,12 @@
 #include "dns/mx_selection.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <string>
 #include <unordered_map>
 
+#include "text/ascii.hpp"
+
 namespace mailgate::dns {
-
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
 
 bool is_null_target(std::string_view host) { return host.empty() || host == "."; }
 
@@ -35,7 +26,7 @@ std::vector<MxHost> order_mx(std::vector<MxHost> records, std::mt19937_64& rng) 
   hosts.reserve(records.size());
   for (auto& r : records) {
     if (is_null_target(r.name)) continue;
-    auto key = lower(r.name);
+    auto key = text::to_lower(r.name);
     if (key.back() == '.') key.pop_back();
     auto [it, fresh] = seen.emplace(std::move(key), hosts.size());
     if (fresh) {

@@ -12,8 +12,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstring>
+
+#include "text/ascii.hpp"
 
 namespace mailgate::dns {
 
@@ -80,11 +81,42 @@ class Reader {
 
 std::uint32_t ttl_value(std::uint32_t raw) { return raw > 0x7fffffffu ? 0 : raw; }
 
-std::string lower(const char* s) {
-  std::string out(s ? s : "");
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+// An MX target as c-ares gives it, lower-cased; "." (RFC 7505 null MX) as "".
+std::string mx_target(const char* s) {
+  std::string out = text::to_lower(s ? s : "");
   if (out == ".") out.clear();
   return out;
+}
+
+// Appends the addresses of an A or AAAA answer, which c-ares parses into
+// `Ttl` records (ares_addrttl / ares_addr6ttl), and sets rs.ttl to their
+// lowest TTL. Returns c-ares' status; rs is untouched unless ARES_SUCCESS.
+template <typename Ttl, typename Parse, typename ToAddress>
+int add_addresses(Parse parse, ToAddress to_address, const unsigned char* abuf, int alen,
+                  const TtlRules& rules, RecordSet& rs) {
+  std::array<Ttl, kMaxAddresses> ttls{};
+  int n = kMaxAddresses;
+  const int rc = parse(abuf, alen, nullptr, ttls.data(), &n);
+  if (rc != ARES_SUCCESS) return rc;
+  std::uint32_t ttl = UINT32_MAX;
+  for (int i = 0; i < n; ++i) {
+    rs.addresses.emplace_back(to_address(ttls[i]));
+    ttl = std::min(ttl, static_cast<std::uint32_t>(std::max(ttls[i].ttl, 0)));
+  }
+  rs.ttl = rules.clamp(n > 0 ? ttl : 0);
+  return rc;
+}
+
+asio::ip::address address_of(const ares_addrttl& record) {
+  asio::ip::address_v4::bytes_type b;
+  std::memcpy(b.data(), &record.ipaddr, 4);
+  return asio::ip::address_v4(b);
+}
+
+asio::ip::address address_of(const ares_addr6ttl& record) {
+  asio::ip::address_v6::bytes_type b;
+  std::memcpy(b.data(), &record.ip6addr, 16);
+  return asio::ip::address_v6(b);
 }
 
 }  // namespace
@@ -190,37 +222,20 @@ RecordSet to_record_set(RrType type, int ares_status, const unsigned char* abuf,
     int rc = ares_parse_mx_reply(abuf, alen, &mx);
     if (rc == ARES_ENODATA) return negative(Status::NoData, "no MX records (NODATA)");
     if (rc != ARES_SUCCESS) return temporary(std::string("bad MX answer: ") + ares_strerror(rc));
-    for (auto* p = mx; p; p = p->next) rs.mx.push_back({lower(p->host), p->priority});
+    for (auto* p = mx; p; p = p->next) rs.mx.push_back({mx_target(p->host), p->priority});
     ares_free_data(mx);
     rs.ttl = rules.clamp(info.answer_ttl.value_or(0));
-  } else if (type == RrType::A) {
-    std::array<ares_addrttl, kMaxAddresses> ttls{};
-    int n = kMaxAddresses;
-    int rc = ares_parse_a_reply(abuf, alen, nullptr, ttls.data(), &n);
-    if (rc == ARES_ENODATA) return negative(Status::NoData, "no A records (NODATA)");
-    if (rc != ARES_SUCCESS) return temporary(std::string("bad A answer: ") + ares_strerror(rc));
-    std::uint32_t ttl = UINT32_MAX;
-    for (int i = 0; i < n; ++i) {
-      asio::ip::address_v4::bytes_type b;
-      std::memcpy(b.data(), &ttls[i].ipaddr, 4);
-      rs.addresses.emplace_back(asio::ip::address_v4(b));
-      ttl = std::min(ttl, static_cast<std::uint32_t>(std::max(ttls[i].ttl, 0)));
-    }
-    rs.ttl = rules.clamp(n > 0 ? ttl : 0);
   } else {
-    std::array<ares_addr6ttl, kMaxAddresses> ttls{};
-    int n = kMaxAddresses;
-    int rc = ares_parse_aaaa_reply(abuf, alen, nullptr, ttls.data(), &n);
-    if (rc == ARES_ENODATA) return negative(Status::NoData, "no AAAA records (NODATA)");
-    if (rc != ARES_SUCCESS) return temporary(std::string("bad AAAA answer: ") + ares_strerror(rc));
-    std::uint32_t ttl = UINT32_MAX;
-    for (int i = 0; i < n; ++i) {
-      asio::ip::address_v6::bytes_type b;
-      std::memcpy(b.data(), &ttls[i].ip6addr, 16);
-      rs.addresses.emplace_back(asio::ip::address_v6(b));
-      ttl = std::min(ttl, static_cast<std::uint32_t>(std::max(ttls[i].ttl, 0)));
-    }
-    rs.ttl = rules.clamp(n > 0 ? ttl : 0);
+    const bool v4 = type == RrType::A;
+    const auto of = [](const auto& record) { return address_of(record); };
+    const int rc =
+        v4 ? add_addresses<ares_addrttl>(ares_parse_a_reply, of, abuf, alen, rules, rs)
+           : add_addresses<ares_addr6ttl>(ares_parse_aaaa_reply, of, abuf, alen, rules, rs);
+    if (rc == ARES_ENODATA)
+      return negative(Status::NoData, v4 ? "no A records (NODATA)" : "no AAAA records (NODATA)");
+    if (rc != ARES_SUCCESS)
+      return temporary(std::string(v4 ? "bad A answer: " : "bad AAAA answer: ") +
+                       ares_strerror(rc));
   }
   if (rs.mx.empty() && rs.addresses.empty()) return negative(Status::NoData, "no records (NODATA)");
   rs.status = Status::Ok;

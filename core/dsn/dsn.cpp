@@ -10,18 +10,21 @@
 #include "dsn/dsn.hpp"
 
 #include <fmt/format.h>
+#include <chrono>
 #include <initializer_list>
 #include <utility>
 
 #include "dsn/text.hpp"
+#include "mime/date.hpp"
+#include "mime/header_section.hpp"
+#include "text/ascii.hpp"
 
 namespace mailgate::dsn {
 namespace {
 
 using detail::fold;
-using detail::is_ascii;
-using detail::rfc5322_date;
 using detail::sanitize;
+using text::is_ascii;
 
 constexpr std::size_t kMaxAddress = 900;      // fits one line with any field name
 constexpr std::size_t kMaxDiagnostic = 8000;  // folded over several lines
@@ -29,6 +32,12 @@ constexpr std::size_t kMaxHost = 255;
 constexpr std::size_t kTextWidth = 76;
 
 enum class Kind { Failure, Delay, Success };
+
+// DSN times are milliseconds since the epoch, as the spool keeps them.
+std::string rfc5322_date(std::int64_t unix_ms) {
+  return mime::rfc5322_date(
+      std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(unix_ms)));
+}
 
 Kind kind_of(const DsnInput& in) {
   bool delayed = false;
@@ -293,15 +302,7 @@ bool is_global(const DsnInput& in) {
 }
 
 std::string_view header_section(std::string_view message) {
-  std::size_t pos = 0;
-  while (pos < message.size()) {
-    const std::size_t eol = message.find_first_of("\r\n", pos);
-    if (eol == std::string_view::npos) break;
-    if (eol == pos) return message.substr(0, pos);  // empty line
-    pos = eol +
-          ((message[eol] == '\r' && eol + 1 < message.size() && message[eol + 1] == '\n') ? 2 : 1);
-  }
-  return message;
+  return message.substr(0, mime::header_section_length(message));
 }
 
 Returned returned_content(const DsnInput& in) {

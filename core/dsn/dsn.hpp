@@ -86,7 +86,8 @@ Returned returned_content(const DsnInput& in);
 
 // The header section of a message: up to and including the line end before the
 // first empty line (any of CRLF, CR, LF counts); the whole input when there is
-// no empty line; "" when the message starts with an empty line.
+// no empty line; "" when the message starts with an empty line. The rule is
+// mime::header_section_length's.
 std::string_view header_section(std::string_view message);
 
 // The complete DSN message; "" when there is nothing to send (null sender or no

@@ -1,29 +1,12 @@
 // dsn/text: see text.hpp.
 #include "dsn/text.hpp"
 
-#include <fmt/format.h>
 #include <algorithm>
-#include <ctime>
 
-#include "smtp/address.hpp"
+#include "text/utf8.hpp"
 
 namespace mailgate::dsn::detail {
 namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i] (octet >= 0x80), 0 if invalid.
-std::size_t utf8_seq(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-  }
-  if (n == 0 || i + n > s.size() || !smtp::valid_utf8(s.substr(i, n))) return 0;
-  return n;
-}
 
 bool continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
@@ -37,13 +20,6 @@ std::size_t char_boundary(std::string_view s, std::size_t max) {
 }
 
 }  // namespace
-
-bool is_ascii(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  }
-  return true;
-}
 
 std::string sanitize(std::string_view s, bool utf8, std::size_t max_octets) {
   std::string out;
@@ -60,7 +36,7 @@ std::string sanitize(std::string_view s, bool utf8, std::size_t max_octets) {
     if (c < 0x80) {
       piece = s.substr(i, 1);
       ++i;
-    } else if (const std::size_t n = utf8 ? utf8_seq(s, i) : 0; n != 0) {
+    } else if (const std::size_t n = utf8 ? text::utf8_char_length(s, i) : 0; n != 0) {
       piece = s.substr(i, n);
       i += n;
     } else {
@@ -125,19 +101,6 @@ void fold(std::string& out, std::string_view first, std::string_view text, std::
     fresh = false;
   }
   out.append("\r\n");
-}
-
-std::string rfc5322_date(std::int64_t unix_ms) {
-  static const char* const kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  std::int64_t secs = unix_ms / 1000;
-  if (unix_ms % 1000 < 0) --secs;  // floor
-  const auto tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", kDays[tm.tm_wday], tm.tm_mday,
-                     kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void normalize_lines(std::string_view in, std::string& out) {

@@ -1,4 +1,4 @@
-// dsn/text: text helpers behind dsn.hpp (sanitizing, folding, dates, line
+// dsn/text: text helpers behind dsn.hpp (sanitizing, folding, line
 // normalization). Internal to the dsn module; exposed for its unit tests.
 // Promises: pure functions; sanitize() output never holds a control character
 // or (without utf8) an octet >= 0x80, and with utf8 only valid UTF-8; fold()
@@ -13,8 +13,6 @@
 namespace mailgate::dsn::detail {
 
 constexpr std::size_t kMaxLine = 998;  // RFC 5322 §2.1.1, without the CRLF
-
-bool is_ascii(std::string_view s);
 
 // One-line safe text: controls (CR, LF, TAB, NUL, DEL, ...) become spaces, runs
 // of spaces collapse to one, leading and trailing spaces go. With utf8, valid
@@ -35,9 +33,6 @@ std::string clean_token(std::string_view s, bool host, std::size_t max_octets,
 // Ends with CRLF.
 void fold(std::string& out, std::string_view first, std::string_view text, std::string_view cont,
           std::size_t width = 78);
-
-// RFC 5322 date-time in UTC: "Sat, 28 Nov 2026 14:28:09 +0000".
-std::string rfc5322_date(std::int64_t unix_ms);
 
 // Appends `in` with every line end (CRLF, lone CR, lone LF) written as CRLF,
 // NULs dropped, lines over kMaxLine octets split, and a final CRLF when `in`

@@ -79,7 +79,7 @@ class HttpServer {
   std::uint16_t port_ = 0;
 };
 
-std::string url_decode(std::string_view s);  // "%2F" and '+' in queries
-std::string url_encode(std::string_view s);  // everything but unreserved characters
+// "%2F" and '+' in queries. (Encoding, for clients: text::percent_encode.)
+std::string url_decode(std::string_view s);
 
 }  // namespace mailgate::http

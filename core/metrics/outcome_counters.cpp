@@ -1,7 +1,7 @@
 // metrics/outcome_counters: see outcome_counters.hpp.
 #include "metrics/outcome_counters.hpp"
 
-#include <algorithm>
+#include "text/ascii.hpp"
 
 namespace mailgate::metrics {
 
@@ -23,9 +23,7 @@ bool parse_outcome(std::string_view event, Outcome& out) {
 }
 
 DestinationLabels::DestinationLabels(std::vector<std::string> names) : names_(std::move(names)) {
-  for (auto& n : names_)
-    std::transform(n.begin(), n.end(), n.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (auto& n : names_) n = text::to_lower(n);
 }
 
 std::size_t DestinationLabels::index(std::string_view destination) const {

@@ -5,12 +5,14 @@
 #include <array>
 #include <cstdint>
 
+#include "text/ascii.hpp"
+#include "text/utf8.hpp"
+
 namespace mailgate::mime {
 namespace {
 
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::string_view kHexDigits = "0123456789ABCDEF";
 
 constexpr std::int8_t kNotBase64 = -1;
 
@@ -25,55 +27,7 @@ constexpr std::array<std::int8_t, 256> kBase64Values = [] {
 
 bool is_base64_skippable(char c) { return c == '\r' || c == '\n' || c == ' ' || c == '\t'; }
 
-// Value of a hex digit (either case), -1 if it is not one.
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
-
-// Octets of the UTF-8 sequence that starts with `lead`, for text already known
-// to be valid.
-std::size_t utf8_length_from_lead(char lead) {
-  const auto c = static_cast<unsigned char>(lead);
-  if (c < 0x80) return 1;
-  if (c < 0xE0) return 2;
-  if (c < 0xF0) return 3;
-  return 4;
-}
-
-// Octets of the well-formed UTF-8 sequence at text[pos], 0 if it is not one
-// (RFC 3629 §4 table: the second octet's range depends on the first, which is
-// what excludes overlong forms, surrogates and code points above U+10FFFF).
-std::size_t valid_utf8_length_at(std::string_view text, std::size_t pos) {
-  const auto lead = static_cast<unsigned char>(text[pos]);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char second_min = 0x80, second_max = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) second_min = 0xA0;
-    if (lead == 0xED) second_max = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) second_min = 0x90;
-    if (lead == 0xF4) second_max = 0x8F;
-  } else {
-    return 0;
-  }
-  if (text.size() - pos < length) return 0;
-  const auto second = static_cast<unsigned char>(text[pos + 1]);
-  if (second < second_min || second > second_max) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if ((static_cast<unsigned char>(text[pos + i]) & 0xC0) != 0x80) return 0;
-  }
-  return length;
-}
 
 // Printable ASCII plus space and tab: what an unstructured header field may
 // carry without RFC 2047.
@@ -103,8 +57,7 @@ void append_quoted_printable_line(std::string_view line, std::string& out) {
     } else {
       const auto octet = static_cast<unsigned char>(c);
       out.push_back('=');
-      out.push_back(kHexDigits[octet >> 4]);
-      out.push_back(kHexDigits[octet & 0x0F]);
+      text::append_hex(out, octet);
     }
     line_length += width;
   }
@@ -117,7 +70,7 @@ bool decode_quoted_printable_line(std::string_view line, std::string& out) {
     const char c = line[i];
     if (c == '=') {
       if (line.size() - i < 3) return false;
-      const int high = hex_value(line[i + 1]), low = hex_value(line[i + 2]);
+      const int high = text::hex_value(line[i + 1]), low = text::hex_value(line[i + 2]);
       if (high < 0 || low < 0) return false;
       out.push_back(static_cast<char>(high * 16 + low));
       i += 2;
@@ -135,7 +88,7 @@ bool decode_quoted_printable_line(std::string_view line, std::string& out) {
 std::size_t whole_characters_end(std::string_view utf8, std::size_t pos, std::size_t max_octets) {
   std::size_t end = pos;
   while (end < utf8.size()) {
-    const std::size_t length = utf8_length_from_lead(utf8[end]);
+    const std::size_t length = text::utf8_char_length(utf8, end);
     if (end + length - pos > max_octets) break;
     end += length;
   }
@@ -165,7 +118,7 @@ std::string encode_words(std::string_view utf8, std::size_t name_len) {
     std::size_t end = whole_characters_end(utf8, pos, max_octets);
     // A name too long to leave room: one character, so that line passes 78 by
     // as little as it can.
-    if (end == pos) end = pos + utf8_length_from_lead(utf8[pos]);
+    if (end == pos) end = pos + text::utf8_char_length(utf8, pos);
     if (!first) out.append("\r\n ");
     out.append(kWordStart).append(base64_encode(utf8.substr(pos, end - pos))).append(kWordEnd);
     pos = end;
@@ -175,15 +128,6 @@ std::string encode_words(std::string_view utf8, std::size_t name_len) {
 }
 
 }  // namespace
-
-bool is_valid_utf8(std::string_view text) {
-  for (std::size_t pos = 0; pos < text.size();) {
-    const std::size_t length = valid_utf8_length_at(text, pos);
-    if (length == 0) return false;
-    pos += length;
-  }
-  return true;
-}
 
 std::string base64_encode(std::string_view data) {
   std::string out;
@@ -322,7 +266,7 @@ std::optional<std::string> fold_header_value(std::string_view value, std::size_t
 }
 
 std::optional<std::string> encode_header_value(std::string_view utf8, std::size_t name_len) {
-  if (!is_valid_utf8(utf8)) return std::nullopt;
+  if (!text::valid_utf8(utf8)) return std::nullopt;
   if (is_plain_header_text(utf8) && utf8.find("=?") == std::string_view::npos) {
     if (auto folded = fold_header_value(utf8, name_len)) return folded;
     // A run too long to fold at whitespace: encoded-words can break anywhere.

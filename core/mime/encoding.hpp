@@ -1,7 +1,7 @@
 // mime/encoding: the encodings a MIME message needs: base64 (RFC 4648 §4,
 // RFC 2045 §6.8), quoted-printable (RFC 2045 §6.7), RFC 2047 encoded-words and
-// RFC 5322 folding for header fields, UTF-8 validation, and the choice of a
-// Content-Transfer-Encoding for a text body.
+// RFC 5322 folding for header fields, and the choice of a
+// Content-Transfer-Encoding for a text body (UTF-8 validation: text/utf8.hpp).
 // Promises: pure functions, no I/O, thread-safe. Every encoder writes ASCII
 // only (fold_header_value() only folds, keeping its input's octets).
 // base64_encode_mime() and quoted_printable_encode() never write a line
@@ -22,10 +22,6 @@ constexpr std::size_t kMaxLineOctets = 998;  // RFC 5322 §2.1.1, CRLF excluded
 constexpr std::size_t kFoldWidth = 78;       // RFC 5322 §2.1.1 "SHOULD" limit
 constexpr std::size_t kMaxEncodedLine = 76;  // RFC 2045 §6.7 (5), §6.8
 constexpr std::size_t kMaxEncodedWord = 75;  // RFC 2047 §2
-
-// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
-// above U+10FFFF, no truncated sequence.
-bool is_valid_utf8(std::string_view text);
 
 // --- base64 ---------------------------------------------------------------
 

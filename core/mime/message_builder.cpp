@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <random>
-#include <span>
 
+#include "mime/date.hpp"
 #include "mime/encoding.hpp"
+#include "text/ascii.hpp"
+#include "text/utf8.hpp"
 
 namespace mailgate::mime {
 namespace {
@@ -20,14 +22,6 @@ constexpr int kBoundaryAttempts = 100;
 
 constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 constexpr std::string_view kTextHtml = "text/html; charset=utf-8";
-
-std::string lower_ascii(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // A header field name or value fit to quote in an error message: printable
 // ASCII kept, anything else as \xNN, at most 64 octets.
@@ -92,89 +86,6 @@ bool is_msg_id(std::string_view text) {
   return is_dot_atom_text(inside.substr(0, at)) && is_id_right(inside.substr(at + 1));
 }
 
-// A cursor over a header value for the date-time check below.
-class DateScanner {
- public:
-  explicit DateScanner(std::string_view text) : text_(text) {}
-
-  bool at_end() const { return pos_ == text_.size(); }
-  bool next_is_letter() const {
-    return pos_ < text_.size() && ((text_[pos_] | 0x20) >= 'a' && (text_[pos_] | 0x20) <= 'z');
-  }
-  // Skips spaces and tabs; true when there was at least one.
-  bool skip_whitespace() {
-    const std::size_t start = pos_;
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) ++pos_;
-    return pos_ > start;
-  }
-  bool take(char c) {
-    if (pos_ >= text_.size() || text_[pos_] != c) return false;
-    ++pos_;
-    return true;
-  }
-  // Index in `names` of the three-letter name here (case-insensitive), -1 if none.
-  int take_name(std::span<const std::string_view> names) {
-    if (text_.size() - pos_ < 3) return -1;
-    const std::string word = lower_ascii(text_.substr(pos_, 3));
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      if (lower_ascii(names[i]) == word) {
-        pos_ += 3;
-        return static_cast<int>(i);
-      }
-    }
-    return -1;
-  }
-  // min_digits..max_digits decimal digits; -1 if fewer.
-  long take_number(std::size_t min_digits, std::size_t max_digits) {
-    std::size_t digits = 0;
-    long value = 0;
-    while (pos_ < text_.size() && digits < max_digits && text_[pos_] >= '0' && text_[pos_] <= '9') {
-      value = value * 10 + (text_[pos_++] - '0');
-      ++digits;
-    }
-    return digits >= min_digits ? value : -1;
-  }
-
- private:
-  std::string_view text_;
-  std::size_t pos_ = 0;
-};
-
-constexpr std::array<std::string_view, 7> kDayNames = {"Sun", "Mon", "Tue", "Wed",
-                                                       "Thu", "Fri", "Sat"};
-constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-// RFC 5322 §3.3 date-time, current syntax only (numeric zone, four-digit year,
-// no comments): "[Sat,] 28 Nov 2026 17:04[:00] +0000".
-bool is_date_time(std::string_view text) {
-  DateScanner scan(text);
-  scan.skip_whitespace();
-  if (scan.next_is_letter()) {
-    if (scan.take_name(kDayNames) < 0) return false;
-    scan.skip_whitespace();
-    if (!scan.take(',')) return false;
-    scan.skip_whitespace();
-  }
-  const long day = scan.take_number(1, 2);
-  if (day < 1 || day > 31 || !scan.skip_whitespace()) return false;
-  if (scan.take_name(kMonthNames) < 0 || !scan.skip_whitespace()) return false;
-  if (scan.take_number(4, 9) < 1900 || !scan.skip_whitespace()) return false;
-  const long hour = scan.take_number(2, 2);
-  if (hour < 0 || hour > 23 || !scan.take(':')) return false;
-  const long minute = scan.take_number(2, 2);
-  if (minute < 0 || minute > 59) return false;
-  if (scan.take(':')) {
-    const long second = scan.take_number(2, 2);
-    if (second < 0 || second > 60) return false;  // 60: leap second
-  }
-  if (!scan.skip_whitespace() || !(scan.take('+') || scan.take('-'))) return false;
-  const long zone = scan.take_number(4, 4);
-  if (zone < 0 || zone % 100 > 59) return false;
-  scan.skip_whitespace();
-  return scan.at_end();
-}
-
 // What the builder does with an extra header field, by name.
 enum class FieldKind {
   Unstructured,  // RFC 2047 when needed
@@ -221,7 +132,7 @@ void check_header_text(const std::string& field, std::string_view value) {
     if ((octet < 0x20 && c != '\t') || octet == 0x7F)
       throw BuildError(field, fmt::format("contains control character 0x{:02X}", octet));
   }
-  if (!is_valid_utf8(value)) throw BuildError(field, "is not valid UTF-8");
+  if (!text::valid_utf8(value)) throw BuildError(field, "is not valid UTF-8");
 }
 
 void check_field_name(const std::string& field, std::string_view name) {
@@ -268,7 +179,7 @@ ExtraFields check_extra_fields(const std::vector<std::pair<std::string, std::str
     const auto& [name, value] = headers[i];
     const std::string field = fmt::format("headers[{}]", i);
     check_field_name(field, name);
-    const std::string lower_name = lower_ascii(name);
+    const std::string lower_name = text::to_lower(name);
     if (auto refusal = refusal_for_name(lower_name)) throw BuildError(field, *refusal);
     if (is_single_occurrence(lower_name)) {
       if (std::find(seen_single.begin(), seen_single.end(), lower_name) != seen_single.end())
@@ -279,7 +190,7 @@ ExtraFields check_extra_fields(const std::vector<std::pair<std::string, std::str
     check_header_text(field, value);
     switch (kind_of(lower_name)) {
       case FieldKind::Date:
-        if (!is_date_time(value))
+        if (!is_rfc5322_date_time(value))
           throw BuildError(
               field, fmt::format("Date {} is not an RFC 5322 date-time", quoted_for_error(value)));
         extra.date = folded_or_throw(field, value, name.size());
@@ -338,19 +249,6 @@ std::string choose_boundary(const std::vector<const BodyPart*>& parts,
 BuildError::BuildError(std::string field, std::string_view problem)
     : std::runtime_error(fmt::format("{}: {}", field, problem)), field_(std::move(field)) {}
 
-std::string format_rfc5322_date(std::chrono::system_clock::time_point when) {
-  using namespace std::chrono;
-  const auto second = floor<seconds>(when);
-  const auto day = floor<days>(second);
-  const year_month_day date{day};
-  const hh_mm_ss time{second - day};
-  return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-                     kDayNames[weekday{day}.c_encoding()], static_cast<unsigned>(date.day()),
-                     kMonthNames[static_cast<unsigned>(date.month()) - 1],
-                     static_cast<int>(date.year()), time.hours().count(), time.minutes().count(),
-                     time.seconds().count());
-}
-
 std::string build_message(const StructuredMessage& message, const BuildOptions& options) {
   const std::function<std::uint64_t()> random =
       options.random ? options.random : std::function<std::uint64_t()>(default_random);
@@ -379,8 +277,8 @@ std::string build_message(const StructuredMessage& message, const BuildOptions& 
 
   ExtraFields extra = check_extra_fields(message.headers);
 
-  if (!is_valid_utf8(message.text)) throw BuildError("text", "is not valid UTF-8");
-  if (!is_valid_utf8(message.html)) throw BuildError("html", "is not valid UTF-8");
+  if (!text::valid_utf8(message.text)) throw BuildError("text", "is not valid UTF-8");
+  if (!text::valid_utf8(message.html)) throw BuildError("html", "is not valid UTF-8");
 
   std::string out;
   out.reserve(1024 + (message.text.size() + message.html.size()) * 14 / 10);
@@ -388,9 +286,8 @@ std::string build_message(const StructuredMessage& message, const BuildOptions& 
   append_field(out, "To", to);
   if (!subject.empty()) append_field(out, "Subject", subject);
   append_field(out, "Date",
-               extra.date
-                   ? *extra.date
-                   : format_rfc5322_date(options.date.value_or(std::chrono::system_clock::now())));
+               extra.date ? *extra.date
+                          : rfc5322_date(options.date.value_or(std::chrono::system_clock::now())));
   append_field(out, "Message-ID",
                extra.message_id ? *extra.message_id
                                 : fmt::format("<{}@{}>", random_hex128(random), options.hostname));

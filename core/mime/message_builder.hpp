@@ -82,8 +82,4 @@ class BuildError : public std::runtime_error {
 // of over 998 octets without whitespace where it cannot be RFC 2047-encoded.
 std::string build_message(const StructuredMessage& message, const BuildOptions& options);
 
-// RFC 5322 §3.3 date-time in UTC, e.g. "Sat, 28 Nov 2026 17:04:00 +0000";
-// sub-second parts are dropped.
-std::string format_rfc5322_date(std::chrono::system_clock::time_point when);
-
 }  // namespace mailgate::mime

@@ -40,9 +40,6 @@ struct ListenerConfig {
   std::uint32_t max_errors = 20;            // error replies before 421 + close
   std::uint32_t max_junk_commands = 100;    // NOOP/RSET/VRFY/HELP/... before 421
   std::uint32_t max_line_length = 2048;     // command line, octets incl. CRLF
-  // Not from the config file: the loopback listener HTTP inject talks to
-  // (SmtpServer adds it; see Session's XMAILGATE command).
-  bool internal = false;
 };
 
 struct SpoolConfig {

@@ -3,15 +3,13 @@
 
 #include <algorithm>
 
+#include "mime/header_section.hpp"
+#include "text/ascii.hpp"
+
 namespace mailgate::policy {
 namespace {
 
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c + 32) : c; };
-           return lower(x) == lower(y);
-         });
-}
+using text::iequals;
 
 bool valid_name(std::string_view n) {
   if (n.empty() || n.size() > 76) return false;
@@ -27,18 +25,14 @@ std::string unfold(std::string_view raw) {
     if (v[i] == '\r' || v[i] == '\n') continue;
     out.push_back(v[i]);
   }
-  const auto b = out.find_first_not_of(" \t");
-  if (b == std::string::npos) return {};
-  const auto e = out.find_last_not_of(" \t");
-  return out.substr(b, e - b + 1);
+  return std::string(text::trim(out));
 }
 
 }  // namespace
 
 std::size_t header_section_end(std::string_view message) {
-  if (message.starts_with("\r\n")) return 0;
-  auto p = message.find("\r\n\r\n");
-  return p == std::string_view::npos ? std::string_view::npos : p + 2;
+  const std::size_t length = mime::header_section_length(message);
+  return length < message.size() ? length : std::string_view::npos;
 }
 
 HeaderSection::HeaderSection(std::string_view text) {
@@ -66,14 +60,14 @@ HeaderSection::HeaderSection(std::string_view text) {
 
 std::optional<std::string> HeaderSection::first(std::string_view name) const {
   for (const auto& f : fields_)
-    if (!f.name.empty() && iequal(f.name, name)) return unfold(f.raw);
+    if (!f.name.empty() && iequals(f.name, name)) return unfold(f.raw);
   return std::nullopt;
 }
 
 std::vector<std::string> HeaderSection::all(std::string_view name) const {
   std::vector<std::string> out;
   for (const auto& f : fields_)
-    if (!f.name.empty() && iequal(f.name, name)) out.push_back(unfold(f.raw));
+    if (!f.name.empty() && iequals(f.name, name)) out.push_back(unfold(f.raw));
   return out;
 }
 
@@ -130,7 +124,7 @@ std::string HeaderSection::replace(std::string_view name, std::string_view value
   auto raw = format_field(name, value, error);
   if (!error.empty()) return error;
   auto first = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) {
-    return !f.name.empty() && iequal(f.name, name);
+    return !f.name.empty() && iequals(f.name, name);
   });
   if (first == fields_.end()) return add(name, value);
   first->name = std::string(name);
@@ -139,7 +133,7 @@ std::string HeaderSection::replace(std::string_view name, std::string_view value
   std::size_t i = 0;
   std::erase_if(fields_, [&](const Field& f) {
     const bool later = static_cast<std::ptrdiff_t>(i++) > keep;
-    return later && !f.name.empty() && iequal(f.name, name);
+    return later && !f.name.empty() && iequals(f.name, name);
   });
   modified_ = true;
   return {};
@@ -147,7 +141,7 @@ std::string HeaderSection::replace(std::string_view name, std::string_view value
 
 std::size_t HeaderSection::remove(std::string_view name) {
   const auto before = fields_.size();
-  std::erase_if(fields_, [&](const Field& f) { return !f.name.empty() && iequal(f.name, name); });
+  std::erase_if(fields_, [&](const Field& f) { return !f.name.empty() && iequals(f.name, name); });
   const auto n = before - fields_.size();
   if (n) modified_ = true;
   return n;

@@ -47,8 +47,10 @@ class HeaderSection {
   bool modified_ = false;
 };
 
-// Where the header section of `message` ends: the offset of the empty line
-// (its CRLF), or npos when `message` has no complete header section.
+// Where the header section of `message` ends: the offset of the empty line,
+// or npos when `message` has none (yet). The rule is
+// mime::header_section_length's (that function gives message.size() where
+// this gives npos); kept for callers that wait for a complete header section.
 std::size_t header_section_end(std::string_view message);
 
 }  // namespace mailgate::policy

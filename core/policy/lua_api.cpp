@@ -17,6 +17,7 @@
 #include "policy/lua_state.hpp"
 #include "policy/units.hpp"
 #include "ratelimit/shared_limiter.hpp"
+#include "text/ascii.hpp"
 
 namespace mailgate::policy {
 namespace {
@@ -226,41 +227,37 @@ int l_ratelimit_check(lua_State* L) {
   return 1;
 }
 
-SuppressionStore* suppression(lua_State* L) {
+// The suppression list of the running hook; outside a hook, a Lua error
+// saying that mailgate.suppression.<fn> can only be called inside one.
+SuppressionStore& suppression_in_hook(lua_State* L, const char* fn) {
   auto* ctx = context(L);
-  return ctx->services ? ctx->services->suppression : nullptr;
+  SuppressionStore* s = ctx->services ? ctx->services->suppression : nullptr;
+  if (s == nullptr) luaL_error(L, "mailgate.suppression.%s can only be called inside a hook", fn);
+  return *s;
 }
 
 int l_suppression_add(lua_State* L) {
   std::size_t alen = 0, rlen = 0;
   const char* a = luaL_checklstring(L, 1, &alen);
   const char* r = luaL_optlstring(L, 2, "", &rlen);
-  auto* s = suppression(L);
-  if (s == nullptr)
-    return luaL_error(L, "mailgate.suppression.add can only be called inside a hook");
+  auto& s = suppression_in_hook(L, "add");
   if (alen == 0 || alen > 320 || std::memchr(a, '@', alen) == nullptr)
     return luaL_error(L, "mailgate.suppression.add: expected an address");
-  s->add(std::string_view(a, alen), std::string_view(r, rlen));
+  s.add(std::string_view(a, alen), std::string_view(r, rlen));
   return 0;
 }
 
 int l_suppression_has(lua_State* L) {
   std::size_t alen = 0;
   const char* a = luaL_checklstring(L, 1, &alen);
-  auto* s = suppression(L);
-  if (s == nullptr)
-    return luaL_error(L, "mailgate.suppression.has can only be called inside a hook");
-  lua_pushboolean(L, s->has(std::string_view(a, alen)));
+  lua_pushboolean(L, suppression_in_hook(L, "has").has(std::string_view(a, alen)));
   return 1;
 }
 
 int l_suppression_remove(lua_State* L) {
   std::size_t alen = 0;
   const char* a = luaL_checklstring(L, 1, &alen);
-  auto* s = suppression(L);
-  if (s == nullptr)
-    return luaL_error(L, "mailgate.suppression.remove can only be called inside a hook");
-  lua_pushboolean(L, s->remove(std::string_view(a, alen)));
+  lua_pushboolean(L, suppression_in_hook(L, "remove").remove(std::string_view(a, alen)));
   return 1;
 }
 
@@ -416,6 +413,8 @@ int l_msg_index(lua_State* L) {
     lua_pushlstring(L, m->sender.data(), m->sender.size());
   } else if (std::strcmp(key, "recipients") == 0) {
     push_string_array(L, m->recipients);
+  } else if (std::strcmp(key, "dsn") == 0) {
+    lua_pushboolean(L, m->dsn);
   } else {
     // Methods live in the metatable's `methods` table.
     luaL_getmetatable(L, "mailgate.msg");
@@ -790,8 +789,7 @@ bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision
     err = "route hook result: smarthost '" + host + "': bad host";
     return false;
   }
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  name = text::to_lower(name);
   out.kind = RouteDecision::Kind::Smarthost;
   out.destination = "[" + name + "]:" + std::to_string(p);
   return true;

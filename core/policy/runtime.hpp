@@ -74,7 +74,7 @@ struct AddressInfo {
 AddressInfo make_address_info(std::string_view address);
 
 struct TxInfo {
-  std::string id;  // empty before DATA
+  std::string id;  // from MAIL on
   const ConnInfo* conn = nullptr;
   AddressInfo sender;
   std::vector<AddressInfo> recipients;  // accepted so far
@@ -91,6 +91,7 @@ struct Message {
   bool headers_writable = false;
   std::map<std::string, std::string>* meta = nullptr;  // null: none
   bool meta_writable = false;
+  bool dsn = false;  // a delivery status notification the gateway generated
 };
 
 struct ReplyInfo {

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <span>
 
 namespace mailgate::policy {
 namespace {
@@ -74,15 +75,28 @@ bool take_optional_space(std::string_view& s) {
   return true;
 }
 
+struct Suffix {
+  std::string_view name;
+  u128 multiplier;  // units of the result per unit of the suffix
+};
+
+// The size and duration grammar: decimal, optional space, one of `suffixes`
+// (matched exactly); the value in the result's units, nullopt when it is not
+// whole or above `max`.
+std::optional<u128> parse_with_suffix(std::string_view s, std::span<const Suffix> suffixes,
+                                      u128 max) {
+  auto d = take_decimal(s);
+  if (!d || !take_optional_space(s)) return std::nullopt;
+  for (const auto& suffix : suffixes) {
+    if (s == suffix.name) return scale_exact(*d, suffix.multiplier, max);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::uint64_t> parse_size(std::string_view s) {
-  auto d = take_decimal(s);
-  if (!d || !take_optional_space(s)) return std::nullopt;
-  static constexpr struct {
-    std::string_view suffix;
-    u128 mult;
-  } kSuffixes[] = {
+  static constexpr Suffix kSuffixes[] = {
       {"", 1},
       {"B", 1},
       {"KB", 1000},
@@ -94,34 +108,20 @@ std::optional<std::uint64_t> parse_size(std::string_view s) {
       {"GiB", 1ull << 30},
       {"TiB", 1ull << 40},
   };
-  for (const auto& [suffix, mult] : kSuffixes) {
-    if (s == suffix) {
-      auto v = scale_exact(*d, mult, std::numeric_limits<std::uint64_t>::max());
-      if (!v) return std::nullopt;
-      return static_cast<std::uint64_t>(*v);
-    }
-  }
-  return std::nullopt;
+  const auto bytes = parse_with_suffix(s, kSuffixes, std::numeric_limits<std::uint64_t>::max());
+  if (!bytes) return std::nullopt;
+  return static_cast<std::uint64_t>(*bytes);
 }
 
 std::optional<Duration> parse_duration(std::string_view s) {
-  auto d = take_decimal(s);
-  if (!d || !take_optional_space(s)) return std::nullopt;
-  static constexpr struct {
-    std::string_view suffix;
-    u128 ms;
-  } kSuffixes[] = {
+  static constexpr Suffix kSuffixes[] = {
       {"", 1000},  // plain number: seconds
       {"ms", 1},  {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 24 * 3600 * 1000},
   };
-  for (const auto& [suffix, ms] : kSuffixes) {
-    if (s == suffix) {
-      auto v = scale_exact(*d, ms, static_cast<u128>(std::numeric_limits<Duration::rep>::max()));
-      if (!v) return std::nullopt;
-      return Duration{static_cast<Duration::rep>(*v)};
-    }
-  }
-  return std::nullopt;
+  const auto ms =
+      parse_with_suffix(s, kSuffixes, static_cast<u128>(std::numeric_limits<Duration::rep>::max()));
+  if (!ms) return std::nullopt;
+  return Duration{static_cast<Duration::rep>(*ms)};
 }
 
 std::optional<Rate> parse_rate(std::string_view s) {

@@ -12,7 +12,7 @@
 
 #include "eventlog/delivery_log.hpp"
 #include "net/cidr.hpp"
-#include "server/relay_control.hpp"
+#include "server/recipient_admission.hpp"
 #include "smtp/command.hpp"
 #include "spool/spool_writer.hpp"
 
@@ -27,7 +27,11 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 
 Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
                  const policy::ListenerConfig& listener)
-    : socket_(std::move(socket)), deadline_(socket_), worker_(worker), listener_(listener) {
+    : socket_(std::move(socket)),
+      deadline_(socket_),
+      worker_(worker),
+      listener_(listener),
+      draft_(*worker.writer, *worker.store, worker.config->spool.body_buffer) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) {
@@ -134,7 +138,7 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
   eventlog::LogRecord rec;
   rec.event = event;
   rec.time_ms = spool::wall_clock_ms();
-  if (tx_.receiving) rec.id = tx_.id.hex();
+  if (tx_.active) rec.id = tx_.id.hex();
   rec.sender = tx_.sender.address.str();
   rec.recipient = std::string(recipient.substr(0, 512));
   auto at = recipient.rfind('@');
@@ -159,26 +163,17 @@ void Session::reset_transaction() {
   tx_.sender = {};
   tx_.params = {};
   tx_.recipients.clear();
-  tx_.receiving = false;
   tx_.bdat = false;
-  tx_.too_big = false;
-  tx_.spool_error = false;
-  // Give a large body buffer back: an idle session should cost almost nothing.
-  if (tx_.body.capacity() > 64 * 1024) {
-    std::string().swap(tx_.body);
-  } else {
-    tx_.body.clear();
-  }
-  tx_.chunks_written = 0;
-  tx_.stored_bytes = 0;
-  tx_.headers_held = false;
-  tx_.header_block.clear();
   tx_.meta.clear();
   tx_.policy.reset();
-  tx_.rcpt_dest.clear();
-  tx_.dest_tls.clear();
+  draft_.clear();
   hook_tx_.recipients.clear();
   hook_tx_sender_ = false;
+}
+
+asio::awaitable<void> Session::abort_transaction() {
+  if (draft_.receiving()) co_await draft_.discard();
+  reset_transaction();
 }
 
 asio::awaitable<void> Session::run() {
@@ -193,8 +188,7 @@ asio::awaitable<void> Session::run() {
 }
 
 asio::awaitable<void> Session::converse() {
-  // HTTP inject's loopback sessions are not SMTP clients' connections.
-  if (!listener_.internal) worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
+  worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   deadline_.start(listener_.command_timeout);
 
   const auto& hostname = worker_.config->hostname;
@@ -275,6 +269,9 @@ asio::awaitable<void> Session::converse() {
     keep = co_await handle_line(line);
   }
   co_await flush();
+  // QUIT, a drop, a timeout or a drain in the middle of a BDAT sequence: its
+  // chunks must not wait for recovery at the next start.
+  co_await abort_transaction();
 }
 
 asio::awaitable<bool> Session::handle_line(std::string_view line) {
@@ -285,8 +282,6 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
   switch (cmd.verb) {
     case Verb::Ehlo:
     case Verb::Helo:
-      // EHLO aborts a transaction in progress (RFC 5321 §4.1.4), BDAT chunks included.
-      if (tx_.chunks_written) co_await discard_chunks();
       co_await do_ehlo(cmd.arg, cmd.verb == Verb::Ehlo);
       break;
     case Verb::Mail:
@@ -310,8 +305,7 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
       co_return keep;
     }
     case Verb::Rset:
-      if (tx_.chunks_written) co_await discard_chunks();
-      reset_transaction();
+      co_await abort_transaction();
       reply(250, "2.0.0", "OK");
       junk = true;
       break;
@@ -344,10 +338,6 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
       ++errors_;
       break;
     case Verb::Unknown: {
-      if (listener_.internal && line.starts_with("XMAILGATE ")) {
-        do_xmailgate(line);
-        break;
-      }
       // A web client talking to the SMTP port: drop it (cross-protocol attacks).
       if (smtp::is_http_request_line(line)) {
         reply(421, "4.7.0", "this is an SMTP server; closing connection");
@@ -372,34 +362,6 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
   co_return true;
 }
 
-void Session::do_xmailgate(std::string_view line) {
-  // "XMAILGATE <secret> ADDR=<ip>", before any transaction.
-  const auto parts = line.substr(10);
-  const auto sp = parts.find(' ');
-  const auto secret = parts.substr(0, sp);
-  const auto addr = sp == std::string_view::npos ? std::string_view() : parts.substr(sp + 1);
-  const auto& expected = *worker_.inject_secret;
-  const bool shape = secret.size() == expected.size() && !tx_.active && addr.starts_with("ADDR=");
-  // Constant time: the comparison must not tell a local attacker how close it was.
-  unsigned char diff = shape ? 0 : 1;
-  for (std::size_t i = 0; shape && i < secret.size(); ++i)
-    diff |= static_cast<unsigned char>(secret[i] ^ expected[i]);
-  std::error_code ec;
-  const auto ip = asio::ip::make_address(std::string(shape ? addr.substr(5) : ""), ec);
-  if (diff != 0 || ec) {
-    reply(535, "5.7.8", "authentication failed");
-    ++errors_;
-    return;
-  }
-  remote_ip_ = ip.to_string();
-  conn_.remote_ip = remote_ip_;
-  conn_.remote_port = 0;
-  conn_.listener = "http";
-  may_relay_ = true;  // the HTTP API authenticated the client
-  injected_ = true;
-  reply(250, "2.0.0", "OK");
-}
-
 asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
   auto parsed = smtp::parse_helo(arg);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
@@ -408,7 +370,9 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
     ++errors_;
     co_return;
   }
-  reset_transaction();
+  // A valid EHLO/HELO aborts a transaction in progress (RFC 5321 §4.1.4), BDAT
+  // chunks included; a refused one (501) leaves it as it was.
+  co_await abort_transaction();
   // EHLO/HELO takes the newest policy (a reload between sessions' greetings applies).
   if (worker_.policy) policy_ = worker_.policy->current(worker_.index);
   if (has_hook(policy::Event::Helo)) {
@@ -469,6 +433,7 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
     co_return;
   }
   reset_transaction();
+  tx_.id = worker_.submitter->next_id();
   tx_.sender = std::move(mail.path);
   tx_.params = std::move(mail.params);
   // A new transaction takes the newest policy (reload happens between transactions).
@@ -514,35 +479,19 @@ asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
     worker_.stats.recipients_rejected_limit.fetch_add(1, std::memory_order_relaxed);
     co_return;
   }
-  auto decision = check_relay(rcpt.path, may_relay_, listener_.relay_domains);
-  // Relay control first; a rcpt_to handler may then refuse, or grant
-  // (mailgate.accept()) a recipient relay control refused — except routing
-  // syntax (%, !, source routes), which is never honoured for such clients.
-  if (has_hook(policy::Event::RcptTo)) {
-    auto info = policy::make_address_info(rcpt.path.address.str());
-    if (rcpt.params.notify)
-      info.params.emplace_back("NOTIFY", smtp::notify_text(rcpt.params.notify));
-    if (!rcpt.params.orcpt.empty()) info.params.emplace_back("ORCPT", rcpt.params.orcpt);
-    auto v = co_await tx_.policy->rcpt_to(tx_info(), info);
-    // (<postmaster> without a domain is never a relay grant: there is no local delivery.)
-    if (v.kind == policy::Verdict::Kind::Accept && !decision.allowed &&
-        !rcpt.path.address.domain.empty() && !rcpt.path.address.has_routing_chars() &&
-        !rcpt.path.had_source_route) {
-      decision.allowed = true;
-    } else if (v.kind == policy::Verdict::Kind::Reject ||
-               v.kind == policy::Verdict::Kind::Tempfail) {
-      refused_by(v);
-      log_event("rejection", rcpt.path.address.str(), &v.reply);
-      worker_.stats.recipients_rejected_policy.fetch_add(1, std::memory_order_relaxed);
-      if (!v.reply.transient()) ++errors_;
-      co_return;
-    }
-  }
-  if (!decision.allowed) {
+  const auto* hook_tx = has_hook(policy::Event::RcptTo) ? &tx_info() : nullptr;
+  const auto decision = co_await admit_recipient(tx_.policy.get(), hook_tx, rcpt, may_relay_,
+                                                 listener_.relay_domains);
+  if (decision.kind != RecipientDecision::Kind::Accepted) {
     reply(decision.reply);
     log_event("rejection", rcpt.path.address.str(), &decision.reply);
-    worker_.stats.recipients_rejected_relay.fetch_add(1, std::memory_order_relaxed);
-    ++errors_;
+    if (decision.kind == RecipientDecision::Kind::RefusedByPolicy) {
+      worker_.stats.recipients_rejected_policy.fetch_add(1, std::memory_order_relaxed);
+      if (!decision.reply.transient()) ++errors_;
+    } else {
+      worker_.stats.recipients_rejected_relay.fetch_add(1, std::memory_order_relaxed);
+      ++errors_;
+    }
     co_return;
   }
   tx_.recipients.push_back({std::move(rcpt.path.address), std::move(rcpt.params)});

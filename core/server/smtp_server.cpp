@@ -2,9 +2,6 @@
 // address), accept loops, per-worker session state, and graceful drain.
 #include "server/smtp_server.hpp"
 
-#include <algorithm>
-#include <random>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
@@ -14,7 +11,6 @@
 #include <asio/use_awaitable.hpp>
 #include <thread>
 
-#include "net/cidr.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "server/session.hpp"
@@ -30,12 +26,10 @@ struct SmtpServer::Impl {
   // acceptors[worker][listener]
   std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> acceptors;
   std::vector<tcp::endpoint> bound;
-  // The configured listeners and, last, the internal one for HTTP inject.
-  std::vector<policy::ListenerConfig> listeners;
-  tcp::endpoint inject_bound;
-  std::string inject_secret;
+  const std::vector<policy::ListenerConfig>& listeners;
 
-  Impl(const policy::Config& c, net::WorkerPool& w) : config(c), workers(w) {}
+  Impl(const policy::Config& c, net::WorkerPool& w)
+      : config(c), workers(w), listeners(c.listeners) {}
 };
 
 namespace {
@@ -65,7 +59,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
 }  // namespace
 
 SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
-                       spool::SpoolWriter& writer, std::uint64_t id_counter_start)
+                       spool::SpoolWriter& writer)
     : impl_(std::make_unique<Impl>(config, workers)) {
   for (unsigned i = 0; i < workers.size(); ++i) {
     auto st = std::make_unique<WorkerState>();
@@ -73,29 +67,9 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
     st->config = &config;
     st->writer = &writer;
     st->store = &store;
-    st->ids = spool::IdGenerator(static_cast<std::uint16_t>(i), id_counter_start);
     impl_->states.push_back(std::move(st));
   }
   impl_->acceptors.resize(workers.size());
-  // The internal listener takes the largest limits among the configured ones:
-  // an injected message gets no looser limit than some SMTP client has.
-  auto& lis = impl_->listeners;
-  lis = config.listeners;
-  policy::ListenerConfig internal;
-  internal.address = "127.0.0.1:0";
-  internal.internal = true;
-  internal.relay_networks = {*net::Cidr::parse("127.0.0.0/8")};
-  internal.max_message_size = 0;
-  internal.max_recipients = 0;
-  for (const auto& l : config.listeners) {
-    internal.max_message_size = std::max(internal.max_message_size, l.max_message_size);
-    internal.max_recipients = std::max(internal.max_recipients, l.max_recipients);
-  }
-  lis.push_back(internal);
-  // A per-process secret: only this process's HTTP inject may use XMAILGATE.
-  std::random_device rd;
-  impl_->inject_secret = fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
-  for (auto& st : impl_->states) st->inject_secret = &impl_->inject_secret;
 }
 
 SmtpServer::~SmtpServer() = default;
@@ -114,7 +88,7 @@ std::string SmtpServer::bind() {
       if (w == 0) ep = acc->local_endpoint();
       im.acceptors[w].push_back(std::move(acc));
     }
-    (lc.internal ? im.inject_bound : im.bound.emplace_back()) = *ep;
+    im.bound.push_back(*ep);
   }
   return {};
 }
@@ -130,33 +104,12 @@ void SmtpServer::serve() {
   }
 }
 
-asio::ip::tcp::endpoint SmtpServer::inject_endpoint() const { return impl_->inject_bound; }
-const std::string& SmtpServer::inject_secret() const { return impl_->inject_secret; }
-
-void SmtpServer::set_metrics_labels(const metrics::DestinationLabels* labels) {
-  for (auto& st : impl_->states) {
-    st->labels = labels;
-    st->outcomes = std::make_unique<metrics::OutcomeCounters>(labels->size());
-  }
-}
-
-std::vector<std::uint64_t> SmtpServer::discards() const {
-  std::vector<std::uint64_t> out;
-  for (const auto& st : impl_->states) {
-    if (!st->outcomes) continue;
-    out.resize(st->outcomes->labels(), 0);
-    for (std::size_t l = 0; l < out.size(); ++l)
-      out[l] += st->outcomes->get(metrics::Outcome::Discard, l);
-  }
-  return out;
-}
-
 void SmtpServer::set_policy(policy::PolicyRuntime* policy) {
   for (auto& st : impl_->states) st->policy = policy;
 }
 
-void SmtpServer::set_on_accepted(AcceptedFn fn) {
-  for (auto& st : impl_->states) st->on_accepted = fn;
+void SmtpServer::set_submitters(const std::vector<submit::Submitter*>& submitters) {
+  for (std::size_t i = 0; i < impl_->states.size(); ++i) impl_->states[i]->submitter = submitters[i];
 }
 
 void SmtpServer::set_delivery_log(eventlog::DeliveryLog* log) {

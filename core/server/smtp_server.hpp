@@ -16,8 +16,6 @@
 
 #include "policy/config.hpp"
 #include "server/server_stats.hpp"
-#include "spool/message_id.hpp"
-#include "spool/records.hpp"
 
 namespace mailgate::net {
 class WorkerPool;
@@ -32,8 +30,8 @@ class DeliveryLog;
 namespace mailgate::policy {
 class PolicyRuntime;
 }
-namespace mailgate::metrics {
-class DestinationLabels;
+namespace mailgate::submit {
+class Submitter;
 }
 
 namespace mailgate::server {
@@ -41,22 +39,16 @@ namespace mailgate::server {
 class SmtpServer {
  public:
   SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
-             spool::SpoolWriter& writer, std::uint64_t id_counter_start);
+             spool::SpoolWriter& writer);
   ~SmtpServer();
 
-  using AcceptedFn =
-      std::function<void(const spool::MessageId&,
-                         const std::vector<spool::QueuedDest>& destinations, std::uint64_t size)>;
-  // Before serve(): called on the worker after each committed message.
-  void set_on_accepted(AcceptedFn fn);
-  // Before serve(): where reception and rejection events are logged.
+  // Before serve(): each worker's submission stage (index = worker), which
+  // takes every finished message and hands out message ids.
+  void set_submitters(const std::vector<submit::Submitter*>& submitters);
+  // Before serve(): where rejection events are logged.
   void set_delivery_log(eventlog::DeliveryLog* log);
   // Before serve(): the Lua policy (null: no hooks).
   void set_policy(policy::PolicyRuntime* policy);
-  // Before serve(): destination labels for the discard counters (see discards()).
-  void set_metrics_labels(const metrics::DestinationLabels* labels);
-  // Recipients discarded by the route hook, per destination label (any thread).
-  std::vector<std::uint64_t> discards() const;
 
   // Binds every listener on every worker; returns "" or an error message.
   // Connections wait in the kernel's backlog until serve().
@@ -66,11 +58,6 @@ class SmtpServer {
   void serve();
   // Actual bound endpoints (port 0 resolved), one per configured listener.
   std::vector<asio::ip::tcp::endpoint> endpoints() const;
-  // The loopback listener for HTTP inject (after start()) and the secret its
-  // clients present with "XMAILGATE <secret> ADDR=<client ip>" to be treated
-  // as an authenticated HTTP injection from that address.
-  asio::ip::tcp::endpoint inject_endpoint() const;
-  const std::string& inject_secret() const;
 
   // Returns the number of sessions still open when the deadline passed.
   std::size_t drain(std::chrono::milliseconds deadline);

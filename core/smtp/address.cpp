@@ -15,22 +15,12 @@
 #include <optional>
 
 #include "smtp/syntax.hpp"
+#include "text/ascii.hpp"
+#include "text/utf8.hpp"
 
 namespace mailgate::smtp {
 
 namespace detail {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 bool valid_domain(std::string_view d, DomainRules rules) {
   if (rules.trailing_dot && d.size() > 1 && d.back() == '.') d.remove_suffix(1);
@@ -98,7 +88,7 @@ bool valid_ipv6(std::string_view s) {
 bool valid_address_literal(std::string_view lit) {
   if (lit.size() < 3 || lit.front() != '[' || lit.back() != ']') return false;
   std::string_view in = lit.substr(1, lit.size() - 2);
-  if (istarts_with(in, "IPv6:")) return valid_ipv6(in.substr(5));
+  if (text::istarts_with(in, "IPv6:")) return valid_ipv6(in.substr(5));
   const std::size_t colon = in.find(':');
   if (colon == std::string_view::npos) return valid_ipv4(in);
   // General-address-literal = Standardized-tag ":" 1*dcontent;
@@ -205,7 +195,7 @@ std::optional<Reply> vet_octets(std::string_view s, bool utf8, std::string_view 
     non_ascii |= c >= 0x80;
   }
   if (non_ascii) {
-    if (!valid_utf8(s)) return addr_error(enh, "invalid UTF-8");
+    if (!text::valid_utf8(s)) return addr_error(enh, "invalid UTF-8");
     if (!utf8) {
       return make_reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
     }
@@ -244,7 +234,7 @@ std::variant<Path, Reply> parse_path(std::string_view text, AddressOptions opts,
     in.remove_prefix(i);
     path.had_source_route = true;
   }
-  if (opts.allow_postmaster && !path.had_source_route && iequals(in, "postmaster")) {
+  if (opts.allow_postmaster && !path.had_source_route && text::iequals(in, "postmaster")) {
     path.address.local = "postmaster";
     return path;
   }
@@ -266,11 +256,7 @@ std::string Address::str() const {
   return s;
 }
 
-bool has_non_ascii(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return true;
-  return false;
-}
+bool has_non_ascii(std::string_view s) { return !text::is_ascii(s); }
 
 bool Address::has_non_ascii() const {
   return smtp::has_non_ascii(local) || smtp::has_non_ascii(domain);
@@ -299,56 +285,6 @@ std::variant<Address, Reply> parse_mailbox(std::string_view text, bool smtputf8)
   return detail::parse_mailbox_checked(text, smtputf8, "5.1.3");
 }
 
-std::string normalize_domain(std::string_view domain) {
-  std::string s(domain);
-  for (char& c : s) c = detail::lower(c);
-  return s;
-}
-
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    // ASCII fast path, 8 bytes at a time.
-    while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      if (w & 0x8080808080808080ull) break;
-      p += 8;
-    }
-    if (p >= end) break;
-    const unsigned c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t n;
-    unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second octet
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0)
-        lo = 0xA0;  // overlong
-      else if (c == 0xED)
-        hi = 0x9F;  // surrogates U+D800..DFFF
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0)
-        lo = 0x90;  // overlong
-      else if (c == 0xF4)
-        hi = 0x8F;  // > U+10FFFF
-    } else {
-      return false;  // 0x80..0xC1 (continuation / overlong lead), 0xF5..0xFF
-    }
-    if (static_cast<std::size_t>(end - p) <= n) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (std::size_t k = 2; k <= n; ++k) {
-      if ((p[k] & 0xC0) != 0x80) return false;
-    }
-    p += n + 1;
-  }
-  return true;
-}
+std::string normalize_domain(std::string_view domain) { return text::to_lower(domain); }
 
 }  // namespace mailgate::smtp

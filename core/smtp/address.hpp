@@ -56,7 +56,4 @@ std::string normalize_domain(std::string_view domain);
 // true if any octet of `s` is >= 0x80 (needs SMTPUTF8 / 8BITMIME).
 bool has_non_ascii(std::string_view s);
 
-// true if `s` is well-formed UTF-8 without overlongs/surrogates.
-bool valid_utf8(std::string_view s);
-
 }  // namespace mailgate::smtp

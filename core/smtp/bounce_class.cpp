@@ -10,17 +10,12 @@
 #include <utility>
 
 #include "smtp/reply_parser.hpp"
+#include "text/ascii.hpp"
 
 namespace mailgate::smtp {
 namespace {
 
-std::string to_lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return r;
-}
+using text::to_lower;
 
 bool contains_any(std::string_view lower_text, std::span<const std::string_view> pats) {
   for (std::string_view p : pats) {

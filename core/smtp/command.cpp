@@ -12,12 +12,14 @@
 #include <limits>
 
 #include "smtp/syntax.hpp"
+#include "text/ascii.hpp"
 
 namespace mailgate::smtp {
 
-using detail::iequals;
-using detail::istarts_with;
 using detail::make_reply;
+using text::iequals;
+using text::istarts_with;
+using text::trim;
 
 namespace {
 
@@ -41,12 +43,6 @@ constexpr std::array<VerbName, 14> kVerbs{{
     {"AUTH", Verb::Auth},
     {"EXPN", Verb::Expn},
 }};
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Index of the '>' that closes the path starting at s[0] == '<' (quoted
 // strings may contain '>'), or npos.

@@ -5,17 +5,20 @@
 
 #include <algorithm>
 #include <string_view>
+#include <utility>
+
+#include "text/ascii.hpp"
 
 namespace mailgate::smtp {
 namespace {
 
-constexpr bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+using text::iequals;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
+// A CR left over from a CRLF line end counts as a blank too.
+constexpr std::string_view kBlanks = " \t\r";
+constexpr bool is_space(char c) { return kBlanks.find(c) != std::string_view::npos; }
+
+std::string_view trim(std::string_view s) { return text::trim(s, kBlanks); }
 
 // Splits off the first space-separated word of `s` (leading spaces skipped).
 std::string_view next_word(std::string_view& s) {
@@ -25,17 +28,6 @@ std::string_view next_word(std::string_view& s) {
   std::string_view w = s.substr(0, i);
   s.remove_prefix(i);
   return w;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 32);
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 32);
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // RFC 4422 §3.1 mechanism name: 1-20 of [A-Z0-9-_] (accepted in any case).
@@ -50,10 +42,7 @@ bool valid_mechanism(std::string_view m) {
 void add_mechanisms(std::string_view params, std::vector<std::string>& out) {
   for (std::string_view m = next_word(params); !m.empty(); m = next_word(params)) {
     if (!valid_mechanism(m)) continue;
-    std::string up(m);
-    for (char& c : up) {
-      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-    }
+    std::string up = text::to_upper(m);
     if (std::find(out.begin(), out.end(), up) == out.end()) out.push_back(std::move(up));
   }
 }
@@ -70,6 +59,18 @@ std::uint64_t parse_size(std::string_view params) {
   return v;
 }
 
+// Keywords that only switch a capability on (their parameters are ignored).
+constexpr std::pair<std::string_view, bool EhloCapabilities::*> kFlagKeywords[] = {
+    {"PIPELINING", &EhloCapabilities::pipelining},
+    {"8BITMIME", &EhloCapabilities::eightbitmime},
+    {"SMTPUTF8", &EhloCapabilities::smtputf8},
+    {"DSN", &EhloCapabilities::dsn},
+    {"STARTTLS", &EhloCapabilities::starttls},
+    {"CHUNKING", &EhloCapabilities::chunking},
+    {"ENHANCEDSTATUSCODES", &EhloCapabilities::enhanced_status_codes},
+    {"BINARYMIME", &EhloCapabilities::binarymime},
+};
+
 void keyword_line(std::string_view line, EhloCapabilities& caps) {
   line = trim(line);
   // Legacy "AUTH=LOGIN PLAIN" (pre-RFC 2554 servers and clients).
@@ -79,23 +80,13 @@ void keyword_line(std::string_view line, EhloCapabilities& caps) {
   }
   std::string_view params = line;
   const std::string_view kw = next_word(params);
-  if (iequals(kw, "PIPELINING")) {
-    caps.pipelining = true;
-  } else if (iequals(kw, "8BITMIME")) {
-    caps.eightbitmime = true;
-  } else if (iequals(kw, "SMTPUTF8")) {
-    caps.smtputf8 = true;
-  } else if (iequals(kw, "DSN")) {
-    caps.dsn = true;
-  } else if (iequals(kw, "STARTTLS")) {
-    caps.starttls = true;
-  } else if (iequals(kw, "CHUNKING")) {
-    caps.chunking = true;
-  } else if (iequals(kw, "ENHANCEDSTATUSCODES")) {
-    caps.enhanced_status_codes = true;
-  } else if (iequals(kw, "BINARYMIME")) {
-    caps.binarymime = true;
-  } else if (iequals(kw, "SIZE")) {
+  for (const auto& [name, flag] : kFlagKeywords) {
+    if (iequals(kw, name)) {
+      caps.*flag = true;
+      return;
+    }
+  }
+  if (iequals(kw, "SIZE")) {
     caps.size = parse_size(params);
   } else if (iequals(kw, "AUTH")) {
     add_mechanisms(params, caps.auth_mechanisms);

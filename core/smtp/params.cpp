@@ -12,12 +12,16 @@
 
 #include "smtp/address.hpp"
 #include "smtp/syntax.hpp"
+#include "text/ascii.hpp"
+#include "text/utf8.hpp"
 
 namespace mailgate::smtp {
 
-using detail::iequals;
 using detail::is_alnum;
 using detail::make_reply;
+using text::iequals;
+// RFC 3461 xtext hexchar and RFC 6533 HEXPOINT: upper-case hex digits only.
+using text::upper_hex_value;
 
 namespace {
 
@@ -34,12 +38,6 @@ Reply unsupported(std::string_view what) {
   std::string text = "Unsupported parameter: ";
   text += what;
   return make_reply(555, "5.5.4", text);
-}
-
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;  // RFC 3461 hexchar uses upper-case hex digits only
 }
 
 bool printable_ascii(std::string_view s) {
@@ -120,7 +118,7 @@ std::optional<std::uint64_t> parse_size_value(std::string_view v) {
 // raw UTF8-non-ascii only in unitext (SMTPUTF8). The value is kept encoded.
 bool valid_utf8_addr(std::string_view v, bool unitext) {
   if (v.empty()) return false;
-  if (!valid_utf8(v)) return false;
+  if (!text::valid_utf8(v)) return false;
   for (std::size_t i = 0; i < v.size();) {
     const auto c = static_cast<unsigned char>(v[i]);
     if (c == '\\') {
@@ -129,7 +127,7 @@ bool valid_utf8_addr(std::string_view v, bool unitext) {
       std::uint32_t cp = 0;
       std::size_t digits = 0;
       while (j < v.size() && v[j] != '}') {
-        int h = hexval(v[j]);
+        int h = upper_hex_value(v[j]);
         if (h < 0 || ++digits > 6) return false;
         cp = cp * 16 + static_cast<std::uint32_t>(h);
         ++j;
@@ -162,8 +160,8 @@ std::optional<std::string> xtext_decode(std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '+') {
       if (i + 2 >= s.size()) return std::nullopt;  // needs exactly two hex digits
-      const int hi = hexval(s[i + 1]);
-      const int lo = hexval(s[i + 2]);
+      const int hi = upper_hex_value(s[i + 1]);
+      const int lo = upper_hex_value(s[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       const auto d = static_cast<unsigned char>(hi * 16 + lo);
       if (detail::is_ctl(d)) return std::nullopt;
@@ -178,7 +176,6 @@ std::optional<std::string> xtext_decode(std::string_view s) {
 }
 
 std::string xtext_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
   for (char ch : s) {
@@ -187,8 +184,7 @@ std::string xtext_encode(std::string_view s) {
       out.push_back(ch);
     } else {
       out.push_back('+');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
+      text::append_hex(out, c);
     }
   }
   return out;

@@ -1,5 +1,6 @@
 // smtp/syntax: internal helpers shared by the smtp/ sources (character
-// classes, domain and address-literal validation, error replies). Not part of
+// classes, domain and address-literal validation, error replies; case-blind
+// comparison and UTF-8 come from text/). Not part of
 // the module's public contract: other modules use address.hpp, command.hpp,
 // params.hpp, reply.hpp and data_scanner.hpp only.
 // Promises: pure functions over the given bytes; no allocation except in
@@ -20,7 +21,6 @@ constexpr bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20
 constexpr bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 constexpr bool is_alnum(unsigned char c) { return is_alpha(c) || is_digit(c); }
 constexpr bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
-constexpr char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // RFC 5322 atext (ASCII only).
 constexpr bool is_atext(unsigned char c) {
@@ -50,9 +50,6 @@ constexpr bool is_atext(unsigned char c) {
       return false;
   }
 }
-
-bool iequals(std::string_view a, std::string_view b);
-bool istarts_with(std::string_view s, std::string_view prefix);
 
 inline Reply make_reply(int code, std::string_view enhanced, std::string_view text) {
   return Reply{code, std::string(enhanced), std::string(text)};

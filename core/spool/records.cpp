@@ -9,6 +9,7 @@
 // possibly hold (so hostile input cannot make it allocate much).
 #include "spool/records.hpp"
 
+#include <cstdlib>
 #include <limits>
 
 namespace mailgate::spool {
@@ -281,6 +282,19 @@ bool split_dest_key(std::string_view key, MessageId& id, std::string& destinatio
   id = *MessageId::from_key(key);
   destination.assign(key.substr(16));
   return true;
+}
+
+std::string encode(const SuppressionRecord& s) {
+  return std::to_string(s.added_ms) + " " + s.reason;
+}
+
+SuppressionRecord decode_suppression(std::string_view key, std::string_view value) {
+  SuppressionRecord r;
+  r.address = std::string(key);
+  const auto sp = value.find(' ');
+  r.added_ms = std::strtoll(std::string(value.substr(0, sp)).c_str(), nullptr, 10);
+  if (sp != std::string_view::npos) r.reason = std::string(value.substr(sp + 1));
+  return r;
 }
 
 }  // namespace mailgate::spool

@@ -55,6 +55,13 @@ enum class RouteTls : std::uint8_t { Default = 0, Opportunistic = 1, Required = 
 RouteTls parse_route_tls(std::string_view s);  // "" or unknown → Default
 std::string_view to_string(RouteTls t);        // Default → ""
 
+// The queue record of a message that is stored but not yet routed: a
+// generated message (a DSN) committed together with the delivery results
+// that caused it, waiting for the submission stage (route and message
+// hooks) to give it its real destinations. No domain or smarthost name can
+// contain '@', so it never collides with a destination.
+inline constexpr std::string_view kSubmitPending = "@submit";
+
 // A destination a new message is queued for.
 struct QueuedDest {
   std::string name;
@@ -71,10 +78,20 @@ struct DestRecord {
   RouteTls tls = RouteTls::Default;  // (v3)
 };
 
+// One entry of the suppression list (column family `suppress`, keyed by the
+// normalized address). Stored as "<added_ms> <reason>" (the format since v1).
+struct SuppressionRecord {
+  std::string address;
+  std::string reason;
+  std::int64_t added_ms = 0;
+};
+
 std::string encode(const Envelope& e);
 bool decode(std::string_view in, Envelope& out);
 std::string encode(const DestRecord& d);
 bool decode(std::string_view in, DestRecord& out);
+std::string encode(const SuppressionRecord& s);  // the value; the key is s.address
+SuppressionRecord decode_suppression(std::string_view key, std::string_view value);
 
 std::string body_key(const MessageId& id, std::uint32_t chunk);
 std::string dest_key(const MessageId& id, std::string_view destination);

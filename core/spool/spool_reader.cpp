@@ -1,8 +1,6 @@
 // spool/spool_reader: see spool_reader.hpp.
 #include "spool/spool_reader.hpp"
 
-#include <rocksdb/db.h>
-
 #include "spool/store.hpp"
 
 namespace mailgate::spool {
@@ -43,7 +41,6 @@ void SpoolReader::submit(const MessageId& id, std::string destination, Completio
 }
 
 void SpoolReader::run() {
-  rocksdb::ReadOptions ro;
   for (;;) {
     Task task;
     {
@@ -54,22 +51,14 @@ void SpoolReader::run() {
       tasks_.pop_front();
     }
     auto msg = std::make_shared<LoadedMessage>();
-    auto* db = store_.db();
-    std::string value;
     std::error_code ec;
-    if (!db->Get(ro, store_.meta(), task.id.key(), &value).ok() || !decode(value, msg->envelope)) {
-      ec = std::make_error_code(std::errc::no_such_file_or_directory);
-    } else if (!db->Get(ro, store_.dest(), dest_key(task.id, task.destination), &value).ok() ||
-               !decode(value, msg->dest)) {
+    if (!store_.read_envelope(task.id, msg->envelope) ||
+        !store_.read_dest(task.id, task.destination, msg->dest)) {
       ec = std::make_error_code(std::errc::no_such_file_or_directory);
     } else {
       msg->body.reserve(msg->envelope.size);
-      for (std::uint32_t c = 0; c < msg->envelope.body_chunks && !ec; ++c) {
-        if (!db->Get(ro, store_.body(), body_key(task.id, c), &value).ok())
-          ec = std::make_error_code(std::errc::io_error);
-        else
-          msg->body += value;
-      }
+      if (!store_.read_body(task.id, msg->envelope.body_chunks, msg->body))
+        ec = std::make_error_code(std::errc::io_error);
     }
     task.done(ec, ec ? nullptr : std::move(msg));
   }

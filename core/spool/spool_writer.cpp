@@ -15,6 +15,7 @@
 #include "spool/spool_writer.hpp"
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <sys/statvfs.h>
 #include <chrono>
 #include <cstdio>
@@ -81,7 +82,10 @@ void update_max(std::atomic<std::uint64_t>& m, std::uint64_t v) {
 }  // namespace
 
 SpoolWriter::SpoolWriter(Store& store, std::uint64_t max_queue_bytes, std::uint64_t min_free_space)
-    : store_(store), max_queue_bytes_(max_queue_bytes), min_free_space_(min_free_space) {
+    : store_(store),
+      max_queue_bytes_(max_queue_bytes),
+      min_free_space_(min_free_space),
+      combined_(std::make_unique<rocksdb::WriteBatch>()) {
   write_fn_ = [this](rocksdb::WriteBatch& batch, bool sync, std::string& err) {
     rocksdb::WriteOptions wo;
     wo.sync = sync;
@@ -155,8 +159,8 @@ void SpoolWriter::admit_parked() {
   }
 }
 
-void SpoolWriter::submit(rocksdb::WriteBatch&& batch, bool sync, Completion done) {
-  std::uint64_t bytes = batch.GetDataSize();
+void SpoolWriter::submit(WriteSet&& set, bool sync, Completion done) {
+  std::uint64_t bytes = set.bytes();
   bool wake = false;
   {
     std::unique_lock lk(mu_);
@@ -165,7 +169,7 @@ void SpoolWriter::submit(rocksdb::WriteBatch&& batch, bool sync, Completion done
       if (done) done(std::make_error_code(std::errc::operation_canceled));
       return;
     }
-    Request r{std::move(batch), sync, bytes, std::move(done)};
+    Request r{std::move(set), sync, bytes, std::move(done)};
     // FIFO: nobody overtakes a parked request.
     if (parked_.empty() && fits(bytes)) {
       wake = queue_.empty();
@@ -226,24 +230,24 @@ void SpoolWriter::write_round(std::deque<Request>& round) {
   // Requests whose batch could not be replayed into the combined batch.
   std::vector<bool> rejected(round.size(), false);
   std::size_t accepted = round.size();
-  rocksdb::WriteBatch* batch = &round.front().batch;
+  rocksdb::WriteBatch* batch = &round.front().set.batch();
   if (round.size() > 1) {
     auto c0 = now_ns();
-    combined_.Clear();
-    Replay replay(store_, combined_);
+    combined_->Clear();
+    Replay replay(store_, *combined_);
     for (std::size_t i = 0; i < round.size(); ++i) {
-      combined_.SetSavePoint();
-      auto s = round[i].batch.Iterate(&replay);
+      combined_->SetSavePoint();
+      auto s = round[i].set.batch().Iterate(&replay);
       if (s.ok()) {
-        combined_.PopSavePoint();
+        combined_->PopSavePoint();
       } else {
-        combined_.RollbackToSavePoint();
+        combined_->RollbackToSavePoint();
         rejected[i] = true;
         --accepted;
         log_error("request rejected: " + s.ToString());
       }
     }
-    batch = &combined_;
+    batch = combined_.get();
     stats_.combine_ns.fetch_add(now_ns() - c0, std::memory_order_relaxed);
   }
 
@@ -306,7 +310,7 @@ void SpoolWriter::write_round(std::deque<Request>& round) {
     }
   }
   // Do not keep the buffer of an exceptionally large round around.
-  if (combined_.GetDataSize() > (4u << 20)) combined_ = rocksdb::WriteBatch();
+  if (combined_->GetDataSize() > (4u << 20)) combined_ = std::make_unique<rocksdb::WriteBatch>();
 }
 
 }  // namespace mailgate::spool

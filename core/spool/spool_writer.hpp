@@ -9,7 +9,6 @@
 // session answers 451 4.3.0), never a crash. Disk space is watched here too.
 #pragma once
 
-#include <rocksdb/write_batch.h>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -26,6 +25,11 @@
 #include <thread>
 
 #include "metrics/histogram.hpp"
+#include "spool/write_set.hpp"
+
+namespace rocksdb {
+class WriteBatch;
+}
 
 namespace mailgate::spool {
 
@@ -68,18 +72,18 @@ class SpoolWriter {
 
   // Thread-safe. `done` is called on the writer thread (after stop(): at
   // once, on the calling thread, with std::errc::operation_canceled). Rounds
-  // of several requests are replayed into one batch: a request whose batch
+  // of several requests are replayed into one batch: a request whose set
   // holds anything but Put/Delete/SingleDelete/DeleteRange/Merge/LogData on
   // this store's column families completes with std::errc::invalid_argument.
-  void submit(rocksdb::WriteBatch&& batch, bool sync, Completion done);
+  void submit(WriteSet&& set, bool sync, Completion done);
 
   // Asio-style: completes with void(std::error_code) on the caller's executor.
   // The pending write counts as outstanding work on that executor (so its
   // io_context::run() does not return while the write is in flight).
   template <class Token>
-  auto async_write(rocksdb::WriteBatch batch, bool sync, Token&& token) {
+  auto async_write(WriteSet set, bool sync, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler, rocksdb::WriteBatch b, bool s) {
+        [this](auto handler, WriteSet b, bool s) {
           auto work = asio::make_work_guard(asio::get_associated_executor(handler));
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
           submit(std::move(b), s, [h, work](std::error_code ec) mutable {
@@ -87,7 +91,7 @@ class SpoolWriter {
             work.reset();
           });
         },
-        token, std::move(batch), sync);
+        token, std::move(set), sync);
   }
 
   // true while free disk space is below min_free_space (checked about once a second).
@@ -98,7 +102,7 @@ class SpoolWriter {
 
  private:
   struct Request {
-    rocksdb::WriteBatch batch;
+    WriteSet set;
     bool sync;
     std::uint64_t bytes;
     Completion done;
@@ -115,7 +119,7 @@ class SpoolWriter {
   std::uint64_t min_free_space_;
   WriteFn write_fn_;
   ErrorLog error_log_;
-  rocksdb::WriteBatch combined_;  // reused by the writer thread
+  std::unique_ptr<rocksdb::WriteBatch> combined_;  // reused by the writer thread
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> queue_;   // admitted

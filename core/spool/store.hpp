@@ -1,14 +1,24 @@
 // spool/store: opens the RocksDB spool with its column families (body, meta,
-// dest, suppress) and owns the handles. Tuned for a queue: WAL on, blob files
-// for large bodies, compact-on-deletion collectors on the queue families.
+// dest, suppress) and owns the handles; the read side of the spool's
+// message-level API (writes go through WriteSet + SpoolWriter). Tuned for a
+// queue: WAL on, blob files for large bodies, compact-on-deletion collectors
+// on the queue families.
 // Promises: open() either returns a ready store or an error message; it
-// never aborts the process. All methods are blocking: never call from a worker.
+// never aborts the process. All methods are blocking: never call from a
+// worker. Reads see a consistent view per call, not across calls (a message
+// may be delivered between two reads: callers treat "missing" as "gone").
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "spool/message_id.hpp"
+#include "spool/records.hpp"
 
 namespace rocksdb {
 class DB;
@@ -24,6 +34,23 @@ class Store {
   static std::unique_ptr<Store> open_read_only(const std::string& path, std::string& error);
   ~Store();
 
+  // --- Message-level reads ---
+  bool read_envelope(const MessageId& id, Envelope& out) const;
+  bool read_dest(const MessageId& id, std::string_view destination, DestRecord& out) const;
+  using DestList = std::vector<std::pair<std::string, DestRecord>>;
+  // Every queue record of a message (destination, record), in key order.
+  DestList read_dests(const MessageId& id) const;
+  // The body: chunks 0 .. chunks-1 concatenated. False if one is missing.
+  bool read_body(const MessageId& id, std::uint32_t chunks, std::string& out) const;
+  // Every message in id order with its queue records, from one snapshot
+  // (spool dump). Undecodable records are reported to `bad` and skipped.
+  using MessageVisitor =
+      std::function<void(const MessageId&, const Envelope&, const DestList&)>;
+  void for_each_message(const MessageVisitor& visit,
+                        const std::function<void(std::string_view what)>& bad) const;
+  std::vector<SuppressionRecord> read_suppressions() const;
+
+  // --- Spool internals (writer, reader, recovery, WriteSet) ---
   rocksdb::DB* db() const { return db_; }
   rocksdb::ColumnFamilyHandle* default_cf() const { return cf_[0]; }
   rocksdb::ColumnFamilyHandle* body() const { return cf_[1]; }

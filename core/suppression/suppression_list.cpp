@@ -2,9 +2,6 @@
 // "<added_ms> <reason>".
 #include "suppression/suppression_list.hpp"
 
-#include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
-
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -12,6 +9,7 @@
 #include "spool/message_id.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
+#include "spool/write_set.hpp"
 
 namespace mailgate::suppression {
 
@@ -24,17 +22,8 @@ std::string SuppressionList::normalize(std::string_view address) {
 
 SuppressionList::SuppressionList(spool::Store& store, spool::SpoolWriter& writer)
     : store_(store), writer_(writer) {
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_.db()->NewIterator(rocksdb::ReadOptions(), store_.suppress()));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    Entry e;
-    e.address = it->key().ToString();
-    const auto v = it->value().ToString();
-    const auto sp = v.find(' ');
-    e.added_ms = std::strtoll(v.substr(0, sp).c_str(), nullptr, 10);
-    if (sp != std::string::npos) e.reason = v.substr(sp + 1);
-    entries_.emplace(e.address, std::move(e));
-  }
+  for (auto& r : store_.read_suppressions())
+    entries_.emplace(r.address, Entry{r.address, std::move(r.reason), r.added_ms});
 }
 
 bool SuppressionList::has(std::string_view address) const {
@@ -45,13 +34,13 @@ bool SuppressionList::has(std::string_view address) const {
 
 void SuppressionList::add(std::string_view address, std::string_view reason) {
   Entry e{normalize(address), std::string(reason.substr(0, 512)), spool::wall_clock_ms()};
-  rocksdb::WriteBatch batch;
-  batch.Put(store_.suppress(), e.address, std::to_string(e.added_ms) + " " + e.reason);
+  spool::WriteSet set(store_);
+  set.put_suppression({e.address, e.reason, e.added_ms});
   {
     std::unique_lock lock(mu_);
     entries_[e.address] = e;
   }
-  writer_.submit(std::move(batch), false, [](std::error_code) {});
+  writer_.submit(std::move(set), false, [](std::error_code) {});
 }
 
 bool SuppressionList::remove(std::string_view address) {
@@ -60,9 +49,9 @@ bool SuppressionList::remove(std::string_view address) {
     std::unique_lock lock(mu_);
     if (entries_.erase(key) == 0) return false;
   }
-  rocksdb::WriteBatch batch;
-  batch.Delete(store_.suppress(), key);
-  writer_.submit(std::move(batch), false, [](std::error_code) {});
+  spool::WriteSet set(store_);
+  set.remove_suppression(key);
+  writer_.submit(std::move(set), false, [](std::error_code) {});
   return true;
 }
 

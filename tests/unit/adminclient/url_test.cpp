@@ -1,6 +1,5 @@
 // Tests of adminclient/url: --api parsing (schemes, IPv4/IPv6 literals, names,
-// ports, base paths, the rejected forms) and percent-encoding of path
-// segments and query values.
+// ports, base paths, the rejected forms). Percent-encoding: text/ascii_test.cpp.
 #include "adminclient/url.hpp"
 
 #include <gtest/gtest.h>
@@ -80,20 +79,6 @@ TEST(Url, RejectsWithReason) {
   EXPECT_EQ(parsed("http://gw/a b"),
             "error: the URL path must be printable ASCII without spaces (percent-encode the rest)");
   EXPECT_FALSE(parse_url("http://gw/\r\nX: y"));
-}
-
-TEST(UrlEncode, KeepsOnlyUnreserved) {
-  EXPECT_EQ(url_encode("gmail.com"), "gmail.com");
-  EXPECT_EQ(url_encode("a-b_c.d~e09AZ"), "a-b_c.d~e09AZ");
-  EXPECT_EQ(url_encode("[127.0.0.1]:2525"), "%5B127.0.0.1%5D%3A2525");
-  EXPECT_EQ(url_encode("[IPv6:::1]:25"), "%5BIPv6%3A%3A%3A1%5D%3A25");
-  EXPECT_EQ(url_encode("user+tag@example.com"), "user%2Btag%40example.com");
-  EXPECT_EQ(url_encode("a/b?c=d&e#f %"), "a%2Fb%3Fc%3Dd%26e%23f%20%25");
-  EXPECT_EQ(url_encode("j\xc3\xb6rg@b\xc3\xbc"
-                       "cher.de"),
-            "j%C3%B6rg%40b%C3%BCcher.de");
-  EXPECT_EQ(url_encode(std::string("a\0b", 3)), "a%00b");
-  EXPECT_EQ(url_encode(""), "");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// The dsn module's text helpers: sanitizing, folding, dates, line
-// normalization, header section.
+// The dsn module's text helpers: sanitizing, folding, line normalization,
+// header section (dates: tests/unit/mime/date_test.cpp).
 #include <gtest/gtest.h>
 
 #include "dsn/dsn.hpp"
@@ -13,7 +13,6 @@ using namespace std::string_literals;
 using detail::fold;
 using detail::kMaxLine;
 using detail::normalize_lines;
-using detail::rfc5322_date;
 using detail::sanitize;
 
 TEST(Sanitize, ControlsBecomeSingleSpaces) {
@@ -94,13 +93,6 @@ TEST(Fold, SplitNeverCutsAUtf8Character) {
     EXPECT_LE(l.size(), kMaxLine);
     EXPECT_EQ(sanitize(l, true, 10000), l.front() == ' ' ? l.substr(1) : l);
   }
-}
-
-TEST(Date, Rfc5322Utc) {
-  EXPECT_EQ(rfc5322_date(1795876089000), "Sat, 28 Nov 2026 14:28:09 +0000");
-  EXPECT_EQ(rfc5322_date(1795876089999), "Sat, 28 Nov 2026 14:28:09 +0000");
-  EXPECT_EQ(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-  EXPECT_EQ(rfc5322_date(-1), "Wed, 31 Dec 1969 23:59:59 +0000");
 }
 
 TEST(NormalizeLines, ValidInputIsCopied) {

@@ -1,4 +1,4 @@
-// Header fields: UTF-8 validation, RFC 5322 folding of plain values (lossless,
+// Header fields: RFC 5322 folding of plain values (lossless,
 // 78 octets where possible, never 998), RFC 2047 encoded-words for everything
 // else (75-octet words, no UTF-8 character split, lossless decoding).
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 
 #include "mime/mime.hpp"
 #include "mime_reader.hpp"
+#include "text/utf8.hpp"
 
 namespace mailgate::mime {
 namespace {
@@ -47,7 +48,7 @@ std::string check_and_decode(const std::string& encoded, std::size_t name_len,
         EXPECT_EQ(word->encoding, "B");
         const auto payload = base64_decode(word->payload);
         EXPECT_TRUE(payload.has_value()) << token;
-        EXPECT_TRUE(is_valid_utf8(payload.value_or("\xFF"))) << "split UTF-8 in " << token;
+        EXPECT_TRUE(text::valid_utf8(payload.value_or("\xFF"))) << "split UTF-8 in " << token;
       }
       pos = end;
     }
@@ -55,33 +56,6 @@ std::string check_and_decode(const std::string& encoded, std::size_t name_len,
   const auto decoded = test::decode_rfc2047(test::unfold(encoded));
   EXPECT_TRUE(decoded.has_value()) << encoded;
   return decoded.value_or("");
-}
-
-TEST(Utf8, AcceptsWellFormedText) {
-  for (const std::string_view good : std::initializer_list<std::string_view>{
-           "", "plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9D\x84\x9E", "\xEF\xBF\xBF",
-           "\xF4\x8F\xBF\xBF", "\xED\x9F\xBF", std::string_view("nul\0", 4)}) {
-    EXPECT_TRUE(is_valid_utf8(good)) << good;
-  }
-}
-
-TEST(Utf8, RefusesMalformedText) {
-  for (const std::string_view bad : std::initializer_list<std::string_view>{
-           "\x80",              // lone continuation
-           "\xC3",              // truncated
-           "\xE2\x82",          // truncated
-           "\xC0\xAF",          // overlong '/'
-           "\xC1\xBF",          // overlong
-           "\xE0\x80\xAF",      // overlong
-           "\xF0\x80\x80\xAF",  // overlong
-           "\xED\xA0\x80",      // surrogate
-           "\xF4\x90\x80\x80",  // above U+10FFFF
-           "\xF5\x80\x80\x80",  // never a lead octet
-           "\xFF",
-           "a\xC3(",  // bad continuation
-       }) {
-    EXPECT_FALSE(is_valid_utf8(bad)) << bad;
-  }
 }
 
 TEST(HeaderValue, PlainAsciiIsUnchanged) {

@@ -2,7 +2,7 @@
 // strict reader (wire format, header order, multipart structure, decoded
 // parts equal to the input), a golden message, RFC 2047 subjects, long
 // single-line bodies, extra headers (encoding, refusals, header injection,
-// Date/Message-ID replacement), boundary collisions, and the date format.
+// Date/Message-ID replacement) and boundary collisions. Dates: date_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "mime/mime.hpp"
 #include "mime_reader.hpp"
+#include "text/utf8.hpp"
 
 namespace mailgate::mime {
 namespace {
@@ -223,7 +224,7 @@ TEST(BuildMessage, NonAsciiSubjectIsEncoded) {
     EXPECT_LE(word.size(), 75u);
     const auto parsed = test::parse_encoded_word(word);
     ASSERT_TRUE(parsed.has_value()) << word;
-    EXPECT_TRUE(is_valid_utf8(base64_decode(parsed->payload).value_or("\xFF")));
+    EXPECT_TRUE(text::valid_utf8(base64_decode(parsed->payload).value_or("\xFF")));
   }
   // Only the builder's own ASCII in the header section.
   const std::string header = message.substr(0, message.find("\r\n\r\n"));
@@ -586,15 +587,6 @@ TEST(BuildMessage, BuildErrorCarriesTheField) {
   const BuildError error("headers[3]", "contains CR or LF (header injection)");
   EXPECT_EQ(error.field(), "headers[3]");
   EXPECT_STREQ(error.what(), "headers[3]: contains CR or LF (header injection)");
-}
-
-TEST(FormatDate, Rfc5322InUtc) {
-  EXPECT_EQ(format_rfc5322_date(kDate), "Sat, 28 Nov 2026 17:04:00 +0000");
-  EXPECT_EQ(format_rfc5322_date(system_clock::time_point{}), "Thu, 01 Jan 1970 00:00:00 +0000");
-  EXPECT_EQ(format_rfc5322_date(sys_days{2024y / February / 29} + 23h + 59min + 59s + 999ms),
-            "Thu, 29 Feb 2024 23:59:59 +0000");
-  EXPECT_EQ(format_rfc5322_date(sys_days{2000y / January / 2} + 5h + 6min + 7s),
-            "Sun, 02 Jan 2000 05:06:07 +0000");
 }
 
 }  // namespace

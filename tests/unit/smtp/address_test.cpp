@@ -411,7 +411,7 @@ TEST(Mailbox, Invalid) {
   EXPECT_EQ(std::get<Reply>(u).enhanced, "5.6.7");
 }
 
-// ---- normalize_domain, valid_utf8 ----------------------------------------
+// ---- normalize_domain (UTF-8 validation: tests/unit/text/utf8_test.cpp) ---
 
 TEST(NormalizeDomain, LowercasesAsciiOnly) {
   EXPECT_EQ(normalize_domain("Example.COM"), "example.com");
@@ -419,36 +419,6 @@ TEST(NormalizeDomain, LowercasesAsciiOnly) {
   EXPECT_EQ(normalize_domain("BÜCHER.Example"), "bÜcher.example");
   EXPECT_EQ(normalize_domain(""), "");
 }
-
-struct Utf8Case {
-  std::string s;
-  bool valid;
-};
-class Utf8 : public ::testing::TestWithParam<Utf8Case> {};
-TEST_P(Utf8, Validates) { EXPECT_EQ(valid_utf8(GetParam().s), GetParam().valid); }
-INSTANTIATE_TEST_SUITE_P(
-    All, Utf8,
-    ::testing::Values(Utf8Case{"", true}, Utf8Case{"plain ascii", true}, Utf8Case{"\x7f", true},
-                      Utf8Case{"\xc2\x80", true}, Utf8Case{"\xdf\xbf", true},
-                      Utf8Case{"\xe0\xa0\x80", true}, Utf8Case{"\xef\xbf\xbf", true},
-                      Utf8Case{"\xed\x9f\xbf", true},              // U+D7FF
-                      Utf8Case{"\xee\x80\x80", true},              // U+E000
-                      Utf8Case{"\xf0\x90\x80\x80", true},          // U+10000
-                      Utf8Case{"\xf4\x8f\xbf\xbf", true},          // U+10FFFF
-                      Utf8Case{"aaaaaaaaaaaaaaaa\xc3\xa9", true},  // after the 8-byte fast path
-                      Utf8Case{"\x80", false}, Utf8Case{"\xbf", false},
-                      Utf8Case{"\xc0\x80", false},          // overlong NUL
-                      Utf8Case{"\xc1\xbf", false},          // overlong
-                      Utf8Case{"\xe0\x9f\xbf", false},      // overlong
-                      Utf8Case{"\xf0\x8f\xbf\xbf", false},  // overlong
-                      Utf8Case{"\xed\xa0\x80", false},      // U+D800
-                      Utf8Case{"\xed\xbf\xbf", false},      // U+DFFF
-                      Utf8Case{"\xf4\x90\x80\x80", false},  // U+110000
-                      Utf8Case{"\xf5\x80\x80\x80", false}, Utf8Case{"\xff", false},
-                      Utf8Case{"\xfe", false}, Utf8Case{"\xc3", false}, Utf8Case{"\xe2\x82", false},
-                      Utf8Case{"\xf0\x9f\x98", false}, Utf8Case{"\xc3\x28", false},
-                      Utf8Case{"\xe2\x28\xa1", false}, Utf8Case{"\xe2\x82\x28", false},
-                      Utf8Case{"\xf0\x28\x8c\xbc", false}, Utf8Case{"abcdefgh\xc3", false}));
 
 }  // namespace
 }  // namespace mailgate::smtp

@@ -1,4 +1,5 @@
 // Tests for SpoolWriter::async_write from a coroutine with asio::use_awaitable.
+#include <rocksdb/write_batch.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <asio/co_spawn.hpp>
@@ -28,7 +29,7 @@ asio::awaitable<void> write_one(SpoolWriter& w, Store& store, std::string key, R
   b.Put(store.meta(), key, "envelope");
   b.Put(store.body(), key, std::string(1100, 'b'));
   try {
-    co_await w.async_write(std::move(b), true, asio::use_awaitable);
+    co_await w.async_write(WriteSet(store, std::move(b)), true, asio::use_awaitable);
   } catch (const std::system_error& e) {
     r.ec = e.code();
   }

@@ -2,6 +2,7 @@
 // backpressure, stop() draining.
 #include "spool/spool_writer.hpp"
 
+#include <rocksdb/write_batch.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <chrono>
@@ -101,11 +102,11 @@ struct Fixture {
     auto s = store->db()->Get(rocksdb::ReadOptions(), cf, key, &v);
     return s.ok() ? v : "<missing>";
   }
-  rocksdb::WriteBatch message(const std::string& key, std::size_t body = 1100) {
+  WriteSet message(const std::string& key, std::size_t body = 1100) {
     rocksdb::WriteBatch b;
     b.Put(store->body(), key, std::string(body, 'b'));
     b.Put(store->meta(), key, std::string(200, 'm'));
-    return b;
+    return WriteSet(*store, std::move(b));
   }
 };
 
@@ -197,9 +198,9 @@ TEST(SpoolWriter, CombinedRoundKeepsOperationOrderAndAllKinds) {
   rocksdb::WriteBatch c;
   c.Put(f.store->dest(), "y", "3");
   c.SingleDelete(f.store->suppress(), "s");
-  w.submit(std::move(a), false, done.make(1));
-  w.submit(std::move(b), false, done.make(2));
-  w.submit(std::move(c), true, done.make(3));
+  w.submit(WriteSet(*f.store, std::move(a)), false, done.make(1));
+  w.submit(WriteSet(*f.store, std::move(b)), false, done.make(2));
+  w.submit(WriteSet(*f.store, std::move(c)), true, done.make(3));
   gate.open();
   ASSERT_TRUE(done.wait_for(4));
   for (auto ec : done.codes()) EXPECT_FALSE(ec);
@@ -276,7 +277,7 @@ TEST(SpoolWriter, ThrowingWriteFnIsAFailedRound) {
 
 TEST(SpoolWriter, BackpressureParksUntilSpaceFrees) {
   Fixture f;
-  auto one = f.message("xx").GetDataSize();  // keys below are 2 bytes too
+  auto one = f.message("xx").bytes();  // keys below are 2 bytes too
   const std::uint64_t max = 2 * one;         // room for two requests
   SpoolWriter w(*f.store, max, 0);
   Gate gate;
@@ -321,7 +322,7 @@ TEST(SpoolWriter, OversizeRequestIsAdmittedAlone) {
 
 TEST(SpoolWriter, StopDrainsAdmittedAndParkedThenRejects) {
   Fixture f;
-  auto one = f.message("xx").GetDataSize();  // keys below are 2 bytes too
+  auto one = f.message("xx").bytes();  // keys below are 2 bytes too
   SpoolWriter w(*f.store, one, 0);
   Gate gate;
   w.set_write_fn([&](rocksdb::WriteBatch& b, bool sync, std::string& err) {

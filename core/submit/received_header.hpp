@@ -1,4 +1,4 @@
-// server/received_header: builds the trace header mailgate prepends to every
+// submit/received_header: builds the trace header mailgate prepends to every
 // message (DESIGN §7):
 //   Received: from HELO (rDNS-or-[IP] [IP])
 //   	by HOSTNAME (mailgate) with PROTO id ID
@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace mailgate::server {
+namespace mailgate::submit {
 
 struct ReceivedInfo {
   std::string_view helo;
@@ -31,4 +31,4 @@ void append_received_header(const ReceivedInfo& info, std::string& out);
 // RFC 5322 date-time in UTC: "Sat, 28 Nov 2026 14:28:09 +0000".
 std::string rfc5322_date(std::chrono::system_clock::time_point t);
 
-}  // namespace mailgate::server
+}  // namespace mailgate::submit

@@ -1,9 +1,9 @@
 // The Received: trace header (DESIGN §7).
-#include "server/received_header.hpp"
+#include "submit/received_header.hpp"
 
 #include <gtest/gtest.h>
 
-namespace mailgate::server {
+namespace mailgate::submit {
 namespace {
 
 ReceivedInfo base() {
@@ -82,4 +82,4 @@ TEST(ReceivedHeader, Rfc5322Date) {
 }
 
 }  // namespace
-}  // namespace mailgate::server
+}  // namespace mailgate::submit

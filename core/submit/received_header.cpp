@@ -1,10 +1,10 @@
-// server/received_header: see received_header.hpp.
-#include "server/received_header.hpp"
+// submit/received_header: see received_header.hpp.
+#include "submit/received_header.hpp"
 
 #include <fmt/format.h>
 #include <ctime>
 
-namespace mailgate::server {
+namespace mailgate::submit {
 namespace {
 
 // Inputs were validated by the SMTP parsers; this is the last line of defence.
@@ -48,4 +48,4 @@ void append_received_header(const ReceivedInfo& in, std::string& out) {
   fmt::format_to(std::back_inserter(out), "; {}\r\n", rfc5322_date(in.when));
 }
 
-}  // namespace mailgate::server
+}  // namespace mailgate::submit

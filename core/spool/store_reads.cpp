@@ -1,0 +1,98 @@
+// spool/store_reads: the read side of the spool's message-level API (see
+// store.hpp): envelopes, queue records and bodies by id, a whole-spool walk
+// for `spool dump`, and the suppression family.
+#include <rocksdb/db.h>
+
+#include <memory>
+
+#include "spool/store.hpp"
+
+namespace mailgate::spool {
+
+namespace {
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+}  // namespace
+
+bool Store::read_envelope(const MessageId& id, Envelope& out) const {
+  std::string v;
+  return db_->Get(rocksdb::ReadOptions(), meta(), slice(id.key()), &v).ok() && decode(v, out);
+}
+
+bool Store::read_dest(const MessageId& id, std::string_view destination, DestRecord& out) const {
+  std::string v;
+  return db_->Get(rocksdb::ReadOptions(), dest(), dest_key(id, destination), &v).ok() &&
+         decode(v, out);
+}
+
+Store::DestList Store::read_dests(const MessageId& id) const {
+  DestList out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), dest()));
+  const auto prefix = slice(id.key());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    MessageId got;
+    std::string name;
+    DestRecord rec;
+    if (split_dest_key(it->key().ToStringView(), got, name) &&
+        decode(it->value().ToStringView(), rec))
+      out.emplace_back(std::move(name), std::move(rec));
+  }
+  return out;
+}
+
+bool Store::read_body(const MessageId& id, std::uint32_t chunks, std::string& out) const {
+  rocksdb::ReadOptions ro;
+  std::string value;
+  for (std::uint32_t c = 0; c < chunks; ++c) {
+    if (!db_->Get(ro, body(), body_key(id, c), &value).ok()) return false;
+    out += value;
+  }
+  return true;
+}
+
+void Store::for_each_message(const MessageVisitor& visit,
+                             const std::function<void(std::string_view)>& bad) const {
+  const auto* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  ro.snapshot = snap;
+  {
+    std::unique_ptr<rocksdb::Iterator> m(db_->NewIterator(ro, meta()));
+    std::unique_ptr<rocksdb::Iterator> d(db_->NewIterator(ro, dest()));
+    d->SeekToFirst();
+    for (m->SeekToFirst(); m->Valid(); m->Next()) {
+      auto id = MessageId::from_key(m->key().ToStringView());
+      Envelope env;
+      if (!id || !decode(m->value().ToStringView(), env)) {
+        bad("undecodable envelope record");
+        continue;
+      }
+      // dest keys sort by id first, like meta keys: walk both in step.
+      const auto key = m->key().ToStringView();
+      while (d->Valid() && d->key().ToStringView().substr(0, key.size()) < key) d->Next();
+      DestList dests;
+      for (; d->Valid() && d->key().ToStringView().substr(0, key.size()) == key; d->Next()) {
+        MessageId did;
+        std::string name;
+        DestRecord rec;
+        if (!split_dest_key(d->key().ToStringView(), did, name) ||
+            !decode(d->value().ToStringView(), rec)) {
+          bad("undecodable queue record");
+          continue;
+        }
+        dests.emplace_back(std::move(name), std::move(rec));
+      }
+      visit(*id, env, dests);
+    }
+  }
+  db_->ReleaseSnapshot(snap);
+}
+
+std::vector<SuppressionRecord> Store::read_suppressions() const {
+  std::vector<SuppressionRecord> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), suppress()));
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    out.push_back(decode_suppression(it->key().ToStringView(), it->value().ToStringView()));
+  return out;
+}
+
+}  // namespace mailgate::spool

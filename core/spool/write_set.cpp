@@ -1,0 +1,64 @@
+// spool/write_set: see write_set.hpp.
+#include "spool/write_set.hpp"
+
+#include <rocksdb/write_batch.h>
+
+#include "spool/store.hpp"
+
+namespace mailgate::spool {
+
+namespace {
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+}  // namespace
+
+WriteSet::WriteSet(const Store& store)
+    : store_(&store), batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+WriteSet::WriteSet(const Store& store, rocksdb::WriteBatch&& raw)
+    : store_(&store), batch_(std::make_unique<rocksdb::WriteBatch>(std::move(raw))) {}
+WriteSet::~WriteSet() = default;
+WriteSet::WriteSet(WriteSet&& o) noexcept
+    : store_(o.store_), batch_(std::exchange(o.batch_, std::make_unique<rocksdb::WriteBatch>())) {}
+WriteSet& WriteSet::operator=(WriteSet&& o) noexcept {
+  store_ = o.store_;
+  batch_ = std::exchange(o.batch_, std::make_unique<rocksdb::WriteBatch>());
+  return *this;
+}
+
+void WriteSet::put_body_chunk(const MessageId& id, std::uint32_t chunk, std::string_view data) {
+  batch_->Put(store_->body(), body_key(id, chunk), slice(data));
+}
+
+void WriteSet::drop_body_chunks(const MessageId& id, std::uint32_t from, std::uint32_t to) {
+  for (auto c = from; c < to; ++c) batch_->Delete(store_->body(), body_key(id, c));
+}
+
+void WriteSet::put_envelope(const MessageId& id, const Envelope& env) {
+  batch_->Put(store_->meta(), id.key(), encode(env));
+}
+
+void WriteSet::put_dest(const MessageId& id, std::string_view destination,
+                        const DestRecord& rec) {
+  batch_->Put(store_->dest(), dest_key(id, destination), encode(rec));
+}
+
+void WriteSet::remove_dest(const MessageId& id, std::string_view destination) {
+  batch_->Delete(store_->dest(), dest_key(id, destination));
+}
+
+void WriteSet::remove_message(const MessageId& id, std::uint32_t body_chunks) {
+  drop_body_chunks(id, 0, body_chunks);
+  batch_->Delete(store_->meta(), id.key());
+}
+
+void WriteSet::put_suppression(const SuppressionRecord& rec) {
+  batch_->Put(store_->suppress(), rec.address, encode(rec));
+}
+
+void WriteSet::remove_suppression(std::string_view address) {
+  batch_->Delete(store_->suppress(), slice(address));
+}
+
+bool WriteSet::empty() const { return batch_->Count() == 0; }
+std::uint64_t WriteSet::bytes() const { return batch_->GetDataSize(); }
+
+}  // namespace mailgate::spool

@@ -1,0 +1,388 @@
+// Tests of eventlog/delivery_log: to_json's keys (event, time, id, sender,
+// recipient, destination, mx, code/enhanced/text, bounce_class, attempt, tls,
+// size, meta) and its escaping (one line, control characters and quotes
+// escaped, invalid UTF-8 replaced); the logger writes every record from every
+// producer queue, one JSON object per line, drops none under a burst from 4
+// threads, counts per event, writes everything queued on stop(), and after
+// reopen() (logrotate renamed the file) writes later records to a new file.
+// One disabled test shows a bug: stop() hangs while writes keep failing.
+#include "eventlog/delivery_log.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace mailgate::eventlog {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/mailgate-eventlog-test-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Polls `done` until it holds or `limit` passes.
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+LogRecord full_record() {
+  LogRecord r;
+  r.event = "delivery";
+  r.time_ms = 1'700'000'000'123;  // 2023-11-14T22:13:20.123Z
+  r.id = "0191f0c2a4e1000000000100000002a1";
+  r.sender = "app@example.org";
+  r.recipient = "user@example.com";
+  r.destination = "example.com";
+  r.mx = "mx1.example.com";
+  r.code = 250;
+  r.enhanced = "2.0.0";
+  r.text = "OK queued as 12345";
+  r.bounce_class = "other";
+  r.attempt = 3;
+  r.tls = true;
+  r.size = 962;
+  r.meta = {{"tenant", "acme"}, {"campaign", "spring"}};
+  return r;
+}
+
+LogRecord numbered(const char* event, unsigned producer, unsigned n) {
+  LogRecord r;
+  r.event = event;
+  r.time_ms = 1'700'000'000'000 + n;
+  r.id = std::to_string(producer) + ":" + std::to_string(n);
+  r.sender = "s@example.org";
+  r.recipient = "r" + std::to_string(n) + "@example.com";
+  r.destination = "example.com";
+  r.attempt = n;
+  return r;
+}
+
+TEST(IsoTime, FormatsUtcWithMilliseconds) {
+  EXPECT_EQ(iso_time(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(iso_time(1'700'000'000'123), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(iso_time(1'800'000'000'007), "2027-01-15T08:00:00.007Z");
+}
+
+TEST(ToJson, CarriesEveryDocumentedKey) {
+  const auto line = to_json(full_record());
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  const auto j = json::parse(line);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j.at("event"), "delivery");
+  EXPECT_EQ(j.at("time"), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(j.at("id"), "0191f0c2a4e1000000000100000002a1");
+  EXPECT_EQ(j.at("sender"), "app@example.org");
+  EXPECT_EQ(j.at("recipient"), "user@example.com");
+  EXPECT_EQ(j.at("destination"), "example.com");
+  EXPECT_EQ(j.at("mx"), "mx1.example.com");
+  EXPECT_EQ(j.at("code"), 250);
+  EXPECT_EQ(j.at("enhanced"), "2.0.0");
+  EXPECT_EQ(j.at("text"), "OK queued as 12345");
+  EXPECT_EQ(j.at("bounce_class"), "other");
+  EXPECT_EQ(j.at("attempt"), 3);
+  EXPECT_EQ(j.at("tls"), true);
+  EXPECT_EQ(j.at("size"), 962);
+  EXPECT_EQ(j.at("meta"), (json{{"tenant", "acme"}, {"campaign", "spring"}}));
+  EXPECT_EQ(j.size(), 15u);
+}
+
+TEST(ToJson, OmitsEmptyOptionalFields) {
+  LogRecord r;
+  r.event = "transient_failure";
+  r.time_ms = 0;
+  const auto j = json::parse(to_json(r));
+  std::set<std::string> keys;
+  for (auto& [k, v] : j.items()) keys.insert(k);
+  // id, sender and tls are always there (an empty id and sender for a
+  // destination-level deferral); code, enhanced and text come together.
+  EXPECT_EQ(keys, (std::set<std::string>{"event", "time", "id", "sender", "tls"}));
+  EXPECT_EQ(j.at("id"), "");
+  EXPECT_EQ(j.at("tls"), false);
+
+  r.code = 451;
+  const auto k = json::parse(to_json(r));
+  EXPECT_EQ(k.at("code"), 451);
+  EXPECT_EQ(k.at("enhanced"), "");
+  EXPECT_EQ(k.at("text"), "");
+}
+
+TEST(ToJson, EscapesControlCharactersQuotesAndBackslashes) {
+  LogRecord r = full_record();
+  r.text = "say \"hi\"\\ now\r\nnext\tline\x01\x1f end";
+  r.recipient = "\"quoted local\"@example.com";
+  r.meta = {{"key\nwith newline", "value\x7f\"\x02"}};
+  const auto line = to_json(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  for (unsigned char c : line) EXPECT_GE(c, 0x20) << "raw control character in " << line;
+  EXPECT_NE(line.find(R"(say \"hi\"\\ now\r\nnext\tline\u0001\u001f end)"), std::string::npos)
+      << line;
+  const auto j = json::parse(line);
+  EXPECT_EQ(j.at("text"), r.text);
+  EXPECT_EQ(j.at("recipient"), r.recipient);
+  EXPECT_EQ(j.at("meta").at("key\nwith newline"), "value\x7f\"\x02");
+}
+
+TEST(ToJson, InvalidUtf8IsReplacedNotFatal) {
+  LogRecord r = full_record();
+  r.text = "bad \xff\xfe bytes, good \xc3\xa9";
+  std::string line;
+  ASSERT_NO_THROW(line = to_json(r));
+  const auto j = json::parse(line);
+  EXPECT_EQ(j.at("text"), "bad \xef\xbf\xbd\xef\xbf\xbd bytes, good \xc3\xa9");
+}
+
+TEST(DeliveryLog, WritesRecordsFromEveryProducerOneObjectPerLine) {
+  TempDir tmp;
+  const auto path = tmp.sub("log/deliveries.jsonl");  // the directory is created
+  DeliveryLog log(path, 3);
+  log.start();
+  // Producer indexes past the queue count wrap around (index % producers).
+  for (unsigned p = 0; p < 5; ++p)
+    for (unsigned n = 0; n < 10; ++n) log.write(p, numbered("delivery", p, n));
+  log.write(1, full_record());
+  ASSERT_TRUE(wait_for([&] { return log.written() == 51; }));  // without stop()
+  log.stop();
+
+  const auto text = read_all(path);
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 51u);
+  std::set<std::string> ids;
+  for (const auto& line : lines) {
+    json j;
+    ASSERT_NO_THROW(j = json::parse(line)) << line;
+    ASSERT_TRUE(j.is_object()) << line;
+    for (const char* key : {"event", "time", "id", "sender", "tls"})
+      EXPECT_TRUE(j.contains(key)) << key << " missing in " << line;
+    ids.insert(j.at("id").get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), 51u);
+  for (unsigned p = 0; p < 5; ++p)
+    for (unsigned n = 0; n < 10; ++n)
+      EXPECT_TRUE(ids.count(std::to_string(p) + ":" + std::to_string(n))) << p << ":" << n;
+}
+
+TEST(DeliveryLog, BurstFromFourThreadsDropsNothingAndKeepsEachProducersOrder) {
+  constexpr unsigned kThreads = 4, kPerThread = 5'000;
+  TempDir tmp;
+  const auto path = tmp.sub("deliveries.jsonl");
+  DeliveryLog log(path, kThreads);
+  log.start();
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t)
+    threads.emplace_back([&log, t] {
+      for (unsigned n = 0; n < kPerThread; ++n)
+        log.write(t, numbered(n % 2 ? "delivery" : "transient_failure", t, n));
+    });
+  for (auto& th : threads) th.join();
+  log.stop();
+
+  EXPECT_EQ(log.written(), kThreads * kPerThread);
+  EXPECT_EQ(log.count("delivery"), kThreads * kPerThread / 2);
+  EXPECT_EQ(log.count("transient_failure"), kThreads * kPerThread / 2);
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), kThreads * kPerThread);
+  std::vector<std::vector<bool>> seen(kThreads, std::vector<bool>(kPerThread, false));
+  std::vector<long> last(kThreads, -1);
+  for (const auto& line : lines) {
+    const auto j = json::parse(line);
+    const auto id = j.at("id").get<std::string>();
+    const auto colon = id.find(':');
+    ASSERT_NE(colon, std::string::npos) << line;
+    const auto t = std::stoul(id.substr(0, colon));
+    const auto n = std::stoul(id.substr(colon + 1));
+    ASSERT_LT(t, kThreads);
+    ASSERT_LT(n, kPerThread);
+    EXPECT_FALSE(seen[t][n]) << "duplicate " << id;
+    seen[t][n] = true;
+    EXPECT_GT(static_cast<long>(n), last[t]) << "out of order " << id;
+    last[t] = static_cast<long>(n);
+  }
+  for (unsigned t = 0; t < kThreads; ++t)
+    for (unsigned n = 0; n < kPerThread; ++n) ASSERT_TRUE(seen[t][n]) << t << ":" << n;
+}
+
+TEST(DeliveryLog, StopWritesEverythingStillQueued) {
+  TempDir tmp;
+  const auto path = tmp.sub("deliveries.jsonl");
+  DeliveryLog log(path, 2);
+  log.start();
+  for (unsigned n = 0; n < 3000; ++n) log.write(n % 2, numbered("bounce", n % 2, n));
+  log.stop();  // right away
+  EXPECT_EQ(read_lines(path).size(), 3000u);
+  EXPECT_EQ(log.count("bounce"), 3000u);
+  log.stop();  // twice is fine
+}
+
+TEST(DeliveryLog, CountsPerEvent) {
+  TempDir tmp;
+  DeliveryLog log(tmp.sub("deliveries.jsonl"), 1);
+  log.start();
+  for (int i = 0; i < 3; ++i) log.write(0, numbered("reception", 0, i));
+  for (int i = 0; i < 2; ++i) log.write(0, numbered("bounce", 0, i));
+  log.write(0, numbered("expiration", 0, 0));
+  log.stop();
+  EXPECT_EQ(log.count("reception"), 3u);
+  EXPECT_EQ(log.count("bounce"), 2u);
+  EXPECT_EQ(log.count("expiration"), 1u);
+  EXPECT_EQ(log.count("delivery"), 0u);
+  EXPECT_EQ(log.written(), 6u);
+}
+
+TEST(DeliveryLog, ReopenAfterRenameWritesLaterRecordsToANewFile) {
+  TempDir tmp;
+  const auto path = tmp.sub("deliveries.jsonl");
+  const auto rotated = tmp.sub("deliveries.jsonl.1");
+  DeliveryLog log(path, 2);
+  log.start();
+  for (unsigned n = 0; n < 10; ++n) log.write(n % 2, numbered("delivery", 0, n));
+  ASSERT_TRUE(wait_for([&] { return log.written() == 10; }));
+
+  std::filesystem::rename(path, rotated);     // what logrotate does
+  log.write(0, numbered("delivery", 0, 10));  // before SIGHUP: still the old file
+  ASSERT_TRUE(wait_for([&] { return log.written() == 11; }));
+  EXPECT_FALSE(std::filesystem::exists(path));
+
+  log.reopen();
+  ASSERT_TRUE(wait_for([&] { return std::filesystem::exists(path); }));
+  for (unsigned n = 11; n < 20; ++n) log.write(n % 2, numbered("delivery", 1, n));
+  ASSERT_TRUE(wait_for([&] { return log.written() == 20; }));
+  log.stop();
+
+  // Order across producer queues is not promised: compare sets of ids.
+  auto ids_in = [](const std::string& file) {
+    std::set<std::string> ids;
+    for (const auto& line : read_lines(file)) ids.insert(json::parse(line).at("id"));
+    return ids;
+  };
+  std::set<std::string> old_ids, new_ids;
+  for (unsigned n = 0; n < 11; ++n) old_ids.insert("0:" + std::to_string(n));
+  for (unsigned n = 11; n < 20; ++n) new_ids.insert("1:" + std::to_string(n));
+  EXPECT_EQ(read_lines(rotated).size(), 11u);
+  EXPECT_EQ(ids_in(rotated), old_ids);
+  EXPECT_EQ(read_lines(path).size(), 9u);
+  EXPECT_EQ(ids_in(path), new_ids);
+}
+
+TEST(DeliveryLog, AppendsToAnExistingFile) {
+  TempDir tmp;
+  const auto path = tmp.sub("deliveries.jsonl");
+  {
+    std::ofstream out(path);
+    out << "{\"event\":\"earlier\"}\n";
+  }
+  DeliveryLog log(path, 1);
+  log.start();
+  log.write(0, numbered("delivery", 0, 1));
+  log.stop();
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "{\"event\":\"earlier\"}");
+  EXPECT_EQ(json::parse(lines[1]).at("id"), "0:1");
+}
+
+TEST(DeliveryLog, EmptyPathCountsAndDiscards) {
+  DeliveryLog log("", 2);
+  log.start();
+  log.write(0, numbered("delivery", 0, 1));
+  log.write(1, numbered("delivery", 1, 2));
+  log.stop();
+  EXPECT_EQ(log.written(), 2u);
+  EXPECT_EQ(log.count("delivery"), 2u);
+}
+
+TEST(DeliveryLog, UnopenablePathIsReportedNotFatal) {
+  TempDir tmp;
+  const auto dir = tmp.sub("a-directory");
+  std::filesystem::create_directories(dir);
+  DeliveryLog log(dir, 1);  // open(2) of a directory for writing fails
+  ::testing::internal::CaptureStderr();
+  log.start();
+  log.write(0, numbered("delivery", 0, 1));
+  log.stop();
+  const auto err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("cannot open delivery log"), std::string::npos) << err;
+  EXPECT_EQ(log.count("delivery"), 1u);
+  EXPECT_TRUE(std::filesystem::is_directory(dir));
+}
+
+// BUG (disabled until fixed in core/eventlog): while every write fails (here
+// ENOSPC on /dev/full) the logger retries the same batch every 100 ms forever
+// without looking at stop or reopen requests, so stop() never returns: a
+// gateway whose log disk is full cannot finish a graceful shutdown, and a
+// SIGHUP cannot move it to another file. Runs in a child process, so the
+// hang costs the 10 s deadline, not the test binary.
+TEST(DeliveryLog, DISABLED_StopReturnsWhileWritesKeepFailing) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);  // the retry messages
+    if (devnull >= 0) ::dup2(devnull, 2);
+    DeliveryLog log("/dev/full", 1);
+    log.start();
+    log.write(0, numbered("delivery", 0, 1));
+    log.stop();
+    std::_Exit(0);
+  }
+  int status = 0;
+  const bool exited = wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s);
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  EXPECT_TRUE(exited) << "stop() did not return within 10 s";
+}
+
+}  // namespace
+}  // namespace mailgate::eventlog
