@@ -18,6 +18,7 @@
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
 #include "spool/spool_writer.hpp"
+#include "spool/recovery.hpp"
 #include "spool/store.hpp"
 #include "suppression/suppression_list.hpp"
 
@@ -259,9 +260,19 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
         std::string reason;
         if (c->writer->disk_low()) reason = "free disk space is below spool.min_free_space";
         if (!w.last_write_ok.load()) reason = "the last spool write failed";
+        json recovery = nullptr;
+        if (const auto* r = c->recovery.load()) {
+          recovery = {{"done", r->done()},
+                      {"records", r->records()},
+                      {"estimated_total", r->estimated_total()},
+                      {"messages", r->messages()},
+                      {"seconds", r->seconds()}};
+        }
         if (!reason.empty())
-          return http::json_response(503, {{"ready", false}, {"reason", reason}});
-        return http::json_response(200, {{"ready", true}});
+          return http::json_response(
+              503, {{"ready", false}, {"reason", reason}, {"recovery", recovery}});
+        // Mail is accepted while recovery runs: ready, with its progress.
+        return http::json_response(200, {{"ready", true}, {"recovery", recovery}});
       },
       false);
   server.handle(

@@ -8,6 +8,7 @@
 // error is a JSON body with a 4xx/5xx status.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@ class SmtpServer;
 namespace mailgate::spool {
 class SpoolWriter;
 class Store;
+class Recovery;
 }  // namespace mailgate::spool
 namespace mailgate::suppression {
 class SuppressionList;
@@ -54,6 +56,9 @@ struct AdminContext {
   std::vector<dns::Resolver*> hook_resolvers;  // their counters only (read with relaxed loads)
   net::WorkerPool* workers = nullptr;           // HTTP inject runs its transaction on one
   std::vector<submit::Submitter*> submitters;   // per worker (their counters: relaxed loads)
+  // The background recovery of this run (/readyz shows its progress); null
+  // before it starts and once teardown begins.
+  std::atomic<const spool::Recovery*> recovery{nullptr};
 };
 
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx);

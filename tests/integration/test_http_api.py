@@ -61,7 +61,13 @@ def test_health_readiness_and_metrics_are_open_api_needs_token(tmp_path, started
     started.append(gw)
     open_api, api = Api(gw), Api(gw, token="s3cret")
     assert open_api.call("GET", "/healthz") == (200, b"ok\n")
-    assert open_api.json("GET", "/readyz") == (200, {"ready": True})
+    status, ready = open_api.json("GET", "/readyz")
+    assert status == 200 and ready["ready"] is True
+    # Recovery's progress is part of readiness (an empty spool: done at once).
+    wait_for(lambda: open_api.json("GET", "/readyz")[1]["recovery"]["done"], 10,
+             what="recovery done in /readyz")
+    rec = open_api.json("GET", "/readyz")[1]["recovery"]
+    assert rec["records"] == 0 and rec["messages"] == 0 and rec["seconds"] >= 0
     status, text = open_api.call("GET", "/metrics")
     assert status == 200 and b"mailgate_build_info" in text
     status, body = open_api.json("GET", "/api/v1/queue")

@@ -120,6 +120,9 @@ def test_dsn_waiting_for_submission_survives_a_restart(env, tmp_path):
     _, gw2 = dsn_setup(env, ROUTE_SENDER_TO_SMARTHOST % env.port, spool=spool, dns=dns)
     wait_for(lambda: relay.handler.count() == 1, 30, what="the DSN after the restart")
     assert relay.handler.messages[0]["to"] == ["app@sender.test"]
+    ready = Api(gw2).json("GET", "/readyz")[1]
+    assert ready["ready"] and ready["recovery"]["done"]
+    assert ready["recovery"]["records"] == 1 and ready["recovery"]["messages"] == 1
     gw2.stop()
     assert spool_dump(spool) == []
 

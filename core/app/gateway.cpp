@@ -1,0 +1,313 @@
+// app/gateway: see gateway.hpp. Every part is a member of Parts, created by
+// start() in order; teardown() runs the stop steps in the order the
+// promises need and tolerates parts that never started (a failed start).
+#include "app/gateway.hpp"
+
+#include <spdlog/spdlog.h>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <functional>
+
+#include "app/admin_api.hpp"
+#include "delivery/delivery_engine.hpp"
+#include "dns/resolver.hpp"
+#include "eventlog/delivery_log.hpp"
+#include "http/http_server.hpp"
+#include "net/endpoint.hpp"
+#include "net/worker_pool.hpp"
+#include "policy/runtime.hpp"
+#include "ratelimit/shared_limiter.hpp"
+#include "server/smtp_server.hpp"
+#include "spool/recovery.hpp"
+#include "spool/spool_reader.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+#include "submit/submitter.hpp"
+#include "suppression/suppression_list.hpp"
+
+namespace mailgate::app {
+
+using namespace std::chrono_literals;
+
+struct Gateway::Parts {
+  policy::Config cfg;
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::uint64_t counter_start = 0;
+
+  std::unique_ptr<spool::Store> store;
+  std::unique_ptr<spool::SpoolWriter> writer;
+  std::unique_ptr<spool::SpoolReader> reader;
+  std::unique_ptr<eventlog::DeliveryLog> log;
+  std::unique_ptr<net::WorkerPool> workers;
+  bool threads_running = false;
+  ratelimit::SharedLimiter limiter;
+  std::unique_ptr<suppression::SuppressionList> suppressions;
+  std::vector<std::unique_ptr<dns::Resolver>> hook_resolvers;  // live on the workers
+  std::unique_ptr<policy::PolicyRuntime> policy;
+  std::unique_ptr<server::SmtpServer> smtp;  // acceptors live on the workers
+  bool serving = false;
+  std::unique_ptr<delivery::DeliveryEngine> engine;  // queues and resolvers live on the workers
+  bool engine_started = false;
+  std::vector<std::unique_ptr<submit::Submitter>> submitters;
+  std::vector<submit::Submitter*> submitter_ptrs;
+  AdminContext admin;
+  std::unique_ptr<http::HttpServer> http;
+  std::unique_ptr<spool::Recovery> recovery;
+  bool torn_down = false;
+
+  std::string start();
+  void teardown();
+  void start_recovery();
+};
+
+Gateway::Gateway(policy::Config config, std::string config_path,
+                 std::vector<std::string> overrides)
+    : parts_(std::make_unique<Parts>()) {
+  parts_->cfg = std::move(config);
+  parts_->config_path = std::move(config_path);
+  parts_->overrides = std::move(overrides);
+}
+
+Gateway::~Gateway() { parts_->teardown(); }
+
+void Gateway::stop() { parts_->teardown(); }
+
+std::string Gateway::start() { return parts_->start(); }
+
+std::string Gateway::Parts::start() {
+  std::string err;
+  store = spool::Store::open(cfg.spool.path, err);
+  if (!store) return "cannot open spool " + cfg.spool.path + ": " + err;
+  counter_start = store->reserve_counter_floor(err);
+  if (!err.empty()) return "cannot reserve message ids in the spool: " + err;
+
+  writer = std::make_unique<spool::SpoolWriter>(*store, cfg.spool.max_queue_bytes,
+                                                cfg.spool.min_free_space);
+  writer->start();
+  reader = std::make_unique<spool::SpoolReader>(*store, 2);
+  reader->start();
+  log = std::make_unique<eventlog::DeliveryLog>(cfg.log.deliveries, cfg.workers);
+  log->start();
+  workers = std::make_unique<net::WorkerPool>(cfg.workers);
+
+  // The Lua policy: one state per worker, built before any listener opens so
+  // no session ever runs without its hooks. Hooks resolve through their own
+  // resolver per worker (made here, before the workers run; used only on them).
+  suppressions = std::make_unique<suppression::SuppressionList>(*store, *writer);
+  std::vector<asio::io_context*> contexts;
+  std::vector<dns::Resolver*> resolver_ptrs;
+  dns::ResolverOptions dns_opts;
+  dns_opts.servers = cfg.dns.servers;
+  for (unsigned i = 0; i < workers->size(); ++i) {
+    contexts.push_back(&workers->context(i));
+    hook_resolvers.push_back(std::make_unique<dns::Resolver>(workers->context(i), dns_opts));
+    resolver_ptrs.push_back(hook_resolvers.back().get());
+  }
+  policy::Services services;
+  services.limiter = &limiter;
+  services.suppression = suppressions.get();
+  policy = std::make_unique<policy::PolicyRuntime>(config_path, overrides, cfg, services,
+                                                   contexts, resolver_ptrs);
+  try {
+    policy->start();
+  } catch (const std::exception& e) {
+    return std::string("config error: ") + e.what();
+  }
+
+  smtp = std::make_unique<server::SmtpServer>(cfg, *workers, *store, *writer);
+  smtp->set_delivery_log(log.get());
+  smtp->set_policy(policy.get());
+  // Listeners are bound now (the kernel queues connections) but sessions
+  // start only in serve(), once the engine that takes their messages runs.
+  if (auto e = smtp->bind(); !e.empty()) return e;
+  workers->start();
+  threads_running = true;
+
+  delivery::EngineDeps deps;
+  deps.config = &cfg;
+  deps.workers = workers.get();
+  deps.store = store.get();
+  deps.writer = writer.get();
+  deps.reader = reader.get();
+  deps.log = log.get();
+  deps.policy = policy.get();
+  deps.own_endpoints = smtp->endpoints();
+  deps.id_counter_start = counter_start;
+  engine = std::make_unique<delivery::DeliveryEngine>(deps);
+  // The submission stage of each worker: every finished message (SMTP, HTTP,
+  // generated DSNs) is committed and queued there.
+  for (unsigned i = 0; i < workers->size(); ++i) {
+    submit::Submitter::Deps sd;
+    sd.worker = i;
+    sd.context = &workers->context(i);
+    sd.config = &cfg;
+    sd.writer = writer.get();
+    sd.reader = reader.get();
+    sd.store = store.get();
+    sd.log = log.get();
+    sd.policy = policy.get();
+    sd.labels = &engine->labels();
+    sd.queue = [e = engine.get()](const spool::MessageId& id,
+                                  const std::vector<spool::QueuedDest>& destinations,
+                                  std::uint64_t size) { e->enqueue(id, destinations, size); };
+    submitters.push_back(std::make_unique<submit::Submitter>(
+        std::move(sd), spool::IdGenerator(static_cast<std::uint16_t>(i), counter_start)));
+    submitter_ptrs.push_back(submitters.back().get());
+  }
+  engine->set_submitters(submitter_ptrs);
+  smtp->set_submitters(submitter_ptrs);
+  if (auto e = engine->start(); !e.empty()) return e;
+  engine_started = true;
+
+  // The admin HTTP server: after the engine (its handlers ask the engine),
+  // stopped first on the way out.
+  admin.config = &cfg;
+  admin.engine = engine.get();
+  admin.smtp = smtp.get();
+  admin.writer = writer.get();
+  admin.store = store.get();
+  admin.suppressions = suppressions.get();
+  admin.policy = policy.get();
+  admin.hook_resolvers = resolver_ptrs;
+  admin.workers = workers.get();
+  admin.submitters = submitter_ptrs;
+  http::ServerOptions http_opts;
+  http_opts.listen = cfg.http.listen;
+  http_opts.token = cfg.http.token;
+  http = std::make_unique<http::HttpServer>(http_opts);
+  register_admin_routes(*http, admin);
+  register_inject_route(*http, admin);
+  if (auto e = http->start(); !e.empty()) return e;
+
+  smtp->serve();  // from here on sessions run (posted: everything above happens-before them)
+  serving = true;
+  {
+    // "listening http=" first: tests read the smtp line as "the gateway is up".
+    const auto colon = cfg.http.listen.rfind(':');
+    spdlog::info("mailgate {} listening http={}:{}", MAILGATE_VERSION,
+                 cfg.http.listen.substr(0, colon), http->port());
+  }
+  for (const auto& ep : smtp->endpoints()) {
+    spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
+                 net::format_endpoint(ep), cfg.workers, cfg.spool.path);
+  }
+  if (writer->disk_low()) {
+    spdlog::warn("free disk space under {} is below spool.min_free_space: MAIL gets 452 4.3.1",
+                 cfg.spool.path);
+  }
+  start_recovery();
+  return {};
+}
+
+void Gateway::Parts::start_recovery() {
+  recovery = std::make_unique<spool::Recovery>(*store);
+  admin.recovery = recovery.get();
+  // Messages of this run (ids at or above counter_start) belong to the live
+  // queue: recovery must neither index them nor take their chunks for orphans.
+  recovery->set_live_counter_start(counter_start);
+  recovery->start([this](const spool::RecoveredIndex& index) {
+    // Generated messages still waiting for the submission stage (a crash came
+    // between their commit and their routing) go back to it.
+    for (const auto& id : engine->enqueue_recovered(index)) {
+      const unsigned w = id.worker() % workers->size();
+      asio::post(workers->context(w), [s = submitter_ptrs[w], id] { s->resubmit_pending(id); });
+    }
+    auto& r = *recovery;
+    spdlog::info(
+        "recovery: done: {} messages, {} queue records, {} orphaned chunks removed in {:.3f}s",
+        r.messages(), r.records(), r.orphans_removed(), r.seconds());
+  });
+}
+
+void Gateway::Parts::teardown() {
+  if (torn_down) return;
+  torn_down = true;
+  if (http) http->stop();
+  if (serving) {
+    const auto left = smtp->drain(30s);
+    if (left) spdlog::warn("drain deadline passed with {} session(s) open; closing them", left);
+  }
+  if (engine_started) {
+    engine->stop();
+    // Attempts already talking to a remote server finish and record their
+    // results (the writer still runs), so nothing they delivered is sent again.
+    if (const auto n = engine->drain(20s); n > 0)
+      spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
+  }
+  // Recovery posts to the workers: it must be over while they still run.
+  admin.recovery = nullptr;
+  recovery.reset();  // cancels a scan still running, then joins
+  if (workers) workers->stop();
+  threads_running = false;
+  // The writer's completions are posted to the stopped workers; flush it now.
+  if (writer) writer->stop();
+  if (reader) reader->stop();
+  // Objects living on the workers go before the workers' io_contexts.
+  if (smtp) smtp->shutdown();
+  if (engine) engine->release_io();
+  for (auto& r : hook_resolvers) r->shutdown();
+  hook_resolvers.clear();
+  if (workers) workers->destroy();  // destroys leftover session frames
+  if (log) log->stop();
+}
+
+void Gateway::log_totals() const {
+  auto& p = *parts_;
+  if (!p.smtp || !p.writer || !p.engine_started) return;
+  server::ServerStats totals;
+  p.smtp->totals(totals);
+  std::uint64_t received = 0;
+  for (const auto* sub : p.submitter_ptrs)
+    received += sub->stats().received[static_cast<int>(submit::Source::Smtp)].load() +
+                sub->stats().received[static_cast<int>(submit::Source::Http)].load();
+  const auto& ws = p.writer->stats();
+  const auto ds = p.engine->stats();
+  spdlog::info("stopped: {} connections, {} messages received, {} spool rounds, {} syncs",
+               totals.connections.load(), received, ws.rounds.load(), ws.syncs.load());
+  spdlog::info(
+      "delivery: {} delivered, {} deferred, {} bounced, {} expired, {} DSNs, {} connections",
+      ds.delivered, ds.deferred, ds.bounced, ds.expired, ds.dsns, ds.connections);
+}
+
+void Gateway::run_until_signal() {
+  auto& p = *parts_;
+  asio::io_context main_ctx(1);
+  asio::signal_set signals(main_ctx, SIGTERM, SIGINT, SIGHUP);
+  asio::steady_timer progress(main_ctx);
+  bool stop = false;
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](std::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        p.log->reopen();
+        // Hooks and plugins are reloaded; configure{}/listen{} changes need a restart.
+        if (auto e = p.policy->reload(); !e.empty()) spdlog::error("SIGHUP: reload failed: {}", e);
+        wait_signal();
+        return;
+      }
+      spdlog::info("signal {}: draining", sig);
+      stop = true;
+      progress.cancel();
+    });
+  };
+  wait_signal();
+  std::function<void()> tick = [&] {
+    progress.expires_after(2s);
+    progress.async_wait([&](std::error_code ec) {
+      if (ec || stop) return;
+      if (p.recovery && !p.recovery->done()) {
+        const auto& r = *p.recovery;
+        spdlog::info("recovery: {} of ~{} queue records indexed, {} messages ({:.1f}s)",
+                     r.records(), r.estimated_total(), r.messages(), r.seconds());
+      }
+      tick();
+    });
+  };
+  tick();
+  while (!stop) main_ctx.run_one();
+}
+
+}  // namespace mailgate::app
