@@ -1,6 +1,6 @@
 // suppression/suppression_list: the process-wide suppression list (addresses
 // that must not be mailed again, e.g. after a 5.1.1 "no such user"). Kept in
-// memory for lookups at RCPT time (no RocksDB read on a worker) and written
+// memory for lookups at RCPT time (no spool read on a worker) and written
 // through to the spool's `suppress` column family so it survives restarts.
 // Promises: thread-safe (shared lock for lookups); addresses compare
 // case-insensitively; add/remove are visible at once to every worker and
