@@ -6,6 +6,8 @@
 // (it never lets its millisecond field go backwards).
 #include "spool/message_id.hpp"
 
+#include "text/ascii.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -26,13 +28,6 @@ void store_be(std::uint8_t* p, int n, std::uint64_t v) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 constexpr std::uint64_t kMillisMask = (std::uint64_t{1} << 48) - 1;
 
 }  // namespace
@@ -49,7 +44,7 @@ std::optional<MessageId> MessageId::from_hex(std::string_view hex) {
   if (hex.size() != 32) return std::nullopt;
   MessageId id;
   for (std::size_t i = 0; i < 16; ++i) {
-    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    int hi = text::hex_value(hex[2 * i]), lo = text::hex_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     id.bytes[i] = static_cast<std::uint8_t>((hi << 4) | lo);
   }
@@ -64,12 +59,9 @@ std::optional<MessageId> MessageId::from_key(std::string_view key) {
 }
 
 std::string MessageId::hex() const {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (std::size_t i = 0; i < 16; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0xf];
-  }
+  std::string out;
+  out.reserve(32);
+  for (auto b : bytes) text::append_hex(out, b, text::HexCase::Lower);
   return out;
 }
 

@@ -5,7 +5,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "policy/header_section.hpp"
+#include "mime/header_section.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/write_set.hpp"
 
@@ -18,10 +18,8 @@ constexpr unsigned kMaxClientReceived = 49;
 // session should cost almost nothing.
 constexpr std::size_t kKeepCapacity = 64 * 1024;
 
-std::size_t header_end_or_all(std::string_view body) {
-  const auto end = policy::header_section_end(body);
-  return end == std::string_view::npos ? body.size() : end;  // no body part: all headers
-}
+// A body without an empty line is all headers (mime::header_section_length).
+std::size_t header_end_or_all(std::string_view body) { return mime::header_section_length(body); }
 }  // namespace
 
 MessageDraft::MessageDraft(spool::SpoolWriter& writer, const spool::Store& store,
@@ -77,8 +75,10 @@ asio::awaitable<smtp::DataScanner::Step> MessageDraft::absorb(std::string_view i
 asio::awaitable<bool> MessageDraft::spill() {
   if (!spilled_) {
     spilled_ = true;
-    const auto end = policy::header_section_end(tail_);
-    if (end != std::string::npos) {
+    // Only what is buffered so far: without an empty line in it the header
+    // section is not known to end (it may go on in the next block).
+    const auto end = mime::header_section_length(tail_);
+    if (end < tail_.size()) {
       headers_.assign(tail_, 0, end);
       tail_.erase(0, end);
       headers_known_ = true;

@@ -2,7 +2,8 @@
 #include "submit/received_header.hpp"
 
 #include <fmt/format.h>
-#include <ctime>
+
+#include "mime/date.hpp"
 
 namespace mailgate::submit {
 namespace {
@@ -17,17 +18,6 @@ std::string_view clean(std::string_view s, std::size_t max) {
 }
 
 }  // namespace
-
-std::string rfc5322_date(std::chrono::system_clock::time_point t) {
-  static const char* const kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  return fmt::format("{}, {:02} {} {} {:02}:{:02}:{:02} +0000", kDays[tm.tm_wday], tm.tm_mday,
-                     kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 void append_received_header(const ReceivedInfo& in, std::string& out) {
   std::string proto = in.smtputf8 ? "UTF8SMTP" : (in.esmtp ? "ESMTP" : "SMTP");
@@ -45,7 +35,7 @@ void append_received_header(const ReceivedInfo& in, std::string& out) {
   if (!in.for_rcpt.empty()) {
     fmt::format_to(std::back_inserter(out), "\r\n\tfor <{}>", clean(in.for_rcpt, 256));
   }
-  fmt::format_to(std::back_inserter(out), "; {}\r\n", rfc5322_date(in.when));
+  fmt::format_to(std::back_inserter(out), "; {}\r\n", mime::rfc5322_date(in.when));
 }
 
 }  // namespace mailgate::submit

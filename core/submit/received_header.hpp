@@ -28,7 +28,4 @@ struct ReceivedInfo {
 
 void append_received_header(const ReceivedInfo& info, std::string& out);
 
-// RFC 5322 date-time in UTC: "Sat, 28 Nov 2026 14:28:09 +0000".
-std::string rfc5322_date(std::chrono::system_clock::time_point t);
-
 }  // namespace mailgate::submit

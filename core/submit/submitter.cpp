@@ -17,6 +17,7 @@
 
 #include "eventlog/delivery_log.hpp"
 #include "policy/config.hpp"
+#include "mime/header_section.hpp"
 #include "policy/header_section.hpp"
 #include "smtp/address.hpp"
 #include "spool/spool_reader.hpp"
@@ -343,8 +344,8 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
     in.size = g->body.size();
     in.sender = env.sender;
     in.recipients = &env.recipients;
-    const auto end = policy::header_section_end(g->body);
-    in.headers = std::string_view(g->body).substr(0, end == std::string::npos ? g->body.size() : end);
+    const auto end = mime::header_section_length(g->body);
+    in.headers = std::string_view(g->body).substr(0, end);
     in.meta = &meta;
     in.dsn = g->dsn;
     PolicyOutput routing;
@@ -369,7 +370,7 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
     } else {
       if (!refused_for_good) {
         if (routing.new_headers) {
-          g->body.replace(0, end == std::string::npos ? g->body.size() : end, *routing.new_headers);
+          g->body.replace(0, end, *routing.new_headers);
           env.size = g->body.size();
         }
         dests = group_by_destination(routing, discarded);
