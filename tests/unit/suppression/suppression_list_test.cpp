@@ -1,0 +1,98 @@
+// Tests of the suppression list over a real spool: case-insensitive lookups,
+// add/remove visible at once, paging in address order, and persistence
+// across a reopen of the spool (write-through by the spool writer).
+#include "suppression/suppression_list.hpp"
+
+#include <gtest/gtest.h>
+
+#include "../spool/temp_dir.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+
+namespace mailgate::suppression {
+namespace {
+
+using spool::testing::TempDir;
+
+struct Spool {
+  std::unique_ptr<spool::Store> store;
+  std::unique_ptr<spool::SpoolWriter> writer;
+  explicit Spool(const std::string& path) {
+    std::string err;
+    store = spool::Store::open(path, err);
+    if (!store) throw std::runtime_error(err);
+    writer = std::make_unique<spool::SpoolWriter>(*store, 1 << 20, 0);
+    writer->start();
+  }
+  ~Spool() { writer->stop(); }  // drains every write before the store closes
+};
+
+TEST(SuppressionList, LookupsIgnoreCaseAndChangesAreVisibleAtOnce) {
+  TempDir tmp;
+  Spool s(tmp.path());
+  SuppressionList list(*s.store, *s.writer);
+  EXPECT_FALSE(list.has("User@Example.COM"));
+  list.add("User@Example.COM", "5.1.1 no such user");
+  EXPECT_TRUE(list.has("user@example.com"));
+  EXPECT_TRUE(list.has("USER@EXAMPLE.COM"));
+  auto e = list.get("user@EXAMPLE.com");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->address, "user@example.com");
+  EXPECT_EQ(e->reason, "5.1.1 no such user");
+  EXPECT_GT(e->added_ms, 0);
+  EXPECT_TRUE(list.remove("USER@example.com"));
+  EXPECT_FALSE(list.has("user@example.com"));
+  EXPECT_FALSE(list.remove("user@example.com"));
+}
+
+TEST(SuppressionList, PagesInAddressOrder) {
+  TempDir tmp;
+  Spool s(tmp.path());
+  SuppressionList list(*s.store, *s.writer);
+  for (const char* a : {"d@x.test", "a@x.test", "c@x.test", "b@x.test", "e@x.test"})
+    list.add(a, "r");
+  auto first = list.list("", 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].address, "a@x.test");
+  EXPECT_EQ(first[1].address, "b@x.test");
+  auto next = list.list(first.back().address, 10);
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(next[0].address, "c@x.test");
+  EXPECT_EQ(next[2].address, "e@x.test");
+  EXPECT_EQ(list.size(), 5u);
+}
+
+TEST(SuppressionList, SurvivesAReopenOfTheSpool) {
+  TempDir tmp;
+  {
+    Spool s(tmp.path());
+    SuppressionList list(*s.store, *s.writer);
+    list.add("kept@x.test", "5.1.1 gone");
+    list.add("removed@x.test", "5.1.1 gone");
+    list.remove("removed@x.test");
+    list.add("reason@x.test", "text with spaces: 550 5.1.1");
+  }
+  Spool s(tmp.path());
+  SuppressionList list(*s.store, *s.writer);
+  EXPECT_TRUE(list.has("kept@x.test"));
+  EXPECT_FALSE(list.has("removed@x.test"));
+  auto e = list.get("reason@x.test");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->reason, "text with spaces: 550 5.1.1");
+  EXPECT_EQ(list.size(), 2u);
+}
+
+TEST(SuppressionList, LongInputsAreBounded) {
+  TempDir tmp;
+  Spool s(tmp.path());
+  SuppressionList list(*s.store, *s.writer);
+  const std::string address(2000, 'a');
+  list.add(address, std::string(5000, 'r'));
+  auto e = list.get(address);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->address.size(), 512u);
+  EXPECT_EQ(e->reason.size(), 512u);
+}
+
+}  // namespace
+}  // namespace mailgate::suppression
