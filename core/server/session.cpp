@@ -296,14 +296,11 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
         ++errors_;
         break;
       }
-      {
-        const bool keep = co_await do_data();
-        co_return keep;
-      }
-    case Verb::Bdat: {
-      const bool keep = co_await do_bdat(cmd.arg);
-      co_return keep;
-    }
+      if (!co_await do_data()) co_return false;
+      break;  // its error replies count toward max_errors like any other
+    case Verb::Bdat:
+      if (!co_await do_bdat(cmd.arg)) co_return false;
+      break;
     case Verb::Rset:
       co_await abort_transaction();
       reply(250, "2.0.0", "OK");

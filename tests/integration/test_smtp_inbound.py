@@ -250,6 +250,20 @@ def test_sequence_errors_and_error_limit(gateway):
         assert c.closed()
 
 
+@pytest.mark.parametrize("command", ["DATA", "BDAT 3 LAST\r\na"])  # + CRLF: the 3 octets
+def test_data_and_bdat_errors_count_toward_max_errors(gateway, command):
+    # Issue 10: 30 DATA without MAIL got 30 503s and the session stayed open.
+    gw = gateway(sets=["listen.max_errors=4"])
+    with Raw(gw.host, gw.port) as c:
+        c.reply()
+        assert c.cmd("EHLO client.test")[0] == 250
+        for _ in range(3):
+            assert c.cmd(command)[0] == 503
+        assert c.cmd(command)[0] == 503  # the 4th error is answered, then the session ends
+        assert c.reply()[0] == 421
+        assert c.closed()
+
+
 def test_http_request_on_smtp_port_is_dropped(gateway):
     gw = gateway()
     with Raw(gw.host, gw.port) as c:
