@@ -236,3 +236,29 @@ def test_bdat_spilled_then_refused_ehlo_keeps_the_whole_message(gateway):
     [m] = spool_dump(gw.spool, bodies=True)
     body = base64.b64decode(m["body_b64"])
     assert body.endswith(big + b"abcd\r\n") and m["size"] == len(body)
+
+
+def test_abandoned_bdat_chunks_are_deleted_when_the_transaction_ends(gateway, tmp_path):
+    # Issue 10: spilled BDAT chunks of a transaction that ended without LAST
+    # stayed in the spool until recovery at the next start.
+    spool = tmp_path / "spool"
+    gw = gateway(spool=spool, sets=["spool.body_buffer=64KiB"])
+    chunk = (b"x" * 78 + b"\r\n") * 4000  # 320 KB: spills several chunks
+    for ending in (b"QUIT\r\n", b"RSET\r\n", b"EHLO again.test\r\n", None):
+        with socket.create_connection((gw.host, gw.port), timeout=20) as c:
+            f = c.makefile("rb")
+            f.readline()
+            c.sendall(b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<r@c.test>\r\n")
+            while not f.readline().startswith(b"250 2.1.5"):
+                pass
+            c.sendall(b"BDAT %d\r\n" % len(chunk) + chunk)
+            assert f.readline().startswith(b"250")
+            if ending:
+                c.sendall(ending)
+                f.readline()
+            # else: the client just goes away
+    gw.stop()
+    assert spool_dump(spool) == []
+    gw2 = gateway(spool=spool)
+    m = gw2.wait_log(r"recovery: done: (\d+) messages, \d+ queue records, (\d+) orphaned chunks")
+    assert (m.group(1), m.group(2)) == ("0", "0"), m.group(0)
