@@ -4,6 +4,13 @@
 #include <civetweb.h>
 #include <openssl/crypto.h>
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -70,6 +77,8 @@ const char* status_text(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
     case 413:
       return "Payload Too Large";
     case 422:
@@ -83,13 +92,63 @@ const char* status_text(int status) {
   }
 }
 
-void send(mg_connection* conn, const Response& r) {
-  const std::string allow = r.allow.empty() ? std::string() : "Allow: " + r.allow + "\r\n";
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
-            "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-            r.status, status_text(r.status), r.content_type.c_str(), r.body.size(), allow.c_str());
-  mg_write(conn, r.body.data(), r.body.size());
+// `close`: the request's body was not read to its end (413, 408), so the
+// connection cannot carry another request.
+void send(mg_connection* conn, const Request& req, const Response& r, bool close = false) {
+  mg_response_header_start(conn, r.status);
+  mg_response_header_add(conn, "Content-Type", r.content_type.c_str(), -1);
+  const auto length = std::to_string(r.body.size());
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  if (!r.allow.empty()) mg_response_header_add(conn, "Allow", r.allow.c_str(), -1);
+  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+  mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+  if (close) mg_response_header_add(conn, "Connection", "close", -1);
+  mg_response_header_send(conn);
+  if (req.method != "HEAD") mg_write(conn, r.body.data(), r.body.size());  // RFC 9110 §9.3.2
+}
+
+// After a refusal that leaves the request body unread: CivetWeb would read
+// and discard the rest on this thread, for as long as a slow client likes
+// (its timeout is per read), and its API cannot mark a server connection
+// for closing. So shut down the read side of the client's socket (found by
+// its addresses among our descriptors): the discard sees EOF at once and
+// CivetWeb closes the connection. The answer was written before.
+void stop_reading(const mg_request_info* ri) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (const dirent* e = ::readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == ::dirfd(dir)) continue;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+    char host[INET6_ADDRSTRLEN] = {};
+    int port = 0;
+    if (peer.ss_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
+      ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
+      ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    } else {
+      continue;
+    }
+    if (port == ri->remote_port && std::strcmp(host, ri->remote_addr) == 0) {
+      ::shutdown(fd, SHUT_RD);
+      break;
+    }
+  }
+  ::closedir(dir);
+}
+
+bool has_body(const mg_request_info* ri) {
+  if (ri->content_length > 0) return true;
+  if (ri->content_length == 0) return false;
+  for (int i = 0; i < ri->num_headers; ++i)  // no Content-Length: chunked?
+    if (text::iequals(ri->http_headers[i].name, "Transfer-Encoding")) return true;
+  return false;
 }
 
 int on_request(mg_connection* conn, void* cbdata) {
@@ -100,30 +159,50 @@ int on_request(mg_connection* conn, void* cbdata) {
   req.path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "");
   req.query = parse_query(ri->query_string);
   req.remote_ip = ri->remote_addr;
-  const auto max = server->options().max_body;
-  if (ri->content_length > 0 && static_cast<unsigned long long>(ri->content_length) > max) {
-    send(conn, error_response(413, "request body too large"));
+  const char* auth = mg_get_header(conn, "Authorization");
+  // Route and token first: nothing of the body is read for a refused request.
+  Response r;
+  const auto* route = server->route(req, auth ? auth : "", r);
+  if (route == nullptr) {
+    const bool unread = has_body(ri);
+    send(conn, req, r, unread);
+    if (unread) stop_reading(ri);
+    return r.status;
+  }
+  const auto& opts = server->options();
+  if (ri->content_length > 0 && static_cast<unsigned long long>(ri->content_length) > opts.max_body) {
+    send(conn, req, error_response(413, "request body too large"), true);
+    stop_reading(ri);
     return 413;
   }
-  // Read the body (also without Content-Length, e.g. chunked) up to the limit.
+  // Read the body (also without Content-Length, e.g. chunked) up to the limit,
+  // within one deadline for all of it.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.body_timeout_ms);
   char buf[16384];
   for (;;) {
     const int n = mg_read(conn, buf, sizeof buf);
     if (n <= 0) break;
-    if (req.body.size() + static_cast<std::size_t>(n) > max) {
-      send(conn, error_response(413, "request body too large"));
+    if (req.body.size() + static_cast<std::size_t>(n) > opts.max_body) {
+      send(conn, req, error_response(413, "request body too large"), true);
+      stop_reading(ri);
       return 413;
     }
     req.body.append(buf, static_cast<std::size_t>(n));
+    if (std::chrono::steady_clock::now() > deadline) {
+      send(conn, req, error_response(408, "request body not received in time"), true);
+      stop_reading(ri);
+      return 408;
+    }
   }
-  const char* auth = mg_get_header(conn, "Authorization");
-  Response r;
   try {
-    r = server->dispatch(req, auth ? auth : "");
+    r = route->handler(req);
   } catch (const std::exception& e) {
     r = error_response(500, std::string("internal error: ") + e.what());
+  } catch (...) {
+    r = error_response(500, "internal error");
   }
-  send(conn, r);
+  send(conn, req, r);
   return r.status;
 }
 
@@ -164,7 +243,8 @@ void HttpServer::handle(std::string method, std::string path, Handler handler, b
       Route{std::move(method), std::move(path), prefix, needs_token, std::move(handler)}));
 }
 
-Response HttpServer::dispatch(Request& req, const std::string& authorization) const {
+const HttpServer::Route* HttpServer::route(Request& req, const std::string& authorization,
+                                          Response& refusal) const {
   std::string allowed;  // methods of the routes matching the path
   for (const auto& r : routes_) {
     const bool match = r->prefix ? req.path.size() > r->path.size() && req.path.starts_with(r->path)
@@ -174,26 +254,32 @@ Response HttpServer::dispatch(Request& req, const std::string& authorization) co
       allowed += (allowed.empty() ? "" : ", ") + r->method;
       continue;
     }
-    if (r->needs_token && !options_.token.empty() && !token_ok(options_.token, authorization))
-      return error_response(401, "missing or bad bearer token");
+    if (r->needs_token && !options_.token.empty() && !token_ok(options_.token, authorization)) {
+      refusal = error_response(401, "missing or bad bearer token");
+      return nullptr;
+    }
     req.tail = r->prefix ? req.path.substr(r->path.size()) : std::string();
-    return r->handler(req);
+    return r.get();
   }
-  if (allowed.empty()) return error_response(404, "no such endpoint: " + req.path);
-  auto r = error_response(405, "method not allowed");
-  r.allow = allowed;
-  return r;
+  if (allowed.empty()) {
+    refusal = error_response(404, "no such endpoint: " + req.path);
+    return nullptr;
+  }
+  refusal = error_response(405, "method not allowed");
+  refusal.allow = allowed;
+  return nullptr;
 }
 
 std::string HttpServer::start() {
   std::call_once(g_init, [] { mg_init_library(0); });
   const std::string threads = std::to_string(options_.threads);
+  const std::string io_timeout = std::to_string(options_.io_timeout_ms);
   const char* opts[] = {"listening_ports",
                         options_.listen.c_str(),
                         "num_threads",
                         threads.c_str(),
                         "request_timeout_ms",
-                        "10000",
+                        io_timeout.c_str(),
                         "enable_keep_alive",
                         "yes",
                         "keep_alive_timeout_ms",

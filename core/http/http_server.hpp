@@ -3,11 +3,17 @@
 // bearer-token auth. Handlers run on CivetWeb's threads; they must never
 // touch worker state directly (the admin routes post to workers and wait
 // with a deadline).
-// Promises: request bodies are read up to `max_body` bytes (larger: 413,
-// never buffered); a handler's exception is a 500 JSON error, never a crash;
-// routes marked `needs_token` answer 401 unless the configured token is sent
-// as "Authorization: Bearer TOKEN" (compared in constant time); unknown
-// paths are 404 and known paths with another method 405, both as JSON.
+// Promises: the route and the token are checked BEFORE the request body is
+// read (an unauthenticated client cannot make the server buffer anything,
+// and such a refusal closes the connection); request bodies are read up to
+// `max_body` bytes (larger: 413, never buffered) within `body_timeout` in
+// all (slower: 408 and close, so a slow upload cannot hold a thread for
+// ever: a read waits at most io_timeout, so a body is cut off at most
+// io_timeout after its deadline); a handler's exception is a 500 JSON error, never a crash; routes
+// marked `needs_token` answer 401 unless the configured token is sent as
+// "Authorization: Bearer TOKEN" (compared in constant time); unknown paths
+// are 404 and known paths with another method 405, both as JSON; the
+// answer to HEAD has headers only.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +57,8 @@ struct ServerOptions {
   unsigned threads = 4;
   std::size_t max_body = 32u << 20;
   std::string token;  // empty: no auth
+  unsigned body_timeout_ms = 30'000;  // the whole body, however it trickles in
+  unsigned io_timeout_ms = 10'000;    // one read or write (CivetWeb's request_timeout_ms)
 };
 
 class HttpServer {
@@ -68,8 +76,9 @@ class HttpServer {
   void stop();
 
   struct Route;
-  // Internal: runs the router for one request (public for the C callback).
-  Response dispatch(Request& req, const std::string& authorization) const;
+  // Internal (public for the C callback): finds the route for the request
+  // and checks its token. Returns the route, or null with `refusal` set.
+  const Route* route(Request& req, const std::string& authorization, Response& refusal) const;
   const ServerOptions& options() const { return options_; }
 
  private:

@@ -352,6 +352,17 @@ bool valid_hostname(std::string_view h) {
   });
 }
 
+// "127.x.y.z:port", "[::1]:port", "localhost:port".
+bool is_loopback_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon == std::string::npos ? listen.size() : colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 std::string machine_hostname() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
@@ -572,6 +583,13 @@ class Checker {
       only_keys(*h, "http", {"listen", "token"}, "configure");
       if (auto* v = find(*h, "listen")) c.http.listen = host_port(*v, "http.listen");
       if (auto* v = find(*h, "token")) c.http.token = string(*v, "http.token");
+    }
+    // The admin API can inject and bounce mail: off loopback it needs a token.
+    if (c.http.token.empty() && !is_loopback_listen(c.http.listen)) {
+      fail("http.listen",
+           "http.listen: " + c.http.listen +
+               " is not a loopback address: set http.token (the admin API can inject and "
+               "bounce mail), or listen on 127.0.0.1 / [::1]");
     }
 
     if (auto* d = table(find(t, "dns"), "dns")) {

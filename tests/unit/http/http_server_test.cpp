@@ -5,8 +5,9 @@
 // with another method, JSON error bodies, a handler's exception as a 500,
 // the request body limit (413, with and without Content-Length), the bearer
 // token on token routes (401 without it or with a wrong one) while open
-// routes like /metrics need none; keep-alive; and url_decode. One disabled
-// test shows a bug: the answer to HEAD has a body.
+// routes like /metrics need none, and are checked before any of the body is
+// read; a body that trickles in past its deadline is a 408; keep-alive; the
+// answer to HEAD has no body; and url_decode.
 #include "http/http_server.hpp"
 
 #include <gtest/gtest.h>
@@ -42,11 +43,14 @@ json echo(const Request& r) {
 // A server with routes like the admin API's; every handled request is recorded.
 class Server {
  public:
-  explicit Server(std::string token = "", std::size_t max_body = 32u << 20) {
+  explicit Server(std::string token = "", std::size_t max_body = 32u << 20,
+                  unsigned body_timeout_ms = 30'000) {
     ServerOptions o;
     o.listen = "127.0.0.1:0";
     o.threads = 2;
     o.max_body = max_body;
+    o.body_timeout_ms = body_timeout_ms;
+    if (body_timeout_ms < 30'000) o.io_timeout_ms = 1000;
     o.token = std::move(token);
     server_ = std::make_unique<HttpServer>(o);
     auto record = [this](const char* route) {
@@ -123,6 +127,7 @@ class SharedServer : public ::testing::Test {
     if (kKind == 0) server_ = new Server();
     if (kKind == 1) server_ = new Server(kToken);
     if (kKind == 2) server_ = new Server("", 1024);
+    if (kKind == 3) server_ = new Server(kToken, 32u << 20, 500);
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -139,6 +144,7 @@ Server* SharedServer<kKind>::server_ = nullptr;
 using HttpRouting = SharedServer<0>;    // no token, default body limit
 using HttpAuth = SharedServer<1>;       // token kToken
 using HttpBodyLimit = SharedServer<2>;  // max_body 1024
+using HttpSlowClient = SharedServer<3>;  // token kToken, body_timeout 500 ms, io_timeout 1 s
 
 TEST_F(HttpRouting, StartsOnAnEphemeralPort) { EXPECT_NE(port(), 0); }
 
@@ -400,13 +406,9 @@ TEST_F(HttpRouting, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_TRUE(c.closed_by_peer());
 }
 
-// BUG (disabled until fixed in core/http): the answer to a HEAD request
-// carries a body (on_request always writes it), which RFC 9110 §9.3.2
-// forbids: on a kept-alive connection the client reads that body as the
-// start of the next response (here "{"error":"method not allowed"}" where
-// "HTTP/1.1 200" should be). A HEAD health check behind a load balancer
-// hits this.
-TEST_F(HttpRouting, DISABLED_AnswerToHeadHasNoBody) {
+// The answer to HEAD carries no body (RFC 9110 §9.3.2): on a kept-alive
+// connection a body would be read as the start of the next response.
+TEST_F(HttpRouting, AnswerToHeadHasNoBody) {
   Connection c(port());
   c.send(
       "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -484,6 +486,47 @@ TEST(UrlCoding, DecodePercentAndPlus) {
   EXPECT_EQ(url_decode("%00%01%FF"), std::string("\x00\x01\xff", 3));
   EXPECT_EQ(url_decode("%2B%25"), "+%");  // escaped '+' and '%' stay themselves
   EXPECT_EQ(url_decode(""), "");
+}
+
+}  // namespace
+}  // namespace mailgate::http
+
+namespace mailgate::http {
+namespace {
+
+// The token is checked before the body is read: a client without it cannot
+// make the server wait for (or buffer) 30 MB it announces and never sends.
+TEST_F(HttpSlowClient, TokenIsCheckedBeforeTheBodyIsRead) {
+  const auto before = calls();
+  Connection c(port());
+  c.send("POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 30000000\r\n\r\nab");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = c.read_reply(std::chrono::seconds(5));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(body_json(r)["error"], "missing or bad bearer token");
+  EXPECT_EQ(r.header("connection"), "close");
+  // Closed at once: no CivetWeb thread waits for the announced 30 MB.
+  EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(3)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
+  EXPECT_EQ(calls(), before);
+}
+
+TEST_F(HttpSlowClient, ABodyTricklingInPastItsDeadlineIs408) {
+  const auto before = calls();
+  Connection c(port());
+  c.send(std::string("POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+         kToken + "\r\nContent-Length: 100\r\n\r\n");
+  // A few bytes, slowly, past the 500 ms deadline; then nothing more.
+  for (int i = 0; i < 4; ++i) {
+    c.send("x");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<Reply> r = c.read_reply(std::chrono::seconds(10));
+  // Cut off within one io_timeout (1 s) of the deadline, not at 100 bytes.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  expect_json_error(*r, 408, "request body not received in time");
+  EXPECT_EQ(calls(), before);
 }
 
 }  // namespace
