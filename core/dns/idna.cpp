@@ -106,4 +106,12 @@ std::optional<std::string> to_a_label(std::string_view domain, std::string& erro
   return out;
 }
 
+std::string normalize_domain(std::string_view domain) {
+  if (!domain.empty() && domain.front() != '[') {
+    std::string error;
+    if (auto a = to_a_label(domain, error)) return std::move(*a);
+  }
+  return text::to_lower(domain);
+}
+
 }  // namespace mailgate::dns

@@ -20,4 +20,13 @@ inline std::optional<std::string> to_a_label(std::string_view domain) {
   return to_a_label(domain, ignored);
 }
 
+// The one form every stored or compared domain takes (envelope domains,
+// relay_domains, metrics.destinations, suppression keys, routing): what
+// to_a_label gives (A-label, lower case; "ｇmail.com" and "GMAIL.com" are
+// both "gmail.com", as the resolver will see them), so policy never matches
+// a name other than the one mail goes to. An address literal ("[192.0.2.1]")
+// or a name to_a_label refuses is only lower-cased (delivery then fails on
+// it with a clear reason; it cannot alias a valid name).
+std::string normalize_domain(std::string_view domain);
+
 }  // namespace mailgate::dns

@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 #include <lua.hpp>
 
+#include "dns/idna.hpp"
 #include "policy/lua_api.hpp"
 #include "policy/lua_state.hpp"
 
@@ -704,6 +705,7 @@ class Checker {
       only_keys(*m, "metrics", {"destinations"}, "configure");
       if (auto* v = find(*m, "destinations")) {
         c.metrics.destinations = string_array(*v, "metrics.destinations");
+        for (auto& d : c.metrics.destinations) d = dns::normalize_domain(d);
       }
     }
 
@@ -758,11 +760,8 @@ class Checker {
         if (item->type != Value::Type::String || !valid_domain(item->str)) {
           expected(k, "a domain (e.g. \"example.com\")", *item);
         }
-        std::string d = item->str;
-        std::transform(d.begin(), d.end(), d.begin(), [](char ch) {
-          return (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
-        });
-        l.relay_domains.push_back(std::move(d));
+        // Compared with recipient domains in the one normalized form.
+        l.relay_domains.push_back(dns::normalize_domain(item->str));
       }
     }
 

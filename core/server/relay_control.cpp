@@ -1,5 +1,6 @@
 // server/relay_control: see relay_control.hpp.
 #include "server/relay_control.hpp"
+#include "dns/idna.hpp"
 
 #include <algorithm>
 
@@ -19,7 +20,7 @@ RelayDecision check_relay(const smtp::Path& rcpt, bool may_relay,
              "relaying denied: source routes and %, !, @ in local parts "
              "are not accepted"}};
   }
-  const std::string domain = smtp::normalize_domain(a.domain);
+  const std::string domain = dns::normalize_domain(a.domain);
   if (std::find(relay_domains.begin(), relay_domains.end(), domain) != relay_domains.end()) {
     return {true, {}};
   }

@@ -2,6 +2,7 @@
 // RSET, NOOP, VRFY, HELP, QUIT), command-line framing, limits and timeouts.
 // Message bodies (DATA, BDAT) are in session_data.cpp.
 #include "server/session.hpp"
+#include "dns/idna.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -143,7 +144,7 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
   rec.recipient = std::string(recipient.substr(0, 512));
   auto at = recipient.rfind('@');
   if (at != std::string_view::npos)
-    rec.destination = smtp::normalize_domain(recipient.substr(at + 1));
+    rec.destination = dns::normalize_domain(recipient.substr(at + 1));
   if (r) {
     rec.code = r->code;
     rec.enhanced = r->enhanced;

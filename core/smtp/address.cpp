@@ -285,6 +285,4 @@ std::variant<Address, Reply> parse_mailbox(std::string_view text, bool smtputf8)
   return detail::parse_mailbox_checked(text, smtputf8, "5.1.3");
 }
 
-std::string normalize_domain(std::string_view domain) { return text::to_lower(domain); }
-
 }  // namespace mailgate::smtp

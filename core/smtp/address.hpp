@@ -50,8 +50,6 @@ std::variant<Path, Reply> parse_path(std::string_view text, AddressOptions opts)
 // Parses a bare "local@domain" mailbox (no brackets), e.g. for ORCPT or Lua.
 std::variant<Address, Reply> parse_mailbox(std::string_view text, bool smtputf8);
 
-// Lower-cases ASCII letters of the domain; used as the destination key.
-std::string normalize_domain(std::string_view domain);
 
 // true if any octet of `s` is >= 0x80 (needs SMTPUTF8 / 8BITMIME).
 bool has_non_ascii(std::string_view s);

@@ -4,6 +4,7 @@
 // one string already in the spool) and in what a temporary failure means
 // (a 4xx to the client, or a retry later).
 #include "submit/submitter.hpp"
+#include "dns/idna.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -34,7 +35,7 @@ namespace {
 
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : smtp::normalize_domain(address.substr(at + 1));
+  return at == std::string_view::npos ? std::string() : dns::normalize_domain(address.substr(at + 1));
 }
 
 smtp::Reply ok_reply(const spool::MessageId& id) {

@@ -2,6 +2,9 @@
 // "<added_ms> <reason>".
 #include "suppression/suppression_list.hpp"
 
+#include "dns/idna.hpp"
+#include "text/ascii.hpp"
+
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -14,10 +17,14 @@
 namespace mailgate::suppression {
 
 std::string SuppressionList::normalize(std::string_view address) {
-  std::string out(address.substr(0, 512));
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
+  // Local part lower-cased (mailbox names are case-insensitive in practice),
+  // domain in the one form every domain takes (dns::normalize_domain), so
+  // "U@ｇmail.com" and "u@GMAIL.com" are the same entry as "u@gmail.com".
+  address = address.substr(0, 512);
+  const auto at = address.rfind('@');
+  if (at == std::string_view::npos) return text::to_lower(address);
+  return (text::to_lower(address.substr(0, at)) + "@" + dns::normalize_domain(address.substr(at + 1)))
+      .substr(0, 512);
 }
 
 SuppressionList::SuppressionList(spool::Store& store, spool::SpoolWriter& writer)

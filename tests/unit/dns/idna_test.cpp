@@ -45,3 +45,24 @@ TEST(ALabel, RejectsInvalidNames) {
 
 }  // namespace
 }  // namespace mailgate::dns
+
+namespace mailgate::dns {
+namespace {
+
+// The one normalized form of a domain: as the resolver sees it.
+TEST(NormalizeDomain, IsTheResolversForm) {
+  EXPECT_EQ(normalize_domain("Example.COM"), "example.com");
+  EXPECT_EQ(normalize_domain("GMAIL.com"), "gmail.com");
+  // Full-width letters map (UTS #46) to the name mail would go to.
+  EXPECT_EQ(normalize_domain("\xef\xbd\x87mail.com"), "gmail.com");  // "ｇmail.com"
+  EXPECT_EQ(normalize_domain("B\xc3\x9c" "CHER.Example"), "xn--bcher-kva.example");
+  EXPECT_EQ(normalize_domain("xn--BCHER-kva.example"), "xn--bcher-kva.example");
+  // Literals and names IDNA refuses are only lower-cased.
+  EXPECT_EQ(normalize_domain("[IPv6:ABCD::1]"), "[ipv6:abcd::1]");
+  EXPECT_EQ(normalize_domain("[192.0.2.1]"), "[192.0.2.1]");
+  EXPECT_EQ(normalize_domain(""), "");
+  EXPECT_EQ(normalize_domain("a..B"), "a..b");
+}
+
+}  // namespace
+}  // namespace mailgate::dns

@@ -413,12 +413,5 @@ TEST(Mailbox, Invalid) {
 
 // ---- normalize_domain (UTF-8 validation: tests/unit/text/utf8_test.cpp) ---
 
-TEST(NormalizeDomain, LowercasesAsciiOnly) {
-  EXPECT_EQ(normalize_domain("Example.COM"), "example.com");
-  EXPECT_EQ(normalize_domain("[IPv6:ABCD::1]"), "[ipv6:abcd::1]");
-  EXPECT_EQ(normalize_domain("BÜCHER.Example"), "bÜcher.example");
-  EXPECT_EQ(normalize_domain(""), "");
-}
-
 }  // namespace
 }  // namespace mailgate::smtp

@@ -1,0 +1,104 @@
+"""Edge hardening, end to end against the real binary: names compared as the
+resolver sees them (suppression, relay_domains, destinations) and the admin
+HTTP API's exposure rules. Every process stopped by PID."""
+import socket
+import subprocess
+
+from conftest import BIN, CONFIG, spool_dump, wait_for
+from test_http_api import Api
+from test_policy import env  # noqa: F401  (fixture)
+
+FULLWIDTH_G = "\uff47"  # "ｇ": UTS #46 maps it to "g"
+
+
+def raw_rcpt(gw, rcpts, smtputf8=True):
+    """Sends MAIL + RCPTs; returns the RCPT replies' first lines."""
+    with socket.create_connection((gw.host, gw.port), timeout=20) as c:
+        f = c.makefile("rb")
+
+        def reply():
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    return line.decode("utf-8", "replace").strip()
+        reply()
+        c.sendall(b"EHLO c.test\r\n")
+        reply()
+        c.sendall(b"MAIL FROM:<s@example.org>" + (b" SMTPUTF8" if smtputf8 else b"") + b"\r\n")
+        assert reply().startswith("250")
+        out = []
+        for r in rcpts:
+            c.sendall(f"RCPT TO:<{r}>\r\n".encode())
+            out.append(reply())
+        c.sendall(b"QUIT\r\n")
+        return out
+
+
+def test_suppression_matches_the_domain_as_the_resolver_sees_it(env):
+    dns = env.dns()
+    gw = env.gateway(dns, 'mailgate.use("suppression", {})')
+    api = Api(gw)
+    status, body = api.json("POST", "/api/v1/suppression",
+                            body={"address": "u@gmail.com", "reason": "test"})
+    assert status == 201 and body["address"] == "u@gmail.com"
+    replies = raw_rcpt(gw, [f"u@{FULLWIDTH_G}mail.com", "u@GMAIL.com", "U@gmail.com",
+                            "other@gmail.com"])
+    assert [r[:3] for r in replies] == ["550", "550", "550", "250"], replies
+    # The same entry added through its full-width spelling is the same address.
+    status, body = api.json("POST", "/api/v1/suppression",
+                            body={"address": f"v@{FULLWIDTH_G}mail.COM", "reason": "test"})
+    assert body["address"] == "v@gmail.com"
+
+
+def test_relay_domains_and_destinations_use_the_normalized_name(env):
+    dns = env.dns()
+    gw = env.gateway(dns, "", sets=["listen.relay_networks.1=10.9.0.0/16",
+                                     f"listen.relay_domains.1=B\u00dcCHER.example"])
+    replies = raw_rcpt(gw, ["a@xn--bcher-kva.example", "b@b\u00fccher.EXAMPLE",
+                            f"c@{FULLWIDTH_G}mail.com"])
+    assert [r[:3] for r in replies] == ["250", "250", "550"], replies
+    with socket.create_connection((gw.host, gw.port), timeout=20) as c:
+        # One pipelined group (RFC 2920: DATA last), then the message.
+        for line in (b"EHLO c.test", b"MAIL FROM:<s@example.org> SMTPUTF8",
+                     b"RCPT TO:<a@xn--bcher-kva.example>", "RCPT TO:<b@b\u00fccher.EXAMPLE>".encode(),
+                     b"DATA"):
+            c.sendall(line + b"\r\n")
+        c.sendall(b"Subject: x\r\n\r\nx\r\n.\r\nQUIT\r\n")
+        data = b""
+        while b"221" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert b"250 2.0.0 OK id=" in data, data
+    gw.stop()
+    [m] = spool_dump(gw.spool)
+    # One destination for both spellings: the name the resolver will look up.
+    assert [d["destination"] for d in m["dests"]] == ["xn--bcher-kva.example"]
+    assert m["dests"][0]["recipients"] == [0, 1]
+
+
+def test_admin_api_off_loopback_needs_a_token():
+    r = subprocess.run([BIN, "check-config", "--config", CONFIG, "--set", "http.listen=0.0.0.0:8025"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "http.listen: 0.0.0.0:8025 is not a loopback address: set http.token" in r.stderr
+    r = subprocess.run([BIN, "check-config", "--config", CONFIG, "--set", "http.listen=0.0.0.0:8025",
+                        "--set", "http.token=s3cret"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_admin_api_refuses_an_unauthenticated_body_without_reading_it(gateway):
+    gw = gateway(sets=["http.token=s3cret"])
+    port = int(gw.wait_log(r"listening http=\S+:(\d+)").group(1))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(b"POST /api/v1/inject HTTP/1.1\r\nHost: x\r\nContent-Length: 30000000\r\n\r\n{")
+        data = b""
+        c.settimeout(5)
+        while True:  # the answer, then the server closes: it never waits for 30 MB
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 401"), data
+    assert b'"missing or bad bearer token"' in data
