@@ -36,7 +36,10 @@ return function(opts)
   -- way: per client IP, then per envelope sender; 452 4.7.1 when over.
   local function limit_per_transaction(event, what, tag)
     if not (per_ip[what] or per_sender[what]) then return end
-    mailgate.on(event, function(tx)
+    mailgate.on(event, function(tx, rcpt)
+      -- A recipient relay control already refused (an open-relay probe) is
+      -- not counted: it costs nothing and must not use up a client's quota.
+      if event == "rcpt_to" and rcpt.relay_refused then return nil end
       local ip = tx.conn.remote_ip
       if exempted(ip) then return nil end
       if per_ip[what] and not mailgate.ratelimit.check("rl:" .. tag .. ":ip:" .. ip, per_ip[what]) then

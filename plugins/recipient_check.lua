@@ -53,6 +53,8 @@ return function(opts)
   end
 
   mailgate.on("rcpt_to", function(tx, rcpt)
+    -- Refused by relay control already: an open-relay probe costs no DNS query.
+    if rcpt.relay_refused then return nil end
     local domain = rcpt.domain
     if domain == "" or domain:sub(1, 1) == "[" or skip[domain] then return nil end
     local now = os.time()

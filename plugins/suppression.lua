@@ -22,6 +22,7 @@ return function(opts)
   end
 
   mailgate.on("rcpt_to", function(tx, rcpt)
+    if rcpt.relay_refused then return nil end  -- refused anyway; nothing to look up
     if mailgate.suppression.has(rcpt.address) then
       return mailgate.reject(code, enhanced .. " " .. rcpt.address ..
                                    " is suppressed after an earlier permanent failure")

@@ -106,6 +106,19 @@ std::optional<std::string> to_a_label(std::string_view domain, std::string& erro
   return out;
 }
 
+std::string to_unicode(std::string_view domain) {
+  auto a = normalize_domain(domain);
+  if (a.find("xn--") == std::string::npos) return a;
+  char* u = nullptr;
+  if (idn2_to_unicode_8z8z(a.c_str(), &u, 0) != IDN2_OK) {
+    idn2_free(u);
+    return a;
+  }
+  std::string out(u);
+  idn2_free(u);
+  return out;
+}
+
 std::string normalize_domain(std::string_view domain) {
   if (!domain.empty() && domain.front() != '[') {
     std::string error;

@@ -28,5 +28,9 @@ inline std::optional<std::string> to_a_label(std::string_view domain) {
 // or a name to_a_label refuses is only lower-cased (delivery then fails on
 // it with a clear reason; it cannot alias a valid name).
 std::string normalize_domain(std::string_view domain);
+// The Unicode form of normalize_domain(domain) for people and hooks
+// ("xn--bcher-kva.example" → "bücher.example"); the normalized form itself
+// when it has no A-label or does not convert.
+std::string to_unicode(std::string_view domain);
 
 }  // namespace mailgate::dns

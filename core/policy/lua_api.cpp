@@ -560,10 +560,15 @@ void push_conn(lua_State* L, const ConnInfo& c) {
 }
 
 void push_address(lua_State* L, const AddressInfo& a) {
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   set_string(L, "address", a.address);
   set_string(L, "user", a.user);
   set_string(L, "domain", a.domain);
+  set_string(L, "domain_unicode", a.domain_unicode);
+  if (a.relay_refused) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "relay_refused");
+  }
   lua_createtable(L, 0, static_cast<int>(a.params.size()));
   for (const auto& [k, v] : a.params) set_string(L, k.c_str(), v);
   lua_setfield(L, -2, "params");

@@ -9,6 +9,9 @@
 
 #include "policy/runtime.hpp"
 
+#include "dns/idna.hpp"
+#include "text/ascii.hpp"
+
 namespace mailgate::policy {
 
 AddressInfo make_address_info(std::string_view address) {
@@ -20,9 +23,11 @@ AddressInfo make_address_info(std::string_view address) {
     return a;
   }
   a.user = std::string(address.substr(0, at));
-  a.domain = std::string(address.substr(at + 1));
-  for (auto& c : a.domain)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  const auto domain = address.substr(at + 1);
+  a.domain = dns::normalize_domain(domain);
+  a.domain_unicode = text::is_ascii(domain) && a.domain.find("xn--") == std::string::npos
+                         ? a.domain
+                         : dns::to_unicode(domain);
   return a;
 }
 

@@ -65,11 +65,15 @@ struct ConnInfo {
 };
 
 // An envelope address as hooks see it: params keys upper case as on the
-// wire (SIZE, BODY, NOTIFY, ORCPT, ...); `user` keeps its case, `domain` is
-// lower-cased.
+// wire (SIZE, BODY, NOTIFY, ORCPT, ...); `user` keeps its case; `domain` is
+// the normalized form (dns::normalize_domain: A-label, lower case, as the
+// resolver sees it) and `domain_unicode` its Unicode spelling.
 struct AddressInfo {
-  std::string address, user, domain;
+  std::string address, user, domain, domain_unicode;
   std::vector<std::pair<std::string, std::string>> params;
+  // rcpt_to only: relay control refused this recipient (a handler may still
+  // grant it with mailgate.accept(); checks that cost something can skip it).
+  bool relay_refused = false;
 };
 AddressInfo make_address_info(std::string_view address);
 

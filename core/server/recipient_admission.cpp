@@ -12,6 +12,7 @@ asio::awaitable<RecipientDecision> admit_recipient(policy::Policy* policy,
   auto relay = check_relay(rcpt.path, may_relay, relay_domains);
   if (policy && policy->has(policy::Event::RcptTo)) {
     auto info = policy::make_address_info(rcpt.path.address.str());
+    info.relay_refused = !relay.allowed;
     if (rcpt.params.notify)
       info.params.emplace_back("NOTIFY", smtp::notify_text(rcpt.params.notify));
     if (!rcpt.params.orcpt.empty()) info.params.emplace_back("ORCPT", rcpt.params.orcpt);

@@ -102,3 +102,28 @@ def test_admin_api_refuses_an_unauthenticated_body_without_reading_it(gateway):
             data += chunk
     assert data.startswith(b"HTTP/1.1 401"), data
     assert b'"missing or bad bearer token"' in data
+
+
+def test_open_relay_probes_cost_no_dns_query_and_hooks_see_both_spellings(env):
+    slow = env.slow_dns(delay=None)  # counts queries, never answers
+    dns = env.dns(f"--server=/probe.test/127.0.0.1#{slow.port}",
+                  f"--server=/xn--bcher-kva.example/127.0.0.1#{slow.port}")
+    gw = env.gateway(dns, """
+        mailgate.use("recipient_check", {})
+        mailgate.use("suppression", {})
+        mailgate.use("rate_limit", { per_ip = { recipients = "1/h" } })
+        mailgate.on("rcpt_to", function(tx, rcpt)
+          if rcpt.user == "show" then
+            return mailgate.reject(550, "5.7.1 " .. rcpt.domain .. " " .. rcpt.domain_unicode ..
+                                   " " .. tostring(rcpt.relay_refused))
+          end
+        end)
+    """, sets=["listen.relay_networks.1=10.9.0.0/16", "listen.relay_domains.1=ok.test"])
+    replies = raw_rcpt(gw, ["a@probe.test", "b@probe.test", "c@probe.test",
+                            "show@B\u00dcCHER.example"])
+    # Refused by relay control at once: not by a DNS timeout (451), not by the
+    # rate limit (which these probes must not use up), and no query was sent.
+    assert [r[:9] for r in replies[:3]] == ["550 5.7.1"] * 3, replies
+    assert "relaying denied" in replies[0]
+    assert replies[3] == "550 5.7.1 xn--bcher-kva.example b\u00fccher.example true", replies[3]
+    assert slow.queries == 0
