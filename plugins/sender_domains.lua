@@ -20,23 +20,21 @@
 local function domain_allowed(domains, domain)
   domain = domain:lower()
   for _, d in ipairs(domains) do
-    d = d:lower()
+    d = d:lower()  -- (operators' entries: ASCII; an IDN entry must be given as its A-label)
     if d == domain then return true end
     if d:sub(1, 2) == "*." and domain:sub(-(#d - 1)) == d:sub(2) then return true end
   end
   return false
 end
 
--- Every address domain of a From: value ("A <a@x>, b@y" → {"x", "y"}).
+-- Every address domain of a From: value ("A <a@x>, b@y" → {"x", "y"}), read
+-- by mailgate's RFC 5322 parser: a quoted display name or a comment cannot
+-- pass for an address. nil when the value is not an address list.
 local function from_domains(value)
+  local list = mailgate.mime.addresses(value)
+  if not list then return nil end
   local out = {}
-  -- Drop quoted display names and comments first: they may contain '@'.
-  value = value:gsub('"[^"]*"', ""):gsub("%b()", "")
-  for addr in value:gmatch("[^,]+") do
-    local inner = addr:match("<([^>]*)>") or addr
-    local domain = inner:match("@([^%s>]+)%s*$")
-    table.insert(out, domain or "")
-  end
+  for _, m in ipairs(list) do table.insert(out, m.domain) end
   return out
 end
 
@@ -81,7 +79,11 @@ return function(opts)
       return mailgate.reject(550, "5.7.1 message has no From: header")
     end
     for _, value in ipairs(froms) do
-      for _, domain in ipairs(from_domains(value)) do
+      local domains = from_domains(value)
+      if not domains or #domains == 0 then
+        return mailgate.reject(550, "5.7.1 From: is not a valid address list")
+      end
+      for _, domain in ipairs(domains) do
         if domain == "" or not domain_allowed(t.domains, domain) then
           return mailgate.reject(550, "5.7.1 From: domain " .. (domain ~= "" and domain or "(none)") ..
                                       " is not allowed for this client")

@@ -3,6 +3,9 @@
 // luaL_error/lua_error, because Lua unwinds with longjmp.
 #include "policy/lua_api.hpp"
 
+#include "dns/idna.hpp"
+#include "mime/address_list.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -286,6 +289,38 @@ int l_net_contains(lua_State* L) {
   return 1;
 }
 
+// mailgate.mime.addresses(value): the mailboxes of an RFC 5322 address list
+// (a From:/To:/Cc: value) as { {address, local, domain, display}, ... }, or
+// nil and a reason when the value is not an address list. `domain` is the
+// normalized form (as the resolver sees it); quoting and comments cannot
+// make a display name look like an address.
+int l_mime_addresses(lua_State* L) {
+  std::size_t len = 0;
+  const char* v = luaL_checklstring(L, 1, &len);
+  const auto list = mime::parse_address_list(std::string_view(v, len));
+  if (!list) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "not an RFC 5322 address list");
+    return 2;
+  }
+  auto field = [L](const char* name, std::string_view v) {
+    lua_pushlstring(L, v.data(), v.size());
+    lua_setfield(L, -2, name);
+  };
+  lua_createtable(L, static_cast<int>(list->size()), 0);
+  lua_Integer i = 0;
+  for (const auto& m : *list) {
+    lua_createtable(L, 0, 4);
+    const auto domain = dns::normalize_domain(m.domain);
+    field("address", m.local + "@" + domain);
+    field("local", m.local);
+    field("domain", domain);
+    field("display", m.display);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
 // ---------------------------------------------------------------------------
 // msg userdata: a box holding Message*, cleared when its hook call ends.
 
@@ -503,6 +538,9 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx) {
   const luaL_Reg netfns[] = {{"contains", l_net_contains}, {nullptr, nullptr}};
   luaL_newlib(L, netfns);
   lua_setfield(L, -2, "net");
+  const luaL_Reg mimefns[] = {{"addresses", l_mime_addresses}, {nullptr, nullptr}};
+  luaL_newlib(L, mimefns);
+  lua_setfield(L, -2, "mime");
   lua_setglobal(L, "mailgate");
 }
 

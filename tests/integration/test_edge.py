@@ -127,3 +127,28 @@ def test_open_relay_probes_cost_no_dns_query_and_hooks_see_both_spellings(env):
     assert "relaying denied" in replies[0]
     assert replies[3] == "550 5.7.1 xn--bcher-kva.example b\u00fccher.example true", replies[3]
     assert slow.queries == 0
+
+
+def test_sender_domains_reads_from_with_a_real_address_parser(env):
+    import smtplib
+    import pytest
+    dns = env.dns()
+    gw = env.gateway(dns, """
+        mailgate.use("sender_domains", { tenants = {
+          acme = { networks = { "127.0.0.1/32" }, domains = { "acme.test" } },
+        } })
+        mailgate.on("route", function(msg, domain) return { discard = true } end)
+    """)
+    spoofs = [b'From: "a\\" <x@acme.test> \\"b" <ceo@victim.test>\r\n',  # one mailbox: victim
+              b"From: (x@acme.test) ceo@victim.test\r\n",
+              b'From: "x@acme.test" <ceo@victim.test>\r\n',
+              b"From: <x@acme.test\r\n"]                                 # not an address list
+    with smtplib.SMTP(gw.host, gw.port, timeout=30) as s:
+        for header in spoofs:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                s.sendmail("x@acme.test", ["a@dest.test"], header + b"Subject: x\r\n\r\nx\r\n")
+            assert e.value.smtp_code == 550, header
+            s.rset()
+        # Quoting that only hides an '@' in a display name is fine.
+        s.sendmail("x@acme.test", ["a@dest.test"],
+                   b'From: "Acme @ home, <ceo@victim.test>" <x@acme.test>\r\nSubject: ok\r\n\r\nx\r\n')
