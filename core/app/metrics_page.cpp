@@ -69,6 +69,22 @@ void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
                 v(s.recipients_rejected_limit) + v(s.recipients_rejected_policy) +
                 t.http_rejected,
             {{"stage", "rcpt_to"}});
+  const char* refused = "Connections refused before the greeting, by reason";
+  e.counter("mailgate_smtp_connections_refused_total", refused, v(s.refused_listener_full),
+            {{"reason", "listener_cap"}});
+  e.counter("mailgate_smtp_connections_refused_total", refused, v(s.refused_ip_cap),
+            {{"reason", "ip_cap"}});
+  e.counter("mailgate_smtp_connections_refused_total", refused, v(s.refused_ip_rate),
+            {{"reason", "ip_rate"}});
+  e.counter("mailgate_smtp_connections_refused_total", refused, v(s.early_talkers),
+            {{"reason", "early_talker"}});
+  const char* limits = "Sessions closed by a time limit (421 4.4.2), by limit";
+  e.counter("mailgate_smtp_time_limits_total", limits, v(s.timeouts), {{"limit", "read"}});
+  e.counter("mailgate_smtp_time_limits_total", limits, v(s.limit_session), {{"limit", "session"}});
+  e.counter("mailgate_smtp_time_limits_total", limits, v(s.limit_transaction),
+            {{"limit", "transaction"}});
+  e.counter("mailgate_smtp_time_limits_total", limits, v(s.limit_data_rate),
+            {{"limit", "data_rate"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_data, {{"stage", "data"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_message,
             {{"stage", "message"}});

@@ -504,6 +504,13 @@ class Checker {
     return *d;
   }
 
+  Rate rate(const Value& v, const std::string& key) const {
+    std::optional<Rate> r;
+    if (v.type == Value::Type::String) r = parse_rate(v.str);
+    if (!r || r->count <= 0) expected(key, "a rate (e.g. \"60/min\") or 0", v);
+    return *r;
+  }
+
   std::string one_of(const Value& v, const std::string& key,
                      std::initializer_list<std::string_view> options) const {
     std::string what;
@@ -730,7 +737,9 @@ class Checker {
     const Table& t = *lv.table;
     only_keys(t, p,
               {"address", "relay_networks", "relay_domains", "starttls", "auth", "max_message_size",
-               "max_recipients", "timeouts", "max_errors", "max_junk_commands", "max_line_length"},
+               "max_recipients", "timeouts", "max_errors", "max_junk_commands", "max_line_length",
+               "max_connections", "max_connections_per_ip", "connection_rate_per_ip",
+               "greet_pause"},
               "listen");
     const auto key = [&](std::string_view k) { return field_path(p, k); };
 
@@ -783,9 +792,31 @@ class Checker {
       l.max_recipients = integer_as<std::uint32_t>(*v, key("max_recipients"), 1);
     }
     if (auto* to = table(find(t, "timeouts"), key("timeouts"))) {
-      only_keys(*to, key("timeouts"), {"command", "data"}, "listen");
+      only_keys(*to, key("timeouts"),
+                {"command", "data", "session", "transaction", "min_data_rate"}, "listen");
       if (auto* v = find(*to, "command")) l.command_timeout = duration(*v, key("timeouts.command"));
       if (auto* v = find(*to, "data")) l.data_timeout = duration(*v, key("timeouts.data"));
+      if (auto* v = find(*to, "session")) l.session_timeout = duration(*v, key("timeouts.session"));
+      if (auto* v = find(*to, "transaction"))
+        l.transaction_timeout = duration(*v, key("timeouts.transaction"));
+      if (auto* v = find(*to, "min_data_rate"))
+        l.min_data_rate = size(*v, key("timeouts.min_data_rate"));
+    }
+    if (auto* v = find(t, "max_connections"))
+      l.max_connections = integer_as<std::uint32_t>(*v, key("max_connections"), 0);
+    if (auto* v = find(t, "max_connections_per_ip"))
+      l.max_connections_per_ip = integer_as<std::uint32_t>(*v, key("max_connections_per_ip"), 0);
+    if (auto* v = find(t, "connection_rate_per_ip")) {
+      if (v->type == Value::Type::Integer && v->integer == 0) {
+        l.connection_rate_per_ip.reset();  // 0: no limit
+      } else {
+        l.connection_rate_per_ip = rate(*v, key("connection_rate_per_ip"));
+      }
+    }
+    if (auto* v = find(t, "greet_pause")) {
+      l.greet_pause = duration(*v, key("greet_pause"), /*allow_zero=*/true);
+      if (l.greet_pause > Duration(60'000))
+        fail(key("greet_pause"), key("greet_pause") + ": must not be longer than 60s");
     }
     if (auto* v = find(t, "max_errors")) {
       l.max_errors = integer_as<std::uint32_t>(*v, key("max_errors"), 1);

@@ -37,9 +37,17 @@ struct ListenerConfig {
   std::uint32_t max_recipients = 1000;
   Duration command_timeout{5 * 60 * 1000};  // RFC 5321 §4.5.3.2.7
   Duration data_timeout{3 * 60 * 1000};     // §4.5.3.2.6 (data block)
-  std::uint32_t max_errors = 20;            // error replies before 421 + close
+  std::uint32_t max_errors = 20;            // error replies (DATA/BDAT's too) before 421 + close
   std::uint32_t max_junk_commands = 100;    // NOOP/RSET/VRFY/HELP/... before 421
   std::uint32_t max_line_length = 2048;     // command line, octets incl. CRLF
+  // Abuse limits (DESIGN §6b). 0 / unset: no limit.
+  std::uint32_t max_connections = 10000;       // sessions on this listener: 421 4.3.2 beyond
+  std::uint32_t max_connections_per_ip = 200;  // per client IP, all listeners: 421 4.7.0 beyond
+  std::optional<Rate> connection_rate_per_ip;  // new connections per client IP: 421 4.7.0
+  Duration greet_pause{300};        // "220-", pause, "220 "; input before it: 554 5.5.1
+  Duration session_timeout{30 * 60 * 1000};      // a whole session
+  Duration transaction_timeout{15 * 60 * 1000};  // MAIL to the end of data
+  std::uint64_t min_data_rate = 1000;  // bytes/s over a message's data (after 10 s); 0: off
 };
 
 struct SpoolConfig {

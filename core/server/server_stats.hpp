@@ -25,6 +25,10 @@ struct ServerStats {
   Counter helo_rejected_policy{0};
   Counter senders_rejected_policy{0};
   Counter recipients_rejected_policy{0};
+  // Abuse limits: connections refused before the greeting, by reason, and
+  // sessions ended by a time limit, by limit.
+  Counter refused_listener_full{0}, refused_ip_cap{0}, refused_ip_rate{0}, early_talkers{0};
+  Counter limit_session{0}, limit_transaction{0}, limit_data_rate{0};
 
   void add(const ServerStats& o);  // for summing per-worker blocks
 };
@@ -46,6 +50,13 @@ inline void ServerStats::add(const ServerStats& o) {
   s(helo_rejected_policy, o.helo_rejected_policy);
   s(senders_rejected_policy, o.senders_rejected_policy);
   s(recipients_rejected_policy, o.recipients_rejected_policy);
+  s(refused_listener_full, o.refused_listener_full);
+  s(refused_ip_cap, o.refused_ip_cap);
+  s(refused_ip_rate, o.refused_ip_rate);
+  s(early_talkers, o.early_talkers);
+  s(limit_session, o.limit_session);
+  s(limit_transaction, o.limit_transaction);
+  s(limit_data_rate, o.limit_data_rate);
 }
 
 }  // namespace mailgate::server

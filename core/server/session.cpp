@@ -61,6 +61,10 @@ Session::~Session() {
   worker_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void Session::admit(ConnectionGate& gate, std::size_t listener_index) {
+  admission_ = gate.admit(listener_index, remote_ip_);
+}
+
 void Session::request_drain() {
   drain_requested_ = true;
   if (idle_wait_) {
@@ -98,6 +102,27 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
+  // The read's own timeout, shortened by the limits on the whole session,
+  // the transaction and the data rate (a slow drip must not outlast them).
+  const auto now = std::chrono::steady_clock::now();
+  limit_ = Limit::Read;
+  auto consider = [&](std::chrono::steady_clock::time_point deadline, Limit which) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (left < timeout) {
+      timeout = std::max(left, std::chrono::milliseconds(0));
+      limit_ = which;
+    }
+  };
+  consider(session_deadline_, Limit::Session);
+  if (tx_.active) consider(tx_deadline_, Limit::Transaction);
+  if (draft_.receiving() && listener_.min_data_rate) {
+    // Data must keep coming at min_data_rate on average, after a grace period.
+    constexpr auto kGrace = std::chrono::seconds(10);
+    consider(data_start_ + kGrace +
+                 std::chrono::milliseconds(data_bytes_ * 1000 / listener_.min_data_rate),
+             Limit::DataRate);
+  }
+  if (timeout.count() == 0) co_return ReadResult::Timeout;
   deadline_.set(timeout);
   const std::size_t before = in_.size();
   std::error_code ec;
@@ -106,7 +131,10 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
                                 asio::redirect_error(use_awaitable, ec));
     if (!ec) ec = read_available();
   }
-  if (!ec) co_return ReadResult::Ok;
+  if (!ec) {
+    if (draft_.receiving()) data_bytes_ += in_.size() - before;
+    co_return ReadResult::Ok;
+  }
   if (deadline_.expired()) co_return ReadResult::Timeout;
   if (ec == asio::error::operation_aborted && drain_requested_) co_return ReadResult::Drain;
   co_return ReadResult::Closed;
@@ -132,6 +160,55 @@ void Session::reply(int code, const char* enhanced, std::string_view text) {
 }
 
 bool Session::count_error() { return ++errors_ >= listener_.max_errors; }
+
+void Session::timeout_reply(const char* waiting_for) {
+  const auto& host = worker_.config->hostname;
+  auto& st = worker_.stats;
+  switch (limit_) {
+    case Limit::Read:
+      st.timeouts.fetch_add(1, std::memory_order_relaxed);
+      reply(421, "4.4.2", fmt::format("{} timeout waiting for {}, closing connection", host,
+                                      waiting_for));
+      break;
+    case Limit::Session:
+      st.limit_session.fetch_add(1, std::memory_order_relaxed);
+      reply(421, "4.4.2", fmt::format("{} session time limit exceeded, closing connection", host));
+      break;
+    case Limit::Transaction:
+      st.limit_transaction.fetch_add(1, std::memory_order_relaxed);
+      reply(421, "4.4.2",
+            fmt::format("{} transaction time limit exceeded, closing connection", host));
+      break;
+    case Limit::DataRate:
+      st.limit_data_rate.fetch_add(1, std::memory_order_relaxed);
+      reply(421, "4.4.2",
+            fmt::format("{} data arriving too slowly (under {} bytes/s), closing connection", host,
+                        listener_.min_data_rate));
+      break;
+  }
+}
+
+asio::awaitable<bool> Session::greet() {
+  const auto banner = fmt::format("{} ESMTP mailgate", worker_.config->hostname);
+  if (listener_.greet_pause.count() == 0) {
+    reply(220, "", banner);
+    co_return true;
+  }
+  // RFC 5321 §4.3.1 lets a client wait for the whole greeting: one that
+  // talks before its last line is not an SMTP client (a spambot, or a
+  // pipelining attack), so it gets 554 and the connection is closed.
+  out_ += "220-" + banner + "\r\n";
+  if (!co_await flush()) co_return false;
+  const auto r = co_await read_more(listener_.greet_pause);
+  if (r == ReadResult::Ok) {
+    worker_.stats.early_talkers.fetch_add(1, std::memory_order_relaxed);
+    reply(554, "5.5.1", "protocol error: input before the greeting");
+    co_return false;
+  }
+  if (r != ReadResult::Timeout || limit_ != Limit::Read) co_return false;
+  reply(220, "", banner);
+  co_return true;
+}
 
 void Session::log_event(const char* event, std::string_view recipient, const smtp::Reply* r,
                         std::uint64_t size) {
@@ -191,13 +268,23 @@ asio::awaitable<void> Session::run() {
 asio::awaitable<void> Session::converse() {
   worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   deadline_.start(listener_.command_timeout);
+  session_deadline_ = std::chrono::steady_clock::now() + listener_.session_timeout;
 
   const auto& hostname = worker_.config->hostname;
   bool keep = !worker_.draining;
   if (!keep) {
     reply(421, "", fmt::format("{} Service not available, shutting down", hostname));
+  } else if (admission_.refusal != ConnectionGate::Refusal::None) {
+    // Over a connection cap: answered before anything costs more (no hook).
+    auto& st = worker_.stats;
+    (admission_.refusal == ConnectionGate::Refusal::ListenerFull ? st.refused_listener_full
+     : admission_.refusal == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
+                                                                     : st.refused_ip_rate)
+        .fetch_add(1, std::memory_order_relaxed);
+    reply(admission_.reply);
+    keep = false;
   } else if (co_await connect_allowed()) {
-    reply(220, "", fmt::format("{} ESMTP mailgate", hostname));
+    keep = co_await greet();
   } else {
     keep = false;
   }
@@ -241,8 +328,7 @@ asio::awaitable<void> Session::converse() {
       idle_wait_ = false;
       if (r == ReadResult::Ok) continue;
       if (r == ReadResult::Timeout) {
-        worker_.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
-        reply(421, "4.4.2", fmt::format("{} timeout exceeded, closing connection", hostname));
+        timeout_reply("a command");
       } else if (r == ReadResult::Drain) {
         reply(421, "4.3.2", fmt::format("{} shutting down", hostname));
       }
@@ -432,6 +518,7 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
   }
   reset_transaction();
   tx_.id = worker_.submitter->next_id();
+  tx_deadline_ = std::chrono::steady_clock::now() + listener_.transaction_timeout;
   tx_.sender = std::move(mail.path);
   tx_.params = std::move(mail.params);
   // A new transaction takes the newest policy (reload happens between transactions).

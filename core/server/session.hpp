@@ -29,6 +29,7 @@
 #include "net/socket_deadline.hpp"
 #include "policy/config.hpp"
 #include "policy/runtime.hpp"
+#include "server/connection_gate.hpp"
 #include "server/server_stats.hpp"
 #include "server/smtp_server.hpp"
 #include "smtp/address.hpp"
@@ -62,6 +63,9 @@ class Session : public std::enable_shared_from_this<Session> {
           const policy::ListenerConfig& listener);
   ~Session();
 
+  // Before run(): takes this session's places in the connection caps (or
+  // notes the refusal the session will answer with).
+  void admit(ConnectionGate& gate, std::size_t listener_index);
   asio::awaitable<void> run();
   // Called on the session's worker when the server drains: an idle session is
   // woken and says 421; a session receiving data finishes its transaction first.
@@ -85,6 +89,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // I/O (session.cpp)
   enum class ReadResult { Ok, Closed, Timeout, Drain };
+  // Which limit made a read time out: the read's own timeout, or one of the
+  // whole-session, whole-transaction and data-rate limits.
+  enum class Limit { Read, Session, Transaction, DataRate };
+  // The 421 for a timeout (its text names the limit), counted.
+  void timeout_reply(const char* waiting_for);
+  // The greeting with greet_pause: "220-", a pause, "220 ". False: the
+  // client spoke first (554 5.5.1 queued) or went away.
+  asio::awaitable<bool> greet();
   asio::awaitable<ReadResult> read_more(std::chrono::milliseconds timeout);
   std::error_code read_available();
   asio::awaitable<bool> flush();
@@ -130,6 +142,13 @@ class Session : public std::enable_shared_from_this<Session> {
   const policy::ListenerConfig& listener_;
   std::string remote_ip_;
   bool may_relay_ = false;
+
+  std::chrono::steady_clock::time_point session_deadline_;
+  std::chrono::steady_clock::time_point tx_deadline_;  // while tx_.active
+  std::chrono::steady_clock::time_point data_start_;   // while the draft receives
+  std::uint64_t data_bytes_ = 0;                       // read since data_start_
+  Limit limit_ = Limit::Read;                          // of the last Timeout
+  ConnectionGate::Admission admission_;
 
   std::string in_;
   std::size_t in_pos_ = 0;

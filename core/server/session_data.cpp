@@ -13,16 +13,15 @@ namespace mailgate::server {
 
 void Session::begin_body(bool bdat) {
   tx_.bdat = bdat;
+  data_start_ = std::chrono::steady_clock::now();
+  data_bytes_ = 0;
   draft_.begin(tx_.id, bdat ? smtp::DataScanner::Mode::Chunk : smtp::DataScanner::Mode::Dot,
                listener_.max_message_size);
 }
 
 asio::awaitable<void> Session::abandon_message(ReadResult why) {
   co_await abort_transaction();
-  if (why == ReadResult::Timeout) {
-    worker_.stats.timeouts.fetch_add(1, std::memory_order_relaxed);
-    reply(421, "4.4.2", "timeout waiting for message data, closing connection");
-  }
+  if (why == ReadResult::Timeout) timeout_reply("message data");
 }
 
 asio::awaitable<bool> Session::do_data() {

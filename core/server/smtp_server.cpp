@@ -13,6 +13,7 @@
 
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
+#include "server/connection_gate.hpp"
 #include "server/session.hpp"
 
 namespace mailgate::server {
@@ -27,15 +28,17 @@ struct SmtpServer::Impl {
   std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> acceptors;
   std::vector<tcp::endpoint> bound;
   const std::vector<policy::ListenerConfig>& listeners;
+  ConnectionGate gate;
 
   Impl(const policy::Config& c, net::WorkerPool& w)
-      : config(c), workers(w), listeners(c.listeners) {}
+      : config(c), workers(w), listeners(c.listeners), gate(c.listeners) {}
 };
 
 namespace {
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
-                                  const policy::ListenerConfig& listener) {
+                                  const policy::ListenerConfig& listener, std::size_t index,
+                                  ConnectionGate& gate) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer backoff(ex);
   for (;;) {
@@ -51,6 +54,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
       continue;
     }
     auto session = std::make_shared<Session>(std::move(socket), state, listener);
+    session->admit(gate, index);
     asio::co_spawn(
         ex, [session]() { return session->run(); }, asio::detached);
   }
@@ -98,7 +102,7 @@ void SmtpServer::serve() {
   for (unsigned w = 0; w < im.workers.size(); ++w) {
     for (std::size_t l = 0; l < im.listeners.size(); ++l) {
       asio::co_spawn(im.workers.context(w),
-                     accept_loop(*im.acceptors[w][l], *im.states[w], im.listeners[l]),
+                     accept_loop(*im.acceptors[w][l], *im.states[w], im.listeners[l], l, im.gate),
                      asio::detached);
     }
   }

@@ -36,6 +36,9 @@ class Gateway:
                 "--set", f"spool.path={self.spool}", "--set", "spool.min_free_space=1MB",
                 "--set", f"workers={workers}", "--set", "hostname=gw.mailgate.test",
                 "--set", "log.level=info",
+                # The greeting pause (300 ms by default) would slow every test's
+                # connections; test_edge.py tests it with the default.
+                "--set", "listen.greet_pause=0s",
                 # Never ask a real resolver: tests that deliver pass their dnsmasq.
                 "--set", f"dns.servers.1={dns}",
                 "--set", f"log.deliveries={self.spool}/../deliveries.jsonl"]

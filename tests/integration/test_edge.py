@@ -152,3 +152,125 @@ def test_sender_domains_reads_from_with_a_real_address_parser(env):
         # Quoting that only hides an '@' in a display name is fine.
         s.sendmail("x@acme.test", ["a@dest.test"],
                    b'From: "Acme @ home, <ceo@victim.test>" <x@acme.test>\r\nSubject: ok\r\n\r\nx\r\n')
+
+
+# --------------------------------------------------------------------------
+# Connection caps, the greeting pause, time limits
+
+
+def greeting(c, timeout=10):
+    c.settimeout(timeout)
+    data = b""
+    while not data.endswith(b"\r\n") or data.rsplit(b"\r\n", 2)[-2][3:4] == b"-":
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_early_talker_is_refused_and_a_patient_client_is_greeted(gateway):
+    gw = gateway(sets=["listen.greet_pause=500ms"])
+    with socket.create_connection((gw.host, gw.port), timeout=10) as c:
+        c.sendall(b"EHLO early.test\r\n")  # before the greeting: the pipelining spambot
+        data = b""
+        c.settimeout(10)
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        assert data.startswith(b"220-gw.mailgate.test ESMTP mailgate\r\n"), data
+        assert b"554 5.5.1 protocol error: input before the greeting\r\n" in data
+        assert b"250" not in data
+    with socket.create_connection((gw.host, gw.port), timeout=10) as c:
+        data = greeting(c)
+        assert data == (b"220-gw.mailgate.test ESMTP mailgate\r\n"
+                        b"220 gw.mailgate.test ESMTP mailgate\r\n"), data
+        c.sendall(b"EHLO ok.test\r\n")
+        assert c.recv(4096).startswith(b"250")
+    port = int(gw.wait_log(r"listening http=\S+:(\d+)").group(1))
+    metrics = Api(gw).call("GET", "/metrics")[1].decode()
+    assert 'mailgate_smtp_connections_refused_total{reason="early_talker"} 1' in metrics
+
+
+def test_connections_per_ip_are_capped(gateway):
+    gw = gateway(sets=["listen.max_connections_per_ip=3", "listen.max_connections=5"])
+    held = [socket.create_connection((gw.host, gw.port), timeout=10) for _ in range(3)]
+    try:
+        for c in held:
+            assert greeting(c).startswith(b"220 ")
+        # The 4th from 127.0.0.1 is over the per-IP cap...
+        with socket.create_connection((gw.host, gw.port), timeout=10) as c:
+            assert greeting(c).startswith(b"421 4.7.0 too many connections from 127.0.0.1")
+        # ...another IP is not, until the listener's cap (5) is reached.
+        others = [socket.create_connection((gw.host, gw.port), timeout=10,
+                                           source_address=(f"127.0.0.{i}", 0)) for i in (2, 3)]
+        held += others
+        for c in others:
+            assert greeting(c).startswith(b"220 ")
+        with socket.create_connection((gw.host, gw.port), timeout=10,
+                                      source_address=("127.0.0.4", 0)) as c:
+            assert greeting(c).startswith(b"421 4.3.2 too many connections")
+    finally:
+        for c in held:
+            c.close()
+    # Places are given back when sessions end.
+    def fresh_greeting():
+        with socket.create_connection((gw.host, gw.port), timeout=10) as c:
+            return greeting(c).startswith(b"220 ")
+    wait_for(fresh_greeting, 10, what="a session admitted again")
+    metrics = Api(gw).call("GET", "/metrics")[1].decode()
+    assert 'mailgate_smtp_connections_refused_total{reason="ip_cap"} 1' in metrics
+    assert 'mailgate_smtp_connections_refused_total{reason="listener_cap"} 1' in metrics
+
+
+def test_connection_rate_per_ip(gateway):
+    gw = gateway(sets=["listen.connection_rate_per_ip=3/min"])
+    codes = []
+    for _ in range(5):
+        with socket.create_connection((gw.host, gw.port), timeout=10) as c:
+            codes.append(greeting(c)[:9])
+    assert codes == [b"220 gw.ma"] * 3 + [b"421 4.7.0"] * 2, codes
+
+
+def test_slow_drip_is_cut_by_the_data_rate_and_session_limits(gateway):
+    gw = gateway(sets=["listen.timeouts.min_data_rate=100000", "listen.timeouts.session=15s",
+                       "listen.timeouts.data=1h", "listen.timeouts.command=1h"])
+    import time
+    with socket.create_connection((gw.host, gw.port), timeout=30) as c:
+        assert greeting(c).startswith(b"220 ")
+        c.sendall(b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<r@c.test>\r\nDATA\r\n")
+        time.sleep(0.5)
+        c.recv(4096)
+        t0 = time.monotonic()
+        data = b""
+        # One byte a second: far under 100 KB/s once the 10 s grace is over.
+        while b"421" not in data and time.monotonic() - t0 < 25:
+            try:
+                c.sendall(b"x")
+            except OSError:
+                break
+            c.settimeout(1)
+            try:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            except socket.timeout:
+                pass
+        assert b"421 4.4.2 gw.mailgate.test data arriving too slowly" in data, data
+        assert 9 <= time.monotonic() - t0 < 20
+    with socket.create_connection((gw.host, gw.port), timeout=30) as c:
+        assert greeting(c).startswith(b"220 ")
+        t0 = time.monotonic()
+        data = b""
+        while b"421" not in data and time.monotonic() - t0 < 30:  # a NOOP every second
+            c.sendall(b"NOOP\r\n")
+            time.sleep(1)
+            c.settimeout(0.5)
+            try:
+                data += c.recv(4096)
+            except socket.timeout:
+                pass
+        assert b"421 4.4.2 gw.mailgate.test session time limit exceeded" in data, data[-200:]
