@@ -110,10 +110,19 @@ void send(mg_connection* conn, const Request& req, const Response& r, bool close
 // After a refusal that leaves the request body unread: CivetWeb would read
 // and discard the rest on this thread, for as long as a slow client likes
 // (its timeout is per read), and its API cannot mark a server connection
-// for closing. So shut down the read side of the client's socket (found by
-// its addresses among our descriptors): the discard sees EOF at once and
-// CivetWeb closes the connection. The answer was written before.
-void stop_reading(const mg_request_info* ri) {
+// for closing. So: take what already arrived (at most 64 KiB: a small body
+// sent with the request, so that closing does not reset the connection
+// before the client reads the answer), then shut down the read side of the
+// client's socket (found by its addresses among our descriptors): the
+// discard sees EOF at once and CivetWeb closes the connection.
+void stop_reading(mg_connection* conn, const mg_request_info* ri) {
+  // (A bigger announced body is not waited for: mg_read blocks until it has
+  // what it asked for or io_timeout passes.)
+  if (ri->content_length > 0 && ri->content_length <= 64 * 1024) {
+    char buf[4096];
+    while (mg_read(conn, buf, sizeof buf) > 0) {
+    }
+  }
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return;
   while (const dirent* e = ::readdir(dir)) {
@@ -166,13 +175,13 @@ int on_request(mg_connection* conn, void* cbdata) {
   if (route == nullptr) {
     const bool unread = has_body(ri);
     send(conn, req, r, unread);
-    if (unread) stop_reading(ri);
+    if (unread) stop_reading(conn, ri);
     return r.status;
   }
   const auto& opts = server->options();
   if (ri->content_length > 0 && static_cast<unsigned long long>(ri->content_length) > opts.max_body) {
+    // (Authenticated: CivetWeb may read and discard the rest as usual.)
     send(conn, req, error_response(413, "request body too large"), true);
-    stop_reading(ri);
     return 413;
   }
   // Read the body (also without Content-Length, e.g. chunked) up to the limit,
@@ -185,13 +194,12 @@ int on_request(mg_connection* conn, void* cbdata) {
     if (n <= 0) break;
     if (req.body.size() + static_cast<std::size_t>(n) > opts.max_body) {
       send(conn, req, error_response(413, "request body too large"), true);
-      stop_reading(ri);
       return 413;
     }
     req.body.append(buf, static_cast<std::size_t>(n));
     if (std::chrono::steady_clock::now() > deadline) {
       send(conn, req, error_response(408, "request body not received in time"), true);
-      stop_reading(ri);
+      stop_reading(conn, ri);
       return 408;
     }
   }
