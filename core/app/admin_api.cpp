@@ -2,7 +2,6 @@
 // "HTTP API" section.
 #include "app/admin_api.hpp"
 
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -17,8 +16,8 @@
 #include "smtp/address.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
-#include "spool/spool_writer.hpp"
 #include "spool/recovery.hpp"
+#include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
 #include "suppression/suppression_list.hpp"
 

@@ -54,8 +54,8 @@ struct AdminContext {
   suppression::SuppressionList* suppressions = nullptr;
   policy::PolicyRuntime* policy = nullptr;
   std::vector<dns::Resolver*> hook_resolvers;  // their counters only (read with relaxed loads)
-  net::WorkerPool* workers = nullptr;           // HTTP inject runs its transaction on one
-  std::vector<submit::Submitter*> submitters;   // per worker (their counters: relaxed loads)
+  net::WorkerPool* workers = nullptr;          // HTTP inject runs its transaction on one
+  std::vector<submit::Submitter*> submitters;  // per worker (their counters: relaxed loads)
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};

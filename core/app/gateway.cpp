@@ -63,8 +63,7 @@ struct Gateway::Parts {
   void start_recovery();
 };
 
-Gateway::Gateway(policy::Config config, std::string config_path,
-                 std::vector<std::string> overrides)
+Gateway::Gateway(policy::Config config, std::string config_path, std::vector<std::string> overrides)
     : parts_(std::make_unique<Parts>()) {
   parts_->cfg = std::move(config);
   parts_->config_path = std::move(config_path);
@@ -109,8 +108,8 @@ std::string Gateway::Parts::start() {
   policy::Services services;
   services.limiter = &limiter;
   services.suppression = suppressions.get();
-  policy = std::make_unique<policy::PolicyRuntime>(config_path, overrides, cfg, services,
-                                                   contexts, resolver_ptrs);
+  policy = std::make_unique<policy::PolicyRuntime>(config_path, overrides, cfg, services, contexts,
+                                                   resolver_ptrs);
   try {
     policy->start();
   } catch (const std::exception& e) {

@@ -14,9 +14,9 @@
 
 #include "app/admin_api.hpp"
 #include "app/inject_transaction.hpp"
-#include "net/worker_pool.hpp"
 #include "http/http_server.hpp"
 #include "mime/mime.hpp"
+#include "net/worker_pool.hpp"
 #include "policy/config.hpp"
 #include "smtp/reply.hpp"
 
@@ -122,8 +122,7 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
   auto done = std::make_shared<std::promise<InjectResult>>();
   auto future = done->get_future();
   asio::co_spawn(
-      ctx.workers->context(w),
-      [worker, request]() { return run_inject(worker, request); },
+      ctx.workers->context(w), [worker, request]() { return run_inject(worker, request); },
       [done](std::exception_ptr e, InjectResult r) {
         if (e) {
           done->set_exception(e);
@@ -160,11 +159,12 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
           temporary ? 503 : 422,
           {{"id", nullptr}, {"accepted", 0}, {"rejected", std::move(rejected)}});
     case InjectResult::Kind::MessageRefused:
-      return http::json_response(r.reply.transient() ? 503 : 422,
-                                 {{"error", std::to_string(r.reply.code) + " " + reply_text(r.reply)},
-                                  {"id", nullptr},
-                                  {"accepted", 0},
-                                  {"rejected", std::move(rejected)}});
+      return http::json_response(
+          r.reply.transient() ? 503 : 422,
+          {{"error", std::to_string(r.reply.code) + " " + reply_text(r.reply)},
+           {"id", nullptr},
+           {"accepted", 0},
+           {"rejected", std::move(rejected)}});
     case InjectResult::Kind::Accepted:
       break;
   }

@@ -22,8 +22,7 @@ namespace {
 // The submission stages' counters, summed over workers.
 struct SubmitTotals {
   double received[submit::kSourceCount] = {};
-  double bytes = 0, rejected_data = 0, rejected_message = 0, http_accepted = 0,
-         http_rejected = 0;
+  double bytes = 0, rejected_data = 0, rejected_message = 0, http_accepted = 0, http_rejected = 0;
 };
 
 SubmitTotals submit_totals(const AdminContext& ctx) {
@@ -66,8 +65,7 @@ void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
             {{"stage", "mail_from"}});
   e.counter("mailgate_recipients_rejected_total", help,
             v(s.recipients_rejected_relay) + v(s.recipients_rejected_syntax) +
-                v(s.recipients_rejected_limit) + v(s.recipients_rejected_policy) +
-                t.http_rejected,
+                v(s.recipients_rejected_limit) + v(s.recipients_rejected_policy) + t.http_rejected,
             {{"stage", "rcpt_to"}});
   const char* refused = "Connections refused before the greeting, by reason";
   e.counter("mailgate_smtp_connections_refused_total", refused, v(s.refused_listener_full),
@@ -86,8 +84,7 @@ void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
   e.counter("mailgate_smtp_time_limits_total", limits, v(s.limit_data_rate),
             {{"limit", "data_rate"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_data, {{"stage", "data"}});
-  e.counter("mailgate_recipients_rejected_total", help, t.rejected_message,
-            {{"stage", "message"}});
+  e.counter("mailgate_recipients_rejected_total", help, t.rejected_message, {{"stage", "message"}});
 }
 
 void spool_metrics(metrics::Exposition& e, const AdminContext& ctx) {

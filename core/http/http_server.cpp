@@ -179,7 +179,8 @@ int on_request(mg_connection* conn, void* cbdata) {
     return r.status;
   }
   const auto& opts = server->options();
-  if (ri->content_length > 0 && static_cast<unsigned long long>(ri->content_length) > opts.max_body) {
+  if (ri->content_length > 0 &&
+      static_cast<unsigned long long>(ri->content_length) > opts.max_body) {
     // (Authenticated: CivetWeb may read and discard the rest as usual.)
     send(conn, req, error_response(413, "request body too large"), true);
     return 413;
@@ -252,7 +253,7 @@ void HttpServer::handle(std::string method, std::string path, Handler handler, b
 }
 
 const HttpServer::Route* HttpServer::route(Request& req, const std::string& authorization,
-                                          Response& refusal) const {
+                                           Response& refusal) const {
   std::string allowed;  // methods of the routes matching the path
   for (const auto& r : routes_) {
     const bool match = r->prefix ? req.path.size() > r->path.size() && req.path.starts_with(r->path)

@@ -56,7 +56,7 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:8025";  // "ip:port" / "[ipv6]:port"; port 0 = ephemeral
   unsigned threads = 4;
   std::size_t max_body = 32u << 20;
-  std::string token;  // empty: no auth
+  std::string token;                  // empty: no auth
   unsigned body_timeout_ms = 30'000;  // the whole body, however it trickles in
   unsigned io_timeout_ms = 10'000;    // one read or write (CivetWeb's request_timeout_ms)
 };

@@ -5,8 +5,7 @@
 
 namespace mailgate::server {
 
-asio::awaitable<RecipientDecision> admit_recipient(policy::Policy* policy,
-                                                   const policy::TxInfo* tx,
+asio::awaitable<RecipientDecision> admit_recipient(policy::Policy* policy, const policy::TxInfo* tx,
                                                    const smtp::RcptTo& rcpt, bool may_relay,
                                                    const std::vector<std::string>& relay_domains) {
   auto relay = check_relay(rcpt.path, may_relay, relay_domains);
@@ -26,7 +25,8 @@ asio::awaitable<RecipientDecision> admit_recipient(policy::Policy* policy,
       co_return RecipientDecision{RecipientDecision::Kind::RefusedByPolicy, v.reply};
     }
   }
-  if (!relay.allowed) co_return RecipientDecision{RecipientDecision::Kind::RefusedByRelay, relay.reply};
+  if (!relay.allowed)
+    co_return RecipientDecision{RecipientDecision::Kind::RefusedByRelay, relay.reply};
   co_return RecipientDecision{};
 }
 

@@ -26,8 +26,7 @@ struct RecipientDecision {
 
 // `policy` may be null (no hooks). `tx` is the transaction as hooks see it
 // (may be null when `policy` has no rcpt_to handler).
-asio::awaitable<RecipientDecision> admit_recipient(policy::Policy* policy,
-                                                   const policy::TxInfo* tx,
+asio::awaitable<RecipientDecision> admit_recipient(policy::Policy* policy, const policy::TxInfo* tx,
                                                    const smtp::RcptTo& rcpt, bool may_relay,
                                                    const std::vector<std::string>& relay_domains);
 

@@ -11,8 +11,8 @@ namespace mailgate::server {
 
 struct ServerStats {
   using Counter = std::atomic<std::uint64_t>;
-  Counter connections{0};        // accepted TCP connections
-  Counter sessions_active{0};    // gauge
+  Counter connections{0};      // accepted TCP connections
+  Counter sessions_active{0};  // gauge
   Counter recipients_accepted{0};
   Counter recipients_rejected_relay{0};
   Counter recipients_rejected_syntax{0};

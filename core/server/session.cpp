@@ -167,8 +167,8 @@ void Session::timeout_reply(const char* waiting_for) {
   switch (limit_) {
     case Limit::Read:
       st.timeouts.fetch_add(1, std::memory_order_relaxed);
-      reply(421, "4.4.2", fmt::format("{} timeout waiting for {}, closing connection", host,
-                                      waiting_for));
+      reply(421, "4.4.2",
+            fmt::format("{} timeout waiting for {}, closing connection", host, waiting_for));
       break;
     case Limit::Session:
       st.limit_session.fetch_add(1, std::memory_order_relaxed);
@@ -277,9 +277,9 @@ asio::awaitable<void> Session::converse() {
   } else if (admission_.refusal != ConnectionGate::Refusal::None) {
     // Over a connection cap: answered before anything costs more (no hook).
     auto& st = worker_.stats;
-    (admission_.refusal == ConnectionGate::Refusal::ListenerFull ? st.refused_listener_full
+    (admission_.refusal == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
      : admission_.refusal == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
-                                                                     : st.refused_ip_rate)
+                                                                    : st.refused_ip_rate)
         .fetch_add(1, std::memory_order_relaxed);
     reply(admission_.reply);
     keep = false;

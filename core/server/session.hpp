@@ -51,9 +51,9 @@ struct WorkerState {
   spool::Store* store = nullptr;
   ServerStats stats;
   std::unordered_set<Session*> sessions;
-  eventlog::DeliveryLog* log = nullptr;      // rejection events (may be null)
-  policy::PolicyRuntime* policy = nullptr;   // null: no hooks
-  submit::Submitter* submitter = nullptr;    // this worker's submission stage
+  eventlog::DeliveryLog* log = nullptr;     // rejection events (may be null)
+  policy::PolicyRuntime* policy = nullptr;  // null: no hooks
+  submit::Submitter* submitter = nullptr;   // this worker's submission stage
   bool draining = false;
 };
 

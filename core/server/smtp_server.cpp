@@ -113,7 +113,8 @@ void SmtpServer::set_policy(policy::PolicyRuntime* policy) {
 }
 
 void SmtpServer::set_submitters(const std::vector<submit::Submitter*>& submitters) {
-  for (std::size_t i = 0; i < impl_->states.size(); ++i) impl_->states[i]->submitter = submitters[i];
+  for (std::size_t i = 0; i < impl_->states.size(); ++i)
+    impl_->states[i]->submitter = submitters[i];
 }
 
 void SmtpServer::set_delivery_log(eventlog::DeliveryLog* log) {

@@ -44,8 +44,7 @@ class Store {
   bool read_body(const MessageId& id, std::uint32_t chunks, std::string& out) const;
   // Every message in id order with its queue records, from one snapshot
   // (spool dump). Undecodable records are reported to `bad` and skipped.
-  using MessageVisitor =
-      std::function<void(const MessageId&, const Envelope&, const DestList&)>;
+  using MessageVisitor = std::function<void(const MessageId&, const Envelope&, const DestList&)>;
   void for_each_message(const MessageVisitor& visit,
                         const std::function<void(std::string_view what)>& bad) const;
   std::vector<SuppressionRecord> read_suppressions() const;

@@ -36,8 +36,7 @@ void WriteSet::put_envelope(const MessageId& id, const Envelope& env) {
   batch_->Put(store_->meta(), id.key(), encode(env));
 }
 
-void WriteSet::put_dest(const MessageId& id, std::string_view destination,
-                        const DestRecord& rec) {
+void WriteSet::put_dest(const MessageId& id, std::string_view destination, const DestRecord& rec) {
   batch_->Put(store_->dest(), dest_key(id, destination), encode(rec));
 }
 

@@ -151,9 +151,7 @@ void MessageDraft::replace_header_section(std::string text) {
   }
 }
 
-std::uint64_t MessageDraft::size() const {
-  return headers_.size() + spilled_bytes_ + tail_.size();
-}
+std::uint64_t MessageDraft::size() const { return headers_.size() + spilled_bytes_ + tail_.size(); }
 
 std::uint32_t MessageDraft::chunk_count() const { return spilled_ ? spilled_chunks_ + 2 : 1; }
 

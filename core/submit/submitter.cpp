@@ -17,8 +17,8 @@
 #include <optional>
 
 #include "eventlog/delivery_log.hpp"
-#include "policy/config.hpp"
 #include "mime/header_section.hpp"
+#include "policy/config.hpp"
 #include "policy/header_section.hpp"
 #include "smtp/address.hpp"
 #include "spool/spool_reader.hpp"
@@ -35,7 +35,8 @@ namespace {
 
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : dns::normalize_domain(address.substr(at + 1));
+  return at == std::string_view::npos ? std::string()
+                                      : dns::normalize_domain(address.substr(at + 1));
 }
 
 smtp::Reply ok_reply(const spool::MessageId& id) {
@@ -281,8 +282,7 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
     set.put_dest(s.id, dest, rec);
   }
   std::error_code ec;
-  co_await deps_.writer->async_write(std::move(set), true,
-                                     asio::redirect_error(use_awaitable, ec));
+  co_await deps_.writer->async_write(std::move(set), true, asio::redirect_error(use_awaitable, ec));
   if (ec) {
     body.commit_failed();
     spdlog::error("spool write failed for message {}: {}", id, ec.message());
@@ -309,18 +309,17 @@ void Submitter::submit_generated(Generated g) {
 }
 
 void Submitter::resubmit_pending(const spool::MessageId& id) {
-  deps_.reader->submit(
-      id, std::string(spool::kSubmitPending),
-      [this, id](std::error_code ec, std::shared_ptr<spool::LoadedMessage> m) {
-        if (ec || !m) {
-          spdlog::error("pending message {} cannot be read from the spool: {}", id.hex(),
-                        ec.message());
-          return;
-        }
-        asio::post(*deps_.context, [this, id, m] {
-          submit_generated({id, std::move(m->envelope), std::move(m->body), true});
-        });
-      });
+  deps_.reader->submit(id, std::string(spool::kSubmitPending),
+                       [this, id](std::error_code ec, std::shared_ptr<spool::LoadedMessage> m) {
+                         if (ec || !m) {
+                           spdlog::error("pending message {} cannot be read from the spool: {}",
+                                         id.hex(), ec.message());
+                           return;
+                         }
+                         asio::post(*deps_.context, [this, id, m] {
+                           submit_generated({id, std::move(m->envelope), std::move(m->body), true});
+                         });
+                       });
 }
 
 asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
@@ -337,7 +336,8 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
     tx.id = id;
     tx.conn = &local_conn();
     tx.sender = policy::make_address_info(env.sender);
-    for (const auto& r : env.recipients) tx.recipients.push_back(policy::make_address_info(r.address));
+    for (const auto& r : env.recipients)
+      tx.recipients.push_back(policy::make_address_info(r.address));
     PolicyInput in;
     in.policy = p.get();
     in.tx = &tx;
@@ -401,8 +401,8 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
           stats_.discards.add(metrics::Outcome::Discard, deps_.labels->index(domain_of(address)));
         }
         if (!dests.empty()) {
-          stats_.received[static_cast<int>(Source::Generated)].fetch_add(
-              1, std::memory_order_relaxed);
+          stats_.received[static_cast<int>(Source::Generated)].fetch_add(1,
+                                                                         std::memory_order_relaxed);
           if (deps_.queue) deps_.queue(g->id, queued(dests), env.size);
         }
         co_return;

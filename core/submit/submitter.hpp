@@ -70,8 +70,8 @@ struct Submission {
   smtp::BodyType body_type = smtp::BodyType::Unspecified;
   bool smtputf8 = false;
   MessageDraft* body = nullptr;
-  policy::PolicyRef policy;              // the transaction's version (null: no hooks)
-  const policy::TxInfo* tx = nullptr;    // the transaction as hooks see it
+  policy::PolicyRef policy;                 // the transaction's version (null: no hooks)
+  const policy::TxInfo* tx = nullptr;       // the transaction as hooks see it
   std::map<std::string, std::string> meta;  // msg:set_meta (hooks may add more)
 };
 
@@ -96,7 +96,7 @@ struct SubmitStats {
   Counter generated_retries{0};            // generated messages held back by a tempfail
   Counter http_recipients_accepted{0};     // HTTP inject's envelope (SMTP's: ServerStats)
   Counter http_recipients_rejected{0};
-  metrics::OutcomeCounters discards;       // route {discard = true}, per destination label
+  metrics::OutcomeCounters discards;  // route {discard = true}, per destination label
 };
 
 class Submitter {
@@ -108,7 +108,7 @@ class Submitter {
     spool::SpoolWriter* writer = nullptr;
     spool::SpoolReader* reader = nullptr;
     const spool::Store* store = nullptr;
-    eventlog::DeliveryLog* log = nullptr;  // may be null
+    eventlog::DeliveryLog* log = nullptr;     // may be null
     policy::PolicyRuntime* policy = nullptr;  // for generated messages (may be null)
     const metrics::DestinationLabels* labels = nullptr;
     // Hands a committed message to the queue (any worker may own its destinations).

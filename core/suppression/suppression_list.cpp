@@ -23,7 +23,8 @@ std::string SuppressionList::normalize(std::string_view address) {
   address = address.substr(0, 512);
   const auto at = address.rfind('@');
   if (at == std::string_view::npos) return text::to_lower(address);
-  return (text::to_lower(address.substr(0, at)) + "@" + dns::normalize_domain(address.substr(at + 1)))
+  return (text::to_lower(address.substr(0, at)) + "@" +
+          dns::normalize_domain(address.substr(at + 1)))
       .substr(0, 512);
 }
 

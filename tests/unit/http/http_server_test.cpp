@@ -141,9 +141,9 @@ class SharedServer : public ::testing::Test {
 template <int kKind>
 Server* SharedServer<kKind>::server_ = nullptr;
 
-using HttpRouting = SharedServer<0>;    // no token, default body limit
-using HttpAuth = SharedServer<1>;       // token kToken
-using HttpBodyLimit = SharedServer<2>;  // max_body 1024
+using HttpRouting = SharedServer<0>;     // no token, default body limit
+using HttpAuth = SharedServer<1>;        // token kToken
+using HttpBodyLimit = SharedServer<2>;   // max_body 1024
 using HttpSlowClient = SharedServer<3>;  // token kToken, body_timeout 500 ms, io_timeout 1 s
 
 TEST_F(HttpRouting, StartsOnAnEphemeralPort) { EXPECT_NE(port(), 0); }
@@ -514,8 +514,8 @@ TEST_F(HttpSlowClient, TokenIsCheckedBeforeTheBodyIsRead) {
 TEST_F(HttpSlowClient, ABodyTricklingInPastItsDeadlineIs408) {
   const auto before = calls();
   Connection c(port());
-  c.send(std::string("POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
-         kToken + "\r\nContent-Length: 100\r\n\r\n");
+  c.send(std::string("POST /api/v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") + kToken +
+         "\r\nContent-Length: 100\r\n\r\n");
   // A few bytes, slowly, past the 500 ms deadline; then nothing more.
   for (int i = 0; i < 4; ++i) {
     c.send("x");

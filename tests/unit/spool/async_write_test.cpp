@@ -1,7 +1,7 @@
 // Tests for SpoolWriter::async_write from a coroutine with asio::use_awaitable.
-#include <rocksdb/write_batch.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>

@@ -2,9 +2,9 @@
 // backpressure, stop() draining.
 #include "spool/spool_writer.hpp"
 
-#include <rocksdb/write_batch.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -278,7 +278,7 @@ TEST(SpoolWriter, ThrowingWriteFnIsAFailedRound) {
 TEST(SpoolWriter, BackpressureParksUntilSpaceFrees) {
   Fixture f;
   auto one = f.message("xx").bytes();  // keys below are 2 bytes too
-  const std::uint64_t max = 2 * one;         // room for two requests
+  const std::uint64_t max = 2 * one;   // room for two requests
   SpoolWriter w(*f.store, max, 0);
   Gate gate;
   std::atomic<int> calls{0};

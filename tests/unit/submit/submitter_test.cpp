@@ -69,7 +69,9 @@ struct Fixture {
     d.store = store.get();
     d.labels = &labels;
     d.queue = [this](const spool::MessageId& id, const std::vector<spool::QueuedDest>& dests,
-                     std::uint64_t size) { queued.push_back({id, dests, size}); };
+                     std::uint64_t size) {
+      queued.push_back({id, dests, size});
+    };
     submitter = std::make_unique<Submitter>(std::move(d), spool::IdGenerator(0, 1));
   }
   ~Fixture() { writer->stop(); }
@@ -99,9 +101,7 @@ struct Fixture {
 
   bool has_chunk(const spool::MessageId& id, std::uint32_t n) {
     std::string v;
-    return store->db()
-        ->Get(rocksdb::ReadOptions(), store->body(), spool::body_key(id, n), &v)
-        .ok();
+    return store->db()->Get(rocksdb::ReadOptions(), store->body(), spool::body_key(id, n), &v).ok();
   }
   std::string body_of(const spool::MessageId& id) {
     spool::Envelope env;
@@ -144,9 +144,10 @@ TEST(Submitter, SmallMessageIsCommittedGroupedByDestinationAndQueued) {
   EXPECT_EQ(r.reply.code, 250);
   EXPECT_EQ(r.reply.text, "OK id=" + id.hex());
   const auto body = f.body_of(id);
-  EXPECT_TRUE(body.starts_with("Received: from client.test ([192.0.2.7] [192.0.2.7])\r\n"
-                               "\tby gw.test (mailgate) with ESMTP id " +
-                               id.hex() + ";"))
+  EXPECT_TRUE(
+      body.starts_with("Received: from client.test ([192.0.2.7] [192.0.2.7])\r\n"
+                       "\tby gw.test (mailgate) with ESMTP id " +
+                       id.hex() + ";"))
       << body;
   EXPECT_TRUE(body.ends_with("\r\nSubject: hi\r\n\r\nbody\r\n.dot\r\n")) << body;
   spool::Envelope env;
@@ -195,7 +196,8 @@ TEST(Submitter, HeadersLargerThanTheBufferAreNotOfferedButTheBodyIsExact) {
   const auto id = f.submitter->next_id();
   draft.begin(id, smtp::DataScanner::Mode::Chunk, 1 << 20);
   std::string content;
-  for (int i = 0; i < 40; ++i) content += "X-H" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
+  for (int i = 0; i < 40; ++i)
+    content += "X-H" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
   content += "\r\nbody\r\n";
   f.run(feed(draft, content, 100));
   draft.finish_chunks();
