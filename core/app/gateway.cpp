@@ -59,6 +59,10 @@ struct Gateway::Parts {
   bool torn_down = false;
 
   std::string start();
+  std::string start_spool();
+  std::string start_policy();
+  std::string start_delivery();
+  std::string start_http();
   void teardown();
   void start_recovery();
 };
@@ -77,6 +81,33 @@ void Gateway::stop() { parts_->teardown(); }
 std::string Gateway::start() { return parts_->start(); }
 
 std::string Gateway::Parts::start() {
+  for (auto step :
+       {&Parts::start_spool, &Parts::start_policy, &Parts::start_delivery, &Parts::start_http}) {
+    if (auto e = (this->*step)(); !e.empty()) return e;
+  }
+  smtp->serve();  // from here on sessions run (posted: everything above happens-before them)
+  serving = true;
+  {
+    // "listening http=" first: tests read the smtp line as "the gateway is up".
+    const auto colon = cfg.http.listen.rfind(':');
+    spdlog::info("mailgate {} listening http={}:{}", MAILGATE_VERSION,
+                 cfg.http.listen.substr(0, colon), http->port());
+  }
+  for (const auto& ep : smtp->endpoints()) {
+    spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
+                 net::format_endpoint(ep), cfg.workers, cfg.spool.path);
+  }
+  if (writer->disk_low()) {
+    spdlog::warn("free disk space under {} is below spool.min_free_space: MAIL gets 452 4.3.1",
+                 cfg.spool.path);
+  }
+  start_recovery();
+  return {};
+}
+
+// The spool (ids reserved first), its writer and reader, the delivery log,
+// the worker contexts (their threads start in start_policy).
+std::string Gateway::Parts::start_spool() {
   std::string err;
   store = spool::Store::open(cfg.spool.path, err);
   if (!store) return "cannot open spool " + cfg.spool.path + ": " + err;
@@ -91,7 +122,11 @@ std::string Gateway::Parts::start() {
   log = std::make_unique<eventlog::DeliveryLog>(cfg.log.deliveries, cfg.workers);
   log->start();
   workers = std::make_unique<net::WorkerPool>(cfg.workers);
+  return {};
+}
 
+// The Lua policy, the SMTP listeners (bound, not serving), the worker threads.
+std::string Gateway::Parts::start_policy() {
   // The Lua policy: one state per worker, built before any listener opens so
   // no session ever runs without its hooks. Hooks resolve through their own
   // resolver per worker (made here, before the workers run; used only on them).
@@ -124,7 +159,11 @@ std::string Gateway::Parts::start() {
   if (auto e = smtp->bind(); !e.empty()) return e;
   workers->start();
   threads_running = true;
+  return {};
+}
 
+// The delivery engine and each worker's submission stage.
+std::string Gateway::Parts::start_delivery() {
   delivery::EngineDeps deps;
   deps.config = &cfg;
   deps.workers = workers.get();
@@ -160,7 +199,10 @@ std::string Gateway::Parts::start() {
   smtp->set_submitters(submitter_ptrs);
   if (auto e = engine->start(); !e.empty()) return e;
   engine_started = true;
+  return {};
+}
 
+std::string Gateway::Parts::start_http() {
   // The admin HTTP server: after the engine (its handlers ask the engine),
   // stopped first on the way out.
   admin.config = &cfg;
@@ -170,7 +212,7 @@ std::string Gateway::Parts::start() {
   admin.store = store.get();
   admin.suppressions = suppressions.get();
   admin.policy = policy.get();
-  admin.hook_resolvers = resolver_ptrs;
+  for (auto& r : hook_resolvers) admin.hook_resolvers.push_back(r.get());
   admin.workers = workers.get();
   admin.submitters = submitter_ptrs;
   http::ServerOptions http_opts;
@@ -179,26 +221,7 @@ std::string Gateway::Parts::start() {
   http = std::make_unique<http::HttpServer>(http_opts);
   register_admin_routes(*http, admin);
   register_inject_route(*http, admin);
-  if (auto e = http->start(); !e.empty()) return e;
-
-  smtp->serve();  // from here on sessions run (posted: everything above happens-before them)
-  serving = true;
-  {
-    // "listening http=" first: tests read the smtp line as "the gateway is up".
-    const auto colon = cfg.http.listen.rfind(':');
-    spdlog::info("mailgate {} listening http={}:{}", MAILGATE_VERSION,
-                 cfg.http.listen.substr(0, colon), http->port());
-  }
-  for (const auto& ep : smtp->endpoints()) {
-    spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
-                 net::format_endpoint(ep), cfg.workers, cfg.spool.path);
-  }
-  if (writer->disk_low()) {
-    spdlog::warn("free disk space under {} is below spool.min_free_space: MAIL gets 452 4.3.1",
-                 cfg.spool.path);
-  }
-  start_recovery();
-  return {};
+  return http->start();
 }
 
 void Gateway::Parts::start_recovery() {

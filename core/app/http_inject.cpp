@@ -11,6 +11,7 @@
 #include <chrono>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "app/admin_api.hpp"
 #include "app/inject_transaction.hpp"
@@ -46,7 +47,9 @@ std::string canonical_lines(const std::string& s) {
   return out;
 }
 
-http::Response inject(const AdminContext& ctx, const http::Request& req) {
+// The request body as an InjectRequest, or the 400 that refuses it.
+std::variant<InjectRequest, http::Response> parse_request(const AdminContext& ctx,
+                                                          const http::Request& req) {
   // ordered_json: extra headers keep the order the client gave them in.
   const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
@@ -104,11 +107,52 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
     }
   }
 
-  auto request = std::make_shared<InjectRequest>();
-  request->client_ip = req.remote_ip;
-  request->from = from;
-  request->to = std::move(to);
-  request->content = std::move(content);
+  InjectRequest out;
+  out.client_ip = req.remote_ip;
+  out.from = from;
+  out.to = std::move(to);
+  out.content = std::move(content);
+  return out;
+}
+
+// The answer to an injection that ran (DESIGN §8).
+http::Response to_response(const InjectResult& r) {
+  json rejected = json::array();
+  bool temporary = false;
+  for (const auto& [address, reply] : r.rejected) {
+    temporary = temporary || reply.transient();
+    rejected.push_back({{"recipient", address}, {"code", reply.code}, {"text", reply_text(reply)}});
+  }
+  switch (r.kind) {
+    case InjectResult::Kind::SenderRefused:
+      return http::json_response(
+          r.reply.code >= 500 ? 422 : 503,
+          {{"error", "sender refused: " + std::to_string(r.reply.code) + " " + reply_text(r.reply)},
+           {"id", nullptr},
+           {"accepted", 0},
+           {"rejected", std::move(rejected)}});
+    case InjectResult::Kind::NoRecipient:
+      return http::json_response(
+          temporary ? 503 : 422,
+          {{"id", nullptr}, {"accepted", 0}, {"rejected", std::move(rejected)}});
+    case InjectResult::Kind::MessageRefused:
+      return http::json_response(
+          r.reply.transient() ? 503 : 422,
+          {{"error", std::to_string(r.reply.code) + " " + reply_text(r.reply)},
+           {"id", nullptr},
+           {"accepted", 0},
+           {"rejected", std::move(rejected)}});
+    case InjectResult::Kind::Accepted:
+      break;
+  }
+  return http::json_response(
+      200, {{"id", r.id}, {"accepted", r.accepted}, {"rejected", std::move(rejected)}});
+}
+
+http::Response inject(const AdminContext& ctx, const http::Request& req) {
+  auto parsed = parse_request(ctx, req);
+  if (auto* refused = std::get_if<http::Response>(&parsed)) return std::move(*refused);
+  auto request = std::make_shared<InjectRequest>(std::move(std::get<InjectRequest>(parsed)));
   // Any worker will do: round robin spreads injects like the kernel spreads connections.
   static std::atomic<unsigned> next{0};
   const unsigned w = next.fetch_add(1, std::memory_order_relaxed) % ctx.workers->size();
@@ -140,36 +184,7 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
   } catch (const std::exception& e) {
     return http::error_response(503, std::string("injection failed: ") + e.what());
   }
-  json rejected = json::array();
-  bool temporary = false;
-  for (const auto& [address, reply] : r.rejected) {
-    temporary = temporary || reply.transient();
-    rejected.push_back({{"recipient", address}, {"code", reply.code}, {"text", reply_text(reply)}});
-  }
-  switch (r.kind) {
-    case InjectResult::Kind::SenderRefused:
-      return http::json_response(
-          r.reply.code >= 500 ? 422 : 503,
-          {{"error", "sender refused: " + std::to_string(r.reply.code) + " " + reply_text(r.reply)},
-           {"id", nullptr},
-           {"accepted", 0},
-           {"rejected", std::move(rejected)}});
-    case InjectResult::Kind::NoRecipient:
-      return http::json_response(
-          temporary ? 503 : 422,
-          {{"id", nullptr}, {"accepted", 0}, {"rejected", std::move(rejected)}});
-    case InjectResult::Kind::MessageRefused:
-      return http::json_response(
-          r.reply.transient() ? 503 : 422,
-          {{"error", std::to_string(r.reply.code) + " " + reply_text(r.reply)},
-           {"id", nullptr},
-           {"accepted", 0},
-           {"rejected", std::move(rejected)}});
-    case InjectResult::Kind::Accepted:
-      break;
-  }
-  return http::json_response(
-      200, {{"id", r.id}, {"accepted", r.accepted}, {"rejected", std::move(rejected)}});
+  return to_response(r);
 }
 
 }  // namespace

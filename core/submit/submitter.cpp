@@ -142,6 +142,44 @@ std::vector<spool::QueuedDest> queued(const std::map<std::string, spool::DestRec
   return out;
 }
 
+// mailgate's Received: line for a received message (DESIGN §7).
+std::string trace_header(const Submission& s, std::string_view hostname, std::string_view id) {
+  ReceivedInfo info;
+  info.helo = s.origin.helo;
+  info.client_ip = s.origin.client_ip;
+  info.hostname = hostname;
+  info.id = id;
+  if (s.recipients.size() == 1) info.for_rcpt = s.recipients[0].address;
+  info.esmtp = s.origin.esmtp;
+  info.tls = s.origin.tls;
+  info.auth = !s.origin.auth_user.empty();
+  info.smtputf8 = s.smtputf8;
+  info.when = std::chrono::system_clock::now();
+  std::string out;
+  append_received_header(info, out);
+  return out;
+}
+
+// The envelope record of a received message whose body is complete.
+spool::Envelope envelope_of(const Submission& s) {
+  spool::Envelope env;
+  env.sender = s.sender;
+  env.recipients = s.recipients;
+  env.meta.assign(s.meta.begin(), s.meta.end());
+  env.ret = static_cast<std::uint8_t>(s.ret);
+  env.envid = s.envid;
+  env.body_type = static_cast<std::uint8_t>(s.body_type);
+  env.smtputf8 = s.smtputf8;
+  env.size = s.body->size();
+  env.received_ms = static_cast<std::int64_t>(s.id.millis());
+  env.client_ip = s.origin.client_ip;
+  env.helo = s.origin.helo;
+  env.auth_user = s.origin.auth_user;
+  env.tls = s.origin.tls;
+  env.body_chunks = s.body->chunk_count();
+  return env;
+}
+
 // The connection hooks see for a generated message.
 const policy::ConnInfo& local_conn() {
   static const policy::ConnInfo conn = [] {
@@ -204,21 +242,8 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
   body.terminate_lines();
 
   // The trace header first: hooks see it as the message's first field.
-  std::string trace;
-  ReceivedInfo info;
-  info.helo = s.origin.helo;
-  info.client_ip = s.origin.client_ip;
-  info.hostname = deps_.config->hostname;
   const auto id = s.id.hex();
-  info.id = id;
-  if (s.recipients.size() == 1) info.for_rcpt = s.recipients[0].address;
-  info.esmtp = s.origin.esmtp;
-  info.tls = s.origin.tls;
-  info.auth = !s.origin.auth_user.empty();
-  info.smtputf8 = s.smtputf8;
-  info.when = std::chrono::system_clock::now();
-  append_received_header(info, trace);
-  body.prepend_trace(trace);
+  body.prepend_trace(trace_header(s, deps_.config->hostname, id));
 
   PolicyInput in;
   in.policy = s.policy.get();
@@ -241,21 +266,7 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
 
   std::vector<std::uint32_t> discarded;
   auto dests = group_by_destination(routing, discarded);
-  spool::Envelope env;
-  env.sender = s.sender;
-  env.recipients = s.recipients;
-  env.meta.assign(s.meta.begin(), s.meta.end());
-  env.ret = static_cast<std::uint8_t>(s.ret);
-  env.envid = s.envid;
-  env.body_type = static_cast<std::uint8_t>(s.body_type);
-  env.smtputf8 = s.smtputf8;
-  env.size = body.size();
-  env.received_ms = static_cast<std::int64_t>(s.id.millis());
-  env.client_ip = s.origin.client_ip;
-  env.helo = s.origin.helo;
-  env.auth_user = s.origin.auth_user;
-  env.tls = s.origin.tls;
-  env.body_chunks = body.chunk_count();
+  const auto env = envelope_of(s);
 
   const auto ok = ok_reply(s.id);
   auto log_discards = [&] {
