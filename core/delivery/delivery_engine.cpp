@@ -1,6 +1,7 @@
-// delivery/delivery_engine: engine set-up, ownership of destinations and
+// delivery/delivery_engine: engine set-up (one Worker per worker thread,
+// made on that thread), ownership of destinations (hash of the name) and
 // hand-over of committed or recovered messages to their owner's queue. The
-// connection and attempt coroutines are in delivery_attempt.cpp.
+// rest of the engine is listed in delivery_worker.hpp.
 #include "delivery/delivery_engine.hpp"
 
 #include <spdlog/spdlog.h>
@@ -17,35 +18,37 @@
 
 namespace mailgate::delivery {
 
-DeliveryEngine::Worker::Worker(const EngineDeps& d, unsigned i)
+DeliveryEngine::Worker::Worker(const EngineDeps& d, const queue::RetryPolicy& r, unsigned i)
     : deps(d),
+      retry(r),
       index(i),
       ctx(d.workers->context(i)),
       // DSN ids use worker numbers above the SMTP workers' so they never collide.
       ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start),
-      outcome_counts(d.config->metrics.destinations.size() + 1) {
+      counters(d.config->metrics.destinations.size() + 1) {
   dns::ResolverOptions opts;
   opts.servers = d.config->dns.servers;
   resolver = std::make_unique<dns::Resolver>(ctx, opts);
-  const auto& r = d.config->delivery.retry;
-  queue::RetryPolicy policy{r.first, r.max, r.max_age};
   for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
   queue::Shaping defaults;
   defaults.max_connections = d.config->delivery.max_connections;
   defaults.max_messages_per_connection = d.config->delivery.max_messages_per_connection;
   shard = std::make_unique<queue::QueueShard>(
-      ctx, policy, defaults, [this](queue::Destination& dest) { start_connection(dest); },
+      ctx, retry, defaults, [this](queue::Destination& dest) { start_connection(dest); },
       [this](queue::Destination& dest, queue::Item item) { expire_item(dest, std::move(item)); });
   if (d.policy)
     shard->set_shaper([this](queue::Destination& dest) { return shaping_current(dest); });
 }
+
+DestinationLink::DestinationLink(DeliveryEngine::Worker& owner, queue::Destination& d)
+    : owner_(&owner), dest_(&d), name_(d.name), owner_index_(owner.index) {}
 
 void DeliveryEngine::Worker::start_connection(queue::Destination& d) {
   // Round robin from the owner: one big destination uses every core, while
   // its queue, limits and counts stay with the owner.
   Worker* w = (*all)[(index + next_worker++) % all->size()];
   w->connections.fetch_add(1, std::memory_order_relaxed);
-  asio::co_spawn(w->ctx, w->connection(*this, d), [](std::exception_ptr e) {
+  asio::co_spawn(w->ctx, w->connection(DestinationLink(*this, d)), [](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -56,11 +59,15 @@ void DeliveryEngine::Worker::start_connection(queue::Destination& d) {
 }
 
 void DeliveryEngine::Worker::expire_item(queue::Destination& d, queue::Item item) {
-  asio::co_spawn(ctx, fail_item(*this, d, std::move(item), kExpired), asio::detached);
+  asio::co_spawn(ctx, fail_item(DestinationLink(*this, d), std::move(item), kExpired),
+                 asio::detached);
 }
 
 DeliveryEngine::DeliveryEngine(EngineDeps deps)
-    : deps_(std::move(deps)), labels_(deps_.config->metrics.destinations) {}
+    : deps_(std::move(deps)),
+      labels_(deps_.config->metrics.destinations),
+      retry_{deps_.config->delivery.retry.first, deps_.config->delivery.retry.max,
+             deps_.config->delivery.retry.max_age} {}
 
 DeliveryEngine::~DeliveryEngine() = default;
 
@@ -70,11 +77,8 @@ std::string DeliveryEngine::start() {
   std::string error;
   deps_.workers->run_on_all([&](unsigned i) {
     try {
-      workers_[i] = std::make_unique<Worker>(deps_, i);
+      workers_[i] = std::make_unique<Worker>(deps_, retry_, i);
       workers_[i]->labels = &labels_;
-      workers_[i]->enqueue = [this](const spool::MessageId& id,
-                                    std::vector<spool::QueuedDest> dests,
-                                    std::uint64_t size) { enqueue(id, dests, size); };
     } catch (const std::exception& e) {
       error = e.what();  // same error on every worker; any one will do
     }
@@ -157,11 +161,11 @@ DeliveryStats DeliveryEngine::stats() const {
   DeliveryStats s;
   for (const auto& w : workers_) {
     if (!w) continue;
-    s.delivered += w->delivered.load();
-    s.deferred += w->deferred.load();
-    s.bounced += w->bounced.load();
-    s.expired += w->expired.load();
-    s.dsns += w->dsns.load();
+    s.delivered += w->counters.delivered.load();
+    s.deferred += w->counters.deferred.load();
+    s.bounced += w->counters.bounced.load();
+    s.expired += w->counters.expired.load();
+    s.dsns += w->counters.dsns.load();
     s.connections += w->connections.load();
   }
   return s;

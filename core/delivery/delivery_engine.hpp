@@ -1,15 +1,19 @@
-// delivery/delivery_engine: turns queued messages into delivery attempts.
-// Each destination has an owner worker (hash of its name) whose QueueShard
-// holds its messages; connections for it run on that worker: resolve the MX
-// (dns::Resolver of the worker), connect in preference order (next MX on
-// connection failure or a non-2xx greeting), run transactions, reuse the
-// connection for up to max_messages_per_connection messages.
+// delivery/delivery_engine: turns queued messages into delivery attempts
+// (DESIGN §3, §4). Each destination has an owner worker (hash of its name)
+// whose QueueShard holds its messages, rate limits and connection count; the
+// owner starts its connections round robin on every worker, so one large
+// destination uses every core. A connection resolves the destination with
+// its own worker's dns::Resolver (MX, or a literal / [host]:port route),
+// connects in preference order (next MX on a connection failure or a non-2xx
+// greeting), takes messages from the owner and reuses the connection for up
+// to max_messages_per_connection of them. The per-worker state and the
+// layout of the code are described in delivery_worker.hpp.
 // Promises: a recipient's result is persisted (one synced spool write with
-// the bounce DSN, if any) before the message moves on, so a restart never
-// re-sends to a recipient already delivered; the batch that closes a
-// message's last destination also deletes its body and envelope; a message
-// whose sender is <> is never bounced; connection-level failures defer the
-// whole destination without counting attempts.
+// the DSN, if any) before anything is logged or the message moves on, so a
+// restart never re-sends to a recipient already delivered; the batch that
+// closes a message's last destination also deletes its body and envelope; a
+// message whose sender is <> never gets a DSN; connection-level failures
+// defer the whole destination without counting attempts.
 #pragma once
 
 #include <array>
@@ -129,11 +133,13 @@ class DeliveryEngine {
   std::optional<std::size_t> bounce(const std::string& destination, const spool::MessageId* id,
                                     const std::string& reason, std::chrono::milliseconds deadline);
 
-  struct Worker;  // per-worker state (delivery_engine.cpp)
+  struct Worker;  // per-worker state (delivery_worker.hpp)
 
  private:
   EngineDeps deps_;
   metrics::DestinationLabels labels_;
+  // From delivery.retry; immutable, shared by every worker (and its shard).
+  queue::RetryPolicy retry_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Worker*> all_;
 };

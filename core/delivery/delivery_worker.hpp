@@ -1,6 +1,20 @@
 // delivery/delivery_worker: the per-worker half of the delivery engine
-// (internal to the module): the worker's queue shard and resolver, and the
-// coroutines of its connections and attempts (delivery_attempt.cpp).
+// (internal to the module). Each worker owns the destinations that hash to
+// it (its QueueShard), and runs connections for any destination: the owner
+// starts them round robin over every worker, so one big destination uses
+// every core while its queue, limits and counts stay with the owner.
+// Where the code is: set-up and hand-over of messages in delivery_engine.cpp;
+// the coroutines of a connection (resolve, open, take messages, one attempt
+// per message) in delivery_attempt.cpp; settling an attempt in settle.cpp,
+// as a pipeline of separate steps: classify (classify.hpp, pure) → record
+// (record.hpp, one spool::WriteSet) → notify (outcome_hooks.hpp, notify.hpp)
+// → requeue; egress_path shaping in egress_shaping.cpp; admin calls and
+// scrapes in engine_admin.cpp.
+// Promises: a connection running on another worker than its destination's
+// owner reaches the destination and the owner's shard only through on(link,
+// f), which runs f on the owner's thread (destination_link.hpp); what else
+// it needs is either a copy (DestinationLink::name(), ConnectionSettings) or
+// immutable after start (the retry policy, the config).
 #pragma once
 
 #include <asio/associated_executor.hpp>
@@ -10,20 +24,24 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "delivery/classify.hpp"
 #include "delivery/delivery_engine.hpp"
+#include "delivery/destination_link.hpp"
+#include "delivery/notify.hpp"
 #include "delivery/smtp_client.hpp"
 #include "dns/resolver.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "policy/runtime.hpp"
 #include "queue/queue_shard.hpp"
+#include "queue/retry_policy.hpp"
 #include "smtp/bounce_class.hpp"
 #include "spool/message_id.hpp"
 #include "spool/spool_reader.hpp"
@@ -40,100 +58,111 @@ struct Route {
   std::vector<Target> targets;
 };
 
-// One recipient's outcome in an attempt.
-struct Outcome {
-  std::uint32_t index;  // into Envelope::recipients
-  smtp::Reply reply;
-};
-
-template <class R>
-struct CompletionOf {
-  using type = void(R);
-};
-template <>
-struct CompletionOf<void> {
-  using type = void();
+// A connection that open_client() got ready, or the reply that decided
+// (client null: no target accepted).
+struct OpenedClient {
+  std::unique_ptr<SmtpClient> client;
+  smtp::Reply last;
 };
 
 struct DeliveryEngine::Worker {
-  Worker(const EngineDeps& deps, unsigned index);
+  // `retry`: the engine's retry policy (outlives the worker).
+  Worker(const EngineDeps& deps, const queue::RetryPolicy& retry, unsigned index);
 
   const EngineDeps& deps;
+  const queue::RetryPolicy& retry;  // immutable after start: any worker may read it
   unsigned index;
   asio::io_context& ctx;
-  std::unique_ptr<dns::Resolver> resolver;
+  std::unique_ptr<dns::Resolver> resolver;  // this worker's connections' lookups
+  // The destinations this worker owns. Only this worker's thread touches it:
+  // other workers go through on(link, f).
   std::unique_ptr<queue::QueueShard> shard;
-  spool::IdGenerator ids;
+  spool::IdGenerator ids;  // DSN message ids
   smtp::BounceClassifier classifier;
-  // Queues a new message (a DSN) with its owner, which may be another worker.
-  std::function<void(const spool::MessageId&, std::vector<spool::QueuedDest>, std::uint64_t)>
-      enqueue;
-  std::atomic<std::uint64_t> delivered{0}, deferred{0}, bounced{0}, expired{0}, dsns{0},
-      connections{0};
   // Metrics (this worker writes them; scrapes sum every worker's).
   const metrics::DestinationLabels* labels = nullptr;
-  metrics::OutcomeCounters outcome_counts;
+  DeliveryCounters counters;
   metrics::Histogram delivery_seconds{metrics::delivery_buckets()};
-  metrics::Histogram queue_delay_seconds{metrics::queue_delay_buckets()};
-  std::atomic<std::uint64_t> connections_closed{0}, opened_tls{0}, opened_plain{0};
+  std::atomic<std::uint64_t> connections{0}, connections_closed{0}, opened_tls{0}, opened_plain{0};
 
   std::vector<Worker*>* all = nullptr;  // every worker, for spreading connections
   unsigned next_worker = 0;             // round robin over `all` (owner side)
   std::mt19937_64 rng{std::random_device{}()};
 
-  // Owner side: start one connection for `d`, on this or another worker.
+  // --- Owner side: called on this worker for destinations it owns ---
+  // Starts one connection for `d`, on this or another worker.
   void start_connection(queue::Destination& d);
-  // Owner side: is `d.shaping` from the current policy? If not, runs its
-  // egress_path hook (once) and tells the shard when it is.
+  // Is `d.shaping` from the current policy? If not, runs its egress_path
+  // hook (once) and tells the shard when it is.
   bool shaping_current(queue::Destination& d);
   asio::awaitable<void> evaluate_egress(queue::Destination& d, policy::PolicyRef policy);
   void expire_item(queue::Destination& d, queue::Item item);
 
-  // Runs `f` on `owner`'s thread (where the destination's queue lives) and
-  // resumes here with its result. Direct call when this is the owner.
-  // `f` is taken by reference (it lives in the caller's full expression,
-  // which spans the suspension) and must not own resources: g++ 12 copies
-  // coroutine parameters with init-captures wrongly (double release seen).
+  // Runs `f(shard, destination)` on the owner's thread (where the
+  // destination's queue lives) and resumes here with its result. Direct call
+  // when this is the owner. `f` is taken by reference (it lives in the
+  // caller's full expression, which spans the suspension) and must not own
+  // resources: g++ 12 copies coroutine parameters with init-captures wrongly
+  // (double release seen).
   template <class F>
-  asio::awaitable<std::invoke_result_t<F&>> on(Worker& owner, F&& f);
+  asio::awaitable<std::invoke_result_t<F&, queue::QueueShard&, queue::Destination&>> on(
+      const DestinationLink& link, F&& f);
 
-  // The rest run on the worker of the connection; `owner` holds `d`.
-  asio::awaitable<void> connection(Worker& owner, queue::Destination& d);
+  // --- Connection side: on the worker running the connection ---
+  asio::awaitable<void> connection(DestinationLink dest);
   asio::awaitable<Route> resolve(const std::string& destination);
-  asio::awaitable<void> attempt(Worker& owner, queue::Destination& d, queue::Item item,
-                                SmtpClient* client);
-  // Final failure for every pending recipient of `item` without a connection
-  // (DNS permanent failure, mail loop, expiry: kExpired).
-  asio::awaitable<void> fail_item(Worker& owner, queue::Destination& d, queue::Item item,
-                                  smtp::Reply reply, const char* event = nullptr);
-  // Persists the outcomes of one attempt (+ DSN) and moves the item on.
-  // `client` is the connection used (null when none was).
-  asio::awaitable<void> settle(Worker& owner, queue::Destination& d, queue::Item item,
+  // Tries the targets in order until one greets and accepts EHLO/HELO.
+  asio::awaitable<OpenedClient> open_client(const std::string& destination, const Route& route,
+                                            const ConnectionSettings& settings);
+  // No target accepted a connection: the whole destination waits.
+  asio::awaitable<void> defer_destination(const DestinationLink& dest, const smtp::Reply& last);
+  // The destination's next message for this connection, lingering up to
+  // kIdleReuse for one; nothing: close.
+  asio::awaitable<std::optional<queue::Item>> next_item(const DestinationLink& dest);
+  // One message over `client`: load, the SMTP transaction, settle().
+  asio::awaitable<void> attempt(const DestinationLink& dest, queue::Item item, SmtpClient& client);
+  // Final failure for every pending recipient of `item` without a
+  // connection (DNS permanent failure, mail loop, expiry: kExpired, admin
+  // bounce).
+  asio::awaitable<void> fail_item(DestinationLink dest, queue::Item item, smtp::Reply reply,
+                                  FailedBy failed_by = FailedBy::Delivery);
+  // settle.cpp: classify → record (one synced write, + DSN) → notify →
+  // requeue. `client` is the connection used (null when none was).
+  asio::awaitable<void> settle(const DestinationLink& dest, queue::Item item,
                                std::shared_ptr<spool::LoadedMessage> msg,
-                               std::vector<Outcome> outcomes, const SmtpClient* client,
-                               const char* final_event = nullptr);
+                               std::vector<RecipientReply> replies, const SmtpClient* client,
+                               FailedBy failed_by = FailedBy::Delivery);
+  // The item goes back to its owner: retry_later when a recipient is
+  // pending, else finished.
+  asio::awaitable<void> requeue(const DestinationLink& dest, queue::Item item,
+                                const DeliveryPlan& plan);
+  // Where this worker's delivery news goes (notify.hpp).
+  Listeners listeners();
 
   static const smtp::Reply kExpired;
 };
 
 template <class F>
-asio::awaitable<std::invoke_result_t<F&>> DeliveryEngine::Worker::on(Worker& owner, F&& f) {
+asio::awaitable<std::invoke_result_t<F&, queue::QueueShard&, queue::Destination&>>
+DeliveryEngine::Worker::on(const DestinationLink& link, F&& f) {
   // Written without `co_return f()` / `co_return co_await` (see session.cpp).
-  using R = std::invoke_result_t<F&>;
-  auto initiate = [&owner, &f](auto handler) {
+  using R = std::invoke_result_t<F&, queue::QueueShard&, queue::Destination&>;
+  Worker& owner = *link.owner_;
+  queue::Destination& d = *link.dest_;
+  auto initiate = [&owner, &d, &f](auto handler) {
     auto back = asio::get_associated_executor(handler);
-    asio::post(owner.ctx, [&f, h = std::move(handler), back]() mutable {
+    asio::post(owner.ctx, [&owner, &d, &f, h = std::move(handler), back]() mutable {
       if constexpr (std::is_void_v<R>) {
-        f();
+        f(*owner.shard, d);
         asio::post(back, std::move(h));
       } else {
-        asio::post(back, [h = std::move(h), r = f()]() mutable { h(std::move(r)); });
+        asio::post(back, [h = std::move(h), r = f(*owner.shard, d)]() mutable { h(std::move(r)); });
       }
     });
   };
   if constexpr (std::is_void_v<R>) {
     if (&owner == this) {
-      f();
+      f(*owner.shard, d);
     } else {
       co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(initiate,
                                                                            asio::use_awaitable);
@@ -141,7 +170,7 @@ asio::awaitable<std::invoke_result_t<F&>> DeliveryEngine::Worker::on(Worker& own
     co_return;
   } else {
     if (&owner == this) {
-      R r = f();
+      R r = f(*owner.shard, d);
       co_return r;
     }
     R r = co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(

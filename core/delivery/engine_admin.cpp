@@ -69,15 +69,15 @@ DeliveryMetrics DeliveryEngine::metrics() const {
     if (!w) continue;
     for (std::size_t l = 0; l < labels_.size(); ++l)
       for (std::size_t o = 0; o < metrics::kOutcomeCount; ++o)
-        m.outcomes[l][o] += w->outcome_counts.get(static_cast<metrics::Outcome>(o), l);
+        m.outcomes[l][o] += w->counters.outcomes.get(static_cast<metrics::Outcome>(o), l);
     w->delivery_seconds.add_to(m.delivery_seconds);
-    w->queue_delay_seconds.add_to(m.queue_delay_seconds);
+    w->counters.queue_delay_seconds.add_to(m.queue_delay_seconds);
     const auto started = w->connections.load(std::memory_order_relaxed);
     const auto closed = w->connections_closed.load(std::memory_order_relaxed);
     m.connections_active += started > closed ? started - closed : 0;
     m.opened_tls += w->opened_tls.load(std::memory_order_relaxed);
     m.opened_plain += w->opened_plain.load(std::memory_order_relaxed);
-    m.dsns += w->dsns.load(std::memory_order_relaxed);
+    m.dsns += w->counters.dsns.load(std::memory_order_relaxed);
     if (w->resolver) {
       const auto& s = w->resolver->stats();
       m.dns_ok += s.ok.load();
@@ -157,8 +157,10 @@ std::optional<std::size_t> DeliveryEngine::bounce(const std::string& destination
         if (!w.shard) return 0;
         auto items = w.shard->extract(destination, only ? &*only : nullptr);
         for (auto& [d, item] : items) {
-          asio::co_spawn(w.ctx, w.fail_item(w, *d, std::move(item), reply, "admin_bounce"),
-                         asio::detached);
+          asio::co_spawn(
+              w.ctx,
+              w.fail_item(DestinationLink(w, *d), std::move(item), reply, FailedBy::Administrator),
+              asio::detached);
         }
         return items.size();
       },

@@ -32,12 +32,6 @@ bool needs_utf8(const spool::Envelope& env) {
 }
 }  // namespace
 
-TlsMode parse_tls_mode(const std::string& s) {
-  if (s == "required") return TlsMode::Required;
-  if (s == "disabled") return TlsMode::Disabled;
-  return TlsMode::Opportunistic;
-}
-
 std::shared_ptr<asio::ssl::context> client_tls_context() {
   // Built once (thread-safe static); an SSL_CTX may create SSLs on any thread.
   static const std::shared_ptr<asio::ssl::context> ctx = [] {

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "delivery/tls_mode.hpp"
 #include "net/socket_deadline.hpp"
 #include "smtp/ehlo_capabilities.hpp"
 #include "smtp/reply.hpp"
@@ -44,12 +45,6 @@ struct ClientTimeouts {
   std::chrono::milliseconds data_block{180'000};  // each block: 3 min
   std::chrono::milliseconds data_end{600'000};    // final dot: 10 min
 };
-
-enum class TlsMode { Opportunistic, Required, Disabled };
-
-// "opportunistic" | "required" | "disabled" (config delivery.tls); anything
-// else is Opportunistic.
-TlsMode parse_tls_mode(const std::string& s);
 
 // The client TLS context shared by every outbound connection of the process:
 // TLS 1.2 at least, the system's default CA paths.
