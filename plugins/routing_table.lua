@@ -24,12 +24,10 @@ local function parse_target(v, where)
   return { smarthost = v }
 end
 
+-- mailgate.read_file: policy code has no io library (a regular file only,
+-- read whole; nil and the reason when it cannot be read).
 local function load_file(path)
-  local f, err = io.open(path, "r")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  return text
+  return mailgate.read_file(path)
 end
 
 local function parse_file(text, path)

@@ -702,9 +702,13 @@ class Checker {
     }
 
     if (auto* p = table(find(t, "policy"), "policy")) {
-      only_keys(*p, "policy", {"hook_timeout"}, "configure");
+      only_keys(*p, "policy", {"hook_timeout", "memory_limit"}, "configure");
       if (auto* v = find(*p, "hook_timeout")) {
         c.policy.hook_timeout = duration(*v, "policy.hook_timeout");
+      }
+      if (auto* v = find(*p, "memory_limit")) {
+        // A state with the libraries, the API and the shipped plugins needs well under 1MB.
+        c.policy.memory_limit = size(*v, "policy.memory_limit", 1'000'000);
       }
     }
 

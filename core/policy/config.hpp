@@ -94,6 +94,7 @@ struct DeliveryConfig {
 
 struct PolicyConfig {
   Duration hook_timeout{5000};
+  std::uint64_t memory_limit = 64'000'000;  // per Lua state (one per worker and version)
 };
 
 struct MetricsConfig {

@@ -8,10 +8,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 
 #include <asio/ip/address.hpp>
 #include <lua.hpp>
@@ -80,30 +88,50 @@ bool plugin_name_ok(const char* s) {
   return true;
 }
 
+// The whole of a file, or nullopt.
+std::optional<std::string> read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return std::move(text).str();
+}
+
 // mailgate.use(name [, opts]): loads plugins/NAME.lua next to the config file,
 // else the shipped one; the file returns function(opts) that registers hooks.
+// A plugin this policy version already loaded comes from its recorded text.
 int l_use(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   if (!plugin_name_ok(name)) return luaL_error(L, "mailgate.use: bad plugin name '%s'", name);
+  lua_settop(L, 2);  // opts (or nil) at 2, whatever is pushed above it
   auto* ctx = context(L);
-  bool found = false;
+  const PolicySources::File* plugin = nullptr;  // points into the sources: outlives the scope
+  bool unreadable = false;
   {
     namespace fs = std::filesystem;
-    std::error_code ec;
-    const std::string file = std::string(name) + ".lua";
-    for (const auto& dir : {fs::path(ctx->config_dir) / "plugins", fs::path(ctx->plugin_dir)}) {
-      const auto path = (dir / file).string();
-      if (fs::is_regular_file(path, ec)) {
-        lua_pushlstring(L, path.data(), path.size());
-        found = true;
+    PolicySources& sources = ctx->sources != nullptr ? *ctx->sources : ctx->own_sources;
+    if (auto it = sources.plugins.find(name); it != sources.plugins.end()) {
+      plugin = &it->second;
+    } else {
+      std::error_code ec;
+      const std::string file = std::string(name) + ".lua";
+      for (const auto& dir : {fs::path(ctx->config_dir) / "plugins", fs::path(ctx->plugin_dir)}) {
+        const auto path = (dir / file).string();
+        if (!fs::is_regular_file(path, ec)) continue;
+        if (auto text = read_whole_file(path)) {
+          plugin = &(sources.plugins[name] = {"@" + path, std::move(*text)});
+        } else {
+          unreadable = true;
+        }
         break;
       }
     }
   }
-  if (!found) return luaL_error(L, "mailgate.use: plugin '%s' not found", name);
-  const char* path = lua_tostring(L, -1);
-  if (luaL_loadfilex(L, path, "t") != LUA_OK) return lua_error(L);
+  if (unreadable) return luaL_error(L, "mailgate.use: cannot read plugin '%s'", name);
+  if (plugin == nullptr) return luaL_error(L, "mailgate.use: plugin '%s' not found", name);
+  if (load_source(L, *plugin) != LUA_OK) return lua_error(L);
   lua_call(L, 0, 1);
   if (lua_type(L, -1) != LUA_TFUNCTION)
     return luaL_error(L, "mailgate.use: plugin '%s' must return function(opts)", name);
@@ -114,6 +142,66 @@ int l_use(lua_State* L) {
   }
   lua_call(L, 1, 0);
   return 0;
+}
+
+// mailgate.read_file(path [, max_bytes]): the whole file as a string, or nil
+// and "PATH: reason" (like io.open). Regular files only (a FIFO or a device
+// could block the worker for good), at most max_bytes (default 16 MiB). It
+// reads on the worker's thread: for small local files (routing tables, lists).
+// The Lua buffer is made before the file is opened and the descriptor closed
+// before any Lua call that can raise, so an error never leaks it.
+int l_read_file(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  const lua_Integer max = luaL_optinteger(L, 2, lua_Integer{16} << 20);
+  luaL_argcheck(L, max >= 0, 2, "must not be negative");
+  struct stat st {};
+  if (::stat(path, &st) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, std::strerror(errno));
+    return 2;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: not a regular file", path);
+    return 2;
+  }
+  if (st.st_size > max) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: larger than %I bytes", path, max);
+    return 2;
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  luaL_Buffer b;
+  char* buf = luaL_buffinitsize(L, &b, size);
+  std::size_t got = 0;
+  int err = 0;
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    err = errno;
+  } else {
+    struct stat now {};
+    if (::fstat(fd, &now) != 0) {
+      err = errno;
+    } else if (!S_ISREG(now.st_mode)) {
+      err = EINVAL;
+    } else {
+      while (got < size) {
+        const ssize_t n = ::read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) err = errno;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+      }
+    }
+    ::close(fd);
+  }
+  if (err != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, std::strerror(err));
+    return 2;
+  }
+  luaL_pushresultsize(&b, got);
+  return 1;
 }
 
 // Verdicts: tables marked by a shared metatable, so a hook returning some
@@ -191,8 +279,14 @@ int l_log(lua_State* L) {
 int l_dns_mx(lua_State* L) {
   const char* domain = luaL_checkstring(L, 1);
   HookCall* call = current_call(L);
-  if (call == nullptr || !lua_isyieldable(L))
-    return luaL_error(L, "mailgate.dns.mx can only be called inside a hook");
+  if (call == nullptr) return luaL_error(L, "mailgate.dns.mx can only be called inside a hook");
+  // Only the call's own thread goes back to the driver when it yields.
+  if (L != call->thread || !lua_isyieldable(L)) {
+    return luaL_error(L,
+                      "mailgate.dns.mx must be called from the hook's own code, not from a "
+                      "coroutine it made or a function called from C (e.g. a string.gsub or "
+                      "table.sort callback)");
+  }
   call->wait = HookCall::Wait::Mx;
   call->wait_arg = domain;
   return lua_yield(L, 0);
@@ -479,30 +573,26 @@ void register_msg_metatable(lua_State* L) {
   lua_pop(L, 1);
 }
 
-void count_hook(lua_State* L, lua_Debug*) {
-  HookCall* call = current_call(L);
-  if (call != nullptr && std::chrono::steady_clock::now() > call->deadline) {
-    call->timed_out = true;
-    luaL_error(L, "hook timed out (policy.hook_timeout)");
-  }
-}
-
 }  // namespace
 
 std::string default_plugin_dir() { return MAILGATE_PLUGIN_DIR; }
 
-HookCall* current_call(lua_State* L) { return *static_cast<HookCall**>(lua_getextraspace(L)); }
-
-void set_current_call(lua_State* thread, HookCall* call) {
-  *static_cast<HookCall**>(lua_getextraspace(thread)) = call;
+HookCall* current_call(lua_State* L) {
+  // Every running call is a HookCall: the driver is the only one to set it.
+  return static_cast<HookCall*>(state_control(L).running);
 }
 
-void install_timeout_hook(lua_State* thread) {
-  lua_sethook(thread, count_hook, LUA_MASKCOUNT, 1000);
+int load_source(lua_State* L, const PolicySources::File& file) {
+  std::string_view text = file.text;
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  if (text.starts_with('#')) {  // a "#!" line: skipped, its newline kept
+    const auto nl = text.find('\n');
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl);
+  }
+  return luaL_loadbufferx(L, text.data(), text.size(), file.chunkname.c_str(), "t");
 }
 
 void install_mailgate_api(lua_State* L, ApiContext* ctx) {
-  set_current_call(L, nullptr);  // threads copy the main thread's extra space
   lua_pushlightuserdata(L, ctx);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kContextKey);
   lua_newtable(L);
@@ -520,8 +610,8 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx) {
 
   lua_newtable(L);  // mailgate
   const luaL_Reg fns[] = {
-      {"on", l_on},         {"use", l_use}, {"reject", l_reject}, {"tempfail", l_tempfail},
-      {"accept", l_accept}, {"log", l_log}, {nullptr, nullptr}};
+      {"on", l_on},         {"use", l_use}, {"reject", l_reject},       {"tempfail", l_tempfail},
+      {"accept", l_accept}, {"log", l_log}, {"read_file", l_read_file}, {nullptr, nullptr}};
   luaL_setfuncs(L, fns, 0);
   const luaL_Reg dns[] = {{"mx", l_dns_mx}, {nullptr, nullptr}};
   luaL_newlib(L, dns);

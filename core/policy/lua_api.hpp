@@ -1,6 +1,7 @@
 // policy/lua_api: the global `mailgate` table a config file and its hooks see
 // (internal to the policy module): on, use, reject, tempfail, accept, log,
-// dns.mx, ratelimit.check, suppression.add/has/remove, and the `msg` object.
+// read_file, dns.mx, ratelimit.check, suppression.add/has/remove,
+// net.contains, mime.addresses, and the `msg` object.
 // The same API serves `check-config` (load_config: handlers are registered
 // and plugins loaded, so their errors show up there) and the run-time states.
 // Promises: C functions raise Lua errors only when no C++ object with a
@@ -12,22 +13,44 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "dns/answers.hpp"
+#include "policy/lua_state.hpp"
 #include "policy/runtime.hpp"
 
 struct lua_State;
 
 namespace mailgate::policy {
 
+// The text of the config file and of every plugin a policy version loaded,
+// kept so that a state replaced after it hit policy.memory_limit is built
+// from that same version, not from files changed on disk since.
+struct PolicySources {
+  struct File {
+    std::string chunkname;  // "@path", as Lua names a file's chunk
+    std::string text;
+  };
+  File config;
+  std::map<std::string, File> plugins;  // by plugin name (mailgate.use)
+};
+
 struct ApiContext {
   std::string config_dir;              // mailgate.use looks in <config_dir>/plugins first
   std::string plugin_dir;              // then here (the shipped plugins)
   const Services* services = nullptr;  // null while checking a config
   const Config* config = nullptr;      // null while checking a config
+  // mailgate.use takes a plugin from here when it is there, and records what
+  // it reads from disk here; null: `own_sources` (check-config).
+  PolicySources* sources = nullptr;
+  PolicySources own_sources;
 };
+
+// Loads a chunk of Lua source as luaL_loadfilex would (a UTF-8 BOM and a
+// first line starting with '#' are skipped, line numbers kept), text only.
+int load_source(lua_State* L, const PolicySources::File& file);
 
 // Where the shipped plugins are (the source tree's plugins/ directory).
 std::string default_plugin_dir();
@@ -36,11 +59,11 @@ std::string default_plugin_dir();
 // sets) and the registry entries the hooks need. `ctx` must outlive `L`.
 void install_mailgate_api(lua_State* L, ApiContext* ctx);
 
-// The per-call context of one hook call, kept in its Lua thread's extra space.
-struct HookCall {
+// The per-call context of one hook call: its limits (deadline, failure) and
+// what the API needs. The driver makes it the state's running call
+// (StateControl::running) while the call's Lua code runs.
+struct HookCall : CallLimits {
   Event event{};
-  std::chrono::steady_clock::time_point deadline;
-  bool timed_out = false;
   // A pending asynchronous request the hook yielded for.
   enum class Wait { None, Mx } wait = Wait::None;
   std::string wait_arg;
@@ -49,10 +72,7 @@ struct HookCall {
   std::vector<void**> boxes;
 };
 
-HookCall* current_call(lua_State* L);  // null outside a hook
-void set_current_call(lua_State* thread, HookCall* call);
-// Raises "hook timed out" from the instruction-count hook past the deadline.
-void install_timeout_hook(lua_State* thread);
+HookCall* current_call(lua_State* L);  // null outside a hook (any thread of the state)
 
 // Sets mailgate.configure and mailgate.listen (collectors while checking a
 // config, no-ops in a running policy).

@@ -2,7 +2,10 @@
 // driver that runs a hook call as a Lua thread: resume, and when the hook
 // yields for an asynchronous request (mailgate.dns.mx), perform it on the
 // worker's io_context with the call's deadline, push the answer and resume
-// again. See runtime.hpp for the promises.
+// again. A call whose limits failed (policy/sandbox: deadline, memory) is a
+// failure whatever its thread returned. A state that hit policy.memory_limit
+// is replaced, for the calls that start after, by one built from the same
+// recorded sources. See runtime.hpp for the promises.
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -11,6 +14,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <lua.hpp>
 
@@ -18,18 +23,30 @@
 #include "policy/lua_api.hpp"
 #include "policy/lua_state.hpp"
 #include "policy/runtime.hpp"
+#include "policy/sandbox.hpp"
+#include "policy/units.hpp"
 
 namespace mailgate::policy {
 
-struct Policy::Impl {
-  LuaState lua;
+// One Lua state of a policy version, with the API context it was built with.
+// Calls hold it by shared_ptr: a state replaced after hitting
+// policy.memory_limit is closed when the last call running in it ends.
+struct PolicyState {
+  explicit PolicyState(std::size_t memory_limit) : lua(memory_limit) {}
+  LuaState lua;  // first member: closed last, after nothing refers to `api`
   ApiContext api;
+  std::array<bool, kEventCount> has{};
+};
+
+struct Policy::Impl {
+  std::shared_ptr<PolicyState> state;
+  PolicySources sources;  // the text this version was built from (rebuilds use it)
   std::uint64_t version = 0;
   const Config* config = nullptr;
   Services services;
   dns::Resolver* resolver = nullptr;
   HookStats* stats = nullptr;
-  std::array<bool, kEventCount> has{};
+  std::chrono::steady_clock::time_point next_rebuild{};  // after a failed replacement
 
   // Pushes the arguments on the thread and returns how many.
   using Pusher = std::function<int(lua_State*, HookCall&)>;
@@ -37,6 +54,11 @@ struct Policy::Impl {
   using Reader = std::function<bool(lua_State*, std::string&)>;
   // "" or the error (already logged and counted).
   asio::awaitable<std::string> run(Event e, const Pusher& push, const Reader& read);
+
+  // A new state running the recorded config text. Throws ConfigError.
+  std::shared_ptr<PolicyState> build_state();
+  // Replaces a state that hit policy.memory_limit (new calls get the new one).
+  void replace_exhausted_state();
 };
 
 namespace {
@@ -64,18 +86,54 @@ std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
 
 const smtp::Reply kHookFailure{451, "4.3.0", "temporary local problem (policy), try again later"};
 
+// "300ms", "5s" / "64MB", "1000000 bytes": limits as log lines name them.
+std::string format_duration(Duration d) {
+  const auto ms = d.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+std::string format_size(std::uint64_t n) {
+  if (n % 1'000'000 == 0) return std::to_string(n / 1'000'000) + "MB";
+  if (n % (1u << 20) == 0) return std::to_string(n >> 20) + "MiB";
+  return std::to_string(n) + " bytes";
+}
+
+// Runs Lua code of `call` on `co`: the call is the state's running one and
+// the memory limit holds only for as long as the resume runs.
+int resume_call(StateControl& ctl, lua_State* co, lua_State* from, HookCall& call, int nargs,
+                int* nres) {
+  ctl.running = &call;
+  ctl.enforce = true;
+  const int status = lua_resume(co, from, nargs, nres);
+  ctl.enforce = false;
+  ctl.running = nullptr;
+  return status;
+}
+
+// "hook timed out (policy.hook_timeout 5s) at file:line".
+std::string failure_message(const HookCall& call, const Config& config) {
+  std::string text = failure_text(call.failure);
+  const auto limit = call.failure == CallLimits::Failure::Timeout
+                         ? format_duration(config.policy.hook_timeout)
+                         : format_size(config.policy.memory_limit);
+  text.insert(text.size() - 1, " " + limit);
+  if (call.where[0] != '\0') text += std::string(" at ") + call.where;
+  return text;
+}
+
 }  // namespace
 
 asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, const Reader& read) {
   const auto started = std::chrono::steady_clock::now();
-  lua_State* L = lua.get();
+  if (state->lua.control().exhausted) replace_exhausted_state();
+  const std::shared_ptr<PolicyState> st = state;  // this call's state, whatever happens to `state`
+  StateControl& ctl = st->lua.control();
+  lua_State* L = st->lua.get();
   lua_State* co = lua_newthread(L);
   const int thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);  // keeps the thread alive
   HookCall call;
   call.event = e;
+  call.thread = co;
   call.deadline = started + config->policy.hook_timeout;
-  set_current_call(co, &call);
-  install_timeout_hook(co);
 
   push_dispatcher(co);
   push_handlers(co, e);
@@ -83,7 +141,12 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
   std::string error;
   for (;;) {
     int nres = 0;
-    const int status = lua_resume(co, L, nargs, &nres);
+    const int status = resume_call(ctl, co, L, call, nargs, &nres);
+    if (call.failed()) {
+      // Whatever the script did after (caught the error, returned a verdict).
+      error = failure_message(call, *config);
+      break;
+    }
     if (status == LUA_OK) {
       if (nres == 0) lua_pushnil(co);
       if (!read(co, error) && error.empty()) error = "bad hook result";
@@ -91,7 +154,6 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
     }
     if (status != LUA_YIELD) {
       error = lua_error_text(co, -1);
-      if (call.timed_out) error = "hook timed out (policy.hook_timeout): " + error;
       break;
     }
     lua_pop(co, nres);
@@ -123,8 +185,9 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
   }
   // The call is over: msg objects it saw must not reach into freed C++ state.
   for (auto** box : call.boxes) *box = nullptr;
-  set_current_call(co, nullptr);
-  lua_settop(co, 0);
+  // The thread is left as it is for the collector: no lua_settop on it, which
+  // would run the __close of a to-be-closed variable in a frame the call left
+  // (a stopped or failed call), outside any deadline.
   luaL_unref(L, LUA_REGISTRYINDEX, thread_ref);
   if (stats) {
     const auto i = static_cast<int>(e);
@@ -133,7 +196,25 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
     if (!error.empty()) stats->errors[i].fetch_add(1, std::memory_order_relaxed);
   }
   if (!error.empty()) spdlog::error("lua {} hook failed: {}", event_name(e), error);
+  if (call.failure == CallLimits::Failure::Memory) {
+    spdlog::warn(
+        "lua: a state of policy version {} reached policy.memory_limit ({}); new calls get a "
+        "fresh state",
+        version, format_size(config->policy.memory_limit));
+  }
   co_return error;
+}
+
+void Policy::Impl::replace_exhausted_state() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_rebuild) return;
+  try {
+    state = build_state();
+  } catch (const std::exception& e) {
+    // Keep the full state (a collection may still help) and try again later.
+    next_rebuild = now + std::chrono::seconds(10);
+    spdlog::error("lua: cannot replace the full state of policy version {}: {}", version, e.what());
+  }
 }
 
 HookStats::HookStats() {
@@ -143,7 +224,7 @@ HookStats::HookStats() {
 Policy::Policy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Policy::~Policy() = default;
 std::uint64_t Policy::version() const { return impl_->version; }
-bool Policy::has(Event e) const { return impl_->has[static_cast<int>(e)]; }
+bool Policy::has(Event e) const { return impl_->state->has[static_cast<int>(e)]; }
 
 namespace {
 
@@ -304,6 +385,37 @@ namespace {
 int l_ignore(lua_State*) { return 0; }
 }  // namespace
 
+std::shared_ptr<PolicyState> Policy::Impl::build_state() {
+  auto st = std::make_shared<PolicyState>(static_cast<std::size_t>(config->policy.memory_limit));
+  st->api.config_dir = config->config_dir;
+  st->api.plugin_dir = services.plugin_dir.empty() ? default_plugin_dir() : services.plugin_dir;
+  st->api.services = &services;
+  st->api.config = config;
+  st->api.sources = &sources;
+  lua_State* L = st->lua.get();
+  try {
+    install_mailgate_api(L, &st->api);
+  } catch (const std::exception& e) {
+    throw ConfigError(e.what());
+  }
+  // configure{} and listen{} were validated by load_config; a running
+  // policy only takes the hooks.
+  set_config_functions(L, l_ignore, l_ignore);
+  StateControl& ctl = st->lua.control();
+  ctl.enforce = true;  // the config file's own allocations count against the limit too
+  const bool ok = load_source(L, sources.config) == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;
+  ctl.enforce = false;
+  if (!ok) {
+    if (ctl.exhausted) {
+      throw ConfigError("policy.memory_limit (" + format_size(config->policy.memory_limit) +
+                        ") reached while running the config file");
+    }
+    throw ConfigError(lua_error_text(L, -1));
+  }
+  for (int i = 0; i < kEventCount; ++i) st->has[i] = has_handlers(L, static_cast<Event>(i));
+  return st;
+}
+
 PolicyRef build_policy(const std::string& config_path, std::uint64_t version, const Config& config,
                        const Services& services, dns::Resolver* resolver, HookStats* stats) {
   auto impl = std::make_unique<Policy::Impl>();
@@ -312,22 +424,14 @@ PolicyRef build_policy(const std::string& config_path, std::uint64_t version, co
   impl->services = services;
   impl->resolver = resolver;
   impl->stats = stats;
-  impl->api.config_dir = config.config_dir;
-  impl->api.plugin_dir = services.plugin_dir.empty() ? default_plugin_dir() : services.plugin_dir;
-  impl->api.services = &impl->services;
-  impl->api.config = &config;
-  lua_State* L = impl->lua.get();
-  try {
-    install_mailgate_api(L, &impl->api);
-  } catch (const std::exception& e) {
-    throw ConfigError(e.what());
+  {
+    std::ifstream in(config_path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) throw ConfigError("cannot open " + config_path);
+    impl->sources.config = {"@" + config_path, std::move(text).str()};
   }
-  // configure{} and listen{} were validated by load_config; a running
-  // policy only takes the hooks.
-  set_config_functions(L, l_ignore, l_ignore);
-  if (luaL_loadfilex(L, config_path.c_str(), "t") != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK)
-    throw ConfigError(lua_error_text(L, -1));
-  for (int i = 0; i < kEventCount; ++i) impl->has[i] = has_handlers(L, static_cast<Event>(i));
+  impl->state = impl->build_state();
   return std::make_shared<Policy>(std::move(impl));
 }
 

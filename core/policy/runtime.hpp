@@ -6,10 +6,16 @@
 // Promises:
 // - Handlers of an event run in registration order; the first non-nil result
 //   wins.
-// - A Lua error, a bad return value, or a call running past
-//   policy.hook_timeout (wall clock, waits included; an instruction-count hook
-//   stops busy loops) is a Verdict with `error` set and reply 451 4.3.0 —
-//   logged with the script location and counted, never an accept.
+// - A Lua error, a bad return value, a call running past policy.hook_timeout
+//   (wall clock, waits included; an instruction-count hook on every Lua
+//   thread of the state stops busy loops, a step budget stops runaway
+//   patterns), or an allocation past policy.memory_limit is a Verdict with
+//   `error` set and reply 451 4.3.0 — logged with the script location and
+//   counted, never an accept. A call that timed out or ran out of memory has
+//   failed even if the script caught the error and returned a verdict.
+// - A state that hit policy.memory_limit is replaced by a fresh one of the
+//   same version (the same config and plugin text) for the calls that start
+//   after; it is closed when the calls still running in it end.
 // - A Policy is used only on its worker's thread. Callers hold a PolicyRef for
 //   the whole transaction or delivery attempt, so a Lua state is closed only
 //   when no call can still be suspended in it.

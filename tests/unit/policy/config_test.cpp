@@ -624,5 +624,29 @@ TEST_F(ConfigTest, BounceRulesAreParsedAndChecked) {
               HasSubstr("bogus"));
 }
 
+TEST_F(ConfigTest, PolicyMemoryLimit) {
+  EXPECT_EQ(load(kListen).policy.memory_limit, 64'000'000u);  // "64MB"
+  EXPECT_EQ(load(std::string("mailgate.configure { policy = { memory_limit = '16MiB' } }\n") +
+                 kListen)
+                .policy.memory_limit,
+            16u << 20);
+  EXPECT_EQ(load(std::string("mailgate.configure { policy = { memory_limit = 2000000 } }\n") +
+                 kListen)
+                .policy.memory_limit,
+            2'000'000u);
+  EXPECT_EQ(load(kListen, {"policy.memory_limit=8MB"}).policy.memory_limit, 8'000'000u);
+  EXPECT_THAT(error(std::string("mailgate.configure { policy = { memory_limit = '1KB' } }\n") +
+                    kListen),
+              HasSubstr("policy.memory_limit: must be at least 1000000 bytes, got 1000"));
+  EXPECT_THAT(error(std::string("mailgate.configure { policy = { memory_limit = true } }\n") +
+                    kListen),
+              HasSubstr("policy.memory_limit: expected a size (e.g. \"1GB\"), got boolean"));
+  EXPECT_THAT(error(std::string("mailgate.configure { policy = { memory_limit = '64 mb' } }\n") +
+                    kListen),
+              HasSubstr("policy.memory_limit: expected a size"));
+  EXPECT_THAT(error(kListen, {"policy.memory_limit=lots"}),
+              HasSubstr("policy.memory_limit: expected a size"));
+}
+
 }  // namespace
 }  // namespace mailgate::policy

@@ -243,6 +243,22 @@ TEST(PolicyRuntime, DnsMxYieldsAndReturnsTheAnswer) {
   EXPECT_NE(v.reply.text.find("nxdomain"), std::string::npos) << v.reply.text;
 }
 
+TEST(PolicyRuntime, DnsMxYieldsThroughPcallAndXpcall) {
+  dns::testing::Dnsmasq dnsmasq({"--mx-host=good.test,mx1.good.test,10"});
+  Harness h(R"(
+    mailgate.on("rcpt_to", function(tx, rcpt)
+      local ok, r = pcall(mailgate.dns.mx, rcpt.domain)
+      local ok2, r2 = xpcall(function() return mailgate.dns.mx(rcpt.domain) end, debug.traceback)
+      return mailgate.reject(550, tostring(ok) .. " " .. r.hosts[1].host .. " " ..
+                                  tostring(ok2) .. " " .. r2.hosts[1].host)
+    end)
+  )",
+            {dnsmasq.server()});
+  const auto v = h.rcpt("a@good.test");
+  EXPECT_FALSE(v.error);
+  EXPECT_EQ(v.reply.text, "true mx1.good.test true mx1.good.test");
+}
+
 TEST(PolicyRuntime, SuspendedHookDoesNotBlockOtherCallsAndTimesOut) {
   dns::testing::SilentServer silent;
   Harness h(R"(
