@@ -5,6 +5,7 @@
 
 #include "dns/idna.hpp"
 #include "mime/address_list.hpp"
+#include "smtp/command.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -999,7 +1000,17 @@ bool read_egress(lua_State* L, int idx, EgressPath& out, std::string& err) {
     out.source_address = src;
   }
   auto ehlo = field_string(L, idx, "ehlo_name");
-  if (!ehlo.empty()) out.ehlo_name = ehlo;
+  if (!ehlo.empty()) {
+    // It goes on the wire after "EHLO ": only a domain or an address literal,
+    // exactly (a CR/LF or a space would inject commands into the session).
+    const auto parsed = smtp::parse_helo(ehlo);
+    const auto* name = std::get_if<std::string>(&parsed);
+    if (name == nullptr || *name != ehlo) {
+      err = "egress_path result: ehlo_name must be a domain or an address literal";
+      return false;
+    }
+    out.ehlo_name = ehlo;
+  }
   return true;
 }
 

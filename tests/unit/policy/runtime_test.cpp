@@ -337,6 +337,11 @@ TEST(PolicyRuntime, EgressPathResults) {
                  ehlo_name = "out.example", max_messages_per_connection = 7 }
       end
       if d == "bad.test" then return { max_message_rate = "fast" } end
+      -- An EHLO name goes on the wire: a CRLF in it would inject commands.
+      if d == "crlf.test" then return { ehlo_name = "ok.example\r\nMAIL FROM:<x@y>" } end
+      if d == "space.test" then return { ehlo_name = "a b" } end
+      if d == "literal.test" then return { ehlo_name = "[192.0.2.1]" } end
+      if d == "badip.test" then return { source_address = "127.0.0.1\r\n" } end
     end)
   )");
   auto egress = [&](const char* d) {
@@ -358,6 +363,13 @@ TEST(PolicyRuntime, EgressPathResults) {
   EXPECT_EQ(p.ehlo_name, "out.example");
   EXPECT_FALSE(egress("other.test").max_connections);
   EXPECT_TRUE(egress("bad.test").failed);
+  EXPECT_TRUE(egress("crlf.test").failed);
+  EXPECT_FALSE(egress("crlf.test").ehlo_name);
+  EXPECT_TRUE(egress("space.test").failed);
+  EXPECT_TRUE(egress("badip.test").failed);
+  p = egress("literal.test");
+  EXPECT_FALSE(p.failed);
+  EXPECT_EQ(p.ehlo_name, "[192.0.2.1]");
 }
 
 TEST(PolicyRuntime, MessageObjectHeadersMetaAndLifetime) {
