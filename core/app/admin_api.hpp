@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace mailgate::settings {
+struct GatewayConfig;
+}
 namespace mailgate::policy {
-struct Config;
 class PolicyRuntime;
 }  // namespace mailgate::policy
 namespace mailgate::delivery {
@@ -46,7 +48,7 @@ class Submitter;
 namespace mailgate::app {
 
 struct AdminContext {
-  const policy::Config* config = nullptr;
+  const settings::GatewayConfig* config = nullptr;
   delivery::DeliveryEngine* engine = nullptr;
   server::SmtpServer* smtp = nullptr;
   spool::SpoolWriter* writer = nullptr;

@@ -32,7 +32,7 @@ namespace mailgate::app {
 using namespace std::chrono_literals;
 
 struct Gateway::Parts {
-  policy::Config cfg;
+  settings::GatewayConfig cfg;
   std::string config_path;
   std::vector<std::string> overrides;
   std::uint64_t counter_start = 0;
@@ -67,7 +67,8 @@ struct Gateway::Parts {
   void start_recovery();
 };
 
-Gateway::Gateway(policy::Config config, std::string config_path, std::vector<std::string> overrides)
+Gateway::Gateway(settings::GatewayConfig config, std::string config_path,
+                 std::vector<std::string> overrides)
     : parts_(std::make_unique<Parts>()) {
   parts_->cfg = std::move(config);
   parts_->config_path = std::move(config_path);

@@ -17,7 +17,7 @@
 #include <optional>
 
 #include "delivery/delivery_worker.hpp"
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 
 namespace mailgate::delivery {
 

@@ -13,7 +13,7 @@
 
 #include "delivery/delivery_worker.hpp"
 #include "net/worker_pool.hpp"
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 #include "spool/recovery.hpp"
 
 namespace mailgate::delivery {

@@ -86,17 +86,6 @@ std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
 
 const smtp::Reply kHookFailure{451, "4.3.0", "temporary local problem (policy), try again later"};
 
-// "300ms", "5s" / "64MB", "1000000 bytes": limits as log lines name them.
-std::string format_duration(Duration d) {
-  const auto ms = d.count();
-  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
-}
-std::string format_size(std::uint64_t n) {
-  if (n % 1'000'000 == 0) return std::to_string(n / 1'000'000) + "MB";
-  if (n % (1u << 20) == 0) return std::to_string(n >> 20) + "MiB";
-  return std::to_string(n) + " bytes";
-}
-
 // Runs Lua code of `call` on `co`: the call is the state's running one and
 // the memory limit holds only for as long as the resume runs.
 int resume_call(StateControl& ctl, lua_State* co, lua_State* from, HookCall& call, int nargs,

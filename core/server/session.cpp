@@ -26,8 +26,7 @@ namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
-                 const policy::ListenerConfig& listener)
+Session::Session(asio::ip::tcp::socket socket, WorkerState& worker, const ListenerConfig& listener)
     : socket_(std::move(socket)),
       deadline_(socket_),
       worker_(worker),

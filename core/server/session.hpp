@@ -27,11 +27,11 @@
 #include <vector>
 
 #include "net/socket_deadline.hpp"
-#include "policy/config.hpp"
 #include "policy/runtime.hpp"
 #include "server/connection_gate.hpp"
 #include "server/server_stats.hpp"
 #include "server/smtp_server.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/address.hpp"
 #include "smtp/params.hpp"
 #include "smtp/reply.hpp"
@@ -46,7 +46,7 @@ class Session;
 // Everything a session needs from its worker. Owned by the server, one per worker.
 struct WorkerState {
   unsigned index = 0;
-  const policy::Config* config = nullptr;
+  const settings::GatewayConfig* config = nullptr;
   spool::SpoolWriter* writer = nullptr;
   spool::Store* store = nullptr;
   ServerStats stats;
@@ -59,8 +59,7 @@ struct WorkerState {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(asio::ip::tcp::socket socket, WorkerState& worker,
-          const policy::ListenerConfig& listener);
+  Session(asio::ip::tcp::socket socket, WorkerState& worker, const ListenerConfig& listener);
   ~Session();
 
   // Before run(): takes this session's places in the connection caps (or
@@ -139,7 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::ip::tcp::socket socket_;
   net::SocketDeadline deadline_;
   WorkerState& worker_;
-  const policy::ListenerConfig& listener_;
+  const ListenerConfig& listener_;
   std::string remote_ip_;
   bool may_relay_ = false;
 

@@ -21,23 +21,23 @@ namespace mailgate::server {
 using asio::ip::tcp;
 
 struct SmtpServer::Impl {
-  const policy::Config& config;
+  const settings::GatewayConfig& config;
   net::WorkerPool& workers;
   std::vector<std::unique_ptr<WorkerState>> states;
   // acceptors[worker][listener]
   std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> acceptors;
   std::vector<tcp::endpoint> bound;
-  const std::vector<policy::ListenerConfig>& listeners;
+  const std::vector<ListenerConfig>& listeners;
   ConnectionGate gate;
 
-  Impl(const policy::Config& c, net::WorkerPool& w)
+  Impl(const settings::GatewayConfig& c, net::WorkerPool& w)
       : config(c), workers(w), listeners(c.listeners), gate(c.listeners) {}
 };
 
 namespace {
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
-                                  const policy::ListenerConfig& listener, std::size_t index,
+                                  const ListenerConfig& listener, std::size_t index,
                                   ConnectionGate& gate) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer backoff(ex);
@@ -62,8 +62,8 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
 
 }  // namespace
 
-SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
-                       spool::SpoolWriter& writer)
+SmtpServer::SmtpServer(const settings::GatewayConfig& config, net::WorkerPool& workers,
+                       spool::Store& store, spool::SpoolWriter& writer)
     : impl_(std::make_unique<Impl>(config, workers)) {
   for (unsigned i = 0; i < workers.size(); ++i) {
     auto st = std::make_unique<WorkerState>();

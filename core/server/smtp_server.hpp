@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "policy/config.hpp"
 #include "server/server_stats.hpp"
+#include "settings/gateway_config.hpp"
 
 namespace mailgate::net {
 class WorkerPool;
@@ -38,7 +38,7 @@ namespace mailgate::server {
 
 class SmtpServer {
  public:
-  SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
+  SmtpServer(const settings::GatewayConfig& config, net::WorkerPool& workers, spool::Store& store,
              spool::SpoolWriter& writer);
   ~SmtpServer();
 

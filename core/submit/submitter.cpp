@@ -18,8 +18,8 @@
 
 #include "eventlog/delivery_log.hpp"
 #include "mime/header_section.hpp"
-#include "policy/config.hpp"
 #include "policy/header_section.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/address.hpp"
 #include "spool/spool_reader.hpp"
 #include "spool/spool_writer.hpp"

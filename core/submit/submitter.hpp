@@ -104,7 +104,7 @@ class Submitter {
   struct Deps {
     unsigned worker = 0;
     asio::io_context* context = nullptr;
-    const policy::Config* config = nullptr;
+    const settings::GatewayConfig* config = nullptr;
     spool::SpoolWriter* writer = nullptr;
     spool::SpoolReader* reader = nullptr;
     const spool::Store* store = nullptr;

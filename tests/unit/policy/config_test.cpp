@@ -1,4 +1,5 @@
-// Tests of policy/config: the shipped conf/mailgate.lua, defaults, every
+// Tests of loading a config file (policy/config + core/settings + every
+// module's section): the shipped conf/mailgate.lua, defaults, every
 // section, unknown keys, type and unit errors, --set overrides, merging of
 // configure{} calls, several listeners, "not implemented yet" features and
 // Lua load/run errors.
@@ -238,8 +239,11 @@ TEST_F(ConfigTest, UnknownKeysAreNamed) {
               HasSubstr("listen: unknown key 'listen[1].adress'"));
   EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:1', timeouts = { idle = 1 } }"),
               HasSubstr("listen: unknown key 'listen[1].timeouts.idle'"));
+  EXPECT_THAT(
+      error(std::string(kListen) + "mailgate.listen { address = '127.0.0.1:2', tls = { c = 1 } }"),
+      HasSubstr("listen: unknown key 'listen[2].tls.c'"));
   EXPECT_THAT(error(std::string(kListen) + "mailgate.listen { address = '127.0.0.1:2', tls = 1 }"),
-              HasSubstr("listen: unknown key 'listen[2].tls'"));
+              HasSubstr("listen[2].tls: expected a table, got 1"));
 }
 
 TEST_F(ConfigTest, ErrorsStartWithTheFile) {
@@ -505,12 +509,22 @@ TEST_F(ConfigTest, NotImplementedYet) {
        "tls.cert: TLS certificates are not implemented yet"},
       {std::string(kListen) + "mailgate.configure { tls = { key = 'k.pem' } }",
        "tls.key: TLS certificates are not implemented yet"},
+      {"mailgate.listen { address = '127.0.0.1:25', implicit_tls = true }",
+       "listen[1].implicit_tls: implicit TLS is not implemented yet"},
+      {"mailgate.listen { address = '127.0.0.1:25', auth_plaintext = true }",
+       "listen[1].auth_plaintext: AUTH is not implemented yet"},
+      {"mailgate.listen { address = '127.0.0.1:25', tls = { cert = 'c.pem', key = 'k.pem' } }",
+       "listen[1].tls.cert: TLS certificates are not implemented yet"},
   };
   for (const auto& [lua, want] : cases) {
     EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
   }
   EXPECT_NO_THROW(
-      load("mailgate.listen { address = '127.0.0.1:25', auth = 'off', starttls = false }"));
+      load("mailgate.listen { address = '127.0.0.1:25', auth = 'off', starttls = false, "
+           "implicit_tls = false, auth_plaintext = false }"));
+  EXPECT_THAT(error(std::string(kListen), {"listen.implicit_tls=true"}),
+              HasSubstr("listen[1].implicit_tls: implicit TLS is not implemented yet (from --set "
+                        "listen.implicit_tls=true)"));
 }
 
 TEST_F(ConfigTest, HookRegistrationIsCheckedAtLoad) {
