@@ -24,6 +24,7 @@ using asio::use_awaitable;
 
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kMaxPendingReplies = 16 * 1024;
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
@@ -384,6 +385,10 @@ asio::awaitable<void> Session::converse() {
       }
       continue;
     }
+    // Replies to pipelined commands wait in out_ until the client reads them:
+    // past a bound, write before serving more, so a client that sends and
+    // never reads is held by TCP flow control instead of growing out_.
+    if (out_.size() > kMaxPendingReplies && !co_await flush()) break;
     keep = co_await handle_line(line);
   }
   co_await flush();
