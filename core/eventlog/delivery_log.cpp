@@ -45,6 +45,7 @@ std::string to_json(const LogRecord& r) {
   if (r.attempt) j["attempt"] = r.attempt;
   j["tls"] = r.tls;
   if (r.size) j["size"] = r.size;
+  if (!r.auth.empty()) j["auth"] = r.auth;
   if (!r.meta.empty()) {
     auto& m = j["meta"] = nlohmann::json::object();
     for (const auto& [k, v] : r.meta) m[k] = v;

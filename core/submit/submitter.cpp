@@ -217,6 +217,7 @@ void Submitter::log(const char* event, const Submission& s, std::string_view rec
   rec.text = reply.text;
   rec.size = size;
   rec.meta.assign(s.meta.begin(), s.meta.end());
+  rec.auth = s.origin.auth_user;
   deps_.log->write(deps_.worker, std::move(rec));
 }
 
