@@ -272,6 +272,7 @@ void Gateway::Parts::teardown() {
   if (engine) engine->release_io();
   for (auto& r : hook_resolvers) r->shutdown();
   hook_resolvers.clear();
+  if (policy) policy->shutdown();   // joins the crypt pool, which posts to the workers
   if (workers) workers->destroy();  // destroys leftover session frames
   if (log) log->stop();
 }

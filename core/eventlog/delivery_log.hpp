@@ -38,6 +38,7 @@ struct LogRecord {
   std::string auth_user;                // inbound: the AUTH identity (reception)
   std::uint64_t size = 0;
   std::vector<std::pair<std::string, std::string>> meta;  // msg:set_meta (tenant, ...)
+  std::string auth;  // the user the client authenticated as (SMTP AUTH); "" none
 };
 
 std::string to_json(const LogRecord& r);  // one line, no newline
