@@ -273,6 +273,7 @@ void Gateway::Parts::teardown() {
   if (engine) engine->release_io();
   for (auto& r : hook_resolvers) r->shutdown();
   hook_resolvers.clear();
+  if (policy) policy->shutdown();   // joins the crypt pool, which posts to the workers
   if (workers) workers->destroy();  // destroys leftover session frames
   if (log) log->stop();
 }
@@ -308,6 +309,8 @@ void Gateway::run_until_signal() {
         p.log->reopen();
         // Hooks and plugins are reloaded; configure{}/listen{} changes need a restart.
         if (auto e = p.policy->reload(); !e.empty()) spdlog::error("SIGHUP: reload failed: {}", e);
+        if (auto e = p.smtp->reload_certificates(); !e.empty())
+          spdlog::error("SIGHUP: TLS certificates not reloaded (the old ones stay): {}", e);
         wait_signal();
         return;
       }

@@ -85,8 +85,13 @@ const config::Section<ListenerConfig>& listener_section() {
       config::list<C, std::string>("relay_domains", &C::relay_domains,
                                    "domains anyone may send mail *to*", "domains",
                                    read_relay_domain, [](const std::string& d) { return d; }),
-      config::boolean("starttls", &C::starttls, "offer STARTTLS (needs a certificate)"),
-      config::boolean("implicit_tls", &C::implicit_tls, "TLS from the first byte (port 465 style)"),
+      config::boolean("starttls", &C::starttls,
+                      "offer STARTTLS (RFC 3207) with the listener's certificate; needs `tls` "
+                      "(here or in `configure{}`)")
+          .shown_default("`false` (the shipped config: `true`)"),
+      config::boolean("implicit_tls", &C::implicit_tls,
+                      "TLS from the first byte (port 465 style, RFC 8314); needs a certificate; "
+                      "STARTTLS is then never offered"),
       config::section("tls", &C::tls, tls::tls_section(),
                       "certificate for this listener; default: the global tls"),
       config::choice("auth", &C::auth, "SMTP AUTH",

@@ -25,6 +25,10 @@ constexpr Family kTimeLimits{"mailgate_smtp_time_limits_total",
                              Type::Counter,
                              "Sessions closed by a time limit (421 4.4.2), by limit",
                              {"limit"}};
+constexpr Family kTlsHandshakes{"mailgate_smtp_tls_handshakes_total",
+                                Type::Counter,
+                                "Inbound TLS handshakes (STARTTLS and implicit TLS), by result",
+                                {"result"}};
 
 double v(const ServerStats::Counter& c) { return static_cast<double>(c.load()); }
 double v(std::uint64_t n) { return static_cast<double>(n); }
@@ -54,6 +58,9 @@ void export_metrics(metrics::Exposition& e, const ServerStats& s,
   e.add(kTimeLimits, v(s.limit_session), {"session"});
   e.add(kTimeLimits, v(s.limit_transaction), {"transaction"});
   e.add(kTimeLimits, v(s.limit_data_rate), {"data_rate"});
+  e.add(kTlsHandshakes, v(s.tls_ok), {"ok"});
+  e.add(kTlsHandshakes, v(s.tls_failed), {"failed"});
+  e.add(kTlsHandshakes, v(s.tls_timeout), {"timeout"});
 }
 
 }  // namespace mailgate::server

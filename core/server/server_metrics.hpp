@@ -1,5 +1,5 @@
 // server/server_metrics: the metric families of inbound SMTP (connections,
-// sessions, refusals before the greeting, time limits) and of recipient
+// sessions, refusals before the greeting, time limits, TLS handshakes) and of recipient
 // admission, which HTTP inject shares (recipients accepted, refusals by
 // stage, the submission stage's refusals of finished messages included).
 #pragma once

@@ -34,6 +34,23 @@ config::Override apply_override(const std::string& text, ConfigTables& t) {
                                config::item_path("listen", static_cast<long long>(index)))};
 }
 
+// A listener without a certificate of its own uses the global one, and a
+// listener that speaks TLS needs one.
+void share_certificates(GatewayConfig& c, const config::Context& ctx) {
+  for (std::size_t i = 0; i < c.listeners.size(); ++i) {
+    auto& l = c.listeners[i];
+    if (l.tls.cert.empty()) l.tls = c.tls;
+    if ((l.starttls || l.implicit_tls) && l.tls.cert.empty()) {
+      const auto key =
+          config::field_path(config::item_path("listen", static_cast<long long>(i + 1)),
+                             l.starttls ? "starttls" : "implicit_tls");
+      ctx.fail(key, key +
+                        ": needs a certificate: tls = { cert = \"...\", key = \"...\" } in "
+                        "configure{} or in this listener");
+    }
+  }
+}
+
 }  // namespace
 
 GatewayConfig validate(ConfigTables tables, const std::string& file,
@@ -52,6 +69,7 @@ GatewayConfig validate(ConfigTables tables, const std::string& file,
     server::listener_section().read(
         tables.listen[i], l, config::item_path("listen", static_cast<long long>(i + 1)), in_listen);
   }
+  share_certificates(c, ctx);
   server::check_listeners(c.listeners, "listen", ctx);
   reject_unbuilt_features(c, ctx);
   return c;

@@ -75,16 +75,25 @@ TEST(Settings, RulesAcrossSections) {
               HasSubstr("listen[1].greet_pause: must not be longer than 60s"));
 }
 
+TEST(Settings, CertificatesAreSharedAndNeeded) {
+  EXPECT_THAT(error(one_listener(), {"listen.starttls=true"}),
+              HasSubstr("listen[1].starttls: needs a certificate"));
+  EXPECT_THAT(error(one_listener(), {"listen.implicit_tls=true", "listen.tls.cert=c.pem"}),
+              HasSubstr("listen[1].tls.key: required with listen[1].tls.cert"));
+  const auto c = validate(one_listener(), "f.lua",
+                          {"tls.cert=g.pem", "tls.key=g.key", "listen.starttls=true"});
+  EXPECT_EQ(c.listeners.at(0).tls.cert, "g.pem");  // the global one
+}
+
 TEST(Settings, UnbuiltFeaturesAreRefusedInOnePlace) {
   for (const char* set :
-       {"listen.starttls=true", "listen.implicit_tls=true", "listen.auth=optional",
-        "listen.auth_plaintext=true", "listen.tls.cert=c.pem", "tls.key=k.pem"}) {
-    EXPECT_THAT(error(one_listener(), {set}), HasSubstr("not implemented yet")) << set;
+       {"listen.auth=optional", "listen.auth=required", "listen.auth_plaintext=true"}) {
+    EXPECT_THAT(error(one_listener(), {set}), HasSubstr("AUTH is not implemented yet")) << set;
   }
   GatewayConfig c;
   c.listeners.emplace_back();
   EXPECT_NO_THROW(reject_unbuilt_features(c, config::Context("f")));
-  c.listeners[0].implicit_tls = true;
+  c.listeners[0].auth_plaintext = true;
   EXPECT_THROW(reject_unbuilt_features(c, config::Context("f")), config::Error);
 }
 
@@ -101,7 +110,7 @@ TEST(Settings, ReferenceListsEveryKeyWithItsDefault) {
            "| `policy.memory_limit` | size ≥ 1MB | `64MB` |",
            "| `address` | `ip:port` | (required) |",
            "| `relay_networks` | array of CIDR networks | `{ \"127.0.0.0/8\", \"::1/128\" }` |",
-           "| `implicit_tls` | boolean | `false` | TLS from the first byte (port 465 style) |",
+           "| `implicit_tls` | boolean | `false` | TLS from the first byte (port 465 style",
            "| `auth_plaintext` | boolean | `false` | allow AUTH without TLS (loopback test setups "
            "only) |",
            "| `tls` | table |  | certificate for this listener; default: the global tls |",
