@@ -13,6 +13,7 @@
 #include "policy/config.hpp"
 #include "policy/runtime.hpp"
 #include "queue/queue_shard.hpp"
+#include "server/smtp_server.hpp"
 #include "smtp/address.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
@@ -298,6 +299,9 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
   server.handle("POST", "/api/v1/reload", [c](const http::Request&) {
     auto error = c->policy->reload();
     if (!error.empty()) return http::error_response(422, error);
+    // The policy is reloaded even when a certificate is not (422 says so).
+    error = c->smtp->reload_certificates();
+    if (!error.empty()) return http::error_response(422, "TLS certificates not reloaded: " + error);
     return http::json_response(200, {{"version", c->policy->version()}});
   });
 }

@@ -308,6 +308,8 @@ void Gateway::run_until_signal() {
         p.log->reopen();
         // Hooks and plugins are reloaded; configure{}/listen{} changes need a restart.
         if (auto e = p.policy->reload(); !e.empty()) spdlog::error("SIGHUP: reload failed: {}", e);
+        if (auto e = p.smtp->reload_certificates(); !e.empty())
+          spdlog::error("SIGHUP: TLS certificates not reloaded (the old ones stay): {}", e);
         wait_signal();
         return;
       }

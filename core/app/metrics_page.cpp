@@ -83,6 +83,10 @@ void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
             {{"limit", "transaction"}});
   e.counter("mailgate_smtp_time_limits_total", limits, v(s.limit_data_rate),
             {{"limit", "data_rate"}});
+  const char* tls = "Inbound TLS handshakes (STARTTLS and implicit TLS), by result";
+  e.counter("mailgate_smtp_tls_handshakes_total", tls, v(s.tls_ok), {{"result", "ok"}});
+  e.counter("mailgate_smtp_tls_handshakes_total", tls, v(s.tls_failed), {{"result", "failed"}});
+  e.counter("mailgate_smtp_tls_handshakes_total", tls, v(s.tls_timeout), {{"result", "timeout"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_data, {{"stage", "data"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_message, {{"stage", "message"}});
 }

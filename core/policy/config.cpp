@@ -615,16 +615,7 @@ class Checker {
       }
     }
 
-    if (auto* tl = table(find(t, "tls"), "tls")) {
-      only_keys(*tl, "tls", {"cert", "key"}, "configure");
-      for (const char* k : {"cert", "key"}) {
-        if (auto* v = find(*tl, k)) {
-          const auto key = std::string("tls.") + k;
-          string(*v, key);
-          fail(key, key + ": TLS certificates are not implemented yet");
-        }
-      }
-    }
+    if (auto* tl = find(t, "tls")) c.tls = certificate(*tl, "tls", "configure");
 
     if (auto* l = table(find(t, "log"), "log")) {
       only_keys(*l, "log", {"level", "deliveries"}, "configure");
@@ -722,9 +713,15 @@ class Checker {
 
     if (listeners.empty()) fail("listen", "no mailgate.listen{} in config");
     for (std::size_t i = 0; i < listeners.size(); ++i) {
-      c.listeners.push_back(
-          listener(listeners[i], item_path("listen", static_cast<long long>(i + 1))));
-      const auto& mine = c.listeners.back();
+      const auto lp = item_path("listen", static_cast<long long>(i + 1));
+      c.listeners.push_back(listener(listeners[i], lp));
+      auto& mine = c.listeners.back();
+      if (mine.tls.cert.empty()) mine.tls = c.tls;  // the global certificate
+      if ((mine.starttls || mine.implicit_tls) && mine.tls.cert.empty()) {
+        const auto k = field_path(lp, mine.starttls ? "starttls" : "implicit_tls");
+        fail(k, k + ": needs a certificate: tls = { cert = \"...\", key = \"...\" } in "
+                    "configure{} or in this listener");
+      }
       const auto hp = parse_host_port(mine.address);
       for (std::size_t j = 0; j < i && hp->second != 0; ++j) {
         if (parse_host_port(c.listeners[j].address) == hp) {
@@ -736,14 +733,30 @@ class Checker {
     return c;
   }
 
+  // tls = { cert = "x.pem", key = "x.key" }: both or neither. The files
+  // themselves are loaded (and their errors reported) by the TLS module.
+  TlsConfig certificate(const Value& v, const std::string& key, const char* where) const {
+    TlsConfig out;
+    const Table* tl = table(&v, key);
+    only_keys(*tl, key, {"cert", "key", "self_signed"}, where);
+    if (auto* c = find(*tl, "cert")) out.cert = nonempty_string(*c, key + ".cert");
+    if (auto* k = find(*tl, "key")) out.key = nonempty_string(*k, key + ".key");
+    if (auto* s = find(*tl, "self_signed")) out.self_signed = boolean(*s, key + ".self_signed");
+    if (out.cert.empty() != out.key.empty()) {
+      const auto missing = key + (out.cert.empty() ? ".cert" : ".key");
+      fail(missing, missing + ": required with " + key + (out.cert.empty() ? ".key" : ".cert"));
+    }
+    return out;
+  }
+
   ListenerConfig listener(const Value& lv, const std::string& p) const {
     ListenerConfig l;
     const Table& t = *lv.table;
     only_keys(t, p,
-              {"address", "relay_networks", "relay_domains", "starttls", "auth", "max_message_size",
-               "max_recipients", "timeouts", "max_errors", "max_junk_commands", "max_line_length",
-               "max_connections", "max_connections_per_ip", "connection_rate_per_ip",
-               "greet_pause"},
+              {"address", "relay_networks", "relay_domains", "starttls", "implicit_tls", "tls",
+               "auth", "auth_plaintext", "max_message_size", "max_recipients", "timeouts",
+               "max_errors", "max_junk_commands", "max_line_length", "max_connections",
+               "max_connections_per_ip", "connection_rate_per_ip", "greet_pause"},
               "listen");
     const auto key = [&](std::string_view k) { return field_path(p, k); };
 
@@ -778,10 +791,10 @@ class Checker {
       }
     }
 
-    if (auto* v = find(t, "starttls")) {
-      l.starttls = boolean(*v, key("starttls"));
-      if (l.starttls) fail(key("starttls"), key("starttls") + ": STARTTLS is not implemented yet");
-    }
+    if (auto* v = find(t, "starttls")) l.starttls = boolean(*v, key("starttls"));
+    if (auto* v = find(t, "implicit_tls")) l.implicit_tls = boolean(*v, key("implicit_tls"));
+    if (auto* v = find(t, "tls")) l.tls = certificate(*v, key("tls"), "listen");
+    if (auto* v = find(t, "auth_plaintext")) l.auth_plaintext = boolean(*v, key("auth_plaintext"));
 
     if (auto* v = find(t, "auth")) {
       const auto mode = one_of(*v, key("auth"), {"off", "optional", "required"});

@@ -2,9 +2,9 @@
 // (mailgate.configure{}, mailgate.listen{}) through the same Lua runtime that
 // will run hooks. Promises: every key is checked; an unknown key, a wrong type
 // or a bad unit is an error naming the dotted key (e.g. "spool.min_free_space:
-// expected a size like \"1GB\""); features not built yet (STARTTLS, AUTH, TLS
-// certificates, hooks) are errors saying "not implemented yet", so nothing
-// unbuilt is ever silently accepted or advertised.
+// expected a size like \"1GB\""); features not built yet (AUTH) are errors
+// saying "not implemented yet", so nothing unbuilt is ever silently accepted
+// or advertised.
 #pragma once
 
 #include <cstdint>
@@ -27,12 +27,20 @@ struct ConfigError : std::runtime_error {
 
 enum class AuthMode { Off, Optional, Required };
 
+struct TlsConfig {
+  std::string cert, key;     // PEM files; both empty: none
+  bool self_signed = false;  // make a self-signed pair there if neither file exists
+};
+
 struct ListenerConfig {
   std::string address = "127.0.0.1:2525";  // "host:port", "[v6]:port"; port 0 = ephemeral
   std::vector<net::Cidr> relay_networks;   // default: 127.0.0.0/8, ::1/128
   std::vector<std::string> relay_domains;  // lower-cased
-  bool starttls = false;
+  bool starttls = false;                   // offer STARTTLS (RFC 3207; never once TLS is on)
+  bool implicit_tls = false;               // TLS from the first byte (port 465 style)
   AuthMode auth = AuthMode::Off;
+  bool auth_plaintext = false;  // allow AUTH without TLS (loopback test setups only)
+  TlsConfig tls;                // this listener's certificate (after load: the global one if unset)
   std::uint64_t max_message_size = 25'000'000;
   std::uint32_t max_recipients = 1000;
   Duration command_timeout{5 * 60 * 1000};  // RFC 5321 §4.5.3.2.7
@@ -44,8 +52,8 @@ struct ListenerConfig {
   std::uint32_t max_connections = 10000;       // sessions on this listener: 421 4.3.2 beyond
   std::uint32_t max_connections_per_ip = 200;  // per client IP, all listeners: 421 4.7.0 beyond
   std::optional<Rate> connection_rate_per_ip;  // new connections per client IP: 421 4.7.0
-  Duration greet_pause{300};        // "220-", pause, "220 "; input before it: 554 5.5.1
-  Duration session_timeout{30 * 60 * 1000};      // a whole session
+  Duration greet_pause{300};                   // "220-", pause, "220 "; input before it: 554 5.5.1
+  Duration session_timeout{30 * 60 * 1000};    // a whole session
   Duration transaction_timeout{15 * 60 * 1000};  // MAIL to the end of data
   std::uint64_t min_data_rate = 1000;  // bytes/s over a message's data (after 10 s); 0: off
 };
@@ -64,10 +72,6 @@ struct HttpConfig {
 
 struct DnsConfig {
   std::vector<std::string> servers;  // empty: /etc/resolv.conf
-};
-
-struct TlsConfig {
-  std::string cert, key;
 };
 
 struct LogConfig {

@@ -38,6 +38,8 @@
 #include "spool/message_id.hpp"
 #include "submit/message_draft.hpp"
 #include "submit/submitter.hpp"
+#include "tls/server_context.hpp"
+#include "tls/stream.hpp"
 
 namespace mailgate::server {
 
@@ -51,9 +53,10 @@ struct WorkerState {
   spool::Store* store = nullptr;
   ServerStats stats;
   std::unordered_set<Session*> sessions;
-  eventlog::DeliveryLog* log = nullptr;     // rejection events (may be null)
-  policy::PolicyRuntime* policy = nullptr;  // null: no hooks
-  submit::Submitter* submitter = nullptr;   // this worker's submission stage
+  eventlog::DeliveryLog* log = nullptr;      // rejection events (may be null)
+  policy::PolicyRuntime* policy = nullptr;   // null: no hooks
+  submit::Submitter* submitter = nullptr;    // this worker's submission stage
+  const tls::ServerContexts* tls = nullptr;  // per listener (null: no TLS anywhere)
   bool draining = false;
 };
 
@@ -102,7 +105,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> flush();
   void reply(const smtp::Reply& r);
   void reply(int code, const char* enhanced, std::string_view text);
-  bool count_error();  // true when the error limit is reached
+  bool count_error();    // true when the error limit is reached
+  void count_refusal();  // a connection over a cap (admission_), in the stats
   // Delivery-log record for an inbound event ("reception" or "rejection").
   void log_event(const char* event, std::string_view recipient, const smtp::Reply* reply,
                  std::uint64_t size = 0);
@@ -126,6 +130,17 @@ class Session : public std::enable_shared_from_this<Session> {
   bool refused_by(const policy::Verdict& v);
   asio::awaitable<bool> connect_allowed();  // false: refused (reply queued)
 
+  // TLS (session_tls.cpp)
+  // The listener's certificate, when STARTTLS may be offered / TLS started.
+  std::shared_ptr<asio::ssl::context> tls_context() const;
+  bool starttls_offered() const;
+  // STARTTLS's checks: false when refused (the reply is queued, counted).
+  bool starttls_allowed(std::string_view arg);
+  void discard_pipelined_input();  // what the client sent after STARTTLS
+  void forget_helo();              // after the handshake: EHLO again
+  // The handshake (implicit TLS, or after "220 Ready to start TLS").
+  asio::awaitable<bool> start_tls();
+
   // Message reception (session_data.cpp)
   asio::awaitable<bool> do_data();
   asio::awaitable<bool> do_bdat(std::string_view arg);
@@ -137,9 +152,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> finish_message();  // the submission stage, then the reply
 
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<tls::ServerStream> tls_;  // after STARTTLS / on an implicit-TLS listener
+  std::string tls_version_, tls_cipher_;    // of the handshake, for Received and the log
+  int tls_bits_ = 0;
   net::SocketDeadline deadline_;
   WorkerState& worker_;
   const policy::ListenerConfig& listener_;
+  std::size_t listener_index_ = 0;
   std::string remote_ip_;
   bool may_relay_ = false;
 

@@ -29,9 +29,26 @@ struct SmtpServer::Impl {
   std::vector<tcp::endpoint> bound;
   const std::vector<policy::ListenerConfig>& listeners;
   ConnectionGate gate;
+  tls::ServerContexts tls;
 
   Impl(const policy::Config& c, net::WorkerPool& w)
-      : config(c), workers(w), listeners(c.listeners), gate(c.listeners) {}
+      : config(c),
+        workers(w),
+        listeners(c.listeners),
+        gate(c.listeners),
+        tls(certificate_files(c)) {}
+
+  static std::vector<tls::CertificateFiles> certificate_files(const policy::Config& c) {
+    std::vector<tls::CertificateFiles> out;
+    for (const auto& l : c.listeners) {
+      if (l.starttls || l.implicit_tls) {
+        out.push_back({l.tls.cert, l.tls.key, l.tls.self_signed ? c.hostname : ""});
+      } else {
+        out.emplace_back();
+      }
+    }
+    return out;
+  }
 };
 
 namespace {
@@ -71,6 +88,7 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
     st->config = &config;
     st->writer = &writer;
     st->store = &store;
+    st->tls = &impl_->tls;
     impl_->states.push_back(std::move(st));
   }
   impl_->acceptors.resize(workers.size());
@@ -78,8 +96,11 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
 
 SmtpServer::~SmtpServer() = default;
 
+std::string SmtpServer::reload_certificates() { return impl_->tls.reload(); }
+
 std::string SmtpServer::bind() {
   auto& im = *impl_;
+  if (auto e = im.tls.reload(); !e.empty()) return e;
   for (const auto& lc : im.listeners) {
     auto ep = net::parse_endpoint(lc.address);
     if (!ep) return fmt::format("listen address '{}' is not host:port", lc.address);

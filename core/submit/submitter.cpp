@@ -158,6 +158,9 @@ std::string trace_header(const Submission& s, std::string_view hostname, std::st
   if (s.recipients.size() == 1) info.for_rcpt = s.recipients[0].address;
   info.esmtp = s.origin.esmtp;
   info.tls = s.origin.tls;
+  info.tls_version = s.origin.tls_version;
+  info.tls_cipher = s.origin.tls_cipher;
+  info.tls_bits = s.origin.tls_bits;
   info.auth = !s.origin.auth_user.empty();
   info.smtputf8 = s.smtputf8;
   info.when = std::chrono::system_clock::now();
@@ -216,8 +219,11 @@ void Submitter::log(const char* event, const Submission& s, std::string_view rec
   rec.enhanced = reply.enhanced;
   rec.text = reply.text;
   rec.size = size;
+  rec.tls = s.origin.tls;
+  rec.tls_version = s.origin.tls_version;
+  rec.tls_cipher = s.origin.tls_cipher;
+  rec.auth_user = s.origin.auth_user;
   rec.meta.assign(s.meta.begin(), s.meta.end());
-  rec.auth = s.origin.auth_user;
   deps_.log->write(deps_.worker, std::move(rec));
 }
 

@@ -92,7 +92,12 @@ TEST_F(ConfigTest, ShippedConfigLoads) {
   EXPECT_EQ(l.relay_networks[0].str(), "127.0.0.0/8");
   EXPECT_EQ(l.relay_networks[1].str(), "::1/128");
   EXPECT_TRUE(l.relay_domains.empty());
-  EXPECT_FALSE(l.starttls);
+  // STARTTLS out of the box, with a self-signed pair made on first start.
+  EXPECT_TRUE(l.starttls);
+  EXPECT_FALSE(l.implicit_tls);
+  EXPECT_EQ(l.tls.cert, "var/tls/cert.pem");
+  EXPECT_EQ(l.tls.key, "var/tls/key.pem");
+  EXPECT_TRUE(l.tls.self_signed);
   EXPECT_EQ(l.auth, AuthMode::Off);
   EXPECT_EQ(l.max_message_size, 25'000'000u);
   EXPECT_EQ(l.max_recipients, 1000u);
@@ -238,8 +243,11 @@ TEST_F(ConfigTest, UnknownKeysAreNamed) {
               HasSubstr("listen: unknown key 'listen[1].adress'"));
   EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:1', timeouts = { idle = 1 } }"),
               HasSubstr("listen: unknown key 'listen[1].timeouts.idle'"));
-  EXPECT_THAT(error(std::string(kListen) + "mailgate.listen { address = '127.0.0.1:2', tls = 1 }"),
-              HasSubstr("listen: unknown key 'listen[2].tls'"));
+  EXPECT_THAT(error(std::string(kListen) + "mailgate.listen { address = '127.0.0.1:2', tsl = 1 }"),
+              HasSubstr("listen: unknown key 'listen[2].tsl'"));
+  EXPECT_THAT(error(std::string(kListen) +
+                    "mailgate.listen { address = '127.0.0.1:2', tls = { crt = 'x' } }"),
+              HasSubstr("listen: unknown key 'listen[2].tls.crt'"));
 }
 
 TEST_F(ConfigTest, ErrorsStartWithTheFile) {
@@ -452,7 +460,7 @@ TEST_F(ConfigTest, Overrides) {
 
   // Value typing: true/false → boolean, digits → number, else string.
   EXPECT_THAT(error(base, {"listen.starttls=true"}),
-              HasSubstr("listen[1].starttls: STARTTLS is not implemented yet"));
+              HasSubstr("listen[1].starttls: needs a certificate"));
   EXPECT_NO_THROW(load(base, {"listen.starttls=false"}));
   EXPECT_THAT(error(base, {"workers=two"}),
               HasSubstr("workers: expected an integer from 0 to 1024, got \"two\""));
@@ -493,18 +501,42 @@ TEST_F(ConfigTest, OverridesCreateTables) {
   EXPECT_EQ(c.policy.hook_timeout, 1500ms);
 }
 
-TEST_F(ConfigTest, NotImplementedYet) {
+TEST_F(ConfigTest, TlsKeys) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"mailgate.listen { address = '127.0.0.1:25', starttls = true }",
-       "listen[1].starttls: STARTTLS is not implemented yet"},
+       "listen[1].starttls: needs a certificate"},
+      {"mailgate.listen { address = '127.0.0.1:25', implicit_tls = true }",
+       "listen[1].implicit_tls: needs a certificate"},
+      {std::string(kListen) + "mailgate.configure { tls = { cert = 'c.pem' } }",
+       "tls.key: required with tls.cert"},
+      {std::string(kListen) + "mailgate.configure { tls = { key = 'k.pem' } }",
+       "tls.cert: required with tls.key"},
+      {std::string(kListen) + "mailgate.configure { tls = { cert = 'c', key = 'k', x = 1 } }",
+       "configure: unknown key 'tls.x'"},
+      {std::string(kListen) + "mailgate.configure { tls = { cert = '', key = 'k' } }",
+       "tls.cert"},
+  };
+  for (const auto& [lua, want] : cases) {
+    EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
+  }
+  // The global certificate serves every listener without its own.
+  Config c = load(
+      "mailgate.configure { tls = { cert = 'g.pem', key = 'g.key' } }\n"
+      "mailgate.listen { address = '127.0.0.1:25', starttls = true }\n"
+      "mailgate.listen { address = '127.0.0.1:465', implicit_tls = true,\n"
+      "                  tls = { cert = 'own.pem', key = 'own.key' } }\n");
+  EXPECT_EQ(c.listeners.at(0).tls.cert, "g.pem");
+  EXPECT_EQ(c.listeners.at(1).tls.cert, "own.pem");
+  EXPECT_TRUE(c.listeners.at(1).implicit_tls);
+  EXPECT_FALSE(c.tls.self_signed);
+}
+
+TEST_F(ConfigTest, NotImplementedYet) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
       {"mailgate.listen { address = '127.0.0.1:25', auth = 'optional' }",
        "listen[1].auth: AUTH is not implemented yet"},
       {"mailgate.listen { address = '127.0.0.1:25', auth = 'required' }",
        "listen[1].auth: AUTH is not implemented yet"},
-      {std::string(kListen) + "mailgate.configure { tls = { cert = 'c.pem' } }",
-       "tls.cert: TLS certificates are not implemented yet"},
-      {std::string(kListen) + "mailgate.configure { tls = { key = 'k.pem' } }",
-       "tls.key: TLS certificates are not implemented yet"},
   };
   for (const auto& [lua, want] : cases) {
     EXPECT_THAT(error(lua), HasSubstr(want)) << lua;

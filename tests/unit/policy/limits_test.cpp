@@ -280,7 +280,9 @@ constexpr const char* kMemoryHook = R"(
 )";
 
 TEST(PolicyLimits, AllocationPastTheLimitFailsTheCallAndTheNextRunsInAFreshState) {
-  Harness h(kMemoryHook, "memory_limit = \"8MB\"");
+  // hook_timeout 5s: on a loaded machine the runaway loop must hit the memory
+  // limit, not the 300ms timeout (a timeout does not replace the state).
+  Harness h(kMemoryHook, "memory_limit = \"8MB\", hook_timeout = \"5s\"");
   EXPECT_EQ(h.rcpt("a@b.test").reply.text, "v1 call 1");
   EXPECT_EQ(h.rcpt("a@b.test").reply.text, "v1 call 2");
   // The file changes on disk: a replacement must still be the version built.
