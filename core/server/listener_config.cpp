@@ -67,6 +67,15 @@ const config::Section<C>& timeouts_section() {
   return s;
 }
 
+// The password crosses the wire: AUTH only over TLS unless a test setup says otherwise.
+void auth_over_tls(ListenerConfig& l, const std::string& path, const config::Context& ctx) {
+  if (l.auth == AuthMode::Off || l.starttls || l.implicit_tls || l.auth_plaintext) return;
+  const auto key = config::field_path(path, "auth");
+  ctx.fail(key, key +
+                    ": AUTH is offered only over TLS: set starttls or implicit_tls "
+                    "(auth_plaintext = true allows it without, for loopback tests)");
+}
+
 }  // namespace
 
 std::vector<net::Cidr> loopback_networks() {
@@ -74,64 +83,78 @@ std::vector<net::Cidr> loopback_networks() {
 }
 
 const config::Section<ListenerConfig>& listener_section() {
-  static const config::Section<C> s{{
-      config::host_port("address", &C::address,
-                        "`\"ip:port\"` or `\"[ipv6]:port\"`; port 0 picks a free port (logged)")
-          .required("(e.g. \"127.0.0.1:2525\")"),
-      config::list<C, net::Cidr>("relay_networks", &C::relay_networks,
-                                 "clients that may relay to any domain; `{}` = nobody",
-                                 "CIDR networks", read_network,
-                                 [](const net::Cidr& n) { return n.str(); }),
-      config::list<C, std::string>("relay_domains", &C::relay_domains,
-                                   "domains anyone may send mail *to*", "domains",
-                                   read_relay_domain, [](const std::string& d) { return d; }),
-      config::boolean("starttls", &C::starttls,
-                      "offer STARTTLS (RFC 3207) with the listener's certificate; needs `tls` "
-                      "(here or in `configure{}`)")
-          .shown_default("`false` (the shipped config: `true`)"),
-      config::boolean("implicit_tls", &C::implicit_tls,
-                      "TLS from the first byte (port 465 style, RFC 8314); needs a certificate; "
-                      "STARTTLS is then never offered"),
-      config::section("tls", &C::tls, tls::tls_section(),
-                      "certificate for this listener; default: the global tls"),
-      config::choice("auth", &C::auth, "SMTP AUTH",
-                     {{"off", AuthMode::Off},
-                      {"optional", AuthMode::Optional},
-                      {"required", AuthMode::Required}}),
-      config::boolean("auth_plaintext", &C::auth_plaintext,
-                      "allow AUTH without TLS (loopback test setups only)"),
-      config::size("max_message_size", &C::max_message_size,
-                   "advertised in `SIZE`, enforced (`552 5.3.4`)", 1),
-      config::integer("max_recipients", &C::max_recipients,
-                      "more get `452 4.5.3` (RFC 5321 §4.5.3.1.10)", 1),
-      config::group("timeouts", timeouts_section(), "time limits of a session"),
-      config::integer("max_connections", &C::max_connections,
-                      "sessions open on this listener → `421 4.3.2 too many connections` beyond; "
-                      "`0`: no cap",
-                      0),
-      config::integer("max_connections_per_ip", &C::max_connections_per_ip,
-                      "sessions from one client IP (over all listeners) → `421 4.7.0 too many "
-                      "connections from IP`; `0`: no cap",
-                      0),
-      config::rate_or_zero("connection_rate_per_ip", &C::connection_rate_per_ip,
-                           "new connections per client IP, e.g. `\"60/min\"` (a burst of one "
-                           "interval's count) → `421 4.7.0`; `0`: none"),
-      config::duration("greet_pause", &C::greet_pause,
-                       "the greeting is `220-` … a pause … `220 `: a client that sends anything "
-                       "before the last line gets `554 5.5.1 protocol error: input before the "
-                       "greeting` and is disconnected (spambots and command injection do; RFC "
-                       "5321 clients wait); `0s`: one `220` line at once; at most `60s`",
-                       /*allow_zero=*/true)
-          .check(at_most_a_minute),
-      config::integer("max_errors", &C::max_errors,
-                      "error replies (DATA's and BDAT's included) before `421 4.7.0` and close", 1),
-      config::integer("max_junk_commands", &C::max_junk_commands,
-                      "NOOP/RSET/VRFY/HELP/EXPN before `421 4.7.0` (reset by MAIL)", 1),
-      config::integer("max_line_length", &C::max_line_length,
-                      "command line limit in octets incl. CRLF (RFC 5321 says 512, but SMTP "
-                      "extensions such as ORCPT and ENVID extend it; like Postfix we allow 2048)",
-                      512, 1 << 20),
-  }};
+  static const config::Section<C> s{
+      {
+          config::host_port("address", &C::address,
+                            "`\"ip:port\"` or `\"[ipv6]:port\"`; port 0 picks a free port (logged)")
+              .required("(e.g. \"127.0.0.1:2525\")"),
+          config::list<C, net::Cidr>("relay_networks", &C::relay_networks,
+                                     "clients that may relay to any domain; `{}` = nobody",
+                                     "CIDR networks", read_network,
+                                     [](const net::Cidr& n) { return n.str(); }),
+          config::list<C, std::string>("relay_domains", &C::relay_domains,
+                                       "domains anyone may send mail *to*", "domains",
+                                       read_relay_domain, [](const std::string& d) { return d; }),
+          config::boolean("starttls", &C::starttls,
+                          "offer STARTTLS (RFC 3207) with the listener's certificate; needs `tls` "
+                          "(here or in `configure{}`)")
+              .shown_default("`false` (the shipped config: `true`)"),
+          config::boolean(
+              "implicit_tls", &C::implicit_tls,
+              "TLS from the first byte (port 465 style, RFC 8314); needs a certificate; "
+              "STARTTLS is then never offered"),
+          config::section("tls", &C::tls, tls::tls_section(),
+                          "certificate for this listener; default: the global tls"),
+          config::choice(
+              "auth", &C::auth,
+              "`\"optional\"`: offer `AUTH PLAIN LOGIN` (over TLS); an authenticated "
+              "client may relay like one in `relay_networks`; `\"required\"`: also `MAIL` "
+              "before a successful AUTH is `530 5.7.0`. Needs an `auth` hook (e.g. "
+              "`mailgate.use(\"auth_file\", …)`, else the start fails) and `starttls` or "
+              "`implicit_tls` (else `check-config` fails)",
+              {{"off", AuthMode::Off},
+               {"optional", AuthMode::Optional},
+               {"required", AuthMode::Required}}),
+          config::boolean("auth_plaintext", &C::auth_plaintext,
+                          "offer AUTH without TLS too (loopback test setups only: the password "
+                          "crosses the wire in clear)"),
+          config::size("max_message_size", &C::max_message_size,
+                       "advertised in `SIZE`, enforced (`552 5.3.4`)", 1),
+          config::integer("max_recipients", &C::max_recipients,
+                          "more get `452 4.5.3` (RFC 5321 §4.5.3.1.10)", 1),
+          config::group("timeouts", timeouts_section(), "time limits of a session"),
+          config::integer(
+              "max_connections", &C::max_connections,
+              "sessions open on this listener → `421 4.3.2 too many connections` beyond; "
+              "`0`: no cap",
+              0),
+          config::integer("max_connections_per_ip", &C::max_connections_per_ip,
+                          "sessions from one client IP (over all listeners) → `421 4.7.0 too many "
+                          "connections from IP`; `0`: no cap",
+                          0),
+          config::rate_or_zero("connection_rate_per_ip", &C::connection_rate_per_ip,
+                               "new connections per client IP, e.g. `\"60/min\"` (a burst of one "
+                               "interval's count) → `421 4.7.0`; `0`: none"),
+          config::duration(
+              "greet_pause", &C::greet_pause,
+              "the greeting is `220-` … a pause … `220 `: a client that sends anything "
+              "before the last line gets `554 5.5.1 protocol error: input before the "
+              "greeting` and is disconnected (spambots and command injection do; RFC "
+              "5321 clients wait); `0s`: one `220` line at once; at most `60s`",
+              /*allow_zero=*/true)
+              .check(at_most_a_minute),
+          config::integer("max_errors", &C::max_errors,
+                          "error replies (DATA's and BDAT's included) before `421 4.7.0` and close",
+                          1),
+          config::integer("max_junk_commands", &C::max_junk_commands,
+                          "NOOP/RSET/VRFY/HELP/EXPN before `421 4.7.0` (reset by MAIL)", 1),
+          config::integer(
+              "max_line_length", &C::max_line_length,
+              "command line limit in octets incl. CRLF (RFC 5321 says 512, but SMTP "
+              "extensions such as ORCPT and ENVID extend it; like Postfix we allow 2048)",
+              512, 1 << 20),
+      },
+      auth_over_tls};
   return s;
 }
 

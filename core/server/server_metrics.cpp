@@ -29,6 +29,8 @@ constexpr Family kTlsHandshakes{"mailgate_smtp_tls_handshakes_total",
                                 Type::Counter,
                                 "Inbound TLS handshakes (STARTTLS and implicit TLS), by result",
                                 {"result"}};
+constexpr Family kAuth{
+    "mailgate_smtp_auth_total", Type::Counter, "SMTP AUTH attempts, by result", {"result"}};
 
 double v(const ServerStats::Counter& c) { return static_cast<double>(c.load()); }
 double v(std::uint64_t n) { return static_cast<double>(n); }
@@ -61,6 +63,10 @@ void export_metrics(metrics::Exposition& e, const ServerStats& s,
   e.add(kTlsHandshakes, v(s.tls_ok), {"ok"});
   e.add(kTlsHandshakes, v(s.tls_failed), {"failed"});
   e.add(kTlsHandshakes, v(s.tls_timeout), {"timeout"});
+  e.add(kAuth, v(s.auth_ok), {"success"});
+  e.add(kAuth, v(s.auth_failed), {"failure"});
+  e.add(kAuth, v(s.auth_tempfail), {"tempfail"});
+  e.add(kAuth, v(s.auth_throttled), {"throttled"});
 }
 
 }  // namespace mailgate::server

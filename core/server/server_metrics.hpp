@@ -1,7 +1,8 @@
 // server/server_metrics: the metric families of inbound SMTP (connections,
-// sessions, refusals before the greeting, time limits, TLS handshakes) and of recipient
-// admission, which HTTP inject shares (recipients accepted, refusals by
-// stage, the submission stage's refusals of finished messages included).
+// sessions, refusals before the greeting, time limits, TLS handshakes, AUTH)
+// and of recipient admission, which HTTP inject shares (recipients accepted,
+// refusals by stage, the submission stage's refusals of finished messages
+// included).
 #pragma once
 
 #include "metrics/exposition.hpp"

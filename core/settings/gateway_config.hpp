@@ -10,8 +10,9 @@
 // unknown key, a wrong type or a bad unit is a config::Error naming the file
 // and the dotted key ("conf/mailgate.lua: spool.min_free_space: expected a
 // size (e.g. \"1GB\"), got boolean"; see config/context.hpp for the --set
-// suffix); features declared but not built yet are refused in one place,
-// reject_unbuilt_features(), so nothing unbuilt is silently accepted.
+// suffix). Every declared key works: a key declared before its feature
+// exists must be refused with "not implemented yet", so that nothing
+// unbuilt is ever silently accepted.
 //
 // --set KEY=VALUE (config/overrides.hpp for the value typing): KEY is a
 // dotted path into configure{} ("spool.path", "dns.servers.1"); "listen.KEY"
@@ -62,12 +63,6 @@ struct ConfigTables {
 // the working directory).
 GatewayConfig validate(ConfigTables tables, const std::string& file,
                        const std::vector<std::string>& overrides);
-
-// Refuses keys whose feature is declared but not built yet (inbound TLS,
-// AUTH): "listen[1].starttls: STARTTLS is not implemented yet".
-void reject_unbuilt_features(const GatewayConfig& c, const config::Context& ctx);
-// One sentence for the reference: which keys reject_unbuilt_features refuses.
-std::string unbuilt_note();
 
 // The Markdown reference of every key (README's "Configuration" reference;
 // `mailgate config-reference`).

@@ -23,7 +23,7 @@ std::string reference_markdown() {
          "\n"
          "Listener keys (`mailgate.listen{}`, one call per listener):\n"
          "\n" +
-         config::markdown_table(listen) + "\n" + unbuilt_note() + "\n";
+         config::markdown_table(listen);
 }
 
 }  // namespace mailgate::settings

@@ -71,7 +71,6 @@ GatewayConfig validate(ConfigTables tables, const std::string& file,
   }
   share_certificates(c, ctx);
   server::check_listeners(c.listeners, "listen", ctx);
-  reject_unbuilt_features(c, ctx);
   return c;
 }
 

@@ -1,7 +1,6 @@
 // Tests of core/settings without a config file: validate() on value trees
 // (defaults, --set into configure{} and listeners, the rules across
-// sections, the unbuilt features refused in one place) and the reference
-// generated from the modules' sections.
+// sections) and the reference generated from the modules' sections.
 #include "settings/gateway_config.hpp"
 
 #include <gmock/gmock.h>
@@ -85,16 +84,12 @@ TEST(Settings, CertificatesAreSharedAndNeeded) {
   EXPECT_EQ(c.listeners.at(0).tls.cert, "g.pem");  // the global one
 }
 
-TEST(Settings, UnbuiltFeaturesAreRefusedInOnePlace) {
-  for (const char* set :
-       {"listen.auth=optional", "listen.auth=required", "listen.auth_plaintext=true"}) {
-    EXPECT_THAT(error(one_listener(), {set}), HasSubstr("AUTH is not implemented yet")) << set;
-  }
-  GatewayConfig c;
-  c.listeners.emplace_back();
-  EXPECT_NO_THROW(reject_unbuilt_features(c, config::Context("f")));
-  c.listeners[0].auth_plaintext = true;
-  EXPECT_THROW(reject_unbuilt_features(c, config::Context("f")), config::Error);
+TEST(Settings, AuthOnlyOverTls) {
+  EXPECT_THAT(error(one_listener(), {"listen.auth=optional"}),
+              HasSubstr("listen[1].auth: AUTH is offered only over TLS"));
+  const auto c =
+      validate(one_listener(), "f.lua", {"listen.auth=required", "listen.auth_plaintext=true"});
+  EXPECT_EQ(c.listeners.at(0).auth, server::AuthMode::Required);
 }
 
 TEST(Settings, ReferenceListsEveryKeyWithItsDefault) {
@@ -111,8 +106,7 @@ TEST(Settings, ReferenceListsEveryKeyWithItsDefault) {
            "| `address` | `ip:port` | (required) |",
            "| `relay_networks` | array of CIDR networks | `{ \"127.0.0.0/8\", \"::1/128\" }` |",
            "| `implicit_tls` | boolean | `false` | TLS from the first byte (port 465 style",
-           "| `auth_plaintext` | boolean | `false` | allow AUTH without TLS (loopback test setups "
-           "only) |",
+           "| `auth_plaintext` | boolean | `false` | offer AUTH without TLS too",
            "| `tls` | table |  | certificate for this listener; default: the global tls |",
            "| `tls.cert` | string | none |",
            "| `timeouts.min_data_rate` | size | `1KB` |",
