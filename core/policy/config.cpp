@@ -587,10 +587,21 @@ class Checker {
       }
     }
 
+    bool http_global_tls = false;  // http.tls = true: resolved once tls{} is read
     if (auto* h = table(find(t, "http"), "http")) {
-      only_keys(*h, "http", {"listen", "token"}, "configure");
+      only_keys(*h, "http", {"listen", "token", "tls"}, "configure");
       if (auto* v = find(*h, "listen")) c.http.listen = host_port(*v, "http.listen");
       if (auto* v = find(*h, "token")) c.http.token = string(*v, "http.token");
+      if (auto* v = find(*h, "tls")) {
+        if (v->type == Value::Type::Boolean) {
+          http_global_tls = v->boolean;
+        } else if (v->type == Value::Type::Table) {
+          c.http.tls = certificate(*v, "http.tls", "configure");
+          if (c.http.tls.cert.empty()) fail("http.tls", "http.tls: needs cert and key");
+        } else {
+          expected("http.tls", "true, false or { cert = \"...\", key = \"...\" }", *v);
+        }
+      }
     }
     // The admin API can inject and bounce mail: off loopback it needs a token.
     if (c.http.token.empty() && !is_loopback_listen(c.http.listen)) {
@@ -616,6 +627,14 @@ class Checker {
     }
 
     if (auto* tl = find(t, "tls")) c.tls = certificate(*tl, "tls", "configure");
+    if (http_global_tls) {
+      if (c.tls.cert.empty()) {
+        fail("http.tls",
+             "http.tls: true needs a certificate: tls = { cert = \"...\", key = "
+             "\"...\" } in configure{}, or http.tls = { cert = ..., key = ... }");
+      }
+      c.http.tls = c.tls;
+    }
 
     if (auto* l = table(find(t, "log"), "log")) {
       only_keys(*l, "log", {"level", "deliveries"}, "configure");

@@ -68,6 +68,9 @@ struct SpoolConfig {
 struct HttpConfig {
   std::string listen = "127.0.0.1:8025";
   std::string token;
+  // HTTPS with this certificate (http.tls = true: the global tls{}; or its
+  // own { cert, key }); none (the default): plain HTTP.
+  TlsConfig tls;
 };
 
 struct DnsConfig {
