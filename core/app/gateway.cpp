@@ -3,6 +3,7 @@
 // promises need and tolerates parts that never started (a failed start).
 #include "app/gateway.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -151,6 +152,17 @@ std::string Gateway::Parts::start_policy() {
     policy->start();
   } catch (const std::exception& e) {
     return std::string("config error: ") + e.what();
+  }
+  // AUTH with nobody to ask would never succeed: say so now, not at the
+  // first client (a reload keeps needing the hook: Policy::auth refuses all).
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (cfg.listeners[i].auth != policy::AuthMode::Off &&
+        !policy->current(0)->has(policy::Event::Auth)) {
+      return fmt::format(
+          "config error: listen[{}].auth: needs an auth hook, e.g. "
+          "mailgate.use(\"auth_file\", {{ path = \"conf/users\" }})",
+          i + 1);
+    }
   }
 
   smtp = std::make_unique<server::SmtpServer>(cfg, *workers, *store, *writer);

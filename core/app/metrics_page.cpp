@@ -87,6 +87,11 @@ void smtp_metrics(metrics::Exposition& e, const AdminContext& ctx) {
   e.counter("mailgate_smtp_tls_handshakes_total", tls, v(s.tls_ok), {{"result", "ok"}});
   e.counter("mailgate_smtp_tls_handshakes_total", tls, v(s.tls_failed), {{"result", "failed"}});
   e.counter("mailgate_smtp_tls_handshakes_total", tls, v(s.tls_timeout), {{"result", "timeout"}});
+  const char* auth = "SMTP AUTH attempts, by result";
+  e.counter("mailgate_smtp_auth_total", auth, v(s.auth_ok), {{"result", "success"}});
+  e.counter("mailgate_smtp_auth_total", auth, v(s.auth_failed), {{"result", "failure"}});
+  e.counter("mailgate_smtp_auth_total", auth, v(s.auth_tempfail), {{"result", "tempfail"}});
+  e.counter("mailgate_smtp_auth_total", auth, v(s.auth_throttled), {{"result", "throttled"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_data, {{"stage", "data"}});
   e.counter("mailgate_recipients_rejected_total", help, t.rejected_message, {{"stage", "message"}});
 }

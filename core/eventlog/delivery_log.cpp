@@ -48,7 +48,6 @@ std::string to_json(const LogRecord& r) {
   if (!r.tls_cipher.empty()) j["tls_cipher"] = r.tls_cipher;
   if (!r.auth_user.empty()) j["auth"] = r.auth_user;
   if (r.size) j["size"] = r.size;
-  if (!r.auth.empty()) j["auth"] = r.auth;
   if (!r.meta.empty()) {
     auto& m = j["meta"] = nlohmann::json::object();
     for (const auto& [k, v] : r.meta) m[k] = v;

@@ -736,6 +736,12 @@ class Checker {
       c.listeners.push_back(listener(listeners[i], lp));
       auto& mine = c.listeners.back();
       if (mine.tls.cert.empty()) mine.tls = c.tls;  // the global certificate
+      if (mine.auth != AuthMode::Off && !mine.starttls && !mine.implicit_tls &&
+          !mine.auth_plaintext) {
+        const auto k = field_path(lp, "auth");
+        fail(k, k + ": AUTH is offered only over TLS: set starttls or implicit_tls "
+                    "(auth_plaintext = true allows it without, for loopback tests)");
+      }
       if ((mine.starttls || mine.implicit_tls) && mine.tls.cert.empty()) {
         const auto k = field_path(lp, mine.starttls ? "starttls" : "implicit_tls");
         fail(k, k + ": needs a certificate: tls = { cert = \"...\", key = \"...\" } in "
@@ -817,8 +823,9 @@ class Checker {
 
     if (auto* v = find(t, "auth")) {
       const auto mode = one_of(*v, key("auth"), {"off", "optional", "required"});
-      if (mode != "off") fail(key("auth"), key("auth") + ": AUTH is not implemented yet");
-      l.auth = AuthMode::Off;
+      l.auth = mode == "required"   ? AuthMode::Required
+               : mode == "optional" ? AuthMode::Optional
+                                    : AuthMode::Off;
     }
 
     if (auto* v = find(t, "max_message_size")) {

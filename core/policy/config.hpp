@@ -2,9 +2,7 @@
 // (mailgate.configure{}, mailgate.listen{}) through the same Lua runtime that
 // will run hooks. Promises: every key is checked; an unknown key, a wrong type
 // or a bad unit is an error naming the dotted key (e.g. "spool.min_free_space:
-// expected a size like \"1GB\""); features not built yet (AUTH) are errors
-// saying "not implemented yet", so nothing unbuilt is ever silently accepted
-// or advertised.
+// expected a size like \"1GB\"").
 #pragma once
 
 #include <cstdint>

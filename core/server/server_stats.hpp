@@ -32,6 +32,8 @@ struct ServerStats {
   // TLS handshakes (STARTTLS and implicit TLS), by result.
   Counter tls_ok{0}, tls_failed{0}, tls_timeout{0};
   Counter tls_pipelined_discarded{0};  // STARTTLS with input after it (CVE-2011-0411 probes)
+  // SMTP AUTH attempts, by result.
+  Counter auth_ok{0}, auth_failed{0}, auth_tempfail{0}, auth_throttled{0};
 
   void add(const ServerStats& o);  // for summing per-worker blocks
 };
@@ -64,6 +66,10 @@ inline void ServerStats::add(const ServerStats& o) {
   s(tls_failed, o.tls_failed);
   s(tls_timeout, o.tls_timeout);
   s(tls_pipelined_discarded, o.tls_pipelined_discarded);
+  s(auth_ok, o.auth_ok);
+  s(auth_failed, o.auth_failed);
+  s(auth_tempfail, o.auth_tempfail);
+  s(auth_throttled, o.auth_throttled);
 }
 
 }  // namespace mailgate::server

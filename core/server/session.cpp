@@ -462,9 +462,7 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
       forget_helo();
       break;
     case Verb::Auth:
-      // Not advertised: AUTH is not built yet.
-      reply(502, "5.5.1", "command not implemented");
-      ++errors_;
+      if (!co_await do_auth(cmd.arg)) co_return false;
       break;
     case Verb::Unknown: {
       // A web client talking to the SMTP port: drop it (cross-protocol attacks).
@@ -520,11 +518,11 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
     reply(250, "", host);
     co_return;
   }
-  reply(
-      250, "",
-      fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
-                  "ENHANCEDSTATUSCODES\nCHUNKING\nDSN{}",
-                  host, helo_, listener_.max_message_size, starttls_offered() ? "\nSTARTTLS" : ""));
+  reply(250, "",
+        fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
+                    "ENHANCEDSTATUSCODES\nCHUNKING\nDSN{}{}",
+                    host, helo_, listener_.max_message_size, starttls_offered() ? "\nSTARTTLS" : "",
+                    auth_offered() ? "\nAUTH PLAIN LOGIN" : ""));
 }
 
 asio::awaitable<void> Session::do_mail(std::string_view arg) {
@@ -555,6 +553,11 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
   if (p.size && *p.size > listener_.max_message_size) {
     reply(552, "5.3.4",
           fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size));
+    ++errors_;
+    co_return;
+  }
+  if (listener_.auth == policy::AuthMode::Required && auth_user_.empty()) {
+    reply(530, "5.7.0", "authentication required");
     ++errors_;
     co_return;
   }

@@ -29,6 +29,7 @@
 #include "net/socket_deadline.hpp"
 #include "policy/config.hpp"
 #include "policy/runtime.hpp"
+#include "server/auth_throttle.hpp"
 #include "server/connection_gate.hpp"
 #include "server/server_stats.hpp"
 #include "server/smtp_server.hpp"
@@ -57,6 +58,7 @@ struct WorkerState {
   policy::PolicyRuntime* policy = nullptr;   // null: no hooks
   submit::Submitter* submitter = nullptr;    // this worker's submission stage
   const tls::ServerContexts* tls = nullptr;  // per listener (null: no TLS anywhere)
+  AuthThrottle* auth_throttle = nullptr;     // AUTH failures per IP (shared by workers)
   bool draining = false;
 };
 
@@ -137,9 +139,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // STARTTLS's checks: false when refused (the reply is queued, counted).
   bool starttls_allowed(std::string_view arg);
   void discard_pipelined_input();  // what the client sent after STARTTLS
-  void forget_helo();              // after the handshake: EHLO again
+  void forget_helo();              // after the handshake: EHLO (and AUTH) again
   // The handshake (implicit TLS, or after "220 Ready to start TLS").
   asio::awaitable<bool> start_tls();
+
+  // AUTH (session_auth.cpp)
+  bool auth_offered() const;
+  asio::awaitable<bool> do_auth(std::string_view arg);  // false: close
+  // "334 CHALLENGE", then the client's response line (nullopt: closed,
+  // timed out or too long; the reply is queued).
+  asio::awaitable<std::optional<std::string>> sasl_response(std::string_view challenge);
+  asio::awaitable<std::optional<std::string>> read_sasl_line();
 
   // Message reception (session_data.cpp)
   asio::awaitable<bool> do_data();
@@ -178,6 +188,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string helo_;
   bool esmtp_ = false;
+  std::string auth_user_;  // SMTP AUTH identity ("" until AUTH succeeded)
+  unsigned auth_failures_ = 0;
   policy::PolicyRef policy_;  // the version the connection started with
   policy::ConnInfo conn_;
   policy::TxInfo hook_tx_;       // the transaction as hooks see it (tx_info())

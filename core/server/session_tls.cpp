@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "net/cidr.hpp"
 #include "server/session.hpp"
 
 namespace mailgate::server {
@@ -56,6 +57,11 @@ void Session::forget_helo() {
   helo_.clear();
   conn_.helo.clear();
   esmtp_ = false;
+  if (!auth_user_.empty()) {
+    auth_user_.clear();
+    conn_.auth.clear();
+    may_relay_ = net::any_contains(listener_.relay_networks, remote_ip_);
+  }
 }
 
 asio::awaitable<bool> Session::start_tls() {

@@ -30,6 +30,7 @@ struct SmtpServer::Impl {
   const std::vector<policy::ListenerConfig>& listeners;
   ConnectionGate gate;
   tls::ServerContexts tls;
+  AuthThrottle auth_throttle;
 
   Impl(const policy::Config& c, net::WorkerPool& w)
       : config(c),
@@ -89,6 +90,7 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
     st->writer = &writer;
     st->store = &store;
     st->tls = &impl_->tls;
+    st->auth_throttle = &impl_->auth_throttle;
     impl_->states.push_back(std::move(st));
   }
   impl_->acceptors.resize(workers.size());

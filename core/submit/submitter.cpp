@@ -224,7 +224,6 @@ void Submitter::log(const char* event, const Submission& s, std::string_view rec
   rec.tls_cipher = s.origin.tls_cipher;
   rec.auth_user = s.origin.auth_user;
   rec.meta.assign(s.meta.begin(), s.meta.end());
-  rec.auth = s.origin.auth_user;
   deps_.log->write(deps_.worker, std::move(rec));
 }
 

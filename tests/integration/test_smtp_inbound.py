@@ -383,6 +383,6 @@ def test_check_config_errors_name_the_key(tmp_path):
     assert bad.returncode != 0 and "spool.pth" in bad.stderr
     cfg = write_config(tmp_path, listen_extra='auth = "optional",')
     r = subprocess.run([BIN, "check-config", "--config", cfg], capture_output=True, text=True)
-    assert r.returncode != 0 and "not implemented yet" in r.stderr
+    assert r.returncode != 0 and "listen[1].auth: AUTH is offered only over TLS" in r.stderr
     r = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0 and "not implemented yet" in r.stderr
+    assert r.returncode != 0 and "listen[1].auth: AUTH is offered only over TLS" in r.stderr

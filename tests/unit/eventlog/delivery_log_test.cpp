@@ -158,7 +158,7 @@ TEST(ToJson, OmitsEmptyOptionalFields) {
 TEST(ToJson, AuthIsTheAuthenticatedUserWhenThereIsOne) {
   LogRecord r = full_record();
   EXPECT_FALSE(json::parse(to_json(r)).contains("auth"));
-  r.auth = "app@example.org";
+  r.auth_user = "app@example.org";
   EXPECT_EQ(json::parse(to_json(r)).at("auth"), "app@example.org");
 }
 

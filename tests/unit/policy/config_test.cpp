@@ -531,16 +531,19 @@ TEST_F(ConfigTest, TlsKeys) {
   EXPECT_FALSE(c.tls.self_signed);
 }
 
-TEST_F(ConfigTest, NotImplementedYet) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"mailgate.listen { address = '127.0.0.1:25', auth = 'optional' }",
-       "listen[1].auth: AUTH is not implemented yet"},
-      {"mailgate.listen { address = '127.0.0.1:25', auth = 'required' }",
-       "listen[1].auth: AUTH is not implemented yet"},
-  };
-  for (const auto& [lua, want] : cases) {
-    EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
-  }
+TEST_F(ConfigTest, AuthNeedsTlsUnlessPlaintextIsAllowed) {
+  EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:25', auth = 'optional' }"),
+              HasSubstr("listen[1].auth: AUTH is offered only over TLS"));
+  EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:25', auth = 'sometimes' }"),
+              HasSubstr("listen[1].auth"));
+  Config c = load(
+      "mailgate.listen { address = '127.0.0.1:25', auth = 'required', auth_plaintext = true }");
+  EXPECT_EQ(c.listeners.at(0).auth, AuthMode::Required);
+  EXPECT_TRUE(c.listeners.at(0).auth_plaintext);
+  c = load(
+      "mailgate.configure { tls = { cert = 'c', key = 'k' } }\n"
+      "mailgate.listen { address = '127.0.0.1:587', auth = 'optional', starttls = true }");
+  EXPECT_EQ(c.listeners.at(0).auth, AuthMode::Optional);
   EXPECT_NO_THROW(
       load("mailgate.listen { address = '127.0.0.1:25', auth = 'off', starttls = false }"));
 }
