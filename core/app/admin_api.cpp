@@ -21,6 +21,7 @@
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
 #include "suppression/suppression_list.hpp"
+#include "tls/reloading_context.hpp"
 
 namespace mailgate::app {
 
@@ -248,6 +249,15 @@ http::Response suppression_remove(const AdminContext& ctx, const http::Request& 
 
 }  // namespace
 
+std::string reload_certificates(const AdminContext& ctx) {
+  std::string error = ctx.smtp->reload_certificates();
+  if (ctx.http_tls) {
+    if (auto e = ctx.http_tls->reload(); !e.empty())
+      error += (error.empty() ? "" : "; ") + std::string("http.tls: ") + e;
+  }
+  return error;
+}
+
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
   const AdminContext* c = &ctx;
   server.handle(
@@ -300,7 +310,7 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
     auto error = c->policy->reload();
     if (!error.empty()) return http::error_response(422, error);
     // The policy is reloaded even when a certificate is not (422 says so).
-    error = c->smtp->reload_certificates();
+    error = reload_certificates(*c);
     if (!error.empty()) return http::error_response(422, "TLS certificates not reloaded: " + error);
     return http::json_response(200, {{"version", c->policy->version()}});
   });

@@ -27,6 +27,7 @@
 #include "spool/store.hpp"
 #include "submit/submitter.hpp"
 #include "suppression/suppression_list.hpp"
+#include "tls/reloading_context.hpp"
 
 namespace mailgate::app {
 
@@ -55,6 +56,7 @@ struct Gateway::Parts {
   std::vector<std::unique_ptr<submit::Submitter>> submitters;
   std::vector<submit::Submitter*> submitter_ptrs;
   AdminContext admin;
+  std::shared_ptr<tls::ReloadingContext> http_tls;  // HTTPS (http.tls): reloaded with SMTP's
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
@@ -92,8 +94,8 @@ std::string Gateway::Parts::start() {
   {
     // "listening http=" first: tests read the smtp line as "the gateway is up".
     const auto colon = cfg.http.listen.rfind(':');
-    spdlog::info("mailgate {} listening http={}:{}", MAILGATE_VERSION,
-                 cfg.http.listen.substr(0, colon), http->port());
+    spdlog::info("mailgate {} listening http={}:{}{}", MAILGATE_VERSION,
+                 cfg.http.listen.substr(0, colon), http->port(), http_tls ? " (HTTPS)" : "");
   }
   for (const auto& ep : smtp->endpoints()) {
     spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
@@ -231,6 +233,14 @@ std::string Gateway::Parts::start_http() {
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
   http_opts.token = cfg.http.token;
+  if (const auto& t = cfg.http.tls; !t.cert.empty()) {
+    std::string error;
+    http_tls =
+        tls::ReloadingContext::make({t.cert, t.key, t.self_signed ? cfg.hostname : ""}, error);
+    if (!http_tls) return "http.tls: " + error;
+    http_opts.tls = http_tls->server_context();
+    admin.http_tls = http_tls.get();
+  }
   http = std::make_unique<http::HttpServer>(http_opts);
   register_admin_routes(*http, admin);
   register_inject_route(*http, admin);
@@ -321,7 +331,7 @@ void Gateway::run_until_signal() {
         p.log->reopen();
         // Hooks and plugins are reloaded; configure{}/listen{} changes need a restart.
         if (auto e = p.policy->reload(); !e.empty()) spdlog::error("SIGHUP: reload failed: {}", e);
-        if (auto e = p.smtp->reload_certificates(); !e.empty())
+        if (auto e = reload_certificates(p.admin); !e.empty())
           spdlog::error("SIGHUP: TLS certificates not reloaded (the old ones stay): {}", e);
         wait_signal();
         return;

@@ -29,6 +29,37 @@ void require_token_off_loopback(HttpConfig& h, const std::string& path,
                     "bounce mail), or listen on 127.0.0.1 / [::1]");
 }
 
+// http.tls: true (the global certificate), false, or a certificate of its own.
+config::Field<HttpConfig> tls_field() {
+  config::Field<HttpConfig> f;
+  f.name = "tls";
+  f.read = [](const config::Value& v, HttpConfig& out, const std::string& key,
+              const config::Context& ctx) {
+    if (v.type == config::Value::Type::Boolean) {
+      out.tls_from_global = v.boolean;
+    } else if (v.type == config::Value::Type::Table) {
+      tls::tls_section().read(v, out.tls, key, ctx);
+      if (out.tls.cert.empty()) ctx.fail(key, key + ": needs cert and key");
+    } else {
+      ctx.expected(key, "true, false or { cert = \"...\", key = \"...\" }", v);
+    }
+  };
+  f.document = [](const HttpConfig&, const std::string& key, std::vector<config::DocRow>& rows) {
+    rows.push_back(config::DocRow{
+        key, "boolean or table", "`false` (plain HTTP)",
+        "HTTPS on `http.listen` (the port then speaks only TLS): `true` serves the global `tls` "
+        "certificate (a config error without one: `http.tls: true needs a certificate …`), `{ "
+        "cert = \"…\", key = \"…\" }` its own (both or neither; `self_signed = true` works as in "
+        "`tls`). Same TLS settings as inbound SMTP (TLS 1.2+, see \"Security\"); loaded at start "
+        "(a "
+        "file that does not load stops the start: `http.tls: cannot load certificate …`) and "
+        "re-read on SIGHUP and `POST /api/v1/reload` (a bad file keeps the certificate in use, "
+        "and the reload answers `422` naming `http.tls`). Off loopback, use it: a token over "
+        "plain HTTP can be read by anyone on the path"});
+  };
+  return f;
+}
+
 }  // namespace
 
 const config::Section<HttpConfig>& http_section() {
@@ -41,6 +72,7 @@ const config::Section<HttpConfig>& http_section() {
           config::string("token", &C::token,
                          "bearer token required by every `/api/v1/…` route; unset: no "
                          "authentication (whoever reaches the port may inject and bounce mail)"),
+          tls_field(),
       },
       require_token_off_loopback};
   return s;

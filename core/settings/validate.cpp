@@ -35,8 +35,16 @@ config::Override apply_override(const std::string& text, ConfigTables& t) {
 }
 
 // A listener without a certificate of its own uses the global one, and a
-// listener that speaks TLS needs one.
+// listener that speaks TLS needs one; http.tls = true is the global one.
 void share_certificates(GatewayConfig& c, const config::Context& ctx) {
+  if (c.http.tls_from_global) {
+    if (c.tls.cert.empty()) {
+      ctx.fail("http.tls",
+               "http.tls: true needs a certificate: tls = { cert = \"...\", key = "
+               "\"...\" } in configure{}, or http.tls = { cert = ..., key = ... }");
+    }
+    c.http.tls = c.tls;
+  }
   for (std::size_t i = 0; i < c.listeners.size(); ++i) {
     auto& l = c.listeners[i];
     if (l.tls.cert.empty()) l.tls = c.tls;

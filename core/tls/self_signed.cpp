@@ -73,7 +73,9 @@ std::string make_self_signed(const std::string& cert_path, const std::string& ke
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
   X509V3_set_ctx(&v3, cert.get(), cert.get(), nullptr, nullptr, 0);
-  const std::string san = "DNS:" + host_name;
+  // The loopback addresses too: local clients of the admin HTTPS listener
+  // (curl --cacert, mailgate queue --api https://127.0.0.1:8025) verify it.
+  const std::string san = "DNS:" + host_name + ",IP:127.0.0.1,IP:::1";
   ExtPtr ext(X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, san.c_str()));
   if (!ext || X509_add_ext(cert.get(), ext.get(), -1) != 1)
     return "cannot name " + host_name + " in a certificate: " + openssl_reason();

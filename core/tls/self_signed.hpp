@@ -5,7 +5,8 @@
 // Promises: an existing cert or key file is never overwritten; the key is
 // written with mode 0600; both files appear complete or not at all (written
 // to temporary names, then renamed); the certificate is valid for a year,
-// for `host_name` (CN and subjectAltName), with a P-256 key.
+// for `host_name` (CN and subjectAltName) and the loopback addresses
+// 127.0.0.1 and ::1 (subjectAltName), with a P-256 key.
 #pragma once
 
 #include <string>
