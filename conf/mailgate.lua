@@ -13,9 +13,8 @@
 -- `kill -HUP <pid>` reloads hooks and plugins; changes to configure{} and
 -- listen{} need a restart.
 --
--- Not available yet (setting them is an error saying "not implemented yet"):
--- AUTH (and the "auth" hook event), msg:dkim_sign, and SMTP AUTH to a
--- smarthost in a route result.
+-- Not available yet (calling it is an error saying "not implemented yet"):
+-- msg:dkim_sign.
 
 mailgate.configure {
   -- Name used in the SMTP banner, the EHLO reply, Received: headers and as
@@ -89,7 +88,9 @@ mailgate.listen {
 
   starttls = true,                          -- offer STARTTLS (RFC 3207), tls{} above
   -- implicit_tls = true,                   -- instead: TLS from the first byte (port 465)
-  auth = "off",                             -- only "off" until AUTH exists
+  -- SMTP AUTH (RFC 4954) over TLS: "off" | "optional" | "required"; needs an
+  -- auth hook, e.g. mailgate.use("auth_file", { path = "conf/users" }).
+  auth = "off",
 
   max_message_size = "25MB",                -- advertised with SIZE, enforced
   max_recipients = 1000,                    -- per message (RFC 5321 needs >= 100)
@@ -141,8 +142,12 @@ mailgate.listen {
 --   unknown_clients = "reject",   -- or "allow"
 -- })
 --
--- A hook of your own. Events: connect, helo, mail_from, rcpt_to, message,
--- route, egress_path, delivered, deferred, bounced.
+-- Users for SMTP AUTH (listener auth = "optional" | "required"): lines
+-- "user:crypt-hash" (SHA-512 $6$ or yescrypt $y$, e.g. from mkpasswd).
+-- mailgate.use("auth_file", { path = "conf/users" })
+--
+-- A hook of your own. Events: connect, helo, auth, mail_from, rcpt_to,
+-- message, route, egress_path, delivered, deferred, bounced.
 -- mailgate.on("rcpt_to", function(tx, rcpt)
 --   if rcpt.domain == "blocked.example" then
 --     return mailgate.reject(550, "5.7.1 recipient domain not accepted")

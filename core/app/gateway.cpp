@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "app/admin_api.hpp"
+#include "app/service_notify.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -106,6 +107,7 @@ std::string Gateway::Parts::start() {
                  cfg.spool.path);
   }
   start_recovery();
+  notify_ready("serving; recovering the spool");
   return {};
 }
 
@@ -264,6 +266,8 @@ void Gateway::Parts::start_recovery() {
     spdlog::info(
         "recovery: done: {} messages, {} queue records, {} orphaned chunks removed in {:.3f}s",
         r.messages(), r.records(), r.orphans_removed(), r.seconds());
+    notify_status(
+        fmt::format("serving; {} queued messages recovered in {:.1f}s", r.messages(), r.seconds()));
   });
 }
 
@@ -337,6 +341,7 @@ void Gateway::run_until_signal() {
         return;
       }
       spdlog::info("signal {}: draining", sig);
+      notify_stopping("draining");
       stop = true;
       progress.cancel();
     });
@@ -348,8 +353,11 @@ void Gateway::run_until_signal() {
       if (ec || stop) return;
       if (p.recovery && !p.recovery->done()) {
         const auto& r = *p.recovery;
-        spdlog::info("recovery: {} of ~{} queue records indexed, {} messages ({:.1f}s)",
-                     r.records(), r.estimated_total(), r.messages(), r.seconds());
+        const auto progress_text =
+            fmt::format("{} of ~{} queue records indexed, {} messages ({:.1f}s)", r.records(),
+                        r.estimated_total(), r.messages(), r.seconds());
+        spdlog::info("recovery: {}", progress_text);
+        notify_status("serving; recovering the spool: " + progress_text);
       }
       tick();
     });

@@ -1,7 +1,7 @@
 // app/main: the mailgate command line (DESIGN §5): serve, check-config,
-// config-reference, version, and the admin subcommands. Wires the modules together for
-// `serve`, handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and exits
-// non-zero with a clear message on any start-up error.
+// config-reference, version, tls self-signed, and the admin subcommands. Wires the modules together
+// for `serve`, handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and exits non-zero with a
+// clear message on any start-up error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
@@ -10,6 +10,7 @@
 #include "app/admin_cli.hpp"
 #include "app/serve.hpp"
 #include "app/spool_dump.hpp"
+#include "app/tls_cli.hpp"
 #include "policy/config.hpp"
 #include "settings/gateway_config.hpp"
 
@@ -56,6 +57,13 @@ int main(int argc, char** argv) {
   dump->add_option("--path", spool_path, "spool directory")->capture_default_str();
   dump->add_flag("--bodies", bodies, "include each body, base64-encoded");
 
+  auto* tls_cmd = app.add_subcommand("tls", "TLS certificates");
+  tls_cmd->require_subcommand(1);
+  auto* self_signed = tls_cmd->add_subcommand(
+      "self-signed", "make the self-signed pairs the config asks for (self_signed = true)");
+  self_signed->add_option("--config", config, "config file")->capture_default_str();
+  self_signed->add_option("--set", sets, "override a configure{} key: dotted.key=value");
+
   mailgate::app::AdminCli admin(app);  // queue, suppression, reload
 
   try {
@@ -69,6 +77,7 @@ int main(int argc, char** argv) {
   if (*serve) return mailgate::app::serve(config, sets);
   if (*check) return check_config(config, sets);
   if (*dump) return mailgate::app::spool_dump(spool_path, bodies);
+  if (*self_signed) return mailgate::app::make_self_signed_pairs(config, sets);
   if (app.got_subcommand("config-reference")) {
     std::fputs(mailgate::settings::reference_markdown().c_str(), stdout);
     return 0;

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "app/fd_limit.hpp"
 #include "app/gateway.hpp"
 #include "policy/config.hpp"
 
@@ -34,6 +35,7 @@ int serve(const std::string& config_path, const std::vector<std::string>& overri
   }
   setup_logging(cfg.log.level);
   std::signal(SIGPIPE, SIG_IGN);
+  check_fd_limit(cfg);
 
   Gateway gateway(std::move(cfg), config_path, overrides);
   if (auto e = gateway.start(); !e.empty()) {

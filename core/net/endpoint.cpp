@@ -1,6 +1,8 @@
 // net/endpoint: see endpoint.hpp.
 #include "net/endpoint.hpp"
 
+#include <cerrno>
+
 #include <sys/socket.h>
 #include <asio/ip/v6_only.hpp>
 #include <asio/socket_base.hpp>
@@ -37,6 +39,25 @@ std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
   auto a = ep.address();
   if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
   return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string describe_listen_error(const std::error_code& ec, const asio::ip::tcp::endpoint& ep) {
+  std::string text = ec.message();
+  // Asio reports socket errors in its own category (errno values), which does
+  // not compare equal to std::errc.
+  const bool os_error =
+      ec.category() == asio::error::get_system_category() || ec.category() == std::system_category();
+  if (!os_error) return text;
+  if ((ec.value() == EACCES || ec.value() == EPERM) && ep.port() < 1024) {
+    text +=
+        " (ports below 1024 need root or CAP_NET_BIND_SERVICE: the systemd unit grants it; "
+        "else `setcap cap_net_bind_service=+ep` on the binary)";
+  } else if (ec.value() == EADDRINUSE) {
+    text += " (another process listens there, e.g. another MTA: stop it or pick another port)";
+  } else if (ec.value() == EADDRNOTAVAIL) {
+    text += " (no network interface of this host has that address)";
+  }
+  return text;
 }
 
 asio::ip::tcp::acceptor open_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,

@@ -14,6 +14,10 @@ namespace mailgate::net {
 std::optional<asio::ip::tcp::endpoint> parse_endpoint(std::string_view text);
 std::string format_endpoint(const asio::ip::tcp::endpoint& ep);
 
+// Why open_listener failed, with what an operator can do about it:
+// "Permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE …)".
+std::string describe_listen_error(const std::error_code& ec, const asio::ip::tcp::endpoint& ep);
+
 // Opens, binds (SO_REUSEADDR + SO_REUSEPORT) and listens on `ep`.
 asio::ip::tcp::acceptor open_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,
                                       std::error_code& ec);

@@ -118,6 +118,7 @@ int l_use(lua_State* L) {
       std::error_code ec;
       const std::string file = std::string(name) + ".lua";
       for (const auto& dir : {fs::path(ctx->config_dir) / "plugins", fs::path(ctx->plugin_dir)}) {
+        if (dir.empty()) continue;
         const auto path = (dir / file).string();
         if (!fs::is_regular_file(path, ec)) continue;
         if (auto text = read_whole_file(path)) {
@@ -130,7 +131,18 @@ int l_use(lua_State* L) {
     }
   }
   if (unreadable) return luaL_error(L, "mailgate.use: cannot read plugin '%s'", name);
-  if (plugin == nullptr) return luaL_error(L, "mailgate.use: plugin '%s' not found", name);
+  if (plugin == nullptr) {
+    // lua_error longjmps: no C++ object may be alive at that point.
+    const char* shipped = ctx->plugin_dir.empty() ? nullptr : ctx->plugin_dir.c_str();
+    luaL_where(L, 1);
+    lua_pushfstring(L, "mailgate.use: plugin '%s' not found in %s/plugins or %s", name,
+                    ctx->config_dir.c_str(),
+                    shipped != nullptr ? shipped
+                                       : "the shipped plugins (none beside the binary: "
+                                         "../share/mailgate/plugins or plugins/)");
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
   if (load_source(L, *plugin) != LUA_OK) return lua_error(L);
   lua_call(L, 0, 1);
   if (lua_type(L, -1) != LUA_TFUNCTION)
@@ -632,7 +644,20 @@ void register_msg_metatable(lua_State* L) {
 
 }  // namespace
 
-std::string default_plugin_dir() { return MAILGATE_PLUGIN_DIR; }
+std::string default_plugin_dir() {
+  namespace fs = std::filesystem;
+  static const std::string dir = [] {
+    std::error_code ec;
+    const auto exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return std::string();
+    const auto bin = exe.parent_path();
+    for (const auto& candidate : {bin / ".." / "share" / "mailgate" / "plugins", bin / "plugins"}) {
+      if (fs::is_directory(candidate, ec)) return candidate.lexically_normal().string();
+    }
+    return std::string();
+  }();
+  return dir;
+}
 
 HookCall* current_call(lua_State* L) {
   // Every running call is a HookCall: the driver is the only one to set it.

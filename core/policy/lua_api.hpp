@@ -53,7 +53,11 @@ struct ApiContext {
 // first line starting with '#' are skipped, line numbers kept), text only.
 int load_source(lua_State* L, const PolicySources::File& file);
 
-// Where the shipped plugins are (the source tree's plugins/ directory).
+// Where the shipped plugins are, found from the running executable and never
+// through a path compiled in: <bin>/../share/mailgate/plugins (installed, e.g.
+// /usr/sbin/mailgate -> /usr/share/mailgate/plugins), else <bin>/plugins (a
+// build tree, where CMake links it to the source's plugins/). "" when neither
+// exists: mailgate.use then finds only <config_dir>/plugins.
 std::string default_plugin_dir();
 
 // Installs the `mailgate` global (without configure/listen, which the caller

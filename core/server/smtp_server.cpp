@@ -110,7 +110,10 @@ std::string SmtpServer::bind() {
       std::error_code ec;
       auto acc =
           std::make_unique<tcp::acceptor>(net::open_listener(im.workers.context(w), *ep, ec));
-      if (ec) return fmt::format("cannot listen on {}: {}", lc.address, ec.message());
+      if (ec) {
+        return fmt::format("cannot listen on {}: {}", lc.address,
+                           net::describe_listen_error(ec, *ep));
+      }
       // Port 0: the first worker's bind picks the port, the others share it.
       if (w == 0) ep = acc->local_endpoint();
       im.acceptors[w].push_back(std::move(acc));

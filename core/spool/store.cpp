@@ -11,12 +11,17 @@
 // The destructor releases the handles and closes the DB (releasing the lock).
 #include "spool/store.hpp"
 
+#include <fcntl.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <vector>
@@ -73,11 +78,20 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error) 
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) {
-    error = "spool: cannot create directory " + path + ": " + ec.message();
+    error = "spool: cannot create directory " + path + ": " + ec.message() + " (uid " +
+            std::to_string(::geteuid()) + ")";
     return nullptr;
   }
   if (!fs::is_directory(path, ec)) {
     error = "spool: " + path + " is not a directory";
+    return nullptr;
+  }
+  // Named here, before RocksDB words it as "IO error: While open a file for
+  // appending: …/LOCK: Permission denied".
+  if (::faccessat(AT_FDCWD, path.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+    error = "spool: directory " + path + " is not writable by this process (uid " +
+            std::to_string(::geteuid()) + "): " + std::strerror(errno) +
+            "; give it to the user mailgate runs as";
     return nullptr;
   }
 

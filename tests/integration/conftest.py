@@ -30,7 +30,7 @@ class Gateway:
     """A running mailgate process. Use as a context manager or call stop()."""
 
     def __init__(self, spool, sets=(), config=CONFIG, workers=2, extra_args=(), env=None,
-                 wrapper=(), dns="127.0.0.1:1"):
+                 wrapper=(), dns="127.0.0.1:1", binary=None):
         self.spool = str(spool)
         args = ["--set", "listen.address=127.0.0.1:0", "--set", "http.listen=127.0.0.1:0",
                 "--set", f"spool.path={self.spool}", "--set", "spool.min_free_space=1MB",
@@ -47,7 +47,8 @@ class Gateway:
                 "--set", f"log.deliveries={self.spool}/../deliveries.jsonl"]
         for s in sets:
             args += ["--set", s]
-        self.cmd = list(wrapper) + [BIN, "serve", "--config", config] + args + list(extra_args)
+        self.cmd = (list(wrapper) + [binary or BIN, "serve", "--config", config] + args +
+                    list(extra_args))
         self.lines = []
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
