@@ -83,10 +83,10 @@ set(CPACK_PACKAGE_NAME mailgate)
 set(CPACK_PACKAGE_VENDOR "mailgate")
 set(CPACK_PACKAGE_CONTACT "${MAILGATE_PACKAGE_CONTACT}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "high-throughput SMTP gateway for bulk senders")
-set(CPACK_PACKAGE_DESCRIPTION
-    "mailgate accepts mail over SMTP and HTTP, checks and routes it with Lua\n"
-    "policy, keeps it in a RocksDB spool and delivers it to each recipient's\n"
-    "mail server with retries, per-destination limits and bounces.")
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
+       "mailgate accepts mail over SMTP and HTTP, checks and routes it with Lua\n"
+       "policy, keeps it in a RocksDB spool and delivers it to each recipient's\n"
+       "mail server with retries, per-destination limits and bounces.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION mail)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)

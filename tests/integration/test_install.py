@@ -165,6 +165,7 @@ def test_debian_package(tmp_path):
     info = subprocess.run(["dpkg-deb", "-I", debs[0]], capture_output=True, text=True,
                           check=True).stdout
     assert re.search(r"^ Package: mailgate$", info, re.M), info
+    assert ";" not in re.search(r"^ Description:.*?(?=^ \S+:)", info, re.M | re.S).group(0)
     depends = re.search(r"^ Depends: (.*)$", info, re.M).group(1)
     for lib in ("adduser", "libssl3", "liblua5.4-0", "librocksdb", "libsystemd0", "libc-ares2",
                 "libcivetweb"):
