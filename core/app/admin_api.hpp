@@ -58,7 +58,7 @@ struct AdminContext {
   spool::Store* store = nullptr;
   suppression::SuppressionList* suppressions = nullptr;
   policy::PolicyRuntime* policy = nullptr;
-  std::vector<dns::Resolver*> hook_resolvers;  // their counters only (read with relaxed loads)
+  std::vector<dns::Resolver*> resolvers;       // per worker; their counters only (relaxed loads)
   net::WorkerPool* workers = nullptr;          // HTTP inject runs its transaction on one
   std::vector<submit::Submitter*> submitters;  // per worker (their counters: relaxed loads)
   tls::ReloadingContext* http_tls = nullptr;   // the HTTPS certificate (null: plain HTTP)

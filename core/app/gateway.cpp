@@ -48,7 +48,9 @@ struct Gateway::Parts {
   bool threads_running = false;
   ratelimit::SharedLimiter limiter;
   std::unique_ptr<suppression::SuppressionList> suppressions;
-  std::vector<std::unique_ptr<dns::Resolver>> hook_resolvers;  // live on the workers
+  // One per worker, used only there: the hooks' lookups and delivery's share
+  // its cache (recipient_check's MX answer serves the delivery attempt).
+  std::vector<std::unique_ptr<dns::Resolver>> resolvers;
   std::unique_ptr<policy::PolicyRuntime> policy;
   std::unique_ptr<server::SmtpServer> smtp;  // acceptors live on the workers
   bool serving = false;
@@ -134,8 +136,8 @@ std::string Gateway::Parts::start_spool() {
 // The Lua policy, the SMTP listeners (bound, not serving), the worker threads.
 std::string Gateway::Parts::start_policy() {
   // The Lua policy: one state per worker, built before any listener opens so
-  // no session ever runs without its hooks. Hooks resolve through their own
-  // resolver per worker (made here, before the workers run; used only on them).
+  // no session ever runs without its hooks. Hooks and delivery resolve
+  // through the worker's resolver (made here, before the workers run).
   suppressions = std::make_unique<suppression::SuppressionList>(*store, *writer);
   std::vector<asio::io_context*> contexts;
   std::vector<dns::Resolver*> resolver_ptrs;
@@ -143,8 +145,8 @@ std::string Gateway::Parts::start_policy() {
   dns_opts.servers = cfg.dns.servers;
   for (unsigned i = 0; i < workers->size(); ++i) {
     contexts.push_back(&workers->context(i));
-    hook_resolvers.push_back(std::make_unique<dns::Resolver>(workers->context(i), dns_opts));
-    resolver_ptrs.push_back(hook_resolvers.back().get());
+    resolvers.push_back(std::make_unique<dns::Resolver>(workers->context(i), dns_opts));
+    resolver_ptrs.push_back(resolvers.back().get());
   }
   policy::Services services;
   services.limiter = &limiter;
@@ -189,6 +191,7 @@ std::string Gateway::Parts::start_delivery() {
   deps.reader = reader.get();
   deps.log = log.get();
   deps.policy = policy.get();
+  for (auto& r : resolvers) deps.resolvers.push_back(r.get());
   deps.own_endpoints = smtp->endpoints();
   deps.id_counter_start = counter_start;
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
@@ -229,7 +232,7 @@ std::string Gateway::Parts::start_http() {
   admin.store = store.get();
   admin.suppressions = suppressions.get();
   admin.policy = policy.get();
-  for (auto& r : hook_resolvers) admin.hook_resolvers.push_back(r.get());
+  for (auto& r : resolvers) admin.resolvers.push_back(r.get());
   admin.workers = workers.get();
   admin.submitters = submitter_ptrs;
   http::ServerOptions http_opts;
@@ -281,6 +284,9 @@ void Gateway::Parts::teardown() {
   }
   if (engine_started) {
     engine->stop();
+    // Lookups in flight end now (each resolver on its own worker), so the
+    // attempts waiting on them finish within the drain.
+    if (threads_running) workers->run_on_all([this](unsigned i) { resolvers[i]->shutdown(); });
     // Attempts already talking to a remote server finish and record their
     // results (the writer still runs), so nothing they delivered is sent again.
     if (const auto n = engine->drain(20s); n > 0)
@@ -297,8 +303,8 @@ void Gateway::Parts::teardown() {
   // Objects living on the workers go before the workers' io_contexts.
   if (smtp) smtp->shutdown();
   if (engine) engine->release_io();
-  for (auto& r : hook_resolvers) r->shutdown();
-  hook_resolvers.clear();
+  for (auto& r : resolvers) r->shutdown();
+  resolvers.clear();
   if (policy) policy->shutdown();   // joins the crypt pool, which posts to the workers
   if (workers) workers->destroy();  // destroys leftover session frames
   if (log) log->stop();

@@ -41,8 +41,8 @@ std::string render_metrics(const AdminContext& ctx) {
     queue::export_metrics(e, *summary);
   const auto delivered = ctx.engine->metrics();
   delivery::export_metrics(e, delivered, ctx.engine->labels(), submitted);
-  auto lookups = delivered.dns;
-  for (const auto* r : ctx.hook_resolvers) lookups.add(r->stats());
+  dns::LookupTotals lookups;  // hooks' and delivery's: one resolver per worker
+  for (const auto* r : ctx.resolvers) lookups.add(r->stats());
   dns::export_metrics(e, lookups);
   policy::export_metrics(e, *ctx.policy, ctx.config->workers);
   return e.text();

@@ -23,12 +23,10 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, const queue::RetryPolicy& r,
       retry(r),
       index(i),
       ctx(d.workers->context(i)),
+      resolver(d.resolvers.at(i)),
       // DSN ids use worker numbers above the SMTP workers' so they never collide.
       ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start),
       counters(d.config->metrics.destinations.size() + 1) {
-  dns::ResolverOptions opts;
-  opts.servers = d.config->dns.servers;
-  resolver = std::make_unique<dns::Resolver>(ctx, opts);
   for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
   queue::Shaping defaults;
   defaults.max_connections = d.config->delivery.max_connections;
@@ -73,6 +71,7 @@ DeliveryEngine::~DeliveryEngine() = default;
 
 std::string DeliveryEngine::start() {
   const unsigned n = deps_.workers->size();
+  if (deps_.resolvers.size() != n) return "delivery: needs one resolver per worker";
   workers_.resize(n);
   std::string error;
   deps_.workers->run_on_all([&](unsigned i) {
@@ -149,7 +148,6 @@ void DeliveryEngine::stop() {
   deps_.workers->run_on_all([this](unsigned i) {
     if (!workers_[i]) return;
     workers_[i]->shard->stop();
-    workers_[i]->resolver->shutdown();
   });
 }
 
@@ -157,7 +155,6 @@ void DeliveryEngine::release_io() {
   for (auto& w : workers_) {
     if (!w) continue;
     w->shard.reset();
-    w->resolver.reset();
   }
 }
 

@@ -3,7 +3,8 @@
 // whose QueueShard holds its messages, rate limits and connection count; the
 // owner starts its connections round robin on every worker, so one large
 // destination uses every core. A connection resolves the destination with
-// its own worker's dns::Resolver (MX, or a literal / [host]:port route),
+// its own worker's dns::Resolver (MX, or a literal / [host]:port route; the
+// worker's one resolver and cache, shared with the Lua hooks: EngineDeps),
 // connects in preference order (next MX on a connection failure or a non-2xx
 // greeting), takes messages from the owner and reuses the connection for up
 // to max_messages_per_connection of them. The per-worker state and the
@@ -64,9 +65,14 @@ struct EngineDeps {
   spool::SpoolReader* reader = nullptr;
   eventlog::DeliveryLog* log = nullptr;
   policy::PolicyRuntime* policy = nullptr;  // egress_path, delivered/deferred/bounced (may be null)
+  // Per worker (index = worker): the worker's resolver, shared with the hooks
+  // that run there (one cache per worker). Owned by the caller, who shuts them
+  // down after stop() and destroys them after release_io().
+  std::vector<dns::Resolver*> resolvers;
   std::vector<asio::ip::tcp::endpoint> own_endpoints;  // mail-loop detection
   std::uint64_t id_counter_start = 0;                  // for DSN message ids
-  std::vector<submit::Submitter*> submitters;  // per worker: where generated DSNs go (set_submitters)
+  std::vector<submit::Submitter*>
+      submitters;  // per worker: where generated DSNs go (set_submitters)
 };
 
 struct DeliveryStats {
@@ -79,7 +85,6 @@ struct DeliveryMetrics {
   std::vector<std::array<std::uint64_t, metrics::kOutcomeCount>> outcomes;
   metrics::HistogramSnapshot delivery_seconds, queue_delay_seconds;
   std::uint64_t connections_active = 0, opened_tls = 0, opened_plain = 0, dsns = 0;
-  dns::LookupTotals dns;  // the delivery resolvers' lookups (mx() and addresses() calls)
 };
 
 class DeliveryEngine {
@@ -91,7 +96,7 @@ class DeliveryEngine {
   void set_submitters(std::vector<submit::Submitter*> submitters) {
     deps_.submitters = std::move(submitters);
   }
-  // Creates each worker's queue and resolver (on that worker). Returns "" or an error.
+  // Creates each worker's queue (on that worker). Returns "" or an error.
   std::string start();
   // Thread-safe: a message was committed; hand each destination to its owner.
   void enqueue(const spool::MessageId& id, const std::vector<spool::QueuedDest>& destinations,

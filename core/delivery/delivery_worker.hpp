@@ -73,7 +73,7 @@ struct DeliveryEngine::Worker {
   const queue::RetryPolicy& retry;  // immutable after start: any worker may read it
   unsigned index;
   asio::io_context& ctx;
-  std::unique_ptr<dns::Resolver> resolver;  // this worker's connections' lookups
+  dns::Resolver* resolver;  // this worker's (EngineDeps::resolvers): its connections' lookups
   // The destinations this worker owns. Only this worker's thread touches it:
   // other workers go through on(link, f).
   std::unique_ptr<queue::QueueShard> shard;

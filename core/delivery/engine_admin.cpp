@@ -78,7 +78,6 @@ DeliveryMetrics DeliveryEngine::metrics() const {
     m.opened_tls += w->opened_tls.load(std::memory_order_relaxed);
     m.opened_plain += w->opened_plain.load(std::memory_order_relaxed);
     m.dsns += w->counters.dsns.load(std::memory_order_relaxed);
-    if (w->resolver) m.dns.add(w->resolver->stats());
   }
   return m;
 }

@@ -95,6 +95,23 @@ def test_recipient_check_refuses_null_mx_and_nxdomain_accepts_a_only(env):
     assert {e["recipient"] for e in ev} >= {"a@null.test", "a@nope.test"}
 
 
+def test_hooks_and_delivery_share_the_workers_resolver_cache(env):
+    # One worker, one resolver: recipient_check's MX answer (TTL 300 s) serves
+    # the delivery attempt, so the DNS server sees the MX query once.
+    dns = Dnsmasq(["--mx-host=shared.test,mx.shared.test,10",
+                   "--host-record=mx.shared.test,127.0.0.62", "--log-queries"], ttl=300)
+    try:
+        sink = env.sink("127.0.0.62")
+        gw = env.gateway(dns, 'mailgate.use("recipient_check", { cache_ttl = "0s" })',
+                         workers=1)
+        send(gw, "s@example.org", ["a@shared.test"])
+        wait_for(lambda: sink.handler.count() == 1, 30, what="delivery")
+        mx_queries = [l for l in dns.lines if "query[MX] shared.test" in l]
+        assert len(mx_queries) == 1, "".join(dns.lines)
+    finally:
+        dns.stop()
+
+
 def test_recipient_check_require_mx_refuses_a_only(env):
     dns = env.dns("--host-record=aonly.test,127.0.0.61")
     gw = env.gateway(dns, 'mailgate.use("recipient_check", { require_mx = true })')

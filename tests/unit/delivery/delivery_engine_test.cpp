@@ -4,6 +4,7 @@
 // Messages go to the address literal [127.0.0.1], so no DNS is involved;
 // delivery.port is the fake server's port. Every wait has a deadline.
 #include "delivery/delivery_engine.hpp"
+#include "dns/resolver.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -67,6 +68,7 @@ struct Gateway {
   std::unique_ptr<spool::SpoolReader> reader;
   std::unique_ptr<eventlog::DeliveryLog> log;
   std::unique_ptr<net::WorkerPool> workers;
+  std::vector<std::unique_ptr<dns::Resolver>> resolvers;  // one per worker, as app/gateway
   std::unique_ptr<DeliveryEngine> engine;
   std::vector<std::unique_ptr<submit::Submitter>> submitters;
   spool::IdGenerator ids{50, 1};  // test messages: a worker number nobody else uses
@@ -92,9 +94,15 @@ struct Gateway {
     log = std::make_unique<eventlog::DeliveryLog>(cfg.log.deliveries, cfg.workers);
     log->start();
     workers = std::make_unique<net::WorkerPool>(cfg.workers);
+    for (unsigned i = 0; i < workers->size(); ++i) {
+      dns::ResolverOptions opts;
+      opts.servers = cfg.dns.servers;
+      resolvers.push_back(std::make_unique<dns::Resolver>(workers->context(i), opts));
+    }
     workers->start();
     running = true;
     EngineDeps deps;
+    for (auto& r : resolvers) deps.resolvers.push_back(r.get());
     deps.config = &cfg;
     deps.workers = workers.get();
     deps.store = store.get();
@@ -127,11 +135,13 @@ struct Gateway {
 
   ~Gateway() {
     engine->stop();
+    workers->run_on_all([this](unsigned i) { resolvers[i]->shutdown(); });
     engine->drain(10s);
     workers->stop();
     writer->stop();
     reader->stop();
     engine->release_io();
+    resolvers.clear();
     workers->destroy();
     log->stop();
   }
