@@ -289,7 +289,7 @@ void Gateway::Parts::teardown() {
     if (threads_running) workers->run_on_all([this](unsigned i) { resolvers[i]->shutdown(); });
     // Attempts already talking to a remote server finish and record their
     // results (the writer still runs), so nothing they delivered is sent again.
-    if (const auto n = engine->drain(20s); n > 0)
+    if (const auto n = engine->drain(cfg.delivery.drain_timeout); n > 0)
       spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
   }
   // Recovery posts to the workers: it must be over while they still run.

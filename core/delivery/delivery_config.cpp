@@ -79,6 +79,12 @@ const config::Section<DeliveryConfig>& delivery_section() {
                        "operator rules for `bounce_class`, tried in order before the built-in "
                        "ones (see \"Delivery\"); a rule matches when all its keys do",
                        "rule tables"),
+      config::duration(
+          "drain_timeout", &C::drain_timeout,
+          "on SIGTERM, how long delivery attempts already talking to a remote server may take to "
+          "finish and record their results (a remote may take minutes to answer the end of "
+          "data, RFC 5321 §4.5.3.2.6); attempts still running then are abandoned and retried "
+          "after the restart, so their recipients may get the message twice"),
   }};
   return s;
 }

@@ -27,6 +27,7 @@ struct DeliveryConfig {
   std::string tls = "opportunistic";  // opportunistic | required | disabled
   // Operator rules for the delivery log's bounce_class, tried before the built-ins.
   std::vector<smtp::BounceRule> bounce_rules;
+  config::Duration drain_timeout{60 * 1000};  // SIGTERM: attempts in flight may finish
 };
 
 const config::Section<DeliveryConfig>& delivery_section();

@@ -82,6 +82,7 @@ class Recorder:
         self.data_reply = data_reply
         self.data_delay = data_delay  # seconds each DATA takes (a slow remote server)
         self.messages = []
+        self.data_started = 0  # DATA commands whose content arrived (before data_delay)
         self.sessions = set()
         self.rcpt_calls = []
         self.lock = threading.Lock()
@@ -112,6 +113,8 @@ class Recorder:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.data_started += 1
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
         with self.lock:

@@ -9,6 +9,7 @@ import signal
 import smtplib
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -325,6 +326,10 @@ def test_kill9_never_redelivers_a_delivered_recipient(net):
     gw = net.gateway(dns, sets=["delivery.retry.first=4s", "delivery.retry.max=4s"])
     send(gw, "s@example.org", ["a@ok.test", "b@later.test"])
     wait_for(lambda: ok.handler.count() == 1, 20, what="delivery to ok.test")
+    # The sink has it; the gateway must also have recorded it before the kill
+    # (between the two a kill -9 redelivers: at least once, by design).
+    wait_for(lambda: any(e["event"] == "delivery" and e["recipient"] == "a@ok.test"
+                         for e in log_events(gw)), 20, what="a@ok.test recorded as delivered")
     wait_for(lambda: any(e["event"] == "transient_failure" for e in log_events(gw)), 20,
              what="451 from later.test")
     gw.kill9()
@@ -335,6 +340,24 @@ def test_kill9_never_redelivers_a_delivered_recipient(net):
     gw2.stop()
     assert ok.handler.count() == 1  # never twice
     assert spool_dump(gw.spool) == []
+
+
+def test_sigterm_waits_for_a_slow_end_of_data_reply(net):
+    # The remote takes 30 s to answer the end of data (RFC 5321 allows 10 min).
+    # A SIGTERM meanwhile waits for it (delivery.drain_timeout, 60 s), records
+    # the delivery and exits 0 with nothing left to send again after a restart.
+    dns = net.dns("--mx-host=slow.test,mx.slow.test,10", "--host-record=mx.slow.test,127.0.0.21")
+    sink = net.sink("127.0.0.21", Recorder(data_delay=30))
+    gw = net.gateway(dns)
+    send(gw, "s@example.org", ["a@slow.test"])
+    wait_for(lambda: sink.handler.data_started == 1, 30, what="DATA at the slow sink")
+    t0 = time.monotonic()
+    assert gw.stop(timeout=120) == 0
+    assert time.monotonic() - t0 > 20  # it waited for the reply
+    assert sink.handler.count() == 1
+    assert [e["recipient"] for e in log_events(gw) if e["event"] == "delivery"] == ["a@slow.test"]
+    assert "still in flight at shutdown" not in gw.log()
+    assert spool_dump(gw.spool) == []  # nothing to deliver twice
 
 
 def test_one_destination_uses_connections_on_every_worker(net):
