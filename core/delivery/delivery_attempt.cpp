@@ -219,9 +219,7 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(const DestinationLink& des
   auto [ec, msg] = co_await deps.reader->async_load(item.id, dest.name(),
                                                     asio::experimental::as_tuple(use_awaitable));
   if (ec || !msg) {
-    spdlog::error("{}: message {} cannot be read from the spool ({}); dropped from the queue",
-                  dest.name(), item.id.hex(), ec.message());
-    co_await on(dest, [](auto& q, auto& d) { q.finished(d); });
+    co_await unreadable(dest, std::move(item), ec);
     co_return;
   }
   std::vector<std::uint32_t> pending;
@@ -236,12 +234,29 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(const DestinationLink& des
   co_await settle(dest, std::move(item), std::move(msg), std::move(replies), &client);
 }
 
+asio::awaitable<void> DeliveryEngine::Worker::unreadable(const DestinationLink& dest,
+                                                         queue::Item item, std::error_code ec) {
+  if (ec == std::errc::no_such_file_or_directory) {
+    // Settled or bounced meanwhile (e.g. by the admin API): nothing to send.
+    spdlog::debug("{}: message {} is no longer in the spool", dest.name(), item.id.hex());
+    co_await on(dest, [](auto& q, auto& d) { q.finished(d); });
+    co_return;
+  }
+  // The message is there but cannot be read now: it stays queued and is tried
+  // again with the retry backoff (not counted as a delivery attempt).
+  const auto delay = retry.delay_after(std::max<std::uint32_t>(item.attempts, 1), rng);
+  const auto when = queue::now_ms() + delay.count();
+  spdlog::error("{}: message {} cannot be read from the spool ({}); retrying in {}s", dest.name(),
+                item.id.hex(), ec.message(), delay.count() / 1000.0);
+  co_await on(dest, [&item, when](auto& q, auto& d) { q.retry_later(d, std::move(item), when); });
+}
+
 asio::awaitable<void> DeliveryEngine::Worker::fail_item(DestinationLink dest, queue::Item item,
                                                         smtp::Reply reply, FailedBy failed_by) {
   auto [ec, msg] = co_await deps.reader->async_load(item.id, dest.name(),
                                                     asio::experimental::as_tuple(use_awaitable));
   if (ec || !msg) {
-    co_await on(dest, [](auto& q, auto& d) { q.finished(d); });
+    co_await unreadable(dest, std::move(item), ec);
     co_return;
   }
   std::vector<RecipientReply> replies;

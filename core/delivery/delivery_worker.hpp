@@ -121,6 +121,10 @@ struct DeliveryEngine::Worker {
   asio::awaitable<std::optional<queue::Item>> next_item(const DestinationLink& dest);
   // One message over `client`: load, the SMTP transaction, settle().
   asio::awaitable<void> attempt(const DestinationLink& dest, queue::Item item, SmtpClient& client);
+  // The reader could not load `item`: gone from the spool (no_such_file:
+  // finished) or unreadable now (requeued with the retry backoff, never dropped).
+  asio::awaitable<void> unreadable(const DestinationLink& dest, queue::Item item,
+                                   std::error_code ec);
   // Final failure for every pending recipient of `item` without a
   // connection (DNS permanent failure, mail loop, expiry: kExpired, admin
   // bounce).

@@ -52,13 +52,16 @@ void SpoolReader::run() {
     }
     auto msg = std::make_shared<LoadedMessage>();
     std::error_code ec;
-    if (!store_.read_envelope(task.id, msg->envelope) ||
-        !store_.read_dest(task.id, task.destination, msg->dest)) {
-      ec = std::make_error_code(std::errc::no_such_file_or_directory);
-    } else {
-      msg->body.reserve(msg->envelope.size);
-      if (!store_.read_body(task.id, msg->envelope.body_chunks, msg->body))
+    switch (store_.read_message(task.id, task.destination, msg->envelope, msg->dest, msg->body)) {
+      case Store::ReadStatus::Found:
+        break;
+      case Store::ReadStatus::Absent:
+        ec = std::make_error_code(std::errc::no_such_file_or_directory);
+        break;
+      case Store::ReadStatus::Failed:
         ec = std::make_error_code(std::errc::io_error);
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        break;
     }
     task.done(ec, ec ? nullptr : std::move(msg));
   }

@@ -1,14 +1,18 @@
 // spool/spool_reader: loads what a delivery attempt needs (envelope, the
 // destination's record, the body) on a small pool of reader threads, so
 // RocksDB reads never block a worker and never wait behind a commit.
-// Promises: the completion runs on the caller's executor; a missing or
-// undecodable record completes with an error, never a crash.
+// Promises: the completion runs on the caller's executor; a message that is
+// gone completes with errc::no_such_file_or_directory, one that is there but
+// cannot be read (I/O error, undecodable record, missing chunk) with
+// errc::io_error (counted): never a crash.
 #pragma once
 
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/post.hpp>
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -37,6 +41,9 @@ class SpoolReader {
   ~SpoolReader();  // stop()
   void start();
   void stop();
+
+  // Loads that found the message but could not read it (errc::io_error).
+  std::uint64_t failed_reads() const { return failed_.load(std::memory_order_relaxed); }
 
   using Completion = std::function<void(std::error_code, std::shared_ptr<LoadedMessage>)>;
   void submit(const MessageId& id, std::string destination, Completion done);
@@ -68,6 +75,7 @@ class SpoolReader {
   std::condition_variable cv_;
   std::deque<Task> tasks_;
   bool stopping_ = false;
+  std::atomic<std::uint64_t> failed_{0};
   std::vector<std::thread> threads_;
 };
 

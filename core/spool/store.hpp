@@ -35,6 +35,13 @@ class Store {
   ~Store();
 
   // --- Message-level reads ---
+  // What a delivery attempt needs: the envelope, the destination's record and
+  // the body. Absent: the message or that destination is gone (settled,
+  // bounced); Failed: it is there but cannot be read now (an I/O error, an
+  // undecodable record, a missing body chunk): the caller retries it later.
+  enum class ReadStatus { Found, Absent, Failed };
+  ReadStatus read_message(const MessageId& id, std::string_view destination, Envelope& envelope,
+                          DestRecord& dest, std::string& body) const;
   bool read_envelope(const MessageId& id, Envelope& out) const;
   bool read_dest(const MessageId& id, std::string_view destination, DestRecord& out) const;
   using DestList = std::vector<std::pair<std::string, DestRecord>>;

@@ -11,17 +11,36 @@ namespace mailgate::spool {
 
 namespace {
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+
+template <class Record>
+Store::ReadStatus get_record(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                             const rocksdb::Slice& key, Record& out) {
+  std::string v;
+  const auto s = db->Get(rocksdb::ReadOptions(), cf, key, &v);
+  if (s.IsNotFound()) return Store::ReadStatus::Absent;
+  if (!s.ok() || !decode(v, out)) return Store::ReadStatus::Failed;
+  return Store::ReadStatus::Found;
+}
 }  // namespace
 
+Store::ReadStatus Store::read_message(const MessageId& id, std::string_view destination,
+                                      Envelope& envelope, DestRecord& dest,
+                                      std::string& body) const {
+  if (auto s = get_record(db_, meta(), slice(id.key()), envelope); s != ReadStatus::Found) return s;
+  if (auto s = get_record(db_, this->dest(), dest_key(id, destination), dest);
+      s != ReadStatus::Found)
+    return s;
+  body.reserve(envelope.size);
+  // The envelope vouches for every chunk: one missing is damage, not absence.
+  return read_body(id, envelope.body_chunks, body) ? ReadStatus::Found : ReadStatus::Failed;
+}
+
 bool Store::read_envelope(const MessageId& id, Envelope& out) const {
-  std::string v;
-  return db_->Get(rocksdb::ReadOptions(), meta(), slice(id.key()), &v).ok() && decode(v, out);
+  return get_record(db_, meta(), slice(id.key()), out) == ReadStatus::Found;
 }
 
 bool Store::read_dest(const MessageId& id, std::string_view destination, DestRecord& out) const {
-  std::string v;
-  return db_->Get(rocksdb::ReadOptions(), dest(), dest_key(id, destination), &v).ok() &&
-         decode(v, out);
+  return get_record(db_, dest(), dest_key(id, destination), out) == ReadStatus::Found;
 }
 
 Store::DestList Store::read_dests(const MessageId& id) const {

@@ -187,6 +187,15 @@ struct Gateway {
     return *id;
   }
 
+  // Commits `set` with a synced write and waits for it.
+  void commit(spool::WriteSet set) {
+    auto done = std::make_shared<std::promise<std::error_code>>();
+    auto result = done->get_future();
+    writer->submit(std::move(set), true, [done](std::error_code ec) { done->set_value(ec); });
+    ASSERT_EQ(result.wait_for(kDeadline), std::future_status::ready);
+    EXPECT_FALSE(result.get());
+  }
+
   // The delivery log's records once it holds at least `n` of them.
   std::vector<nlohmann::json> log_records(std::size_t n) {
     std::vector<nlohmann::json> out;
@@ -395,6 +404,47 @@ TEST(DeliveryEngine, SmarthostAuthPerAccountAndARefusedLoginDefersWithoutThePass
   EXPECT_EQ(rec.recipients[0].state, spool::RcptState::Pending);
   ASSERT_TRUE(rec.auth);
   EXPECT_EQ(rec.auth->user, "bob");
+}
+
+// A message that is in the spool but cannot be read (here: its envelope
+// names two body chunks and the second is missing) stays queued and is
+// retried with the backoff; once it reads, it is delivered. It used to be
+// dropped from the queue until the next restart.
+TEST(DeliveryEngine, AnUnreadableMessageIsRetriedNeverDropped) {
+  FakeSmtpServer remote;
+  Gateway gw(remote.port());
+  const auto id = gw.ids.next();
+  const std::string part1 = "Subject: chunks\r\n\r\nfirst half\r\n";
+  const std::string part2 = "second half\r\n";
+  spool::Envelope env;
+  env.sender = "s@[127.0.0.1]";
+  env.recipients.push_back({"a@[127.0.0.1]", 0, ""});
+  env.size = part1.size() + part2.size();
+  env.received_ms = static_cast<std::int64_t>(id.millis());
+  env.body_chunks = 2;
+  spool::DestRecord rec;
+  rec.recipients.push_back({0, spool::RcptState::Pending, {}});
+  rec.size = env.size;
+  rec.next_attempt_ms = env.received_ms;
+  {
+    spool::WriteSet set(*gw.store);
+    set.put_body_chunk(id, 0, part1);
+    set.put_envelope(id, env);
+    set.put_dest(id, kDest, rec);
+    gw.commit(std::move(set));
+  }
+  gw.engine->enqueue(id, {{kDest, spool::RouteTls::Default, std::nullopt}}, env.size);
+  // Two failed loads: it was requeued after the first.
+  ASSERT_TRUE(eventually([&] { return gw.reader->failed_reads() >= 2; }));
+  EXPECT_EQ(remote.transactions().size(), 0u);
+  {
+    spool::WriteSet set(*gw.store);
+    set.put_body_chunk(id, 1, part2);
+    gw.commit(std::move(set));
+  }
+  ASSERT_TRUE(remote.wait_transactions(1, kDeadline));
+  EXPECT_EQ(remote.transactions()[0].data, part1 + part2);
+  ASSERT_TRUE(eventually([&] { return gw.engine->stats().delivered == 1 && gw.idle(); }));
 }
 
 TEST(DeliveryEngine, AnExpiredMessageBouncesWith447) {
