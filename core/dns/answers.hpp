@@ -47,6 +47,13 @@ struct AddressAnswer {
   std::string detail;
 };
 
+struct TxtAnswer {
+  Status status = Status::TempFail;
+  std::vector<std::string> records;  // one per TXT record, its character-strings concatenated
+  std::uint32_t ttl = 0;
+  std::string detail;
+};
+
 // The reply a delivery attempt reports when resolving the destination failed.
 struct FailureReply {
   int code;                   // 451, 550 or 556

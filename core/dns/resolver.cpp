@@ -69,6 +69,7 @@ class Resolver::Core {
 
   asio::awaitable<MxAnswer> mx(std::string domain);
   asio::awaitable<AddressAnswer> addresses(std::string host);
+  asio::awaitable<TxtAnswer> txt(std::string name);
   void shutdown();
 
   Stats stats;
@@ -280,6 +281,20 @@ asio::awaitable<MxAnswer> Resolver::Core::mx(std::string domain) {
   co_return out;
 }
 
+asio::awaitable<TxtAnswer> Resolver::Core::txt(std::string name) {
+  std::string error;
+  auto a_label = to_a_label(name, error);
+  if (!a_label) co_return TxtAnswer{Status::BadName, {}, 0, std::move(error)};
+  std::vector<RrType> types{RrType::TXT};
+  auto sets = co_await lookup(*a_label, std::move(types));
+  TxtAnswer out;
+  out.status = sets[0].status;
+  out.records = std::move(sets[0].texts);
+  out.ttl = sets[0].ttl;
+  out.detail = std::move(sets[0].detail);
+  co_return out;
+}
+
 void Resolver::Core::shutdown() {
   channel_->shutdown();  // completes every pending query with TempFail
   for (auto& [key, waiters] : pending_)
@@ -303,6 +318,12 @@ asio::awaitable<MxAnswer> Resolver::mx(std::string domain) {
 asio::awaitable<AddressAnswer> Resolver::addresses(std::string host) {
   auto core = core_;
   auto answer = co_await core->addresses(std::move(host));
+  co_return answer;
+}
+
+asio::awaitable<TxtAnswer> Resolver::txt(std::string name) {
+  auto core = core_;
+  auto answer = co_await core->txt(std::move(name));
   co_return answer;
 }
 

@@ -8,6 +8,8 @@
 // - Names are resolved by their A-label (dns/idna): "bücher.example" queries
 //   "xn--bcher-kva.example"; a name that is not a valid domain completes with
 //   BadName and sends nothing.
+// - txt(): each TXT record as one string (RFC 7208 §3.3 / RFC 8461 §3.1:
+//   a record's character-strings are concatenated without separators).
 // - mx(): MX records sorted by preference, equal preferences shuffled anew on
 //   every call (also for cached answers); a lone "." target is a null MX
 //   (RFC 7505) → NullMx (bounce 556 5.1.10), a "." among real hosts is
@@ -68,6 +70,9 @@ class Resolver {
   // Parameters are taken by value: the coroutine keeps its own copy.
   asio::awaitable<MxAnswer> mx(std::string domain);
   asio::awaitable<AddressAnswer> addresses(std::string host);
+  // TXT records of `name` (e.g. "_mta-sts.example.com"), in the server's
+  // order; statuses as for addresses() (not counted in Stats' results).
+  asio::awaitable<TxtAnswer> txt(std::string name);
 
   const Stats& stats() const;      // any thread (relaxed atomics)
   std::size_t cache_size() const;  // the worker's thread only

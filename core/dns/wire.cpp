@@ -3,8 +3,9 @@
 // (name, type, class, TTL, rdlength, rdata); names are skipped label by label
 // or up to a compression pointer. TTLs with the top bit set count as 0
 // (RFC 2181 §8). Records are decoded by c-ares' own parsers
-// (ares_parse_mx_reply, ares_parse_a_reply / ares_parse_aaaa_reply with
-// addrttls); the walker only supplies the rcode, the MX TTL and the SOA.
+// (ares_parse_mx_reply, ares_parse_txt_reply_ext, ares_parse_a_reply /
+// ares_parse_aaaa_reply with addrttls); the walker only supplies the rcode,
+// the MX / TXT TTL and the SOA.
 #include "dns/wire.hpp"
 
 #include <ares.h>
@@ -217,6 +218,21 @@ RecordSet to_record_set(RrType type, int ares_status, const unsigned char* abuf,
   if (!info.valid) return temporary("malformed DNS answer");
   if (info.rcode != kRcodeNoError) return temporary("unexpected DNS rcode");
 
+  if (type == RrType::TXT) {
+    ares_txt_ext* txt = nullptr;
+    int rc = ares_parse_txt_reply_ext(abuf, alen, &txt);
+    if (rc == ARES_ENODATA) return negative(Status::NoData, "no TXT records (NODATA)");
+    if (rc != ARES_SUCCESS) return temporary(std::string("bad TXT answer: ") + ares_strerror(rc));
+    for (auto* p = txt; p; p = p->next) {
+      if (p->record_start || rs.texts.empty()) rs.texts.emplace_back();
+      rs.texts.back().append(reinterpret_cast<const char*>(p->txt), p->length);
+    }
+    ares_free_data(txt);
+    rs.ttl = rules.clamp(info.answer_ttl.value_or(0));
+    if (rs.texts.empty()) return negative(Status::NoData, "no TXT records (NODATA)");
+    rs.status = Status::Ok;
+    return rs;
+  }
   if (type == RrType::MX) {
     ares_mx_reply* mx = nullptr;
     int rc = ares_parse_mx_reply(abuf, alen, &mx);

@@ -23,12 +23,13 @@
 
 namespace mailgate::dns {
 
-enum class RrType : std::uint16_t { A = 1, MX = 15, AAAA = 28 };
+enum class RrType : std::uint16_t { A = 1, MX = 15, TXT = 16, AAAA = 28 };
 
 struct RecordSet {
   Status status = Status::TempFail;
   std::vector<MxHost> mx;                    // RrType::MX: as published (unordered, may hold ".")
   std::vector<asio::ip::address> addresses;  // RrType::A / AAAA
+  std::vector<std::string> texts;            // RrType::TXT: one per record, its strings joined
   std::uint32_t ttl = 0;                     // seconds to cache; 0 = do not cache
   std::string detail;
 };

@@ -173,7 +173,7 @@ struct Gateway {
     writer->submit(std::move(set), true, [done](std::error_code ec) { done->set_value(ec); });
     EXPECT_EQ(result.wait_for(kDeadline), std::future_status::ready);
     EXPECT_FALSE(result.get());
-    engine->enqueue(*id, {{dest, spool::RouteTls::Default, auth}}, body.size());
+    engine->enqueue(*id, {{dest, std::nullopt, auth}}, body.size());
     return *id;
   }
 

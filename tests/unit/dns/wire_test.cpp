@@ -168,6 +168,25 @@ TEST(RecordSet, MxRecordsWithTheSmallestTtl) {
   EXPECT_EQ(rs.mx[2], (MxHost{"", 0}));
 }
 
+TEST(RecordSet, TxtRecordsJoinTheirStringsOnePerRecord) {
+  // Two records: "v=STSv1; " + "id=1;" (two character-strings), and "other".
+  Packet p(0, 2, 0, "_mta-sts.example", 16);
+  std::vector<unsigned char> first{9,   'v', '=', 'S', 'T', 'S', 'v', '1',
+                                   ';', ' ', 5,   'i', 'd', '=', '1', ';'};
+  std::vector<unsigned char> second{5, 'o', 't', 'h', 'e', 'r'};
+  p.rr(16, 300, first);
+  p.rr(16, 120, second);
+  auto rs = to_record_set(RrType::TXT, ARES_SUCCESS, p.data(), p.size(), kRules);
+  ASSERT_EQ(rs.status, Status::Ok) << rs.detail;
+  ASSERT_EQ(rs.texts.size(), 2u);
+  EXPECT_EQ(rs.texts[0], "v=STSv1; id=1;");
+  EXPECT_EQ(rs.texts[1], "other");
+  EXPECT_EQ(rs.ttl, 120u);
+  Packet none(0, 0, 0, "_mta-sts.example", 16);
+  EXPECT_EQ(to_record_set(RrType::TXT, ARES_ENODATA, none.data(), none.size(), kRules).status,
+            Status::NoData);
+}
+
 TEST(RecordSet, NullMxRecordParsesToAnEmptyTarget) {
   Packet p(0, 1, 0, "null.example", 15);
   p.mx(3600, 0, "");
