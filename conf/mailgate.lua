@@ -73,7 +73,8 @@ mailgate.configure {
     max_messages_per_connection = 100,      -- then open a new connection
     -- Outbound STARTTLS: opportunistic (when offered, any certificate) |
     -- required (defer when not offered) | disabled.
-    tls = "opportunistic",
+    tls = "opportunistic",                  -- opportunistic | required | verify | disabled
+    mta_sts = false,                        -- true: honour MTA-STS policies (RFC 8461)
   },
 }
 

@@ -91,6 +91,7 @@ asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& name) 
                : smtp::Reply{550, "5.4.4", "no address for any MX host of " + destination};
       co_return route;
     }
+    if (mta_sts) co_await apply_mta_sts(destination, route);
   }
   // An MX pointing back at this gateway would loop the mail forever.
   std::vector<Target> usable;
@@ -121,12 +122,17 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(DestinationLink dest) {
     co_return;
   }
   // The destination's shaping as of now (it lives on the owner's thread).
-  const auto settings = co_await on(dest, [&cfg](const auto&, const queue::Destination& d) {
+  auto settings = co_await on(dest, [&cfg](const auto&, const queue::Destination& d) {
     return settings_of(d, cfg.delivery.tls, cfg.hostname);
   });
+  // RFC 8461 §4.2: under an enforced MTA-STS policy the MX certificate must
+  // verify, whatever the destination's own mode (DANE, where it applies, is
+  // stronger and stays).
+  if (route.sts && route.sts->mode == mtasts::Mode::Enforce && settings.tls != smtp::TlsMode::Dane)
+    settings.tls = smtp::TlsMode::Verify;
   auto opened = co_await open_client(name, route, settings);
   if (!opened.client) {
-    co_await defer_destination(dest, opened.last);
+    co_await defer_destination(dest, opened.last, opened.tls_failure);
     co_return;
   }
   auto& client = *opened.client;
@@ -144,13 +150,16 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
     const std::string& destination, const Route& route, const ConnectionSettings& settings) {
   OpenedClient out;
   out.last = route.failure;
+  out.tls_failure = route.tls_failure;
   for (const auto& t : route.targets) {
     out.client = std::make_unique<SmtpClient>(ctx.get_executor(), settings.ehlo_name,
-                                              ClientTimeouts{}, settings.tls);
+                                              ClientTimeouts{}, settings.tls, tls_context);
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));
     if (settings.auth) out.client->set_auth(settings.auth);
     out.last = co_await out.client->open(t.endpoint, t.host);
+    out.tls_failure = out.client->tls_failure();
+    report_session(destination, route, settings.tls, *out.client, out.last);
     if (out.last.code / 100 == 2) break;
     spdlog::debug("{}: {} answered {} {}", destination, t.endpoint.address().to_string(),
                   out.last.code, one_line(out.last));
@@ -161,7 +170,8 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
 }
 
 asio::awaitable<void> DeliveryEngine::Worker::defer_destination(const DestinationLink& dest,
-                                                                const smtp::Reply& last) {
+                                                                const smtp::Reply& last,
+                                                                TlsFailure tls_failure) {
   // Connection-level failure: the destination waits, its messages keep their attempts.
   const auto delay = deps.config->delivery.retry.first.count();
   // A smarthost that refused our AUTH (or offered none, or no TLS to send it
@@ -170,7 +180,7 @@ asio::awaitable<void> DeliveryEngine::Worker::defer_destination(const Destinatio
   spdlog::info("{}: no host accepted a connection ({} {} {}); deferring the destination for {} ms",
                dest.name(), last.code, last.enhanced, one_line(last), delay);
   auto to = listeners();
-  publish_deferral(dest.name(), last, queue::now_ms(), to);
+  publish_deferral(dest.name(), last, tls_failure, queue::now_ms(), to);
   co_await on(dest, [delay](auto& q, auto& d) {
     q.defer_destination(d, queue::now_ms() + delay);
     q.connection_closed(d);

@@ -9,6 +9,7 @@
 
 #include "config/section.hpp"
 #include "smtp/bounce_class.hpp"
+#include "smtp/tls_mode.hpp"
 
 namespace mailgate::delivery {
 
@@ -24,7 +25,9 @@ struct DeliveryConfig {
   RetryConfig retry;
   std::uint32_t max_connections = 10;
   std::uint32_t max_messages_per_connection = 100;
-  std::string tls = "opportunistic";  // opportunistic | required | disabled
+  smtp::TlsMode tls = smtp::TlsMode::Opportunistic;
+  std::string tls_ca_file;  // "": the system's CA store
+  bool mta_sts = false;     // honour MTA-STS policies (RFC 8461)
   // Operator rules for the delivery log's bounce_class, tried before the built-ins.
   std::vector<smtp::BounceRule> bounce_rules;
   config::Duration drain_timeout{60 * 1000};  // SIGTERM: attempts in flight may finish

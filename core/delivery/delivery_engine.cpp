@@ -26,7 +26,8 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, const queue::RetryPolicy& r,
       resolver(d.resolvers.at(i)),
       // DSN ids use worker numbers above the SMTP workers' so they never collide.
       ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start),
-      counters(d.config->metrics.destinations.size() + 1) {
+      counters(d.config->metrics.destinations.size() + 1),
+      tls_report(d.config->metrics.destinations.size() + 1) {
   for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
   queue::Shaping defaults;
   defaults.max_connections = d.config->delivery.max_connections;
@@ -70,14 +71,25 @@ DeliveryEngine::DeliveryEngine(EngineDeps deps)
 DeliveryEngine::~DeliveryEngine() = default;
 
 std::string DeliveryEngine::start() {
+  std::string error;
+  tls_context_ = make_client_context(deps_.config->delivery.tls_ca_file, error);
+  if (!tls_context_) return error;
+  if (deps_.config->delivery.mta_sts) {
+    try {
+      mta_sts_ = std::make_unique<mtasts::PolicyService>(deps_.config->delivery.tls_ca_file);
+    } catch (const std::exception& e) {
+      return std::string("delivery.mta_sts: ") + e.what();
+    }
+  }
   const unsigned n = deps_.workers->size();
   if (deps_.resolvers.size() != n) return "delivery: needs one resolver per worker";
   workers_.resize(n);
-  std::string error;
   deps_.workers->run_on_all([&](unsigned i) {
     try {
       workers_[i] = std::make_unique<Worker>(deps_, retry_, i);
       workers_[i]->labels = &labels_;
+      workers_[i]->tls_context = tls_context_;
+      workers_[i]->mta_sts = mta_sts_.get();
     } catch (const std::exception& e) {
       error = e.what();  // same error on every worker; any one will do
     }
@@ -155,7 +167,11 @@ void DeliveryEngine::release_io() {
   for (auto& w : workers_) {
     if (!w) continue;
     w->shard.reset();
+      w->mta_sts = nullptr;
   }
+  // Its thread completes fetches in flight by posting to the workers'
+  // io_contexts, which must still exist.
+  mta_sts_.reset();
 }
 
 DeliveryStats DeliveryEngine::stats() const {

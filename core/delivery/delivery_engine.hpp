@@ -19,6 +19,7 @@
 
 #include <array>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -54,6 +55,9 @@ class PolicyRuntime;
 namespace mailgate::submit {
 class Submitter;
 }
+namespace mailgate::mtasts {
+class PolicyService;
+}
 
 namespace mailgate::delivery {
 
@@ -85,6 +89,8 @@ struct DeliveryMetrics {
   std::vector<std::array<std::uint64_t, metrics::kOutcomeCount>> outcomes;
   metrics::HistogramSnapshot delivery_seconds, queue_delay_seconds;
   std::uint64_t connections_active = 0, opened_tls = 0, opened_plain = 0, dsns = 0;
+  // TLS-RPT sessions, indexed as TlsReportCounters::index() (tls_report.hpp).
+  std::vector<std::uint64_t> tls_sessions;
 };
 
 class DeliveryEngine {
@@ -96,7 +102,8 @@ class DeliveryEngine {
   void set_submitters(std::vector<submit::Submitter*> submitters) {
     deps_.submitters = std::move(submitters);
   }
-  // Creates each worker's queue (on that worker). Returns "" or an error.
+  // Creates the TLS client context, and each worker's queue (on that
+  // worker). Returns "" or an error (an unreadable tls_ca_file).
   std::string start();
   // Thread-safe: a message was committed; hand each destination to its owner.
   void enqueue(const spool::MessageId& id, const std::vector<spool::QueuedDest>& destinations,
@@ -142,6 +149,11 @@ class DeliveryEngine {
  private:
   EngineDeps deps_;
   metrics::DestinationLabels labels_;
+  // Every outbound connection's TLS client context (trusting
+  // delivery.tls_ca_file or the system store), made by start().
+  std::shared_ptr<asio::ssl::context> tls_context_;
+  // MTA-STS policies (delivery.mta_sts), shared by every worker; null when off.
+  std::unique_ptr<mtasts::PolicyService> mta_sts_;
   // From delivery.retry; immutable, shared by every worker (and its shard).
   queue::RetryPolicy retry_;
   std::vector<std::unique_ptr<Worker>> workers_;

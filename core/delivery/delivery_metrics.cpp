@@ -1,6 +1,8 @@
 // delivery/delivery_metrics: the delivery families (see the header).
 #include "delivery/delivery_metrics.hpp"
 
+#include "delivery/tls_report.hpp"
+
 namespace mailgate::delivery {
 namespace {
 
@@ -21,6 +23,11 @@ constexpr Family kConnections{"mailgate_outbound_connections_total",
                               Type::Counter,
                               "Outbound SMTP connections established",
                               {"tls"}};
+constexpr Family kTlsSessions{"mailgate_tls_rpt_sessions_total",
+                              Type::Counter,
+                              "Outbound SMTP sessions by TLS policy type and result (RFC 8460 "
+                              "TLS-RPT result types; success when TLS met the policy)",
+                              {"destination", "policy", "result"}};
 constexpr Family kDsns{"mailgate_bounces_generated_total", Type::Counter,
                        "DSNs generated (failed, delayed, relayed)"};
 
@@ -45,6 +52,19 @@ void export_metrics(metrics::Exposition& e, const DeliveryMetrics& m,
   e.add(kConnections, static_cast<double>(m.opened_tls), {"true"});
   e.add(kConnections, static_cast<double>(m.opened_plain), {"false"});
   e.add(kDsns, static_cast<double>(m.dsns));
+  // Every combination, at 0 until it happens (like every other series).
+  for (std::size_t l = 0; l < labels.size(); ++l) {
+    for (std::size_t t = 0; t < kTlsPolicyTypeCount; ++t) {
+      for (std::size_t r = 0; r < kTlsFailureCount; ++r) {
+        const auto type = static_cast<TlsPolicyType>(t);
+        const auto result = static_cast<TlsFailure>(r);
+        const auto i = TlsReportCounters::index(l, type, result);
+        const auto n = i < m.tls_sessions.size() ? m.tls_sessions[i] : 0;
+        e.add(kTlsSessions, static_cast<double>(n),
+              {labels.name(l), to_string(type), result_name(result)});
+      }
+    }
+  }
 }
 
 }  // namespace mailgate::delivery

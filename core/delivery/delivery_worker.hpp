@@ -36,9 +36,11 @@
 #include "delivery/destination_link.hpp"
 #include "delivery/notify.hpp"
 #include "delivery/smtp_client.hpp"
+#include "delivery/tls_report.hpp"
 #include "dns/resolver.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
+#include "mtasts/mtasts.hpp"
 #include "policy/runtime.hpp"
 #include "queue/queue_shard.hpp"
 #include "queue/retry_policy.hpp"
@@ -56,6 +58,10 @@ struct Target {
 struct Route {
   smtp::Reply failure;  // code 0: targets are usable
   std::vector<Target> targets;
+  // The MTA-STS policy in force (delivery.mta_sts; null: none, or mode
+  // none). Under enforce, `targets` hold only the MX hosts it allows.
+  std::shared_ptr<const mtasts::Policy> sts;
+  TlsFailure tls_failure = TlsFailure::None;  // with `failure`: TLS policy stopped it
 };
 
 // A connection that open_client() got ready, or the reply that decided
@@ -63,6 +69,7 @@ struct Route {
 struct OpenedClient {
   std::unique_ptr<SmtpClient> client;
   smtp::Reply last;
+  TlsFailure tls_failure = TlsFailure::None;  // of the target that gave `last`
 };
 
 struct DeliveryEngine::Worker {
@@ -81,7 +88,10 @@ struct DeliveryEngine::Worker {
   smtp::BounceClassifier classifier;
   // Metrics (this worker writes them; scrapes sum every worker's).
   const metrics::DestinationLabels* labels = nullptr;
+  std::shared_ptr<asio::ssl::context> tls_context;  // the engine's, for every connection
+  mtasts::PolicyService* mta_sts = nullptr;         // the engine's (delivery.mta_sts), or null
   DeliveryCounters counters;
+  TlsReportCounters tls_report;
   metrics::Histogram delivery_seconds{metrics::delivery_buckets()};
   std::atomic<std::uint64_t> connections{0}, connections_closed{0}, opened_tls{0}, opened_plain{0};
 
@@ -111,11 +121,23 @@ struct DeliveryEngine::Worker {
   // --- Connection side: on the worker running the connection ---
   asio::awaitable<void> connection(DestinationLink dest);
   asio::awaitable<Route> resolve(const std::string& destination);
+  // sts_route.cpp: looks up `domain`'s MTA-STS policy and applies it to
+  // `route` (enforce: only the MX hosts it allows, or a 4.7.5 failure when
+  // none is); counts what a policy failure was (TLS-RPT).
+  asio::awaitable<void> apply_mta_sts(const std::string& domain, Route& route);
+  // TLS-RPT: one session result for `destination`.
+  void report_tls(const std::string& destination, TlsPolicyType type, TlsFailure result);
+  // TLS-RPT: what open() of `client` under `mode` means (no session at all,
+  // e.g. a refused connection, or mode Disabled: nothing); under an MTA-STS
+  // testing policy also the failures that were not enforced (logged).
+  void report_session(const std::string& destination, const Route& route, smtp::TlsMode mode,
+                      const SmtpClient& client, const smtp::Reply& reply);
   // Tries the targets in order until one greets and accepts EHLO/HELO.
   asio::awaitable<OpenedClient> open_client(const std::string& destination, const Route& route,
                                             const ConnectionSettings& settings);
   // No target accepted a connection: the whole destination waits.
-  asio::awaitable<void> defer_destination(const DestinationLink& dest, const smtp::Reply& last);
+  asio::awaitable<void> defer_destination(const DestinationLink& dest, const smtp::Reply& last,
+                                          TlsFailure tls_failure = TlsFailure::None);
   // The destination's next message for this connection, lingering up to
   // kIdleReuse for one; nothing: close.
   asio::awaitable<std::optional<queue::Item>> next_item(const DestinationLink& dest);

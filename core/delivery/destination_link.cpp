@@ -3,11 +3,11 @@
 
 namespace mailgate::delivery {
 
-ConnectionSettings settings_of(const queue::Destination& d, std::string_view default_tls,
+ConnectionSettings settings_of(const queue::Destination& d, smtp::TlsMode default_tls,
                                const std::string& hostname) {
   const auto& s = d.shaping;
   return ConnectionSettings{s.max_messages_per_connection,
-                            effective_tls_mode(s.tls, d.route_tls, default_tls), s.source_address,
+                            s.tls.value_or(d.route_tls.value_or(default_tls)), s.source_address,
                             s.ehlo_name.empty() ? hostname : s.ehlo_name, d.route_auth};
 }
 

@@ -14,15 +14,15 @@
 #include <string_view>
 
 #include "delivery/delivery_engine.hpp"
-#include "delivery/tls_mode.hpp"
 #include "queue/queue_shard.hpp"
+#include "smtp/tls_mode.hpp"
 
 namespace mailgate::delivery {
 
 // A destination's shaping as one connection uses it, fixed when it opens.
 struct ConnectionSettings {
   unsigned max_messages = 0;  // transactions before QUIT
-  TlsMode tls = TlsMode::Opportunistic;
+  smtp::TlsMode tls = smtp::TlsMode::Opportunistic;
   std::string source_address;  // "" = any
   std::string ehlo_name;
   // Smarthost AUTH (the destination's route_auth, fixed when the connection
@@ -33,7 +33,9 @@ struct ConnectionSettings {
 
 // Owner side only. `default_tls` / `hostname`: delivery.tls and the host name
 // of the config, for what neither egress_path nor the route hook chose.
-ConnectionSettings settings_of(const queue::Destination& d, std::string_view default_tls,
+// The TLS mode's precedence: the egress_path hook's `tls`, else what the
+// route hook stored with the message, else delivery.tls.
+ConnectionSettings settings_of(const queue::Destination& d, smtp::TlsMode default_tls,
                                const std::string& hostname);
 
 // Where a destination's mail goes: the destination itself, except that a

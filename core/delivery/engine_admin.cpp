@@ -78,6 +78,8 @@ DeliveryMetrics DeliveryEngine::metrics() const {
     m.opened_tls += w->opened_tls.load(std::memory_order_relaxed);
     m.opened_plain += w->opened_plain.load(std::memory_order_relaxed);
     m.dsns += w->counters.dsns.load(std::memory_order_relaxed);
+    m.tls_sessions.resize(w->tls_report.size());
+    for (std::size_t i = 0; i < w->tls_report.size(); ++i) m.tls_sessions[i] += w->tls_report.at(i);
   }
   return m;
 }

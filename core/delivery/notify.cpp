@@ -66,7 +66,7 @@ void publish(const DeliveryPlan& plan, const spool::Envelope& envelope, const At
 }
 
 eventlog::LogRecord deferral_record(const std::string& destination, const smtp::Reply& last,
-                                    std::int64_t now_ms) {
+                                    TlsFailure tls_failure, std::int64_t now_ms) {
   eventlog::LogRecord rec;
   rec.event = event_name(DeliveryEvent::TransientFailure);
   rec.time_ms = now_ms;
@@ -75,12 +75,13 @@ eventlog::LogRecord deferral_record(const std::string& destination, const smtp::
   rec.enhanced = last.enhanced;
   rec.text = one_line(last);
   rec.bounce_class = smtp::to_string(smtp::BounceClass::Routing);
+  rec.tls_error = to_string(tls_failure);
   return rec;
 }
 
-void publish_deferral(const std::string& destination, const smtp::Reply& last, std::int64_t now_ms,
-                      Listeners& to) {
-  to.log.write(to.producer, deferral_record(destination, last, now_ms));
+void publish_deferral(const std::string& destination, const smtp::Reply& last,
+                      TlsFailure tls_failure, std::int64_t now_ms, Listeners& to) {
+  to.log.write(to.producer, deferral_record(destination, last, tls_failure, now_ms));
   // Counted like the log line it matches (one per destination deferral).
   to.counters.outcomes.add(outcome_of(DeliveryEvent::TransientFailure),
                            to.labels.index(destination));

@@ -21,6 +21,7 @@
 
 #include "delivery/classify.hpp"
 #include "delivery/record.hpp"
+#include "delivery/tls_client.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
@@ -53,13 +54,15 @@ std::vector<eventlog::LogRecord> log_records(const DeliveryPlan& plan,
 void publish(const DeliveryPlan& plan, const spool::Envelope& envelope, const AttemptContext& at,
              std::optional<DsnMessage> dsn, Listeners& to);
 
-// The log record of a connection-level deferral (no recipient, no attempt).
+// The log record of a connection-level deferral (no recipient, no attempt);
+// `tls_failure` (not None) becomes its `tls_error`.
 eventlog::LogRecord deferral_record(const std::string& destination, const smtp::Reply& last,
-                                    std::int64_t now_ms);
+                                    TlsFailure tls_failure, std::int64_t now_ms);
 
 // No MX of `destination` accepted a connection (`last` is the reply that
-// decided): the destination is deferred without counting attempts.
-void publish_deferral(const std::string& destination, const smtp::Reply& last, std::int64_t now_ms,
-                      Listeners& to);
+// decided, `tls_failure` why TLS policy refused it, if it did): the
+// destination is deferred without counting attempts.
+void publish_deferral(const std::string& destination, const smtp::Reply& last,
+                      TlsFailure tls_failure, std::int64_t now_ms, Listeners& to);
 
 }  // namespace mailgate::delivery

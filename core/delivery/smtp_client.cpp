@@ -37,28 +37,27 @@ bool needs_utf8(const spool::Envelope& env) {
 std::shared_ptr<asio::ssl::context> client_tls_context() {
   // Built once (thread-safe static); an SSL_CTX may create SSLs on any thread.
   static const std::shared_ptr<asio::ssl::context> ctx = [] {
-    auto c = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    SSL_CTX_set_min_proto_version(c->native_handle(), TLS1_2_VERSION);
-    c->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
-    std::error_code ec;
-    c->set_default_verify_paths(ec);
-    // Verification is computed and recorded (tls_verified()), never enforced:
-    // RFC 7435 opportunistic security, and "required" means encrypted.
-    c->set_verify_mode(asio::ssl::verify_none);
-    return c;
+    std::string error;  // the system store: nothing to fail on
+    return make_client_context("", error);
   }();
   return ctx;
 }
 
+bool SmtpClient::tls_mandatory() const {
+  return tls_mode_ == smtp::TlsMode::Required || tls_mode_ == smtp::TlsMode::Verify;
+}
+
+bool SmtpClient::tls_authenticated() const { return tls_mode_ == smtp::TlsMode::Verify; }
+
 SmtpClient::SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts,
-                       TlsMode tls_mode, std::shared_ptr<asio::ssl::context> tls_context)
+                       smtp::TlsMode tls_mode, std::shared_ptr<asio::ssl::context> tls_context)
     : socket_(ex),
       deadline_(socket_),
       tls_mode_(tls_mode),
       tls_context_(std::move(tls_context)),
       ehlo_name_(std::move(ehlo_name)),
       timeouts_(timeouts) {
-  if (!tls_context_ && tls_mode_ != TlsMode::Disabled) tls_context_ = client_tls_context();
+  if (!tls_context_ && tls_mode_ != smtp::TlsMode::Disabled) tls_context_ = client_tls_context();
 }
 
 SmtpClient::~SmtpClient() {
@@ -70,6 +69,8 @@ SmtpClient::~SmtpClient() {
 void SmtpClient::reset_connection() {
   tls_.reset();
   tls_verified_ = false;
+  tls_failure_ = TlsFailure::None;
+  certificate_failure_ = TlsFailure::None;
   authenticated_ = false;
   std::error_code ec;
   socket_.close(ec);
@@ -144,8 +145,8 @@ asio::awaitable<smtp::Reply> SmtpClient::open(const asio::ip::tcp::endpoint& ep,
   host_ = std::move(host);
   deadline_.start(timeouts_.connect);
   bool handshake_failed = false;
-  auto reply = co_await connect_once(tls_mode_ != TlsMode::Disabled, handshake_failed);
-  if (handshake_failed && tls_mode_ == TlsMode::Opportunistic) {
+  auto reply = co_await connect_once(tls_mode_ != smtp::TlsMode::Disabled, handshake_failed);
+  if (handshake_failed && tls_mode_ == smtp::TlsMode::Opportunistic) {
     // RFC 7435: broken TLS must not stop mail that plaintext would deliver.
     // The failed session is unusable, so plaintext needs a new connection.
     spdlog::info("{} [{}]: {} {} {}; retrying without TLS", host_, peer_.address().to_string(),
@@ -193,8 +194,9 @@ asio::awaitable<smtp::Reply> SmtpClient::connect_once(bool starttls, bool& hands
   if (starttls) {
     if (caps_.starttls) {
       ready = co_await start_tls(hello, handshake_failed);
-    } else if (tls_mode_ == TlsMode::Required) {
+    } else if (tls_mandatory()) {
       usable_ = false;
+      tls_failure_ = TlsFailure::StarttlsNotSupported;
       co_return smtp::Reply{421, "4.7.10",
                             fmt::format("TLS required but not offered by {} [{}]", host_,
                                         peer_.address().to_string())};
@@ -291,8 +293,9 @@ asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
   if (reply.code != 220) {
     if (reply.code == 421) usable_ = false;
     if (!usable_) co_return reply;
-    if (tls_mode_ == TlsMode::Required) {
+    if (tls_mandatory()) {
       usable_ = false;
+      tls_failure_ = TlsFailure::StarttlsNotSupported;
       co_return smtp::Reply{421, "4.7.10",
                             fmt::format("TLS required but STARTTLS refused by {}: {} {}", where,
                                         reply.code, reply.text)};
@@ -308,22 +311,24 @@ asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
 
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
   SSL* ssl = tls_->native_handle();
-  std::string name = host_;
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  std::error_code ec;
-  asio::ip::make_address(name, ec);
-  if (!name.empty() && ec) {  // SNI and the name check are for names, never IP literals
-    SSL_set_tlsext_host_name(ssl, name.c_str());
-    SSL_set1_host(ssl, name.c_str());
-  }
+  prepare_client_ssl(ssl, host_, tls_authenticated());
   deadline_.set(timeouts_.command);
-  ec = {};
+  std::error_code ec;
   co_await tls_->async_handshake(asio::ssl::stream_base::client,
                                  asio::redirect_error(use_awaitable, ec));
   if (ec) {
+    const long verify_result = SSL_get_verify_result(ssl);
+    const auto failure =
+        tls_authenticated() ? failure_of_verify_result(verify_result) : TlsFailure::None;
     tls_.reset();
     usable_ = false;
     handshake_failed = true;
+    tls_failure_ = failure == TlsFailure::None ? TlsFailure::ValidationFailure : failure;
+    if (failure != TlsFailure::None) {
+      co_return smtp::Reply{421, "4.7.5",
+                            fmt::format("TLS certificate of {} not accepted: {}", where,
+                                        X509_verify_cert_error_string(verify_result))};
+    }
     co_return smtp::Reply{421, "4.7.5",
                           fmt::format("TLS handshake failed with {}: {}", where,
                                       deadline_.expired() ? std::string("timeout") : ec.message())};
@@ -331,6 +336,8 @@ asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
   const long verify = SSL_get_verify_result(ssl);
   X509* cert = SSL_get1_peer_certificate(ssl);
   tls_verified_ = cert != nullptr && verify == X509_V_OK;
+  certificate_failure_ =
+      cert == nullptr ? TlsFailure::CertificateNotTrusted : failure_of_verify_result(verify);
   if (cert) X509_free(cert);
   spdlog::debug("{}: STARTTLS {} {}, certificate {}", where, SSL_get_version(ssl),
                 SSL_get_cipher_name(ssl),

@@ -13,8 +13,12 @@
 // drops whatever plaintext the server sent after its 220 (command injection
 // defence) and says EHLO again. Opportunistic mode (RFC 7435) accepts any
 // certificate and only records whether it verified; a failed handshake is
-// retried once in plaintext on a new connection. Required mode refuses to go
-// on without TLS: open() returns 421 4.7.10 so the destination is deferred.
+// retried once in plaintext on a new connection. Required and Verify refuse
+// to go on without TLS: open() returns 421 4.7.10 when STARTTLS is not
+// offered (or refused), so the destination is deferred; Verify also fails
+// the handshake unless the certificate chains to a trusted CA and names the
+// MX host (tls_client.hpp), and open() returns 421 4.7.5 saying why. Either
+// way tls_failure() says which (RFC 8460 result type), for the log.
 // SMTP AUTH (RFC 4954) to a smarthost, when set_auth() gave credentials:
 // after EHLO (after STARTTLS and the second EHLO when TLS is used) the client
 // logs in with PLAIN (initial response) or, if only LOGIN is offered, LOGIN.
@@ -38,11 +42,12 @@
 #include <string>
 #include <vector>
 
-#include "delivery/tls_mode.hpp"
+#include "delivery/tls_client.hpp"
 #include "net/socket_deadline.hpp"
 #include "smtp/ehlo_capabilities.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/reply_parser.hpp"
+#include "smtp/tls_mode.hpp"
 #include "spool/records.hpp"
 
 namespace mailgate::delivery {
@@ -56,8 +61,8 @@ struct ClientTimeouts {
   std::chrono::milliseconds data_end{600'000};    // final dot: 10 min
 };
 
-// The client TLS context shared by every outbound connection of the process:
-// TLS 1.2 at least, the system's default CA paths.
+// The client TLS context of connections made without one (tests): TLS 1.2
+// at least, the system's default CA store (make_client_context("")).
 std::shared_ptr<asio::ssl::context> client_tls_context();
 
 struct TransactionResult {
@@ -69,7 +74,7 @@ struct TransactionResult {
 class SmtpClient {
  public:
   SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts,
-             TlsMode tls_mode = TlsMode::Opportunistic,
+             smtp::TlsMode tls_mode = smtp::TlsMode::Opportunistic,
              std::shared_ptr<asio::ssl::context> tls_context = nullptr);
   ~SmtpClient();
 
@@ -101,6 +106,11 @@ class SmtpClient {
   bool tls() const { return tls_ != nullptr; }
   // Whether the server's certificate verified (chain and MX host name).
   bool tls_verified() const { return tls_verified_; }
+  // Why open() failed for TLS policy (None when it did not).
+  TlsFailure tls_failure() const { return tls_failure_; }
+  // After a TLS handshake that was not required to verify: what was wrong
+  // with the certificate (None: it verified), for reports.
+  TlsFailure certificate_failure() const { return certificate_failure_; }
   // true once the server accepted our AUTH (235).
   bool authenticated() const { return authenticated_; }
 
@@ -118,16 +128,21 @@ class SmtpClient {
   asio::awaitable<smtp::Reply> command(const std::string& line, std::chrono::milliseconds timeout);
   smtp::Reply broken(const char* what) const;
   std::string mail_command(const spool::Envelope& env) const;
+  // The mode does not allow mail without TLS / needs the certificate verified.
+  bool tls_mandatory() const;
+  bool tls_authenticated() const;
   std::string rcpt_command(const spool::EnvelopeRecipient& r) const;
 
   asio::ip::tcp::socket socket_;
   net::SocketDeadline deadline_;
-  TlsMode tls_mode_;
+  smtp::TlsMode tls_mode_;
   std::shared_ptr<asio::ssl::context> tls_context_;
   // Set once STARTTLS succeeded; layered on socket_ (declared after it, so
   // destroyed first). The deadline cancels socket_, which aborts its ops.
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool tls_verified_ = false;
+  TlsFailure tls_failure_ = TlsFailure::None;
+  TlsFailure certificate_failure_ = TlsFailure::None;
   std::shared_ptr<const spool::RouteAuth> auth_;
   bool authenticated_ = false;
   std::string ehlo_name_;

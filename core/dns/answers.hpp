@@ -38,6 +38,9 @@ struct MxAnswer {
   bool implicit = false;  // no MX: hosts = {domain, 0} because the domain has A/AAAA records
   std::uint32_t ttl = 0;  // seconds this answer stays cached (0: not cached)
   std::string detail;     // human-readable reason for a failure (for logs and DSNs)
+  // The resolver set AD (RFC 4035 §3.2.3) on every answer this one is made
+  // of: a validating resolver vouches for it (DNSSEC-secure; RFC 7672 §2.1).
+  bool authentic = false;
 };
 
 struct AddressAnswer {
@@ -45,6 +48,31 @@ struct AddressAnswer {
   std::vector<asio::ip::address> addresses;  // every IPv4 address first, then every IPv6 one
   std::uint32_t ttl = 0;
   std::string detail;
+  bool authentic = false;  // as MxAnswer::authentic (both the A and the AAAA answer)
+};
+
+struct TxtAnswer {
+  Status status = Status::TempFail;
+  std::vector<std::string> records;  // one per TXT record, its character-strings concatenated
+  std::uint32_t ttl = 0;
+  std::string detail;
+};
+
+// One TLSA record (RFC 6698 §2.1) as published.
+struct TlsaRecord {
+  std::uint8_t usage = 0;          // 2: DANE-TA, 3: DANE-EE (the ones SMTP uses)
+  std::uint8_t selector = 0;       // 0: full certificate, 1: SubjectPublicKeyInfo
+  std::uint8_t matching_type = 0;  // 0: full, 1: SHA-256, 2: SHA-512
+  std::string data;                // the association data (binary)
+  bool operator==(const TlsaRecord&) const = default;
+};
+
+struct TlsaAnswer {
+  Status status = Status::TempFail;  // NoData / NxDomain: no TLSA records
+  std::vector<TlsaRecord> records;
+  std::uint32_t ttl = 0;
+  std::string detail;
+  bool authentic = false;  // AD on the answer (a secure denial when there are none)
 };
 
 // The reply a delivery attempt reports when resolving the destination failed.

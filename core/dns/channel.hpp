@@ -4,6 +4,8 @@
 // is wrapped in an asio::posix::stream_descriptor whose async_wait feeds
 // ares_process_fd, and a steady_timer set from ares_timeout() drives retries
 // and timeouts.
+// Every query carries RD, AD and an EDNS0 OPT record with DO (1232-octet
+// UDP size), so a validating resolver's AD bit reaches the resolver.
 // Promises: every query()'s callback runs exactly once — with the answer, or
 // with an error status (timeout, ARES_EDESTRUCTION at shutdown) — possibly
 // inline inside query() (bad name, no servers); callbacks run on the

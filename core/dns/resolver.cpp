@@ -69,6 +69,8 @@ class Resolver::Core {
 
   asio::awaitable<MxAnswer> mx(std::string domain);
   asio::awaitable<AddressAnswer> addresses(std::string host);
+  asio::awaitable<TxtAnswer> txt(std::string name);
+  asio::awaitable<TlsaAnswer> tlsa(std::string host, std::uint16_t port);
   void shutdown();
 
   Stats stats;
@@ -190,7 +192,9 @@ asio::awaitable<AddressAnswer> Resolver::Core::resolve_addresses(const std::stri
   std::uint32_t ttl = UINT32_MAX;
   const RecordSet* failed = nullptr;
   bool any_ok = false, any_nx = false;
+  out.authentic = true;
   for (const auto& rs : sets) {
+    out.authentic = out.authentic && rs.authentic;
     if (rs.status == Status::TempFail) {
       failed = &rs;
       continue;
@@ -207,6 +211,7 @@ asio::awaitable<AddressAnswer> Resolver::Core::resolve_addresses(const std::stri
     out.status = Status::Ok;
   } else if (failed) {
     out.status = Status::TempFail;
+    out.authentic = false;
     out.ttl = 0;
     out.detail = failed->detail;
   } else if (any_nx) {
@@ -249,6 +254,7 @@ asio::awaitable<MxAnswer> Resolver::Core::mx(std::string domain) {
   const RecordSet& mx = sets[0];
   MxAnswer out;
   out.status = mx.status;
+  out.authentic = mx.authentic;
   out.ttl = mx.ttl;
   out.detail = mx.detail;
   if (mx.status == Status::Ok) {
@@ -261,6 +267,7 @@ asio::awaitable<MxAnswer> Resolver::Core::mx(std::string domain) {
   } else if (mx.status == Status::NoData) {
     // RFC 5321 §5.1: no MX records — the domain itself is the implicit MX.
     auto addr = co_await resolve_addresses(*name);
+    out.authentic = out.authentic && addr.authentic;
     if (addr.status == Status::Ok) {
       out.status = Status::Ok;
       out.implicit = true;
@@ -277,6 +284,35 @@ asio::awaitable<MxAnswer> Resolver::Core::mx(std::string domain) {
     }
   }
   count(out.status);
+  co_return out;
+}
+
+asio::awaitable<TxtAnswer> Resolver::Core::txt(std::string name) {
+  std::string error;
+  auto a_label = to_a_label(name, error);
+  if (!a_label) co_return TxtAnswer{Status::BadName, {}, 0, std::move(error)};
+  std::vector<RrType> types{RrType::TXT};
+  auto sets = co_await lookup(*a_label, std::move(types));
+  TxtAnswer out;
+  out.status = sets[0].status;
+  out.records = std::move(sets[0].texts);
+  out.ttl = sets[0].ttl;
+  out.detail = std::move(sets[0].detail);
+  co_return out;
+}
+
+asio::awaitable<TlsaAnswer> Resolver::Core::tlsa(std::string host, std::uint16_t port) {
+  std::string error;
+  auto a_label = to_a_label(host, error);
+  if (!a_label) co_return TlsaAnswer{Status::BadName, {}, 0, std::move(error)};
+  std::vector<RrType> types{RrType::TLSA};
+  auto sets = co_await lookup("_" + std::to_string(port) + "._tcp." + *a_label, std::move(types));
+  TlsaAnswer out;
+  out.status = sets[0].status;
+  out.records = std::move(sets[0].tlsa);
+  out.authentic = sets[0].authentic;
+  out.ttl = sets[0].ttl;
+  out.detail = std::move(sets[0].detail);
   co_return out;
 }
 
@@ -303,6 +339,18 @@ asio::awaitable<MxAnswer> Resolver::mx(std::string domain) {
 asio::awaitable<AddressAnswer> Resolver::addresses(std::string host) {
   auto core = core_;
   auto answer = co_await core->addresses(std::move(host));
+  co_return answer;
+}
+
+asio::awaitable<TxtAnswer> Resolver::txt(std::string name) {
+  auto core = core_;
+  auto answer = co_await core->txt(std::move(name));
+  co_return answer;
+}
+
+asio::awaitable<TlsaAnswer> Resolver::tlsa(std::string host, std::uint16_t port) {
+  auto core = core_;
+  auto answer = co_await core->tlsa(std::move(host), port);
   co_return answer;
 }
 

@@ -8,6 +8,11 @@
 // - Names are resolved by their A-label (dns/idna): "bücher.example" queries
 //   "xn--bcher-kva.example"; a name that is not a valid domain completes with
 //   BadName and sends nothing.
+// - Every query carries AD=1 and EDNS0 DO=1; an answer's `authentic` says
+//   the (validating) resolver set AD on every DNS answer it is made of. A
+//   resolver that does not validate never sets it, so nothing is authentic.
+// - txt(): each TXT record as one string (RFC 7208 §3.3 / RFC 8461 §3.1:
+//   a record's character-strings are concatenated without separators).
 // - mx(): MX records sorted by preference, equal preferences shuffled anew on
 //   every call (also for cached answers); a lone "." target is a null MX
 //   (RFC 7505) → NullMx (bounce 556 5.1.10), a "." among real hosts is
@@ -68,6 +73,12 @@ class Resolver {
   // Parameters are taken by value: the coroutine keeps its own copy.
   asio::awaitable<MxAnswer> mx(std::string domain);
   asio::awaitable<AddressAnswer> addresses(std::string host);
+  // TXT records of `name` (e.g. "_mta-sts.example.com"), in the server's
+  // order; statuses as for addresses() (not counted in Stats' results).
+  asio::awaitable<TxtAnswer> txt(std::string name);
+  // TLSA records of `_<port>._tcp.<host>` (RFC 7672 §2.2.2), with whether
+  // the resolver vouched for the answer (AD).
+  asio::awaitable<TlsaAnswer> tlsa(std::string host, std::uint16_t port);
 
   const Stats& stats() const;      // any thread (relaxed atomics)
   std::size_t cache_size() const;  // the worker's thread only

@@ -3,8 +3,9 @@
 // (name, type, class, TTL, rdlength, rdata); names are skipped label by label
 // or up to a compression pointer. TTLs with the top bit set count as 0
 // (RFC 2181 §8). Records are decoded by c-ares' own parsers
-// (ares_parse_mx_reply, ares_parse_a_reply / ares_parse_aaaa_reply with
-// addrttls); the walker only supplies the rcode, the MX TTL and the SOA.
+// (ares_parse_mx_reply, ares_parse_txt_reply_ext, ares_parse_a_reply /
+// ares_parse_aaaa_reply with addrttls); the walker only supplies the rcode,
+// the MX / TXT TTL and the SOA.
 #include "dns/wire.hpp"
 
 #include <ares.h>
@@ -21,6 +22,8 @@ namespace mailgate::dns {
 namespace {
 
 constexpr std::uint16_t kTypeSoa = 6;
+constexpr std::uint16_t kTypeOpt = 41;
+constexpr std::uint16_t kTypeTlsa = 52;
 constexpr int kRcodeNoError = 0;
 constexpr int kRcodeNxDomain = 3;
 constexpr int kMaxAddresses = 256;
@@ -132,6 +135,7 @@ WireInfo inspect(const unsigned char* abuf, std::size_t alen) {
   std::uint16_t nscount = r.u16();
   r.u16();  // arcount: not needed
   info.rcode = flags & 0xF;
+  info.authentic = (flags & 0x0020) != 0;
   info.ancount = ancount;
   for (unsigned i = 0; i < qdcount && r.ok(); ++i) {
     r.skip_name();
@@ -165,11 +169,80 @@ WireInfo inspect(const unsigned char* abuf, std::size_t alen) {
   return info;
 }
 
+bool parse_tlsa(const unsigned char* abuf, std::size_t alen, std::vector<TlsaRecord>& out) {
+  if (!abuf || alen < 12) return false;
+  Reader r(abuf, alen);
+  r.skip(4);  // id, flags
+  const std::uint16_t qdcount = r.u16();
+  const std::uint16_t ancount = r.u16();
+  r.skip(4);  // nscount, arcount
+  for (unsigned i = 0; i < qdcount && r.ok(); ++i) {
+    r.skip_name();
+    r.skip(4);
+  }
+  for (unsigned i = 0; i < ancount && r.ok(); ++i) {
+    r.skip_name();
+    const std::uint16_t type = r.u16();
+    const std::uint16_t cls = r.u16();
+    r.skip(4);  // TTL
+    const std::uint16_t rdlen = r.u16();
+    const std::size_t start = r.pos();
+    r.skip(rdlen);
+    if (!r.ok()) break;
+    if (type != kTypeTlsa || cls != 1) continue;
+    if (rdlen < 3) return false;
+    TlsaRecord t;
+    t.usage = abuf[start];
+    t.selector = abuf[start + 1];
+    t.matching_type = abuf[start + 2];
+    t.data.assign(reinterpret_cast<const char*>(abuf + start + 3), rdlen - 3);
+    out.push_back(std::move(t));
+  }
+  return r.ok();
+}
+
+bool request_dnssec(unsigned char* query, std::size_t len) {
+  // The OPT record c-ares appends: root name (0), TYPE 41, CLASS (UDP size),
+  // TTL = extended RCODE, VERSION, flags (DO is the top bit), RDLENGTH 0.
+  constexpr std::size_t kOpt = 11;
+  if (len < 12 + kOpt) return false;
+  unsigned char* opt = query + len - kOpt;
+  if (opt[0] != 0 || opt[1] != 0 || opt[2] != kTypeOpt || opt[9] != 0 || opt[10] != 0) return false;
+  opt[7] |= 0x80;    // DO
+  query[3] |= 0x20;  // AD
+  return true;
+}
+
+int ares_status_of(int send_status, const unsigned char* abuf, int alen) {
+  if (send_status != ARES_SUCCESS) return send_status;
+  if (!abuf || alen < 12) return ARES_EBADRESP;
+  const int rcode = abuf[3] & 0xF;
+  const int ancount = abuf[6] << 8 | abuf[7];
+  switch (rcode) {
+    case kRcodeNoError:
+      return ancount > 0 ? ARES_SUCCESS : ARES_ENODATA;
+    case 1:
+      return ARES_EFORMERR;
+    case 2:
+      return ARES_ESERVFAIL;
+    case kRcodeNxDomain:
+      return ARES_ENOTFOUND;
+    case 4:
+      return ARES_ENOTIMP;
+    case 5:
+      return ARES_EREFUSED;
+    default:
+      return ARES_EBADRESP;
+  }
+}
+
 RecordSet to_record_set(RrType type, int ares_status, const unsigned char* abuf, int alen,
                         const TtlRules& rules) {
   RecordSet rs;
   const WireInfo info =
       (abuf && alen > 0) ? inspect(abuf, static_cast<std::size_t>(alen)) : WireInfo{};
+  // Only an answer we could read vouches for anything; TempFail clears it.
+  rs.authentic = info.valid && info.authentic;
   auto negative = [&](Status s, const char* detail) {
     rs.status = s;
     rs.ttl = rules.clamp(info.negative_ttl.value_or(rules.negative));
@@ -178,6 +251,7 @@ RecordSet to_record_set(RrType type, int ares_status, const unsigned char* abuf,
   };
   auto temporary = [&](std::string detail) {
     rs.status = Status::TempFail;
+    rs.authentic = false;
     rs.ttl = 0;
     rs.detail = std::move(detail);
     return rs;
@@ -217,6 +291,29 @@ RecordSet to_record_set(RrType type, int ares_status, const unsigned char* abuf,
   if (!info.valid) return temporary("malformed DNS answer");
   if (info.rcode != kRcodeNoError) return temporary("unexpected DNS rcode");
 
+  if (type == RrType::TLSA) {
+    if (!parse_tlsa(abuf, static_cast<std::size_t>(alen), rs.tlsa))
+      return temporary("malformed TLSA answer");
+    if (rs.tlsa.empty()) return negative(Status::NoData, "no TLSA records (NODATA)");
+    rs.ttl = rules.clamp(info.answer_ttl.value_or(0));
+    rs.status = Status::Ok;
+    return rs;
+  }
+  if (type == RrType::TXT) {
+    ares_txt_ext* txt = nullptr;
+    int rc = ares_parse_txt_reply_ext(abuf, alen, &txt);
+    if (rc == ARES_ENODATA) return negative(Status::NoData, "no TXT records (NODATA)");
+    if (rc != ARES_SUCCESS) return temporary(std::string("bad TXT answer: ") + ares_strerror(rc));
+    for (auto* p = txt; p; p = p->next) {
+      if (p->record_start || rs.texts.empty()) rs.texts.emplace_back();
+      rs.texts.back().append(reinterpret_cast<const char*>(p->txt), p->length);
+    }
+    ares_free_data(txt);
+    rs.ttl = rules.clamp(info.answer_ttl.value_or(0));
+    if (rs.texts.empty()) return negative(Status::NoData, "no TXT records (NODATA)");
+    rs.status = Status::Ok;
+    return rs;
+  }
   if (type == RrType::MX) {
     ares_mx_reply* mx = nullptr;
     int rc = ares_parse_mx_reply(abuf, alen, &mx);

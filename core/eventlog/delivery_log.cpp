@@ -46,6 +46,7 @@ std::string to_json(const LogRecord& r) {
   j["tls"] = r.tls;
   if (!r.tls_version.empty()) j["tls_version"] = r.tls_version;
   if (!r.tls_cipher.empty()) j["tls_cipher"] = r.tls_cipher;
+  if (!r.tls_error.empty()) j["tls_error"] = r.tls_error;
   if (!r.auth_user.empty()) j["auth"] = r.auth_user;
   if (r.size) j["size"] = r.size;
   if (!r.meta.empty()) {

@@ -35,7 +35,8 @@ struct LogRecord {
   std::uint32_t attempt = 0;
   bool tls = false;
   std::string tls_version, tls_cipher;  // inbound: the client's TLS (reception)
-  std::string auth_user;                // inbound: the AUTH identity (every record of the message)
+  std::string tls_error;  // outbound: why TLS policy refused a connection (RFC 8460 result type)
+  std::string auth_user;  // inbound: the AUTH identity (every record of the message)
   std::uint64_t size = 0;
   std::vector<std::pair<std::string, std::string>> meta;  // msg:set_meta (tenant, ...)
 };

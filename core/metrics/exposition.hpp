@@ -27,7 +27,7 @@ struct Family {
   std::string_view name;
   Type type;
   std::string_view help;
-  std::array<std::string_view, 2> labels{};  // label names ("" = unused); values are bounded sets
+  std::array<std::string_view, 3> labels{};  // label names ("" = unused); values are bounded sets
 };
 
 using LabelValues = std::initializer_list<std::string_view>;  // in the family's label order

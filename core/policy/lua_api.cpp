@@ -7,6 +7,7 @@
 #include "mime/address_list.hpp"
 #include "smtp/command.hpp"
 #include "smtp/sasl.hpp"
+#include "smtp/tls_mode.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -900,8 +901,24 @@ std::string unknown_key(lua_State* L, int idx, std::initializer_list<const char*
   return bad;
 }
 
-bool valid_tls(const std::string& t) {
-  return t == "opportunistic" || t == "required" || t == "disabled";
+// The `tls` field of a hook's result table (`what`: "route hook result"):
+// absent leaves `out` unset; a mode that is not built yet is refused like a
+// misspelt one, so a destination never gets less protection than asked for.
+bool read_tls_field(lua_State* L, int idx, const char* what, std::optional<smtp::TlsMode>& out,
+                    std::string& err) {
+  const auto name = field_string(L, idx, "tls");
+  if (name.empty()) return true;
+  const auto mode = smtp::parse_tls_mode(name);
+  if (!mode) {
+    err = std::string(what) + ": tls must be " + smtp::tls_mode_names();
+    return false;
+  }
+  if (!smtp::tls_mode_built(*mode)) {
+    err = std::string(what) + ": tls = \"" + name + "\" is not implemented yet";
+    return false;
+  }
+  out = mode;
+  return true;
 }
 
 }  // namespace
@@ -1056,11 +1073,7 @@ bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision
     }
   }
   lua_pop(L, 1);
-  out.tls = field_string(L, idx, "tls");
-  if (!out.tls.empty() && !valid_tls(out.tls)) {
-    err = "route hook result: tls must be opportunistic, required or disabled";
-    return false;
-  }
+  if (!read_tls_field(L, idx, "route hook result", out.tls, err)) return false;
   auto host = field_string(L, idx, "smarthost");
   if (host.empty()) {
     err = "route hook result: smarthost must be \"host:port\" or \"[host]:port\"";
@@ -1169,14 +1182,7 @@ bool read_egress(lua_State* L, int idx, EgressPath& out, std::string& err) {
       !rate("max_connection_rate", out.max_connection_rate))
     return false;
   if (burst) out.max_message_burst = *burst;
-  auto tls = field_string(L, idx, "tls");
-  if (!tls.empty()) {
-    if (!valid_tls(tls)) {
-      err = "egress_path result: tls must be opportunistic, required or disabled";
-      return false;
-    }
-    out.tls = tls;
-  }
+  if (!read_tls_field(L, idx, "egress_path result", out.tls, err)) return false;
   auto src = field_string(L, idx, "source_address");
   if (!src.empty()) {
     std::error_code ec;

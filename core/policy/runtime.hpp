@@ -44,6 +44,7 @@
 #include "policy/header_section.hpp"
 #include "policy/hook_event.hpp"
 #include "smtp/reply.hpp"
+#include "smtp/tls_mode.hpp"
 
 namespace mailgate::dns {
 class Resolver;
@@ -145,7 +146,7 @@ struct RouteDecision {
   // The domain, or "[host]:port" for a smarthost, "user@[host]:port" for a
   // smarthost with `auth`.
   std::string destination;
-  std::string tls;  // "" (destination default) | opportunistic | required | disabled
+  std::optional<smtp::TlsMode> tls;  // none: the destination's own setting
   std::optional<SmarthostAuth> auth;
   Verdict failure;  // error set: the hook failed (tempfail the message)
 };
@@ -158,7 +159,7 @@ struct EgressPath {
   std::optional<Rate> max_message_rate;
   std::uint32_t max_message_burst = 1;
   std::optional<Rate> max_connection_rate;
-  std::optional<std::string> tls;
+  std::optional<smtp::TlsMode> tls;
   std::optional<std::string> source_address;
   std::optional<std::string> ehlo_name;
   bool failed = false;  // the hook failed: defaults apply until the next reload

@@ -58,7 +58,7 @@ void QueueShard::arm_rate_timer(Destination& d, std::int64_t at_us) {
 void QueueShard::add(const std::string& name, Item item) {
   if (stopped_) return;
   auto& d = destination(name);
-  if (item.tls != spool::RouteTls::Default) d.route_tls = item.tls;
+  if (item.tls) d.route_tls = item.tls;
   if (item.auth) d.route_auth = item.auth;
   ++total_;
   const auto now = now_ms();

@@ -24,6 +24,7 @@
 
 #include "queue/retry_policy.hpp"
 #include "ratelimit/gcra.hpp"
+#include "smtp/tls_mode.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
 
@@ -42,7 +43,7 @@ struct Item {
   std::uint32_t attempts = 0;
   std::int64_t next_ms = 0;
   std::shared_ptr<MessageRef> ref;
-  spool::RouteTls tls = spool::RouteTls::Default;  // what the route hook asked for
+  std::optional<smtp::TlsMode> tls{};  // what the route hook asked for (none: no choice)
   // Smarthost AUTH the route hook gave (shared by the items of a message or
   // of a recovered destination); null: none.
   std::shared_ptr<const spool::RouteAuth> auth{};
@@ -52,19 +53,19 @@ struct Item {
 struct Shaping {
   unsigned max_connections = 10;
   unsigned max_messages_per_connection = 100;
-  ratelimit::Gcra message_rate;     // unlimited by default
-  ratelimit::Gcra connection_rate;  // unlimited by default
-  std::string tls;                  // "" = delivery.tls
-  std::string source_address;       // "" = any
-  std::string ehlo_name;            // "" = hostname
+  ratelimit::Gcra message_rate;      // unlimited by default
+  ratelimit::Gcra connection_rate;   // unlimited by default
+  std::optional<smtp::TlsMode> tls;  // none: delivery.tls
+  std::string source_address;        // "" = any
+  std::string ehlo_name;             // "" = hostname
 };
 
 struct Destination {
   std::string name;
   Shaping shaping;
-  std::uint64_t shaping_version = 0;  // policy version it came from (0: defaults)
-  bool shaping_pending = false;       // an egress_path call is running
-  spool::RouteTls route_tls = spool::RouteTls::Default;
+  std::uint64_t shaping_version = 0;       // policy version it came from (0: defaults)
+  bool shaping_pending = false;            // an egress_path call is running
+  std::optional<smtp::TlsMode> route_tls;  // the route hook's, of the newest item that had one
   // The credentials its connections log in with: those of the newest item
   // added (every item of a "user@[host]:port" destination has that user).
   std::shared_ptr<const spool::RouteAuth> route_auth;

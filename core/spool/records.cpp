@@ -196,7 +196,7 @@ std::string encode(const DestRecord& d) {
   w.svarint(d.next_attempt_ms);
   w.varint(d.size);
   w.u8(d.delay_notified ? kDestDelayNotified : 0);
-  w.u8(static_cast<std::uint8_t>(d.tls));
+  w.u8(d.tls ? static_cast<std::uint8_t>(*d.tls) : 0);
   if (d.auth) {
     w.u8(kDestAuth | (d.auth->plaintext ? kDestAuthPlaintext : 0));
     w.str(d.auth->user);
@@ -230,9 +230,10 @@ bool decode(std::string_view in, DestRecord& out) {
     d.delay_notified = flags & kDestDelayNotified;
   }
   if (version >= 3) {
-    const auto tls = r.u8();
-    if (tls > static_cast<std::uint8_t>(RouteTls::Disabled)) return false;
-    d.tls = static_cast<RouteTls>(tls);
+    if (const auto tls = r.u8(); tls != 0) {
+      d.tls = smtp::tls_mode_from_number(tls);
+      if (!d.tls) return false;  // a mode this build does not know: refuse, never guess
+    }
   }
   if (version >= 4) {
     const auto flags = r.u8();
@@ -259,27 +260,6 @@ std::string_view to_string(RcptState s) {
       return "failed";
   }
   return "unknown";
-}
-
-RouteTls parse_route_tls(std::string_view s) {
-  if (s == "opportunistic") return RouteTls::Opportunistic;
-  if (s == "required") return RouteTls::Required;
-  if (s == "disabled") return RouteTls::Disabled;
-  return RouteTls::Default;
-}
-
-std::string_view to_string(RouteTls t) {
-  switch (t) {
-    case RouteTls::Opportunistic:
-      return "opportunistic";
-    case RouteTls::Required:
-      return "required";
-    case RouteTls::Disabled:
-      return "disabled";
-    case RouteTls::Default:
-      break;
-  }
-  return "";
 }
 
 std::string body_key(const MessageId& id, std::uint32_t chunk) {

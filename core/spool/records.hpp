@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "smtp/tls_mode.hpp"
 #include "spool/message_id.hpp"
 
 namespace mailgate::spool {
@@ -50,12 +51,6 @@ struct DestRecipient {
   std::string last_reply;
 };
 
-// Outbound TLS a route hook asked for (DestRecord v3). Default: the
-// destination's own setting (egress_path, else delivery.tls).
-enum class RouteTls : std::uint8_t { Default = 0, Opportunistic = 1, Required = 2, Disabled = 3 };
-RouteTls parse_route_tls(std::string_view s);  // "" or unknown → Default
-std::string_view to_string(RouteTls t);        // Default → ""
-
 // SMTP AUTH to a smarthost as the route hook gave it (DestRecord v4). It is
 // kept with the queue record, so a restart delivers with the credentials the
 // message was routed with, without running the route hook again. The user is
@@ -79,7 +74,9 @@ inline constexpr std::string_view kSubmitPending = "@submit";
 // A destination a new message is queued for.
 struct QueuedDest {
   std::string name;
-  RouteTls tls = RouteTls::Default;
+  // Outbound TLS the route hook asked for; none: the destination's own
+  // setting (egress_path, else delivery.tls).
+  std::optional<smtp::TlsMode> tls{};
   std::optional<RouteAuth> auth{};
 };
 
@@ -88,10 +85,13 @@ struct DestRecord {
   std::vector<DestRecipient> recipients;
   std::uint32_t attempts = 0;
   std::int64_t next_attempt_ms = 0;
-  std::uint64_t size = 0;            // copy of Envelope::size so recovery needs no meta read
-  bool delay_notified = false;       // the delay DSN for these recipients was queued (v2)
-  RouteTls tls = RouteTls::Default;  // (v3)
-  std::optional<RouteAuth> auth{};   // (v4; a record without it is written as v3)
+  std::uint64_t size = 0;       // copy of Envelope::size so recovery needs no meta read
+  bool delay_notified = false;  // the delay DSN for these recipients was queued (v2)
+  // (v3) The route hook's TLS mode: one byte, 0 for none, else the
+  // smtp::TlsMode's number (so records written before verify and dane
+  // existed read the same).
+  std::optional<smtp::TlsMode> tls{};
+  std::optional<RouteAuth> auth{};  // (v4; a record without it is written as v3)
 };
 
 // One entry of the suppression list (column family `suppress`, keyed by the

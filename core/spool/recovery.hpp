@@ -24,8 +24,8 @@ class Store;
 
 struct IndexEntry {
   MessageId id;
-  std::uint32_t destination;         // index into RecoveredIndex::destinations
-  RouteTls tls = RouteTls::Default;  // (fits in the padding after `destination`)
+  std::uint32_t destination;           // index into RecoveredIndex::destinations
+  std::optional<smtp::TlsMode> tls{};  // (fits in the padding after `destination`)
   std::int64_t next_attempt_ms;
   std::uint64_t size;
 };

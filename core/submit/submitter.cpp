@@ -58,7 +58,7 @@ struct PolicyInput {
 
 struct PolicyOutput {
   std::vector<std::string> rcpt_dest;  // per recipient; "" = discarded
-  std::map<std::string, spool::RouteTls> dest_tls;
+  std::map<std::string, smtp::TlsMode> dest_tls;
   // Smarthost AUTH by destination ("user@[host]:port"), stored in each of
   // its queue records (spool::RouteAuth says why they are stored).
   std::map<std::string, spool::RouteAuth> dest_auth;
@@ -113,8 +113,7 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
         dest.clear();
       } else {
         dest = d.destination;
-        const auto tls = spool::parse_route_tls(d.tls);
-        if (tls != spool::RouteTls::Default) out.dest_tls[d.destination] = tls;
+        if (d.tls) out.dest_tls[d.destination] = *d.tls;
         if (d.auth)
           out.dest_auth[d.destination] = {d.auth->user, d.auth->password, d.auth->plaintext};
       }

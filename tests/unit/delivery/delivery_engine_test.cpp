@@ -183,7 +183,7 @@ struct Gateway {
     writer->submit(std::move(set), true, [done](std::error_code ec) { done->set_value(ec); });
     EXPECT_EQ(result.wait_for(kDeadline), std::future_status::ready);
     EXPECT_FALSE(result.get());
-    engine->enqueue(*id, {{dest, spool::RouteTls::Default, auth}}, body.size());
+    engine->enqueue(*id, {{dest, std::nullopt, auth}}, body.size());
     return *id;
   }
 
@@ -433,7 +433,7 @@ TEST(DeliveryEngine, AnUnreadableMessageIsRetriedNeverDropped) {
     set.put_dest(id, kDest, rec);
     gw.commit(std::move(set));
   }
-  gw.engine->enqueue(id, {{kDest, spool::RouteTls::Default, std::nullopt}}, env.size);
+  gw.engine->enqueue(id, {{kDest, std::nullopt, std::nullopt}}, env.size);
   // Two failed loads: it was requeued after the first.
   ASSERT_TRUE(eventually([&] { return gw.reader->failed_reads() >= 2; }));
   EXPECT_EQ(remote.transactions().size(), 0u);

@@ -117,7 +117,8 @@ TEST(Notify, NoDsnNoHandOff) {
 }
 
 TEST(Notify, AConnectionLevelDeferralIsOneRoutingRecordForTheDestination) {
-  const auto r = deferral_record("other.test", {421, "4.4.1", "cannot connect\r\nto x"}, 77);
+  const auto r =
+      deferral_record("other.test", {421, "4.4.1", "cannot connect\r\nto x"}, TlsFailure::None, 77);
   EXPECT_STREQ(r.event, "transient_failure");
   EXPECT_EQ(r.time_ms, 77);
   EXPECT_EQ(r.destination, "other.test");
@@ -128,9 +129,14 @@ TEST(Notify, AConnectionLevelDeferralIsOneRoutingRecordForTheDestination) {
   EXPECT_EQ(r.recipient, "");
   EXPECT_EQ(r.attempt, 0u);
   EXPECT_EQ(r.id, "");
+  EXPECT_EQ(r.tls_error, "");
+  EXPECT_EQ(
+      deferral_record("x.test", {421, "4.7.5", "no"}, TlsFailure::CertificateExpired, 1).tls_error,
+      "certificate-expired");
 
   Fixture f;
-  publish_deferral("other.test", {421, "4.4.1", "cannot connect\r\nto x"}, kReceived, f.to);
+  publish_deferral("other.test", {421, "4.4.1", "cannot connect\r\nto x"}, TlsFailure::None,
+                   kReceived, f.to);
   f.log.stop();
   EXPECT_EQ(f.log.count("transient_failure"), 1u);
   // Counted under the destination's label ("other" here), not as a recipient.

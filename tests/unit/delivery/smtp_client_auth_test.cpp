@@ -37,7 +37,7 @@ Attempt attempt(FakeSmtpServer& server, std::shared_ptr<const spool::RouteAuth> 
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
-        SmtpClient client(ctx.get_executor(), "gw.test", ClientTimeouts{}, TlsMode::Disabled);
+        SmtpClient client(ctx.get_executor(), "gw.test", ClientTimeouts{}, smtp::TlsMode::Disabled);
         client.set_auth(auth);
         out.opened = co_await client.open(
             asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()),

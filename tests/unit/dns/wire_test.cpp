@@ -168,6 +168,64 @@ TEST(RecordSet, MxRecordsWithTheSmallestTtl) {
   EXPECT_EQ(rs.mx[2], (MxHost{"", 0}));
 }
 
+TEST(RecordSet, TxtRecordsJoinTheirStringsOnePerRecord) {
+  // Two records: "v=STSv1; " + "id=1;" (two character-strings), and "other".
+  Packet p(0, 2, 0, "_mta-sts.example", 16);
+  std::vector<unsigned char> first{9,   'v', '=', 'S', 'T', 'S', 'v', '1',
+                                   ';', ' ', 5,   'i', 'd', '=', '1', ';'};
+  std::vector<unsigned char> second{5, 'o', 't', 'h', 'e', 'r'};
+  p.rr(16, 300, first);
+  p.rr(16, 120, second);
+  auto rs = to_record_set(RrType::TXT, ARES_SUCCESS, p.data(), p.size(), kRules);
+  ASSERT_EQ(rs.status, Status::Ok) << rs.detail;
+  ASSERT_EQ(rs.texts.size(), 2u);
+  EXPECT_EQ(rs.texts[0], "v=STSv1; id=1;");
+  EXPECT_EQ(rs.texts[1], "other");
+  EXPECT_EQ(rs.ttl, 120u);
+  Packet none(0, 0, 0, "_mta-sts.example", 16);
+  EXPECT_EQ(to_record_set(RrType::TXT, ARES_ENODATA, none.data(), none.size(), kRules).status,
+            Status::NoData);
+}
+
+TEST(Dnssec, QueriesAskForAdAndDoAndTheAnswerAdBitIsRead) {
+  unsigned char* buf = nullptr;
+  int len = 0;
+  ASSERT_EQ(ares_create_query("example.test", 1, 52, 0, 1, &buf, &len, 1232), ARES_SUCCESS);
+  std::vector<unsigned char> q(buf, buf + len);
+  ares_free_string(buf);
+  ASSERT_TRUE(request_dnssec(q.data(), q.size()));
+  EXPECT_EQ(q[3] & 0x20, 0x20);             // AD
+  EXPECT_EQ(q[q.size() - 4] & 0x80, 0x80);  // DO in the OPT record's flags
+  std::vector<unsigned char> no_opt(q.begin(), q.end() - 11);
+  EXPECT_FALSE(request_dnssec(no_opt.data(), no_opt.size()));
+
+  Packet p(0, 1, 0, "_25._tcp.mx.example", 52);
+  p.rr(52, 300, {3, 1, 1, 0xAB, 0xCD});
+  EXPECT_FALSE(inspect(p.data(), p.size()).authentic);
+  p.b_[3] |= 0x20;
+  EXPECT_TRUE(inspect(p.data(), p.size()).authentic);
+  auto rs = to_record_set(RrType::TLSA, ARES_SUCCESS, p.data(), p.size(), kRules);
+  ASSERT_EQ(rs.status, Status::Ok) << rs.detail;
+  EXPECT_TRUE(rs.authentic);
+  ASSERT_EQ(rs.tlsa.size(), 1u);
+  EXPECT_EQ(rs.tlsa[0], (TlsaRecord{3, 1, 1, "\xAB\xCD"}));
+  // A server failure is never authentic, whatever its header says.
+  Packet sf(2, 0, 0, "_25._tcp.mx.example", 52);
+  sf.b_[3] |= 0x20;
+  EXPECT_FALSE(to_record_set(RrType::TLSA, ARES_ESERVFAIL, sf.data(), sf.size(), kRules).authentic);
+}
+
+TEST(Dnssec, SendStatusesMapAsAresQueryWould) {
+  Packet nx(3, 0, 0, "nx.example", 1), nodata(0, 0, 0, "h.example", 1), sf(2, 0, 0, "x", 1);
+  Packet ok(0, 1, 0, "h.example", 1);
+  ok.rr(1, 60, {127, 0, 0, 1});
+  EXPECT_EQ(ares_status_of(ARES_SUCCESS, nx.data(), nx.size()), ARES_ENOTFOUND);
+  EXPECT_EQ(ares_status_of(ARES_SUCCESS, nodata.data(), nodata.size()), ARES_ENODATA);
+  EXPECT_EQ(ares_status_of(ARES_SUCCESS, sf.data(), sf.size()), ARES_ESERVFAIL);
+  EXPECT_EQ(ares_status_of(ARES_SUCCESS, ok.data(), ok.size()), ARES_SUCCESS);
+  EXPECT_EQ(ares_status_of(ARES_ETIMEOUT, nullptr, 0), ARES_ETIMEOUT);
+}
+
 TEST(RecordSet, NullMxRecordParsesToAnEmptyTarget) {
   Packet p(0, 1, 0, "null.example", 15);
   p.mx(3600, 0, "");

@@ -442,7 +442,7 @@ TEST(RouteAuth, CredentialsMakeTheirOwnDestination) {
   EXPECT_FALSE(r.auth->plaintext);
   r = route("b.test");
   EXPECT_EQ(r.destination, "u@[relay.test]:587");
-  EXPECT_EQ(r.tls, "required");
+  EXPECT_EQ(r.tls, smtp::TlsMode::Required);
   ASSERT_TRUE(r.auth);
   EXPECT_TRUE(r.auth->plaintext);
   for (const char* d :

@@ -85,7 +85,7 @@ TEST_F(ConfigTest, ShippedConfigLoads) {
   EXPECT_EQ(c.delivery.retry.first, 1min);
   EXPECT_EQ(c.delivery.retry.max, 1h);
   EXPECT_EQ(c.delivery.retry.max_age, 5 * 24h);
-  EXPECT_EQ(c.delivery.tls, "opportunistic");
+  EXPECT_EQ(c.delivery.tls, smtp::TlsMode::Opportunistic);
   ASSERT_EQ(c.listeners.size(), 1u);
   const auto& l = c.listeners[0];
   EXPECT_EQ(l.address, "127.0.0.1:2525");
@@ -182,7 +182,7 @@ TEST_F(ConfigTest, EverySectionParses) {
   EXPECT_EQ(c.delivery.retry.delay_warning, 500ms);
   EXPECT_EQ(c.delivery.max_connections, 5u);
   EXPECT_EQ(c.delivery.max_messages_per_connection, 7u);
-  EXPECT_EQ(c.delivery.tls, "disabled");
+  EXPECT_EQ(c.delivery.tls, smtp::TlsMode::Disabled);
   EXPECT_EQ(c.policy.hook_timeout, 250ms);
   EXPECT_THAT(c.metrics.destinations, ::testing::ElementsAre("gmail.com", "outlook.com"));
   const auto& l = c.listeners.at(0);
@@ -205,11 +205,12 @@ TEST_F(ConfigTest, WorkersZeroIsOnePerCore) {
 }
 
 TEST_F(ConfigTest, DeliveryTlsModes) {
-  for (const char* mode : {"opportunistic", "required", "disabled"}) {
-    EXPECT_EQ(
-        load(std::string("mailgate.configure { delivery = { tls = '") + mode + "' } }\n" + kListen)
-            .delivery.tls,
-        mode);
+  for (auto mode : {smtp::TlsMode::Opportunistic, smtp::TlsMode::Required, smtp::TlsMode::Verify,
+                    smtp::TlsMode::Disabled}) {
+    EXPECT_EQ(load(std::string("mailgate.configure { delivery = { tls = '") +
+                   std::string(smtp::to_string(mode)) + "' } }\n" + kListen)
+                  .delivery.tls,
+              mode);
   }
 }
 
@@ -300,7 +301,11 @@ TEST_F(ConfigTest, TypeErrors) {
       {"delivery = { port = 0 }", "delivery.port: expected an integer from 1 to 65535, got 0"},
       {"delivery = { port = 65536 }", "delivery.port: expected an integer from 1 to 65535"},
       {"delivery = { tls = 'always' }",
-       "delivery.tls: expected opportunistic | required | disabled, got \"always\""},
+       "delivery.tls: expected opportunistic | required | verify | dane | disabled, got "
+       "\"always\""},
+      {"delivery = { tls = 'dane' }", "delivery.tls: \"dane\" is not implemented yet"},
+      {"delivery = { tls_ca_file = '/nonexistent/ca.pem' }",
+       "delivery.tls_ca_file: cannot read /nonexistent/ca.pem"},
       {"delivery = { max_connections = 0 }",
        "delivery.max_connections: expected an integer from 1"},
       {"delivery = { retry = 5 }", "delivery.retry: expected a table, got 5"},
@@ -516,8 +521,7 @@ TEST_F(ConfigTest, TlsKeys) {
        "tls.cert: required with tls.key"},
       {std::string(kListen) + "mailgate.configure { tls = { cert = 'c', key = 'k', x = 1 } }",
        "configure: unknown key 'tls.x'"},
-      {std::string(kListen) + "mailgate.configure { tls = { cert = '', key = 'k' } }",
-       "tls.cert"},
+      {std::string(kListen) + "mailgate.configure { tls = { cert = '', key = 'k' } }", "tls.cert"},
   };
   for (const auto& [lua, want] : cases) {
     EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
@@ -671,24 +675,24 @@ TEST_F(ConfigTest, BounceRulesAreParsedAndChecked) {
 
 TEST_F(ConfigTest, PolicyMemoryLimit) {
   EXPECT_EQ(load(kListen).policy.memory_limit, 64'000'000u);  // "64MB"
-  EXPECT_EQ(load(std::string("mailgate.configure { policy = { memory_limit = '16MiB' } }\n") +
-                 kListen)
-                .policy.memory_limit,
-            16u << 20);
-  EXPECT_EQ(load(std::string("mailgate.configure { policy = { memory_limit = 2000000 } }\n") +
-                 kListen)
-                .policy.memory_limit,
-            2'000'000u);
+  EXPECT_EQ(
+      load(std::string("mailgate.configure { policy = { memory_limit = '16MiB' } }\n") + kListen)
+          .policy.memory_limit,
+      16u << 20);
+  EXPECT_EQ(
+      load(std::string("mailgate.configure { policy = { memory_limit = 2000000 } }\n") + kListen)
+          .policy.memory_limit,
+      2'000'000u);
   EXPECT_EQ(load(kListen, {"policy.memory_limit=8MB"}).policy.memory_limit, 8'000'000u);
-  EXPECT_THAT(error(std::string("mailgate.configure { policy = { memory_limit = '1KB' } }\n") +
-                    kListen),
-              HasSubstr("policy.memory_limit: must be at least 1000000 bytes, got 1000"));
-  EXPECT_THAT(error(std::string("mailgate.configure { policy = { memory_limit = true } }\n") +
-                    kListen),
-              HasSubstr("policy.memory_limit: expected a size (e.g. \"1GB\"), got boolean"));
-  EXPECT_THAT(error(std::string("mailgate.configure { policy = { memory_limit = '64 mb' } }\n") +
-                    kListen),
-              HasSubstr("policy.memory_limit: expected a size"));
+  EXPECT_THAT(
+      error(std::string("mailgate.configure { policy = { memory_limit = '1KB' } }\n") + kListen),
+      HasSubstr("policy.memory_limit: must be at least 1000000 bytes, got 1000"));
+  EXPECT_THAT(
+      error(std::string("mailgate.configure { policy = { memory_limit = true } }\n") + kListen),
+      HasSubstr("policy.memory_limit: expected a size (e.g. \"1GB\"), got boolean"));
+  EXPECT_THAT(
+      error(std::string("mailgate.configure { policy = { memory_limit = '64 mb' } }\n") + kListen),
+      HasSubstr("policy.memory_limit: expected a size"));
   EXPECT_THAT(error(kListen, {"policy.memory_limit=lots"}),
               HasSubstr("policy.memory_limit: expected a size"));
 }

@@ -451,7 +451,7 @@ TEST(PolicyLimits, RoutingTableReadsItsFileWithoutIo) {
   EXPECT_FALSE(r.failure.error);
   EXPECT_EQ(r.kind, RouteDecision::Kind::Smarthost);
   EXPECT_EQ(r.destination, "[127.0.0.9]:2525");
-  EXPECT_EQ(r.tls, "disabled");
+  EXPECT_EQ(r.tls, smtp::TlsMode::Disabled);
   files.write("routes.txt", "partner.test discard\n");
   h.run([&]() -> asio::awaitable<void> { r = co_await h.policy->route(msg, "partner.test"); });
   EXPECT_EQ(r.kind, RouteDecision::Kind::Discard);

@@ -306,6 +306,8 @@ TEST(PolicyRuntime, RouteResults) {
       if domain == "d.test" then return { discard = true } end
       if domain == "e.test" then return { smarthost = "x:1", auth = { user = "u" } } end
       if domain == "f.test" then return { smarthost = "x:1", bogus = 1 } end
+      if domain == "g.test" then return { smarthost = "x:1", tls = "Required" } end
+      if domain == "h.test" then return { smarthost = "x:1", tls = "dane" } end
     end)
   )");
   Message msg;
@@ -317,7 +319,7 @@ TEST(PolicyRuntime, RouteResults) {
   auto r = route("a.test");
   EXPECT_EQ(r.kind, RouteDecision::Kind::Smarthost);
   EXPECT_EQ(r.destination, "[127.0.0.1]:2525");
-  EXPECT_EQ(r.tls, "disabled");
+  EXPECT_EQ(r.tls, smtp::TlsMode::Disabled);
   EXPECT_EQ(route("b.test").destination, "[::1]:26");
   EXPECT_EQ(route("c.test").destination, "[relay.example]:25");
   EXPECT_EQ(route("d.test").kind, RouteDecision::Kind::Discard);
@@ -326,6 +328,8 @@ TEST(PolicyRuntime, RouteResults) {
   EXPECT_EQ(r.destination, "other.test");
   EXPECT_TRUE(route("e.test").failure.error);  // auth without a password: refused, not ignored
   EXPECT_TRUE(route("f.test").failure.error);
+  EXPECT_TRUE(route("g.test").failure.error);  // names are exact
+  EXPECT_TRUE(route("h.test").failure.error);  // a mode not built yet is refused, not weakened
 }
 
 TEST(PolicyRuntime, EgressPathResults) {
@@ -342,6 +346,7 @@ TEST(PolicyRuntime, EgressPathResults) {
       if d == "space.test" then return { ehlo_name = "a b" } end
       if d == "literal.test" then return { ehlo_name = "[192.0.2.1]" } end
       if d == "badip.test" then return { source_address = "127.0.0.1\r\n" } end
+      if d == "dane.test" then return { tls = "dane" } end
     end)
   )");
   auto egress = [&](const char* d) {
@@ -358,7 +363,7 @@ TEST(PolicyRuntime, EgressPathResults) {
   EXPECT_EQ(p.max_message_burst, 3u);
   ASSERT_TRUE(p.max_connection_rate);
   EXPECT_NEAR(p.max_connection_rate->per_second(), 5.0 / 60, 1e-9);
-  EXPECT_EQ(p.tls, "required");
+  EXPECT_EQ(p.tls, smtp::TlsMode::Required);
   EXPECT_EQ(p.source_address, "127.0.0.2");
   EXPECT_EQ(p.ehlo_name, "out.example");
   EXPECT_FALSE(egress("other.test").max_connections);
@@ -367,6 +372,8 @@ TEST(PolicyRuntime, EgressPathResults) {
   EXPECT_FALSE(egress("crlf.test").ehlo_name);
   EXPECT_TRUE(egress("space.test").failed);
   EXPECT_TRUE(egress("badip.test").failed);
+  EXPECT_TRUE(egress("dane.test").failed);
+  EXPECT_FALSE(egress("dane.test").tls);
   p = egress("literal.test");
   EXPECT_FALSE(p.failed);
   EXPECT_EQ(p.ehlo_name, "[192.0.2.1]");

@@ -100,7 +100,10 @@ TEST(Settings, ReferenceListsEveryKeyWithItsDefault) {
            "| `spool.min_free_space` | size | `1GB` |",
            "| `spool.body_buffer` | size ≥ 4KiB | `256KiB` |",
            "| `delivery.retry.max_age` | duration > 0 | `5d` |",
-           "| `delivery.tls` | `opportunistic` \\| `required` \\| `disabled` | `opportunistic` |",
+           "| `delivery.tls` | `opportunistic` \\| `required` \\| `verify` \\| `dane` \\| "
+           "`disabled` | "
+           "`opportunistic` |",
+           "| `delivery.mta_sts` | boolean | `false` |",
            "| `delivery.bounce_rules[].class` |",
            "| `policy.memory_limit` | size ≥ 1MB | `64MB` |",
            "| `address` | `ip:port` | (required) |",

@@ -231,18 +231,18 @@ TEST(Records, DestKeySplit) {
   EXPECT_EQ(dest, std::string("a\0b", 3));
 }
 
-TEST(Records, DestV3CarriesFlagsAndRouteTlsAndOlderVersionsAreStillRead) {
+TEST(Records, DestV3CarriesFlagsAndTheRouteTlsModeAndOlderVersionsAreStillRead) {
   DestRecord d;
   d.recipients.push_back({0, RcptState::Pending, "451 4.2.0 later"});
   d.attempts = 3;
   d.delay_notified = true;
-  d.tls = RouteTls::Required;
+  d.tls = mailgate::smtp::TlsMode::Required;
   auto v3 = encode(d);
   EXPECT_EQ(v3[0], 3);
   DestRecord out;
   ASSERT_TRUE(decode(v3, out));
   EXPECT_TRUE(out.delay_notified);
-  EXPECT_EQ(out.tls, RouteTls::Required);
+  EXPECT_EQ(out.tls, mailgate::smtp::TlsMode::Required);
   EXPECT_EQ(out.attempts, 3u);
   // The same record as written by version 2 (no TLS byte) and 1 (no flags byte).
   std::string v2 = v3.substr(0, v3.size() - 1);
@@ -250,7 +250,7 @@ TEST(Records, DestV3CarriesFlagsAndRouteTlsAndOlderVersionsAreStillRead) {
   DestRecord older;
   ASSERT_TRUE(decode(v2, older));
   EXPECT_TRUE(older.delay_notified);
-  EXPECT_EQ(older.tls, RouteTls::Default);
+  EXPECT_EQ(older.tls, std::nullopt);
   std::string v1 = v2.substr(0, v2.size() - 1);
   v1[0] = 1;
   DestRecord old;
@@ -262,18 +262,37 @@ TEST(Records, DestV3CarriesFlagsAndRouteTlsAndOlderVersionsAreStillRead) {
   bad[bad.size() - 2] = '\x02';
   EXPECT_FALSE(decode(bad, out));
   bad = v3;
-  bad.back() = '\x04';
+  bad.back() = '\x06';
   EXPECT_FALSE(decode(bad, out));
-  EXPECT_EQ(parse_route_tls("required"), RouteTls::Required);
-  EXPECT_EQ(parse_route_tls(""), RouteTls::Default);
-  EXPECT_EQ(to_string(RouteTls::Disabled), "disabled");
+}
+
+TEST(Records, DestTlsByteIsTheModesNumberAndZeroIsNoChoice) {
+  // The bytes of a v3 record as the build before verify/dane wrote it (one
+  // recipient, route tls = "disabled" = 3), read by this one.
+  DestRecord d;
+  d.recipients.push_back({0, RcptState::Pending, ""});
+  d.tls = mailgate::smtp::TlsMode::Disabled;
+  const std::string disabled = encode(d);
+  EXPECT_EQ(disabled.back(), '\x03');
+  DestRecord out;
+  ASSERT_TRUE(decode(disabled, out));
+  EXPECT_EQ(out.tls, mailgate::smtp::TlsMode::Disabled);
+  d.tls.reset();
+  EXPECT_EQ(encode(d).back(), '\x00');
+  ASSERT_TRUE(decode(encode(d), out));
+  EXPECT_EQ(out.tls, std::nullopt);
+  for (auto m : mailgate::smtp::kTlsModes) {
+    d.tls = m;
+    ASSERT_TRUE(decode(encode(d), out)) << mailgate::smtp::to_string(m);
+    EXPECT_EQ(out.tls, m);
+  }
 }
 
 TEST(Records, DestV4CarriesSmarthostAuthAndIsWrittenOnlyWithIt) {
   DestRecord d;
   d.recipients.push_back({0, RcptState::Pending, ""});
   d.attempts = 2;
-  d.tls = RouteTls::Required;
+  d.tls = mailgate::smtp::TlsMode::Required;
   EXPECT_EQ(encode(d)[0], 3);  // without credentials: still v3 (an older binary reads it)
   d.auth = RouteAuth{"app@example.com", std::string("p\0:w", 4), false};
   auto v4 = encode(d);
@@ -282,7 +301,7 @@ TEST(Records, DestV4CarriesSmarthostAuthAndIsWrittenOnlyWithIt) {
   ASSERT_TRUE(decode(v4, out));
   ASSERT_TRUE(out.auth);
   EXPECT_EQ(*out.auth, *d.auth);
-  EXPECT_EQ(out.tls, RouteTls::Required);
+  EXPECT_EQ(out.tls, mailgate::smtp::TlsMode::Required);
   EXPECT_EQ(out.attempts, 2u);
   d.auth->plaintext = true;
   ASSERT_TRUE(decode(encode(d), out));
@@ -290,13 +309,15 @@ TEST(Records, DestV4CarriesSmarthostAuthAndIsWrittenOnlyWithIt) {
   // Every truncation is refused, and so are unknown flags or a v4 without
   // credentials.
   for (std::size_t n = 1; n < v4.size(); ++n) EXPECT_FALSE(decode(v4.substr(0, n), out)) << n;
-  const auto flags_at = encode(DestRecord{d.recipients, 2, 0, 0, false, RouteTls::Required}).size();
+  const auto flags_at =
+      encode(DestRecord{d.recipients, 2, 0, 0, false, mailgate::smtp::TlsMode::Required}).size();
   std::string bad = v4;
   bad[flags_at] = '\x04';
   EXPECT_FALSE(decode(bad, out));
   bad[flags_at] = '\0';
   EXPECT_FALSE(decode(bad, out));
-  std::string v3_marked_v4 = encode(DestRecord{d.recipients, 2, 0, 0, false, RouteTls::Required});
+  std::string v3_marked_v4 =
+      encode(DestRecord{d.recipients, 2, 0, 0, false, mailgate::smtp::TlsMode::Required});
   v3_marked_v4[0] = 4;
   EXPECT_FALSE(decode(v3_marked_v4, out));
 }
