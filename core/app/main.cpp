@@ -1,5 +1,5 @@
 // app/main: the mailgate command line (DESIGN §5): serve, check-config,
-// config-reference, version, and the admin subcommands. Wires the modules together for
+// config-reference, version, dkim keygen, and the admin subcommands. Wires the modules together for
 // `serve`, handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and exits
 // non-zero with a clear message on any start-up error.
 #include <CLI/CLI.hpp>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/admin_cli.hpp"
+#include "app/dkim_keygen.hpp"
 #include "app/serve.hpp"
 #include "app/spool_dump.hpp"
 #include "policy/config.hpp"
@@ -56,6 +57,17 @@ int main(int argc, char** argv) {
   dump->add_option("--path", spool_path, "spool directory")->capture_default_str();
   dump->add_flag("--bodies", bodies, "include each body, base64-encoded");
 
+  auto* dkim_cmd = app.add_subcommand("dkim", "DKIM keys");
+  dkim_cmd->require_subcommand(1);
+  auto* keygen = dkim_cmd->add_subcommand(
+      "keygen", "make a DKIM key: write the private key, print the DNS TXT record");
+  mailgate::app::KeygenOptions kg;
+  keygen->add_option("--domain", kg.domain, "the signing domain (d=)")->required();
+  keygen->add_option("--selector", kg.selector, "the selector (s=)")->required();
+  keygen->add_option("--algorithm", kg.algorithm, "rsa-2048 (rsa-1024..rsa-4096) or ed25519")
+      ->capture_default_str();
+  keygen->add_option("--out", kg.out_dir, "directory for the private key")->capture_default_str();
+
   mailgate::app::AdminCli admin(app);  // queue, suppression, reload
 
   try {
@@ -69,6 +81,7 @@ int main(int argc, char** argv) {
   if (*serve) return mailgate::app::serve(config, sets);
   if (*check) return check_config(config, sets);
   if (*dump) return mailgate::app::spool_dump(spool_path, bodies);
+  if (*keygen) return mailgate::app::dkim_keygen(kg);
   if (app.got_subcommand("config-reference")) {
     std::fputs(mailgate::settings::reference_markdown().c_str(), stdout);
     return 0;

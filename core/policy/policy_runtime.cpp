@@ -10,6 +10,7 @@
 
 #include "policy/runtime.hpp"
 
+#include "dkim/key_cache.hpp"
 #include "policy/crypt.hpp"
 
 #include "dns/idna.hpp"
@@ -51,6 +52,10 @@ PolicyRuntime::PolicyRuntime(std::string config_path, std::vector<std::string> o
     crypt_ = std::make_unique<CryptPool>();
     services_.crypt = crypt_.get();
   }
+  if (services_.dkim_keys == nullptr) {
+    dkim_keys_ = std::make_unique<dkim::KeyCache>();
+    services_.dkim_keys = dkim_keys_.get();
+  }
 }
 
 PolicyRuntime::~PolicyRuntime() { shutdown(); }
@@ -73,6 +78,9 @@ std::string PolicyRuntime::reload() {
   std::lock_guard lock(reload_mu_);
   const auto next = version_.load() + 1;
   std::vector<PolicyRef> fresh;
+  // DKIM keys are read again from disk (the plugins' check_key calls below
+  // load them); in-flight signatures keep the keys they hold.
+  services_.dkim_keys->clear();
   try {
     // The whole file is validated again, so an error anywhere is refused.
     (void)load_config(path_, overrides_);
