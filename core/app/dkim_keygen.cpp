@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "dkim/names.hpp"
 #include "dkim/signing_key.hpp"
 
 namespace mailgate::app {
@@ -26,19 +27,10 @@ std::string quoted_strings(const std::string& txt) {
   return out;
 }
 
-bool valid_label_sequence(const std::string& s) {
-  if (s.empty() || s.front() == '.' || s.back() == '.') return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 }  // namespace
 
 int dkim_keygen(const KeygenOptions& o) {
-  if (!valid_label_sequence(o.domain) || !valid_label_sequence(o.selector)) {
+  if (!dkim::valid_dns_name(o.domain) || !dkim::valid_dns_name(o.selector)) {
     std::fprintf(stderr, "mailgate: --domain and --selector must be DNS names (A-labels)\n");
     return 1;
   }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "dkim/key_cache.hpp"
+#include "dkim/names.hpp"
 #include "dkim/signer.hpp"
 #include "policy/lua_api.hpp"
 #include "policy/units.hpp"
@@ -24,16 +25,6 @@ namespace {
 // At most this many signatures per message (a customer's and an ESP's are
 // the usual two; more is a mistake in a loop).
 constexpr std::size_t kMaxSignatures = 8;
-
-// A d= or s= value: dot-separated labels of letters, digits, '-' and '_'.
-bool valid_dns_name(std::string_view s) {
-  if (s.empty() || s.size() > 253 || s.front() == '.' || s.back() == '.') return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-          c == '_' || c == '.'))
-      return false;
-  return s.find("..") == std::string_view::npos;
-}
 
 // The string field `name` of the table at `idx` ("" when absent); false with
 // `err` set when it is there but not a string.
@@ -78,8 +69,8 @@ std::string read_request(lua_State* L, int idx, dkim::SignRequest& r) {
       !string_field(L, idx, "on_error", on_error, err))
     return err;
   r.domain = text::to_lower(r.domain);
-  if (!valid_dns_name(r.domain)) return "domain must be a domain name (A-labels)";
-  if (!valid_dns_name(r.selector)) return "selector must be a DNS label sequence";
+  if (!dkim::valid_dns_name(r.domain)) return "domain must be a domain name (A-labels)";
+  if (!dkim::valid_dns_name(r.selector)) return "selector must be a DNS label sequence";
   if (r.key_path.empty()) return "key (the PEM file of the private key) is required";
   if (!algorithm.empty()) {
     r.algorithm = dkim::parse_algorithm(algorithm);

@@ -16,6 +16,7 @@
 #include <regex>
 
 #include "dkim/key_cache.hpp"
+#include "dkim/names.hpp"
 #include "text/base64.hpp"
 
 namespace mailgate::dkim {
@@ -194,6 +195,20 @@ TEST(DkimKey, CacheLoadsOnceAndReloadsAfterClear) {
   EXPECT_THROW(cache.get((dir / "missing.pem").string()), KeyError);
   EXPECT_EQ(cache.size(), 1u);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mailgate::dkim
+
+namespace mailgate::dkim {
+namespace {
+
+TEST(DkimNames, DomainsAndSelectors) {
+  for (const char* ok : {"example.com", "s1", "2026-01._x", "a.b-c.d"})
+    EXPECT_TRUE(valid_dns_name(ok)) << ok;
+  for (const char* bad :
+       {"", ".example", "example.", "a..b", "a;b", "a b", "a=b", "ex\xc3\xa4mple"})
+    EXPECT_FALSE(valid_dns_name(bad)) << bad;
 }
 
 }  // namespace
