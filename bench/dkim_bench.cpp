@@ -1,7 +1,7 @@
 // bench/dkim_bench: the CPU cost of one DKIM signature per message (issue 11):
 // body hash (relaxed) + header selection + signing, for RSA-2048 and
 // Ed25519 on 1 KB and 100 KB bodies. What it decides: an RSA-2048 signature
-// costs about a millisecond, so the submission stage signs on the shared CPU
+// costs about 0.3 ms of CPU, so the submission stage signs on the shared CPU
 // pool rather than on a worker's event loop.
 #include <benchmark/benchmark.h>
 
