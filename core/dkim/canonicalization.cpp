@@ -93,11 +93,11 @@ void BodyCanonicalizer::update(std::string_view piece) {
 
 void BodyCanonicalizer::end_line() {
   const std::string_view content(line_.data(), line_.size() - 2);
-  std::string relaxed;
   std::string_view canonical = content;
   if (canon_ == Canonicalization::Relaxed) {
-    append_relaxed(content, relaxed, true);
-    canonical = relaxed;
+    scratch_.clear();
+    append_relaxed(content, scratch_, true);
+    canonical = scratch_;
   }
   if (canonical.empty()) {
     ++pending_empty_;

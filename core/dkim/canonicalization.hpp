@@ -48,6 +48,7 @@ class BodyCanonicalizer {
   Canonicalization canon_;
   std::string line_;                 // the current line, until its CRLF
   std::string out_;                  // canonical octets not taken yet
+  std::string scratch_;              // a relaxed line (kept: no allocation per line)
   std::uint64_t pending_empty_ = 0;  // empty lines that may be trailing
   bool any_line_ = false;            // a non-empty line was output
 };

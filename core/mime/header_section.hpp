@@ -25,8 +25,8 @@ namespace mailgate::mime {
 std::size_t header_section_length(std::string_view message);
 
 // One field of a header section: its name (as written, without WSP before
-// the colon; "" for stray lines before the first field) and its whole text, continuation lines and line
-// ends included.
+// the colon; "" for stray lines before the first field) and its whole text, continuation lines and
+// line ends included.
 struct HeaderFieldView {
   std::string_view name;
   std::string_view raw;

@@ -353,9 +353,9 @@ asio::awaitable<SigningResult> Submitter::sign(
     const std::vector<dkim::SignRequest>& requests, std::optional<std::string_view> section,
     std::function<std::optional<dkim::Sha256>(dkim::Canonicalization)> body, std::string_view id) {
   auto* runtime = deps_.policy;
-  auto result = co_await sign_message(requests, section, std::move(body),
-                                      runtime ? runtime->pool() : nullptr,
-                                      runtime ? runtime->dkim_keys() : nullptr, id);
+  auto result =
+      co_await sign_message(requests, section, std::move(body), runtime ? runtime->pool() : nullptr,
+                            runtime ? runtime->dkim_keys() : nullptr, id);
   stats_.dkim_signed.fetch_add(result.signed_count, std::memory_order_relaxed);
   stats_.dkim_failed.fetch_add(result.failed, std::memory_order_relaxed);
   stats_.dkim_sent_unsigned.fetch_add(result.sent_unsigned, std::memory_order_relaxed);

@@ -103,9 +103,9 @@ struct SubmitStats {
   Counter generated_retries{0};            // generated messages held back by a tempfail
   Counter http_recipients_accepted{0};     // HTTP inject's envelope (SMTP's: ServerStats)
   Counter http_recipients_rejected{0};
-  Counter dkim_signed{0};         // signatures added
-  Counter dkim_failed{0};         // signatures that failed (message tempfailed)
-  Counter dkim_sent_unsigned{0};  // ... that failed with on_error = "send_unsigned"
+  Counter dkim_signed{0};             // signatures added
+  Counter dkim_failed{0};             // signatures that failed (message tempfailed)
+  Counter dkim_sent_unsigned{0};      // ... that failed with on_error = "send_unsigned"
   metrics::OutcomeCounters discards;  // route {discard = true}, per destination label
 };
 
@@ -162,12 +162,9 @@ class Submitter {
  private:
   asio::awaitable<void> run_generated(std::shared_ptr<Generated> g);
   // The DKIM signatures the hooks asked for (submit/dkim_signing), counted.
-  asio::awaitable<SigningResult> sign(const std::vector<dkim::SignRequest>& requests,
-                                             std::optional<std::string_view> section,
-                                             std::function<std::optional<dkim::Sha256>(
-                                                 dkim::Canonicalization)>
-                                                 body,
-                                             std::string_view id);
+  asio::awaitable<SigningResult> sign(
+      const std::vector<dkim::SignRequest>& requests, std::optional<std::string_view> section,
+      std::function<std::optional<dkim::Sha256>(dkim::Canonicalization)> body, std::string_view id);
   void log(const char* event, const Submission& s, std::string_view recipient,
            const smtp::Reply& reply, std::uint64_t size);
 

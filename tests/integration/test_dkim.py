@@ -358,3 +358,21 @@ def test_keys_are_cached_until_reload(env):
     send(gw, MESSAGE)
     data = received(sink, 3)
     assert [env.verifiers.python_ok(d) for d in data] == [[True], [True], [False]]
+
+
+def test_reload_refuses_a_plugin_key_that_went_missing(env):
+    paths = env.keys(("s1", "ed25519"))
+    live = env.tmp / "plugin.pem"
+    live.write_bytes(open(paths["s1"], "rb").read())
+    sink = env.sink()
+    gw = env.gateway(f"""
+        mailgate.use("dkim", {{ keys = {{ ["{DOMAIN}"] = {{ selector = "s1", key = "{live}" }} }} }})
+    """)
+    send(gw, MESSAGE)  # the key is read at start and cached
+    live.unlink()
+    status, body = api_post(gw, "/api/v1/reload", None)
+    assert status >= 400 and "plugin.pem" in body.get("error", ""), (status, body)
+    # A refused reload changes nothing: the cached key still signs.
+    send(gw, MESSAGE)
+    data = received(sink, 2)
+    assert [env.verifiers.python_ok(d) for d in data] == [[True], [True]]

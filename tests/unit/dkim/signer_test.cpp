@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "dkim/key_cache.hpp"
 #include "dkim/names.hpp"
@@ -178,20 +179,34 @@ TEST(DkimKey, RefusesWhatIsNotAUsableKey) {
   }
 }
 
-TEST(DkimKey, CacheLoadsOnceAndReloadsAfterClear) {
+TEST(DkimKey, CacheLoadsOnceAndAReloadReplacesItOnlyWhenItSucceeds) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("dkim-cache-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = (dir / "k.pem").string();
   auto write = [&](const SigningKey& k) { std::ofstream(path) << k.private_pem(); };
   auto k1 = SigningKey::generate(Algorithm::Ed25519Sha256);
+  auto k2 = SigningKey::generate(Algorithm::Ed25519Sha256);
   write(*k1);
   KeyCache cache;
   auto a = cache.get(path);
-  write(*SigningKey::generate(Algorithm::Ed25519Sha256));
+  write(*k2);
   EXPECT_EQ(cache.get(path), a);  // cached: the file is not read again
-  cache.clear();
-  EXPECT_NE(cache.get(path)->public_key_base64(), k1->public_key_base64());
+
+  // A reload reads the file fresh on its own thread; others keep the cache.
+  cache.begin_reload();
+  EXPECT_EQ(cache.get(path)->public_key_base64(), k2->public_key_base64());
+  std::shared_ptr<const SigningKey> other;
+  std::thread([&] { other = cache.get(path); }).join();
+  EXPECT_EQ(other, a);
+  cache.end_reload(false);  // failed reload: nothing changes
+  EXPECT_EQ(cache.get(path), a);
+
+  cache.begin_reload();
+  cache.get(path);
+  cache.end_reload(true);
+  EXPECT_EQ(cache.get(path)->public_key_base64(), k2->public_key_base64());
+
   EXPECT_THROW(cache.get((dir / "missing.pem").string()), KeyError);
   EXPECT_EQ(cache.size(), 1u);
   std::filesystem::remove_all(dir);
