@@ -26,10 +26,17 @@ namespace {
 // the usual two; more is a mistake in a loop).
 constexpr std::size_t kMaxSignatures = 8;
 
+// Pushes t[name] of the table at `idx` without metamethods: C++ objects are
+// alive in the callers' frames, so nothing here may raise a Lua error.
+void raw_field(lua_State* L, int idx, const char* name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+}
+
 // The string field `name` of the table at `idx` ("" when absent); false with
 // `err` set when it is there but not a string.
 bool string_field(lua_State* L, int idx, const char* name, std::string& out, std::string& err) {
-  lua_getfield(L, idx, name);
+  raw_field(L, idx, name);
   const int t = lua_type(L, -1);
   if (t == LUA_TSTRING) {
     std::size_t n = 0;
@@ -89,7 +96,7 @@ std::string read_request(lua_State* L, int idx, dkim::SignRequest& r) {
     return "on_error must be \"tempfail\" or \"send_unsigned\"";
   }
 
-  lua_getfield(L, idx, "expire");
+  raw_field(L, idx, "expire");
   if (lua_type(L, -1) == LUA_TNUMBER) {
     const auto s = lua_tointeger(L, -1);
     if (s > 0) r.expire = std::chrono::seconds(s);
@@ -104,9 +111,9 @@ std::string read_request(lua_State* L, int idx, dkim::SignRequest& r) {
   if (!err.empty() || (expire_given && !r.expire))
     return "expire must be a duration of at least 1s (\"7d\" or seconds)";
 
-  lua_getfield(L, idx, "headers");
+  raw_field(L, idx, "headers");
   if (lua_type(L, -1) == LUA_TTABLE) {
-    const auto n = luaL_len(L, -1);
+    const auto n = static_cast<lua_Integer>(lua_rawlen(L, -1));
     for (lua_Integer i = 1; i <= n && err.empty(); ++i) {
       lua_rawgeti(L, -1, i);
       std::size_t len = 0;
