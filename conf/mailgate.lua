@@ -12,9 +12,6 @@
 -- plugins (mailgate.use): see the end of this file and README.md, "Lua policy".
 -- `kill -HUP <pid>` reloads hooks and plugins; changes to configure{} and
 -- listen{} need a restart.
---
--- Not available yet (calling it is an error saying "not implemented yet"):
--- msg:dkim_sign.
 
 mailgate.configure {
   -- Name used in the SMTP banner, the EHLO reply, Received: headers and as

@@ -1,13 +1,14 @@
 // app/main: the mailgate command line (DESIGN §5): serve, check-config,
-// config-reference, version, tls self-signed, and the admin subcommands. Wires the modules together
-// for `serve`, handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and exits non-zero with a
-// clear message on any start-up error.
+// config-reference, version, tls self-signed, dkim keygen, and the admin subcommands.
+// Wires the modules together for `serve`, handles signals (SIGTERM/SIGINT drain,
+// SIGHUP reload) and exits non-zero with a clear message on any start-up error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "app/admin_cli.hpp"
+#include "app/dkim_keygen.hpp"
 #include "app/serve.hpp"
 #include "app/spool_dump.hpp"
 #include "app/tls_cli.hpp"
@@ -64,6 +65,17 @@ int main(int argc, char** argv) {
   self_signed->add_option("--config", config, "config file")->capture_default_str();
   self_signed->add_option("--set", sets, "override a configure{} key: dotted.key=value");
 
+  auto* dkim_cmd = app.add_subcommand("dkim", "DKIM keys");
+  dkim_cmd->require_subcommand(1);
+  auto* keygen = dkim_cmd->add_subcommand(
+      "keygen", "make a DKIM key: write the private key, print the DNS TXT record");
+  mailgate::app::KeygenOptions kg;
+  keygen->add_option("--domain", kg.domain, "the signing domain (d=)")->required();
+  keygen->add_option("--selector", kg.selector, "the selector (s=)")->required();
+  keygen->add_option("--algorithm", kg.algorithm, "rsa-2048 (rsa-1024..rsa-4096) or ed25519")
+      ->capture_default_str();
+  keygen->add_option("--out", kg.out_dir, "directory for the private key")->capture_default_str();
+
   mailgate::app::AdminCli admin(app);  // queue, suppression, reload
 
   try {
@@ -78,6 +90,7 @@ int main(int argc, char** argv) {
   if (*check) return check_config(config, sets);
   if (*dump) return mailgate::app::spool_dump(spool_path, bodies);
   if (*self_signed) return mailgate::app::make_self_signed_pairs(config, sets);
+  if (*keygen) return mailgate::app::dkim_keygen(kg);
   if (app.got_subcommand("config-reference")) {
     std::fputs(mailgate::settings::reference_markdown().c_str(), stdout);
     return 0;

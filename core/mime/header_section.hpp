@@ -16,11 +16,30 @@
 
 #include <cstddef>
 #include <string_view>
+#include <vector>
 
 namespace mailgate::mime {
 
 // Octets of `message` before its first empty line: the header lines with their
 // line ends. message.size() when there is no empty line.
 std::size_t header_section_length(std::string_view message);
+
+// One field of a header section: its name (as written, without WSP before
+// the colon; "" for stray lines before the first field) and its whole text, continuation lines and
+// line ends included.
+struct HeaderFieldView {
+  std::string_view name;
+  std::string_view raw;
+};
+
+// The fields of `section` (the header lines, without the empty line), in
+// order. Lines end with CRLF; a line starting with WSP, without a colon, or
+// whose name is not an RFC 5322 field name (printable ASCII but ':', at most
+// 76 octets) continues the previous field, so parsing never fails and the
+// fields concatenated give `section` back byte for byte. The policy hooks'
+// header view and the DKIM signer both read fields this way, so a signer
+// never sees a different field than a hook edited.
+std::vector<HeaderFieldView> split_header_fields(std::string_view section);
+bool valid_field_name(std::string_view name);
 
 }  // namespace mailgate::mime

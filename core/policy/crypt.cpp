@@ -46,6 +46,19 @@ CryptPool::~CryptPool() { stop(); }
 
 bool CryptPool::submit(std::string password, std::string hash,
                        std::chrono::steady_clock::time_point deadline, Done done) {
+  return run(
+      [this, password = std::move(password), hash = std::move(hash), done = std::move(done)] {
+        const bool matched = crypt_matches(password, hash);
+        {
+          std::lock_guard lock(mu_);
+          ++checks_;
+        }
+        done(matched);
+      },
+      deadline);
+}
+
+bool CryptPool::run(std::function<void()> job, std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
@@ -53,7 +66,7 @@ bool CryptPool::submit(std::string password, std::string hash,
       ++refused_;
       return false;
     }
-    queue_.push_back({std::move(password), std::move(hash), deadline, std::move(done)});
+    queue_.push_back({std::move(job), deadline});
   }
   cv_.notify_one();
   return true;
@@ -105,12 +118,7 @@ void CryptPool::run() {
         continue;  // its caller gave up (hook_timeout): no CPU for it
       }
     }
-    const bool matched = crypt_matches(job.password, job.hash);
-    {
-      std::lock_guard lock(mu_);
-      ++checks_;
-    }
-    job.done(matched);
+    job.work();
   }
 }
 

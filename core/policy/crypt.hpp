@@ -2,7 +2,9 @@
 // plugin's users file): crypt(3) of libxcrypt, which takes SHA-512 ($6$),
 // yescrypt ($y$, Debian's default) and whatever else it was built with, and a
 // small process-wide thread pool to run it on, because a yescrypt check costs
-// tens of milliseconds of CPU and must not stall a worker's event loop.
+// tens of milliseconds of CPU and must not stall a worker's event loop. The
+// same pool runs the other CPU-heavy jobs of the gateway (DKIM signing,
+// through run()), so their CPU is bounded by one set of threads.
 // Promises:
 // - crypt_matches() is thread-safe (crypt_rn with its own crypt_data), false
 //   for a malformed or unsupported hash, an empty password, or a NUL in
@@ -47,6 +49,8 @@ class CryptPool {
   // false: the queue is full or the pool stopped (`done` is not called).
   bool submit(std::string password, std::string hash,
               std::chrono::steady_clock::time_point deadline, Done done);
+  // Any job, on the same terms (queue bound, deadline, dropped at stop()).
+  bool run(std::function<void()> job, std::chrono::steady_clock::time_point deadline);
   void stop();
 
   std::uint64_t checks() const;   // crypt(3) runs done
@@ -55,9 +59,8 @@ class CryptPool {
 
  private:
   struct Job {
-    std::string password, hash;
+    std::function<void()> work;
     std::chrono::steady_clock::time_point deadline;
-    Done done;
   };
   void run();
 

@@ -11,10 +11,7 @@ namespace {
 
 using text::iequals;
 
-bool valid_name(std::string_view n) {
-  if (n.empty() || n.size() > 76) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) { return c >= 33 && c <= 126 && c != ':'; });
-}
+bool valid_name(std::string_view n) { return mime::valid_field_name(n); }
 
 std::string unfold(std::string_view raw) {
   auto colon = raw.find(':');
@@ -36,24 +33,8 @@ std::size_t header_section_end(std::string_view message) {
 }
 
 HeaderSection::HeaderSection(std::string_view text) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto eol = text.find("\r\n", pos);
-    std::size_t next = eol == std::string_view::npos ? text.size() : eol + 2;
-    std::string_view line = text.substr(pos, next - pos);
-    const bool continuation = line[0] == ' ' || line[0] == '\t';
-    auto colon = line.find(':');
-    if (continuation || colon == std::string_view::npos || !valid_name(line.substr(0, colon))) {
-      if (fields_.empty()) {
-        fields_.push_back({"", std::string(line)});
-      } else {
-        fields_.back().raw.append(line);
-      }
-    } else {
-      fields_.push_back({std::string(line.substr(0, colon)), std::string(line)});
-    }
-    pos = next;
-  }
+  for (const auto& f : mime::split_header_fields(text))
+    fields_.push_back({std::string(f.name), std::string(f.raw)});
   for (auto& f : fields_)
     if (!f.raw.ends_with("\r\n")) f.raw += "\r\n";
 }

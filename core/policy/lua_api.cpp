@@ -596,10 +596,9 @@ int l_msg_meta(lua_State* L) {
   return 1;
 }
 
-int l_msg_dkim_sign(lua_State* L) {
-  check_msg(L);
-  return luaL_error(L, "msg:dkim_sign: DKIM signing is not implemented yet");
-}
+int l_msg_dkim_sign(lua_State* L) { return msg_dkim_sign(L, check_msg(L)); }
+
+int l_dkim_check_key(lua_State* L) { return dkim_check_key(L, context(L)->services); }
 
 int l_msg_index(lua_State* L) {
   Message* m = check_msg(L);
@@ -721,6 +720,9 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx) {
   const luaL_Reg mimefns[] = {{"addresses", l_mime_addresses}, {nullptr, nullptr}};
   luaL_newlib(L, mimefns);
   lua_setfield(L, -2, "mime");
+  const luaL_Reg dkimfns[] = {{"check_key", l_dkim_check_key}, {nullptr, nullptr}};
+  luaL_newlib(L, dkimfns);
+  lua_setfield(L, -2, "dkim");
   lua_setglobal(L, "mailgate");
 }
 

@@ -1,8 +1,8 @@
 // policy/lua_api: the global `mailgate` table a config file and its hooks see
 // (internal to the policy module): on, use, reject, tempfail, accept, log,
 // read_file, file_info, crypt_verify, dns.mx, ratelimit.check,
-// suppression.add/has/remove, net.contains, mime.addresses, and the `msg`
-// object.
+// suppression.add/has/remove, net.contains, mime.addresses, dkim.check_key,
+// and the `msg` object.
 // The same API serves `check-config` (load_config: handlers are registered
 // and plugins loaded, so their errors show up there) and the run-time states.
 // Promises: C functions raise Lua errors only when no C++ object with a
@@ -84,6 +84,11 @@ HookCall* current_call(lua_State* L);  // null outside a hook (any thread of the
 // Sets mailgate.configure and mailgate.listen (collectors while checking a
 // config, no-ops in a running policy).
 void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*));
+
+// DKIM (policy/lua_dkim): msg:dkim_sign{...} on `m`, and
+// mailgate.dkim.check_key(path [, algorithm]) (`services` null: check-config).
+int msg_dkim_sign(lua_State* L, Message* m);
+int dkim_check_key(lua_State* L, const Services* services);
 
 // Registry access: the Lua dispatcher function and each event's handler list.
 void push_dispatcher(lua_State* L);

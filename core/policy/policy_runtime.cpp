@@ -10,6 +10,7 @@
 
 #include "policy/runtime.hpp"
 
+#include "dkim/key_cache.hpp"
 #include "policy/crypt.hpp"
 
 #include "dns/idna.hpp"
@@ -51,6 +52,10 @@ PolicyRuntime::PolicyRuntime(std::string config_path, std::vector<std::string> o
     crypt_ = std::make_unique<CryptPool>();
     services_.crypt = crypt_.get();
   }
+  if (services_.dkim_keys == nullptr) {
+    dkim_keys_ = std::make_unique<dkim::KeyCache>();
+    services_.dkim_keys = dkim_keys_.get();
+  }
 }
 
 PolicyRuntime::~PolicyRuntime() { shutdown(); }
@@ -73,6 +78,10 @@ std::string PolicyRuntime::reload() {
   std::lock_guard lock(reload_mu_);
   const auto next = version_.load() + 1;
   std::vector<PolicyRef> fresh;
+  // DKIM keys the new config declares (check_key) are read again from disk
+  // into a staging set, which replaces the cached keys only if the reload
+  // succeeds; in-flight signatures keep the keys they hold.
+  services_.dkim_keys->begin_reload();
   try {
     // The whole file is validated again, so an error anywhere is refused.
     (void)load_config(path_, overrides_);
@@ -82,9 +91,11 @@ std::string PolicyRuntime::reload() {
                                    stats_[i].get()));
     }
   } catch (const std::exception& e) {
+    services_.dkim_keys->end_reload(false);
     spdlog::error("reload refused, policy version {} keeps running: {}", version_.load(), e.what());
     return e.what();
   }
+  services_.dkim_keys->end_reload(true);
   std::vector<std::future<void>> swapped;
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
     auto done = std::make_shared<std::promise<void>>();

@@ -49,6 +49,10 @@
 namespace mailgate::dns {
 class Resolver;
 }
+namespace mailgate::dkim {
+struct SignRequest;
+class KeyCache;
+}  // namespace mailgate::dkim
 namespace mailgate::ratelimit {
 class SharedLimiter;
 }
@@ -124,6 +128,9 @@ struct Message {
   std::map<std::string, std::string>* meta = nullptr;  // null: none
   bool meta_writable = false;
   bool dsn = false;  // a delivery status notification the gateway generated
+  // The message hook: where msg:dkim_sign{} records its requests, in call
+  // order (null elsewhere: the call is an error).
+  std::vector<dkim::SignRequest>* dkim = nullptr;
 };
 
 struct ReplyInfo {
@@ -188,6 +195,9 @@ struct Services {
   SuppressionStore* suppression = nullptr;
   // mailgate.crypt_verify runs here (null: the call fails the hook).
   CryptPool* crypt = nullptr;
+  // DKIM keys by path (mailgate.dkim.check_key loads into it; cleared at
+  // reload so keys are read again). Null: check_key reads without caching.
+  dkim::KeyCache* dkim_keys = nullptr;
   std::string plugin_dir;  // shipped plugins (mailgate.use falls back here)
 };
 
@@ -250,6 +260,10 @@ class PolicyRuntime {
   std::string reload();
   std::uint64_t version() const { return version_.load(); }
   const HookStats& stats(unsigned index) const { return *stats_[index]; }
+  // The pool for CPU-heavy work (crypt checks, DKIM signing) and the DKIM
+  // key cache, shared by every worker.
+  CryptPool* pool() const { return services_.crypt; }
+  dkim::KeyCache* dkim_keys() const { return services_.dkim_keys; }
   // After the workers stopped and before their io_contexts are destroyed:
   // joins the crypt pool (its completions are posted to the workers).
   void shutdown();
@@ -263,6 +277,7 @@ class PolicyRuntime {
   std::vector<dns::Resolver*> resolvers_;
   std::vector<std::unique_ptr<HookStats>> stats_;
   std::unique_ptr<CryptPool> crypt_;  // when `services` came without one
+  std::unique_ptr<dkim::KeyCache> dkim_keys_;  // likewise
   std::vector<PolicyRef> current_;    // slot i: touched only on worker i (after start)
   std::mutex reload_mu_;              // one reload at a time (SIGHUP and HTTP may race)
   std::atomic<std::uint64_t> version_{0};

@@ -45,6 +45,8 @@ void MessageDraft::clear() {
   spilled_chunks_ = 0;
   spilled_bytes_ = 0;
   headers_.clear();
+  spilled_simple_.reset();
+  spilled_relaxed_.reset();
   if (tail_.capacity() > kKeepCapacity) {
     std::string().swap(tail_);
   } else {
@@ -82,7 +84,16 @@ asio::awaitable<bool> MessageDraft::spill() {
       headers_.assign(tail_, 0, end);
       tail_.erase(0, end);
       headers_known_ = true;
+      spilled_simple_.emplace(dkim::Canonicalization::Simple);
+      spilled_relaxed_.emplace(dkim::Canonicalization::Relaxed);
     }
+  }
+  if (spilled_simple_) {
+    // The first body chunk starts with the empty line, which is no part of the body.
+    std::string_view body = tail_;
+    if (spilled_chunks_ == 0 && body.starts_with("\r\n")) body.remove_prefix(2);
+    spilled_simple_->update(body);
+    spilled_relaxed_->update(body);
   }
   spool::WriteSet set(store_);
   set.put_body_chunk(id_, spilled_chunks_ + 1, tail_);
@@ -152,6 +163,20 @@ void MessageDraft::replace_header_section(std::string text) {
 }
 
 std::uint64_t MessageDraft::size() const { return headers_.size() + spilled_bytes_ + tail_.size(); }
+
+std::optional<dkim::Sha256> MessageDraft::body_hash(dkim::Canonicalization c) const {
+  if (spilled_) {
+    const auto& spilled = c == dkim::Canonicalization::Simple ? spilled_simple_ : spilled_relaxed_;
+    if (!spilled) return std::nullopt;
+    dkim::BodyHasher h(*spilled);  // a copy: the draft stays as it is
+    h.update(tail_);               // the final chunk, after the written ones
+    return h.finish();
+  }
+  const std::string_view all = tail_;
+  const auto end = header_end_or_all(all);
+  const std::string_view body = end + 2 <= all.size() ? all.substr(end + 2) : std::string_view();
+  return dkim::body_hash(c, body);
+}
 
 std::uint32_t MessageDraft::chunk_count() const { return spilled_ ? spilled_chunks_ + 2 : 1; }
 

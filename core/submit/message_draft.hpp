@@ -7,6 +7,9 @@
 // header section (the trace header and the client's headers), written at
 // commit, so the submission stage can prepend trace headers and hooks can
 // edit headers however large the body is.
+// A spilled body is DKIM-hashed as its chunks are written (both
+// canonicalisations, SHA-256), because it cannot be read back cheaply at
+// signing time; a body in memory is hashed only when a signature asks.
 // Promises: memory held is bounded by spill_at + one input block; a draft
 // that is not committed leaves no body chunks behind once discard() ran; a
 // spool error is remembered (the message is then refused with 451 4.3.0).
@@ -18,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "dkim/canonicalization.hpp"
 #include "smtp/data_scanner.hpp"
 #include "smtp/reply.hpp"
 #include "spool/message_id.hpp"
@@ -65,6 +69,10 @@ class MessageDraft {
   // Replaces the header section returned by header_section() (hook edits).
   void replace_header_section(std::string text);
   std::uint64_t size() const;
+  // The DKIM body hash (the body after the empty line) as it will be stored;
+  // nullopt when a spilled body's header section was never known. const:
+  // safe on another thread while the owner waits.
+  std::optional<dkim::Sha256> body_hash(dkim::Canonicalization c) const;
   std::uint32_t chunk_count() const;  // what Envelope::body_chunks will be
   // Adds the chunks not written yet (chunk 0 and the last one) to `set`.
   void add_unwritten_chunks(spool::WriteSet& set) const;
@@ -94,6 +102,8 @@ class MessageDraft {
   std::uint64_t spilled_bytes_ = 0;
   std::string headers_;
   std::string tail_;
+  // Spilled with a known header section: the body hashes of chunks 1..spilled_.
+  std::optional<dkim::BodyHasher> spilled_simple_, spilled_relaxed_;
 };
 
 }  // namespace mailgate::submit

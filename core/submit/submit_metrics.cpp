@@ -1,5 +1,5 @@
 // submit/submit_metrics: mailgate_messages_received_total{protocol},
-// mailgate_received_bytes_total.
+// mailgate_received_bytes_total, mailgate_dkim_signatures_total{result}.
 #include "submit/submit_metrics.hpp"
 
 namespace mailgate::submit {
@@ -9,6 +9,11 @@ constexpr metrics::Family kReceived{"mailgate_messages_received_total",
                                     metrics::Type::Counter,
                                     "Messages accepted and spooled",
                                     {"protocol"}};
+constexpr metrics::Family kDkim{"mailgate_dkim_signatures_total",
+                                metrics::Type::Counter,
+                                "DKIM signatures asked for by msg:dkim_sign: signed, failed "
+                                "(message tempfailed), sent_unsigned (on_error = send_unsigned)",
+                                {"result"}};
 constexpr metrics::Family kBytes{"mailgate_received_bytes_total", metrics::Type::Counter,
                                  "Bytes of accepted messages"};
 
@@ -29,6 +34,9 @@ SubmitTotals sum_stats(const std::vector<Submitter*>& submitters) {
     t.rejected_message += v(s.recipients_rejected_message);
     t.http_accepted += v(s.http_recipients_accepted);
     t.http_rejected += v(s.http_recipients_rejected);
+    t.dkim_signed += v(s.dkim_signed);
+    t.dkim_failed += v(s.dkim_failed);
+    t.dkim_sent_unsigned += v(s.dkim_sent_unsigned);
     t.discards.resize(s.discards.labels(), 0);
     for (std::size_t l = 0; l < s.discards.labels(); ++l)
       t.discards[l] += s.discards.get(metrics::Outcome::Discard, l);
@@ -41,6 +49,9 @@ void export_metrics(metrics::Exposition& e, const SubmitTotals& t) {
   e.add(kReceived, count(Source::Smtp, t), {"smtp"});
   e.add(kReceived, count(Source::Http, t), {"http"});
   e.add(kBytes, static_cast<double>(t.bytes));
+  e.add(kDkim, static_cast<double>(t.dkim_signed), {"signed"});
+  e.add(kDkim, static_cast<double>(t.dkim_failed), {"failed"});
+  e.add(kDkim, static_cast<double>(t.dkim_sent_unsigned), {"sent_unsigned"});
 }
 
 }  // namespace mailgate::submit

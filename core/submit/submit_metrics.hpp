@@ -17,6 +17,7 @@ struct SubmitTotals {
   std::uint64_t received[kSourceCount] = {};
   std::uint64_t bytes = 0, rejected_data = 0, rejected_message = 0;
   std::uint64_t http_accepted = 0, http_rejected = 0;
+  std::uint64_t dkim_signed = 0, dkim_failed = 0, dkim_sent_unsigned = 0;
   std::vector<std::uint64_t> discards;  // route {discard = true}, per destination label
 };
 

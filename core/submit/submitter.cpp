@@ -16,6 +16,7 @@
 #include <asio/use_awaitable.hpp>
 #include <optional>
 
+#include "dkim/key_cache.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "mime/header_section.hpp"
 #include "policy/header_section.hpp"
@@ -24,6 +25,7 @@
 #include "spool/spool_reader.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/write_set.hpp"
+#include "submit/dkim_signing.hpp"
 #include "submit/message_draft.hpp"
 #include "submit/received_header.hpp"
 
@@ -63,6 +65,7 @@ struct PolicyOutput {
   // its queue records (spool::RouteAuth says why they are stored).
   std::map<std::string, spool::RouteAuth> dest_auth;
   std::optional<std::string> new_headers;  // the edited header section
+  std::vector<dkim::SignRequest> dkim;     // msg:dkim_sign{} calls, in order
   smtp::Reply refusal;                     // code != 0: refused
   bool by_message_hook = false;
 };
@@ -86,6 +89,7 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
   msg.meta = in.meta;
   msg.meta_writable = true;
   msg.dsn = in.dsn;
+  msg.dkim = &out.dkim;
 
   if (message_hook) {
     auto v = co_await p->message(*in.tx, msg);
@@ -95,6 +99,7 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
       co_return;
     }
   }
+  msg.dkim = nullptr;
   if (route_hook) {
     msg.headers_writable = false;
     std::map<std::string, policy::RouteDecision> by_domain;
@@ -120,6 +125,14 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
     }
   }
   if (headers && headers->modified()) out.new_headers = headers->str();
+}
+
+// Whether any recipient is left after routing (a message all discarded is
+// neither signed nor stored).
+bool delivers(const PolicyOutput& routing) {
+  for (const auto& d : routing.rcpt_dest)
+    if (!d.empty()) return true;
+  return false;
 }
 
 // One queue record per destination, in recipient order; discarded recipients get none.
@@ -275,6 +288,17 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
     co_return SubmitResult{SubmitResult::Kind::Refused, routing.refusal};
   }
   if (routing.new_headers) body.replace_header_section(std::move(*routing.new_headers));
+  if (!routing.dkim.empty() && delivers(routing)) {
+    // Over the final headers, after every hook, before the commit.
+    auto signing = co_await sign(
+        routing.dkim, body.header_section(),
+        [&body](dkim::Canonicalization c) { return body.body_hash(c); }, id);
+    if (signing.refusal) {
+      co_await refuse(s, *signing.refusal, false);
+      co_return SubmitResult{SubmitResult::Kind::Refused, *signing.refusal};
+    }
+    if (!signing.fields.empty()) body.prepend_trace(signing.fields);
+  }
 
   std::vector<std::uint32_t> discarded;
   auto dests = group_by_destination(routing, discarded);
@@ -322,6 +346,19 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
                 env.recipients.size(), env.size);
   body.clear();
   co_return SubmitResult{SubmitResult::Kind::Queued, ok};
+}
+
+asio::awaitable<SigningResult> Submitter::sign(
+    const std::vector<dkim::SignRequest>& requests, std::optional<std::string_view> section,
+    std::function<std::optional<dkim::Sha256>(dkim::Canonicalization)> body, std::string_view id) {
+  auto* runtime = deps_.policy;
+  auto result =
+      co_await sign_message(requests, section, std::move(body), runtime ? runtime->pool() : nullptr,
+                            runtime ? runtime->dkim_keys() : nullptr, id);
+  stats_.dkim_signed.fetch_add(result.signed_count, std::memory_order_relaxed);
+  stats_.dkim_failed.fetch_add(result.failed, std::memory_order_relaxed);
+  stats_.dkim_sent_unsigned.fetch_add(result.sent_unsigned, std::memory_order_relaxed);
+  co_return result;
 }
 
 // --- Generated messages -----------------------------------------------------
@@ -374,6 +411,24 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
     in.dsn = g->dsn;
     PolicyOutput routing;
     co_await apply_policy(in, routing);
+    // The body to store when it changed (hook edits, signatures); g->body
+    // stays as loaded, so a retry runs the hooks on the original again.
+    std::string final_body;
+    if (!routing.refusal.code) {
+      if (routing.new_headers) final_body = *routing.new_headers + g->body.substr(end);
+      if (!routing.dkim.empty() && delivers(routing)) {
+        const std::string_view current = routing.new_headers ? final_body : g->body;
+        const auto header_end = mime::header_section_length(current);
+        const auto body_part = current.substr(std::min(header_end + 2, current.size()));
+        auto signing = co_await sign(
+            routing.dkim, current.substr(0, header_end),
+            [body_part](dkim::Canonicalization c) { return dkim::body_hash(c, body_part); }, id);
+        if (signing.refusal)
+          routing.refusal = *signing.refusal;  // temporary: held back below
+        else if (!signing.fields.empty())
+          final_body = signing.fields + std::string(current);
+      }
+    }
 
     Submission s;  // for log records
     s.id = g->id;
@@ -393,10 +448,7 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
                    delay.count());
     } else {
       if (!refused_for_good) {
-        if (routing.new_headers) {
-          g->body.replace(0, end, *routing.new_headers);
-          env.size = g->body.size();
-        }
+        if (!final_body.empty()) env.size = final_body.size();
         dests = group_by_destination(routing, discarded);
       } else {
         for (std::uint32_t i = 0; i < env.recipients.size(); ++i) discarded.push_back(i);
@@ -405,7 +457,7 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
       if (dests.empty()) {
         set.remove_message(g->id, env.body_chunks);
       } else {
-        if (routing.new_headers) set.put_body_chunk(g->id, 0, g->body);
+        if (!final_body.empty()) set.put_body_chunk(g->id, 0, final_body);
         set.put_envelope(g->id, env);
         for (auto& [dest, rec] : dests) {
           rec.next_attempt_ms = spool::wall_clock_ms();

@@ -2,7 +2,8 @@
 // Every finished message passes here, whatever its source: an SMTP session,
 // an HTTP inject, or a message the gateway generates (a DSN). The stage adds
 // the trace header, runs the `message` hook (header edits, metadata, a
-// verdict) and the `route` hook once per recipient domain, commits the
+// verdict) and the `route` hook once per recipient domain, adds the DKIM
+// signatures the message hook asked for (submit/dkim_signing), commits the
 // message (body chunks, envelope, one queue record per destination) in one
 // synced spool write, hands it to the queue, and logs and counts the result.
 // One Submitter per worker, used only on that worker's thread.
@@ -23,9 +24,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dkim/canonicalization.hpp"
+#include "dkim/signer.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "policy/runtime.hpp"
 #include "smtp/params.hpp"
@@ -45,6 +49,7 @@ class DeliveryLog;
 namespace mailgate::submit {
 
 class MessageDraft;
+struct SigningResult;
 
 enum class Source : std::uint8_t { Smtp = 0, Http = 1, Generated = 2 };
 inline constexpr std::size_t kSourceCount = 3;
@@ -98,6 +103,9 @@ struct SubmitStats {
   Counter generated_retries{0};            // generated messages held back by a tempfail
   Counter http_recipients_accepted{0};     // HTTP inject's envelope (SMTP's: ServerStats)
   Counter http_recipients_rejected{0};
+  Counter dkim_signed{0};             // signatures added
+  Counter dkim_failed{0};             // signatures that failed (message tempfailed)
+  Counter dkim_sent_unsigned{0};      // ... that failed with on_error = "send_unsigned"
   metrics::OutcomeCounters discards;  // route {discard = true}, per destination label
 };
 
@@ -153,6 +161,10 @@ class Submitter {
 
  private:
   asio::awaitable<void> run_generated(std::shared_ptr<Generated> g);
+  // The DKIM signatures the hooks asked for (submit/dkim_signing), counted.
+  asio::awaitable<SigningResult> sign(
+      const std::vector<dkim::SignRequest>& requests, std::optional<std::string_view> section,
+      std::function<std::optional<dkim::Sha256>(dkim::Canonicalization)> body, std::string_view id);
   void log(const char* event, const Submission& s, std::string_view recipient,
            const smtp::Reply& reply, std::uint64_t size);
 

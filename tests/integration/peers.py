@@ -37,10 +37,13 @@ class Dnsmasq:
     """dnsmasq on 127.0.0.1:<port>, authoritative-ish for .test: unknown names
     get NXDOMAIN. `records` are extra dnsmasq options (--mx-host=..., ...)."""
 
-    def __init__(self, records, ttl=1):
-        self.port = free_port()
+    def __init__(self, records, ttl=1, port=None, address="127.0.0.1"):
+        # port/address: e.g. 53 on a 127.x.y.z of its own, for programs that
+        # use the system resolver (a resolv.conf bind-mounted under unshare -m).
+        self.port = port or free_port(address)
+        self.address = address
         self.cmd = ["/usr/sbin/dnsmasq", "--no-resolv", "--no-hosts", "--keep-in-foreground",
-                    "--no-daemon", f"--port={self.port}", "--listen-address=127.0.0.1",
+                    "--no-daemon", f"--port={self.port}", f"--listen-address={address}",
                     "--bind-interfaces", "--local=/test/", f"--local-ttl={ttl}", "--pid-file=",
                     "--log-facility=-", "--conf-file=/dev/null", "--user=root"] + list(records)
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -61,7 +64,7 @@ class Dnsmasq:
 
     @property
     def server(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def stop(self):
         if self.proc.poll() is None:

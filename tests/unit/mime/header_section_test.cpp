@@ -59,5 +59,24 @@ TEST(HeaderSectionLength, APrefixNeverMovesTheEnd) {
   }
 }
 
+TEST(SplitHeaderFields, FieldsContinuationsAndStrayLines) {
+  const std::string section =
+      "stray line\r\nA: 1\r\n folded\r\nB : 2\r\nnot a field\r\nBad Name: 3\r\nC:4";
+  const auto fields = split_header_fields(section);
+  ASSERT_EQ(fields.size(), 4u);
+  EXPECT_EQ(fields[0].name, "");
+  EXPECT_EQ(fields[0].raw, "stray line\r\n");
+  EXPECT_EQ(fields[1].name, "A");
+  EXPECT_EQ(fields[1].raw, "A: 1\r\n folded\r\n");
+  // WSP before the colon (RFC 5322 obs-optional) is no part of the name.
+  EXPECT_EQ(fields[2].name, "B");
+  EXPECT_EQ(fields[2].raw, "B : 2\r\nnot a field\r\nBad Name: 3\r\n");
+  EXPECT_EQ(fields[3].name, "C");
+  EXPECT_EQ(fields[3].raw, "C:4");
+  std::string joined;
+  for (const auto& f : fields) joined += f.raw;
+  EXPECT_EQ(joined, section);  // byte for byte
+}
+
 }  // namespace
 }  // namespace mailgate::mime

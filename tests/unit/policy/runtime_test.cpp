@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "../dns/dnsmasq_fixture.hpp"
+#include "dkim/signer.hpp"
+#include "dkim/signing_key.hpp"
 #include "dns/resolver.hpp"
 #include "policy/runtime.hpp"
 #include "ratelimit/shared_limiter.hpp"
@@ -424,6 +426,68 @@ TEST(PolicyRuntime, MessageObjectHeadersMetaAndLifetime) {
   EXPECT_NE(v.reply.text.find("after its hook returned"), std::string::npos) << v.reply.text;
 }
 
+TEST(PolicyRuntime, DkimSignRecordsRequestsInCallOrderAndChecksTheTable) {
+  Harness h(R"(
+    mailgate.on("message", function(tx, msg)
+      local bad = msg:header("X-Bad")
+      if bad == "field" then msg:dkim_sign { domain = "a.test", selector = "s", key = "k", l = 1 } end
+      if bad == "algorithm" then
+        msg:dkim_sign { domain = "a.test", selector = "s", key = "k", algorithm = "rsa-sha1" }
+      end
+      if bad == "selector" then msg:dkim_sign { domain = "a.test", selector = "s;x", key = "k" } end
+      msg:dkim_sign { domain = "Cust.TEST", selector = "s1", key = "/k1.pem" }
+      msg:dkim_sign { domain = "esp.test", selector = "e1", key = "/k2.pem",
+                      algorithm = "ed25519-sha256", canonicalization = "simple/relaxed",
+                      headers = { "From", "List-Unsubscribe" }, expire = "7d",
+                      on_error = "send_unsigned" }
+    end)
+    mailgate.on("route", function(msg, domain)
+      if msg:header("X-Route-Sign") then msg:dkim_sign { domain = "a.test", selector = "s", key = "k" } end
+    end)
+  )");
+  auto run = [&](const std::string& section, std::vector<dkim::SignRequest>& requests) {
+    HeaderSection headers(section);
+    Message msg;
+    msg.headers = &headers;
+    msg.headers_writable = true;
+    msg.dkim = &requests;
+    TxInfo tx;
+    Verdict v;
+    h.run([&]() -> asio::awaitable<void> { v = co_await h.policy->message(tx, msg); });
+    return v;
+  };
+  std::vector<dkim::SignRequest> requests;
+  auto v = run("Subject: x\r\n", requests);
+  EXPECT_EQ(v.kind, Verdict::Kind::None) << v.reply.text;
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].domain, "cust.test");
+  EXPECT_EQ(requests[0].key_path, "/k1.pem");
+  EXPECT_FALSE(requests[0].algorithm);
+  EXPECT_EQ(requests[0].canonicalization.header, dkim::Canonicalization::Relaxed);
+  EXPECT_EQ(requests[0].canonicalization.body, dkim::Canonicalization::Relaxed);
+  EXPECT_FALSE(requests[0].expire);
+  EXPECT_FALSE(requests[0].send_unsigned_on_error);
+  EXPECT_EQ(requests[1].algorithm, dkim::Algorithm::Ed25519Sha256);
+  EXPECT_EQ(requests[1].canonicalization.header, dkim::Canonicalization::Simple);
+  EXPECT_EQ(requests[1].headers, (std::vector<std::string>{"From", "List-Unsubscribe"}));
+  EXPECT_EQ(requests[1].expire, std::chrono::seconds(7 * 86400));
+  EXPECT_TRUE(requests[1].send_unsigned_on_error);
+  for (const char* bad : {"field", "algorithm", "selector"}) {
+    std::vector<dkim::SignRequest> none;
+    v = run(std::string("X-Bad: ") + bad + "\r\n", none);
+    EXPECT_EQ(v.kind, Verdict::Kind::Tempfail) << bad;
+    EXPECT_TRUE(v.error) << bad;
+    EXPECT_TRUE(none.empty()) << bad;
+  }
+  // Only the message hook may ask (route: msg.dkim is null there).
+  HeaderSection headers("X-Route-Sign: 1\r\n");
+  Message msg;
+  msg.headers = &headers;
+  RouteDecision d;
+  h.run([&]() -> asio::awaitable<void> { d = co_await h.policy->route(msg, "x.test"); });
+  EXPECT_TRUE(d.failure.error);
+}
+
 TEST(HeaderSection, ReplaceKeepsPositionAndDropsDuplicates) {
   HeaderSection h("A: 1\r\nSubject: old\r\nB: 2\r\nsubject: dup\r\n");
   EXPECT_EQ(h.replace("Subject", "new"), "");
@@ -494,6 +558,28 @@ TEST(PolicyRuntime, ConfigErrorsInHooksShowAtLoad) {
   }
   auto mx_at_top = t.write(std::string(kHeader) + R"(mailgate.dns.mx("x.test"))");
   EXPECT_THROW(load_config(mx_at_top), ConfigError);
+}
+
+TEST(PolicyRuntime, DkimCheckKeyFailsTheConfigForABadKey) {
+  TempConfig t;
+  const auto key_path = t.dir() + "/k.pem";
+  std::ofstream(key_path)
+      << dkim::SigningKey::generate(dkim::Algorithm::Ed25519Sha256)->private_pem();
+  auto ok = t.write(std::string(kHeader) + "assert(mailgate.dkim.check_key(\"" + key_path +
+                    "\") == \"ed25519-sha256\")");
+  EXPECT_NO_THROW(load_config(ok));
+  for (const std::string call : {"mailgate.dkim.check_key(\"" + t.dir() + "/missing.pem\")",
+                                 "mailgate.dkim.check_key(\"" + key_path + "\", \"rsa-sha256\")",
+                                 "mailgate.dkim.check_key(\"" + t.dir() + "/mailgate.lua\")"}) {
+    auto bad = t.write(std::string(kHeader) + call, "bad.lua");
+    try {
+      load_config(bad);
+      ADD_FAILURE() << call;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("mailgate.dkim.check_key"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(PolicyRuntime, LocalPluginsComeFirst) {
