@@ -215,7 +215,14 @@ def test_connections_per_ip_are_capped(gateway):
     finally:
         for c in held:
             c.close()
-    # Places are given back when sessions end.
+    # Places are given back when sessions end. (Wait for the server to see
+    # the closes first: a connection made before would be refused again and
+    # counted, and the counts below are exact.)
+    def no_session_open():
+        metrics = Api(gw).call("GET", "/metrics")[1].decode()
+        return "\nmailgate_smtp_sessions_active 0\n" in metrics
+    wait_for(no_session_open, 10, what="the closed sessions to end")
+
     def fresh_greeting():
         with socket.create_connection((gw.host, gw.port), timeout=10) as c:
             return greeting(c).startswith(b"220 ")
