@@ -33,10 +33,10 @@ namespace {
 void check_error(const smtp::Reply& r, std::string_view in, const smtp::AddressOptions& o) {
   mailgate::fuzz::check_error_reply(r, in);
   const bool ok = (r.code == 501 && r.enhanced == "5.5.4") ||
-                  (r.code == 553 && (r.enhanced == "5.6.7" ||
-                                     r.enhanced == (o.allow_null ? "5.1.7" : "5.1.3")));
-  FUZZ_CHECK(ok, "unexpected error " + std::to_string(r.code) + " " + r.enhanced + " for " +
-                     show(in));
+                  (r.code == 553 &&
+                   (r.enhanced == "5.6.7" || r.enhanced == (o.allow_null ? "5.1.7" : "5.1.3")));
+  FUZZ_CHECK(ok,
+             "unexpected error " + std::to_string(r.code) + " " + r.enhanced + " for " + show(in));
 }
 
 void check_address(const smtp::Address& a, std::string_view in, bool smtputf8) {
@@ -55,9 +55,9 @@ void check_address(const smtp::Address& a, std::string_view in, bool smtputf8) {
   if (!a.local.empty() && a.local.front() == '"') {
     FUZZ_CHECK(a.local.size() >= 2 && a.local.back() == '"', "quoted local part: " + show(s));
   } else if (!a.local.empty()) {
-    FUZZ_CHECK(a.local.front() != '.' && a.local.back() != '.' &&
-                   a.local.find("..") == std::string::npos,
-               "misplaced dot accepted: " + show(s));
+    FUZZ_CHECK(
+        a.local.front() != '.' && a.local.back() != '.' && a.local.find("..") == std::string::npos,
+        "misplaced dot accepted: " + show(s));
   }
   (void)a.has_routing_chars();
 }
@@ -104,8 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto widens = [&](const std::optional<smtp::Path>& narrow, const std::optional<smtp::Path>& wide,
                     const char* option) {
     if (!narrow) return;
-    FUZZ_CHECK(wide.has_value(), std::string(option) + " refuses what is accepted without it: " +
-                                     show(in));
+    FUZZ_CHECK(wide.has_value(),
+               std::string(option) + " refuses what is accepted without it: " + show(in));
     FUZZ_CHECK(mailgate::fuzz::same(narrow->address, wide->address) &&
                    narrow->had_source_route == wide->had_source_route,
                std::string(option) + " changes the parse of " + show(in));

@@ -3,7 +3,9 @@
 // Invariants checked (beyond "no crash, no sanitizer report"):
 //  - parse_command: the argument is a blank-trimmed slice of the line; a known
 //    verb is the line's first word (case-insensitively); rebuilding
-//    "<word> <arg>" parses to the same verb and argument;
+//    "<word> <arg>" parses to the same verb and argument; a line
+//    is_http_request_line() flags is never an SMTP verb (the session drops
+//    such a client only when the verb is unknown);
 //  - every structured parser either succeeds or returns a 5xx reply with a
 //    5.x.x enhanced code that a client parses back;
 //  - MAIL / RCPT / BDAT / HELO: parse -> canonical wire form -> parse gives
@@ -29,21 +31,36 @@ namespace {
 std::string_view verb_name(smtp::Verb v) {
   using smtp::Verb;
   switch (v) {
-    case Verb::Ehlo: return "EHLO";
-    case Verb::Helo: return "HELO";
-    case Verb::Mail: return "MAIL";
-    case Verb::Rcpt: return "RCPT";
-    case Verb::Data: return "DATA";
-    case Verb::Bdat: return "BDAT";
-    case Verb::Rset: return "RSET";
-    case Verb::Noop: return "NOOP";
-    case Verb::Quit: return "QUIT";
-    case Verb::Vrfy: return "VRFY";
-    case Verb::Help: return "HELP";
-    case Verb::Starttls: return "STARTTLS";
-    case Verb::Auth: return "AUTH";
-    case Verb::Expn: return "EXPN";
-    case Verb::Unknown: return "";
+    case Verb::Ehlo:
+      return "EHLO";
+    case Verb::Helo:
+      return "HELO";
+    case Verb::Mail:
+      return "MAIL";
+    case Verb::Rcpt:
+      return "RCPT";
+    case Verb::Data:
+      return "DATA";
+    case Verb::Bdat:
+      return "BDAT";
+    case Verb::Rset:
+      return "RSET";
+    case Verb::Noop:
+      return "NOOP";
+    case Verb::Quit:
+      return "QUIT";
+    case Verb::Vrfy:
+      return "VRFY";
+    case Verb::Help:
+      return "HELP";
+    case Verb::Starttls:
+      return "STARTTLS";
+    case Verb::Auth:
+      return "AUTH";
+    case Verb::Expn:
+      return "EXPN";
+    case Verb::Unknown:
+      return "";
   }
   return "";
 }
@@ -68,7 +85,10 @@ void check_command(std::string_view line) {
   const auto again = smtp::parse_command(rebuilt);
   FUZZ_CHECK(again.verb == cmd.verb && again.arg == cmd.arg,
              "rebuilt command " + show(rebuilt) + " parses differently from " + show(line));
-  (void)smtp::is_http_request_line(line);
+  if (smtp::is_http_request_line(line)) {
+    FUZZ_CHECK(cmd.verb == smtp::Verb::Unknown,
+               "HTTP request line parses as a verb: " + show(line));
+  }
 }
 
 void check_helo(std::string_view arg) {
@@ -109,7 +129,8 @@ void check_rcpt(std::string_view arg) {
     }
     const auto& rt = std::get<smtp::RcptTo>(r);
     FUZZ_CHECK(!rt.path.address.empty(), "null recipient accepted: " + show(arg));
-    if (!utf8) FUZZ_CHECK(!rt.path.address.has_non_ascii(), "non-ASCII without SMTPUTF8: " + show(arg));
+    if (!utf8)
+      FUZZ_CHECK(!rt.path.address.has_non_ascii(), "non-ASCII without SMTPUTF8: " + show(arg));
     const std::string wire =
         "TO:<" + rt.path.address.str() + ">" + mailgate::fuzz::format_rcpt_params(rt.params);
     auto r2 = smtp::parse_rcpt_to(wire, utf8 == 1);

@@ -45,7 +45,7 @@ inline std::string show(std::string_view s) {
 
 }  // namespace mailgate::fuzz
 
-#define FUZZ_CHECK(cond, detail)                                                     \
-  do {                                                                               \
+#define FUZZ_CHECK(cond, detail)                                                      \
+  do {                                                                                \
     if (!(cond)) ::mailgate::fuzz::check_failed(__FILE__, __LINE__, #cond, (detail)); \
   } while (0)

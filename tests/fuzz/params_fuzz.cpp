@@ -101,7 +101,8 @@ void check_xtext(std::string_view in) {
   }
   if (auto d = smtp::xtext_decode(in)) {
     FUZZ_CHECK(valid_xtext(in), "xtext_decode accepted non-xtext " + show(in));
-    FUZZ_CHECK(!mailgate::fuzz::has_ctl(*d), "decoded xtext holds a control character: " + show(in));
+    FUZZ_CHECK(!mailgate::fuzz::has_ctl(*d),
+               "decoded xtext holds a control character: " + show(in));
     FUZZ_CHECK(d->size() <= in.size(), "decoded xtext grew: " + show(in));
     auto again = smtp::xtext_decode(smtp::xtext_encode(*d));
     FUZZ_CHECK(again && *again == *d, "re-encoded xtext differs for " + show(in));

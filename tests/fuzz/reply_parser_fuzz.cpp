@@ -63,8 +63,8 @@ void check_reply(const smtp::Reply& r, std::size_t max_line, std::size_t max_lin
     FUZZ_CHECK(smtp::enhanced_code_length(r.enhanced) == r.enhanced.size(),
                "malformed enhanced code " + show(r.enhanced));
     const char cls = r.code / 100 == 3 ? '2' : static_cast<char>('0' + r.code / 100);
-    FUZZ_CHECK(r.enhanced[0] == cls, "enhanced code class " + show(r.enhanced) + " for " +
-                                         std::to_string(r.code));
+    FUZZ_CHECK(r.enhanced[0] == cls,
+               "enhanced code class " + show(r.enhanced) + " for " + std::to_string(r.code));
   }
   // format -> parse -> format is stable. Formatting puts the enhanced code on
   // every line, so the re-parse allows for the longer lines.
