@@ -14,8 +14,8 @@
 -- listen{} need a restart.
 --
 -- Not available yet (setting them is an error saying "not implemented yet"):
--- inbound STARTTLS and tls = { cert, key }, AUTH (and the "auth" hook event),
--- msg:dkim_sign, and SMTP AUTH to a smarthost in a route result.
+-- AUTH (and the "auth" hook event), msg:dkim_sign, and SMTP AUTH to a
+-- smarthost in a route result.
 
 mailgate.configure {
   -- Name used in the SMTP banner, the EHLO reply, Received: headers and as
@@ -32,6 +32,13 @@ mailgate.configure {
     -- error (452 4.3.1) instead of risking a full disk.
     min_free_space = "1GB",
   },
+
+  -- The certificate for inbound TLS (STARTTLS, implicit_tls listeners): PEM
+  -- chain and key, re-read on SIGHUP. self_signed = true makes a self-signed
+  -- pair for `hostname` at these paths when neither file exists, so that
+  -- STARTTLS works out of the box; in production, point cert/key at a real
+  -- certificate and remove self_signed.
+  tls = { cert = "var/tls/cert.pem", key = "var/tls/key.pem", self_signed = true },
 
   -- Longest a Lua hook call may run (wall clock, DNS waits included); past it
   -- the call fails and the client gets a temporary error (451 4.3.0).
@@ -80,6 +87,8 @@ mailgate.listen {
   -- Anyone may send mail *to* these domains (inbound), e.g. { "example.com" }.
   relay_domains = {},
 
+  starttls = true,                          -- offer STARTTLS (RFC 3207), tls{} above
+  -- implicit_tls = true,                   -- instead: TLS from the first byte (port 465)
   auth = "off",                             -- only "off" until AUTH exists
 
   max_message_size = "25MB",                -- advertised with SIZE, enforced

@@ -4,6 +4,8 @@
 -- nearest wildcard. Values:
 --   "[10.1.2.3]:2525" or "relay.example:587"   a smarthost (no MX lookup)
 --   { smarthost = "...", tls = "required" }     with an outbound TLS mode
+--   { smarthost = "...", auth = { user = "u", password = "p" } }   with SMTP AUTH
+--                                               (routes only; the file format has none)
 --   "discard"                                   drop, logged, no bounce
 --   "mx"                                        normal MX delivery
 --
@@ -16,7 +18,7 @@
 local function parse_target(v, where)
   if type(v) == "table" then
     if type(v.smarthost) ~= "string" then error(where .. ": table routes need smarthost") end
-    return { smarthost = v.smarthost, tls = v.tls }
+    return { smarthost = v.smarthost, tls = v.tls, auth = v.auth }
   end
   if v == "discard" then return { discard = true } end
   if v == "mx" then return false end

@@ -37,7 +37,13 @@ int Commands::guarded(F&& body) {
     if (e.kind() == HttpError::Kind::Protocol) {
       err_ << "mailgate: the admin API at " << api_.url().str()
            << " did not answer with valid HTTP: " << e.what() << "\n"
-           << "mailgate: check that --api points at the gateway's http.listen address\n";
+           << "mailgate: check that --api points at the gateway's http.listen address "
+              "(https:// when http.tls is set)\n";
+    } else if (e.kind() == HttpError::Kind::Tls) {
+      err_ << "mailgate: TLS with the admin API at " << api_.url().str() << " failed: " << e.what()
+           << "\n"
+           << "mailgate: for a self-signed certificate pass --cacert with it (the gateway's "
+              "tls.cert or http.tls.cert)\n";
     } else {
       err_ << "mailgate: cannot reach the admin API at " << api_.url().str() << ": " << e.what()
            << "\n"

@@ -1,8 +1,14 @@
 // adminclient/http_client: see http_client.hpp.
 #include "adminclient/http_client.hpp"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +16,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <optional>
 
 namespace mailgate::adminclient {
 namespace {
@@ -140,6 +148,163 @@ std::string send_all(int fd, std::string_view data, std::chrono::milliseconds ti
   return {};
 }
 
+// ---- https
+
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    out += (out.empty() ? "" : "; ") + std::string(buf);
+  }
+  return out.empty() ? "unknown error" : out;
+}
+
+// OpenSSL writes to the socket with write(), which raises SIGPIPE when the
+// server has closed: held off on this thread for the request (a SIGPIPE it
+// caused is consumed, not delivered later).
+class SigpipeHeld {
+ public:
+  SigpipeHeld() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+  }
+  ~SigpipeHeld() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      const timespec now{0, 0};
+      sigtimedwait(&pipe, nullptr, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeHeld(const SigpipeHeld&) = delete;
+  SigpipeHeld& operator=(const SigpipeHeld&) = delete;
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+struct SslFree {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+  void operator()(SSL* s) const { SSL_free(s); }
+};
+
+// TLS over the connected non-blocking socket: the handshake in the
+// constructor, then whole writes and partial reads, each wait bounded.
+class TlsChannel {
+ public:
+  TlsChannel(int fd, const Url& url, const HttpOptions& options)
+      : fd_(fd), timeout_(options.timeout) {
+    ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    if (!ctx_) throw HttpError(HttpError::Kind::Tls, "cannot set up TLS: " + openssl_errors());
+    SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
+    // The response has a length: a close without close_notify is an end.
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    if (!options.ca_file.empty()) {
+      if (SSL_CTX_load_verify_locations(ctx_.get(), options.ca_file.c_str(), nullptr) != 1)
+        throw HttpError(HttpError::Kind::Tls,
+                        "cannot read the CA file " + options.ca_file + ": " + openssl_errors());
+    } else {
+      SSL_CTX_set_default_verify_paths(ctx_.get());
+    }
+    ssl_.reset(SSL_new(ctx_.get()));
+    if (!ssl_ || SSL_set_fd(ssl_.get(), fd) != 1)
+      throw HttpError(HttpError::Kind::Tls, "cannot set up TLS: " + openssl_errors());
+    if (url.ipv6_literal() || inet_literal(url.host)) {
+      // An address: the certificate must name it (subjectAltName IP).
+      const std::string ip = url.host.substr(0, url.host.find('%'));
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()), ip.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_.get(), url.host.c_str());
+      SSL_set1_host(ssl_.get(), url.host.c_str());
+    }
+    try {
+      run([this] { return SSL_connect(ssl_.get()); }, "the TLS handshake");
+    } catch (const HttpError& e) {
+      const long verify = SSL_get_verify_result(ssl_.get());
+      if (verify != X509_V_OK)
+        throw HttpError(HttpError::Kind::Tls,
+                        std::string("the server's certificate is not trusted: ") +
+                            X509_verify_cert_error_string(verify));
+      if (e.kind() == HttpError::Kind::Timeout) throw;
+      throw HttpError(HttpError::Kind::Tls, e.what());
+    }
+  }
+
+  // "" or why the server stopped reading (see send_all).
+  std::string write_all(std::string_view data) {
+    while (!data.empty()) {
+      int n = 0;
+      try {
+        n = run([&] { return SSL_write(ssl_.get(), data.data(), static_cast<int>(data.size())); },
+                "sending the request");
+      } catch (const HttpError& e) {
+        if (e.kind() == HttpError::Kind::Io) return e.what();
+        throw;
+      }
+      if (n == 0) return "sending the request: the server closed the connection";
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+  }
+
+  // Bytes read, 0 at the end of the stream.
+  std::size_t read_some(char* data, std::size_t size) {
+    return static_cast<std::size_t>(
+        run([&] { return SSL_read(ssl_.get(), data, static_cast<int>(size)); },
+            "reading the response"));
+  }
+
+ private:
+  static bool inet_literal(const std::string& host) {
+    unsigned char buf[sizeof(in6_addr)];
+    return inet_pton(AF_INET, host.c_str(), buf) == 1;
+  }
+
+  // One SSL call to completion: its result (> 0), or 0 when the server
+  // closed the connection; waits as OpenSSL asks, at most the timeout each.
+  template <typename Call>
+  int run(Call call, const char* what) {
+    while (true) {
+      ERR_clear_error();
+      errno = 0;
+      const int n = call();
+      if (n > 0) return n;
+      const int error = SSL_get_error(ssl_.get(), n);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        if (!wait_ready(fd_, error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, timeout_))
+          throw HttpError(HttpError::Kind::Timeout,
+                          std::string(what) + " timed out after " + seconds_text(timeout_));
+        continue;
+      }
+      if (error == SSL_ERROR_ZERO_RETURN) return 0;
+      if (error == SSL_ERROR_SYSCALL && errno == EINTR) continue;
+      if (error == SSL_ERROR_SYSCALL) {
+        throw HttpError(HttpError::Kind::Io,
+                        std::string(what) + ": " +
+                            (errno != 0 ? strerror(errno) : "the server closed the connection"));
+      }
+      throw HttpError(HttpError::Kind::Io, std::string(what) + ": " + openssl_errors());
+    }
+  }
+
+  int fd_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<SSL_CTX, SslFree> ctx_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+};
+
 }  // namespace
 
 std::string format_request(const Url& url, const HttpRequest& request) {
@@ -169,11 +334,34 @@ std::string format_request(const Url& url, const HttpRequest& request) {
 HttpResponse http_request(const Url& url, const HttpRequest& request, const HttpOptions& options) {
   const std::string wire = format_request(url, request);
   Fd fd = connect_to(url, options.timeout);
-  const std::string send_error = send_all(fd.get(), wire, options.timeout);
+  std::optional<SigpipeHeld> sigpipe;
+  std::optional<TlsChannel> tls;
+  if (url.tls) {
+    sigpipe.emplace();
+    tls.emplace(fd.get(), url, options);
+  }
+  const std::string send_error =
+      tls ? tls->write_all(wire) : send_all(fd.get(), wire, options.timeout);
 
   ResponseParser parser(options.max_response, request.method == "HEAD");
   std::string chunk(64 * 1024, '\0');
   while (parser.status() == ResponseParser::Status::NeedMore) {
+    if (tls) {
+      std::size_t n = 0;
+      try {
+        n = tls->read_some(chunk.data(), chunk.size());
+      } catch (const HttpError& e) {
+        if (e.kind() == HttpError::Kind::Io && !send_error.empty())
+          throw HttpError(HttpError::Kind::Io, send_error);
+        throw;
+      }
+      if (n > 0) {
+        parser.feed(std::string_view(chunk.data(), n));
+      } else {
+        parser.finish();
+      }
+      continue;
+    }
     const ssize_t n = ::recv(fd.get(), chunk.data(), chunk.size(), 0);
     if (n > 0) {
       parser.feed(std::string_view(chunk.data(), static_cast<std::size_t>(n)));

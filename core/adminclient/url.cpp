@@ -46,7 +46,7 @@ std::string Url::authority() const {
   } else {
     a += host;
   }
-  if (port != 80) {
+  if (port != (tls ? 443 : 80)) {
     a += ':';
     a += std::to_string(port);
   }
@@ -54,7 +54,7 @@ std::string Url::authority() const {
 }
 
 std::string Url::str() const {
-  std::string s = "http://";
+  std::string s = tls ? "https://" : "http://";
   s += authority();
   s += base_path;
   return s;
@@ -62,12 +62,15 @@ std::string Url::str() const {
 
 std::optional<Url> parse_url(std::string_view text, std::string* error) {
   std::string_view rest = text;
+  Url url;
   if (auto p = rest.find("://"); p != std::string_view::npos) {
-    if (!istarts_with(rest, "http://")) {
-      fail(error, "only http:// URLs are supported (the admin API is plain HTTP)");
+    url.tls = istarts_with(rest, "https://");
+    if (!url.tls && !istarts_with(rest, "http://")) {
+      fail(error, "only http:// and https:// URLs are supported");
       return std::nullopt;
     }
-    rest.remove_prefix(7);
+    rest.remove_prefix(url.tls ? 8 : 7);
+    if (url.tls) url.port = 443;
   }
   const auto end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end);
@@ -80,7 +83,6 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
     fail(error, "the URL must not have user info (pass --token instead)");
     return std::nullopt;
   }
-  Url url;
   std::string_view port;
   bool has_port = false;
   if (!authority.empty() && authority.front() == '[') {

@@ -10,9 +10,10 @@
 #include "delivery/delivery_engine.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
-#include "policy/config.hpp"
 #include "policy/runtime.hpp"
 #include "queue/queue_shard.hpp"
+#include "server/smtp_server.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/address.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
@@ -20,6 +21,7 @@
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
 #include "suppression/suppression_list.hpp"
+#include "tls/reloading_context.hpp"
 
 namespace mailgate::app {
 
@@ -247,6 +249,15 @@ http::Response suppression_remove(const AdminContext& ctx, const http::Request& 
 
 }  // namespace
 
+std::string reload_certificates(const AdminContext& ctx) {
+  std::string error = ctx.smtp->reload_certificates();
+  if (ctx.http_tls) {
+    if (auto e = ctx.http_tls->reload(); !e.empty())
+      error += (error.empty() ? "" : "; ") + std::string("http.tls: ") + e;
+  }
+  return error;
+}
+
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
   const AdminContext* c = &ctx;
   server.handle(
@@ -298,6 +309,9 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
   server.handle("POST", "/api/v1/reload", [c](const http::Request&) {
     auto error = c->policy->reload();
     if (!error.empty()) return http::error_response(422, error);
+    // The policy is reloaded even when a certificate is not (422 says so).
+    error = reload_certificates(*c);
+    if (!error.empty()) return http::error_response(422, "TLS certificates not reloaded: " + error);
     return http::json_response(200, {{"version", c->policy->version()}});
   });
 }

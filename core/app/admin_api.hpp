@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace mailgate::settings {
+struct GatewayConfig;
+}
 namespace mailgate::policy {
-struct Config;
 class PolicyRuntime;
 }  // namespace mailgate::policy
 namespace mailgate::delivery {
@@ -42,11 +44,14 @@ class WorkerPool;
 namespace mailgate::submit {
 class Submitter;
 }
+namespace mailgate::tls {
+class ReloadingContext;
+}
 
 namespace mailgate::app {
 
 struct AdminContext {
-  const policy::Config* config = nullptr;
+  const settings::GatewayConfig* config = nullptr;
   delivery::DeliveryEngine* engine = nullptr;
   server::SmtpServer* smtp = nullptr;
   spool::SpoolWriter* writer = nullptr;
@@ -56,6 +61,7 @@ struct AdminContext {
   std::vector<dns::Resolver*> hook_resolvers;  // their counters only (read with relaxed loads)
   net::WorkerPool* workers = nullptr;          // HTTP inject runs its transaction on one
   std::vector<submit::Submitter*> submitters;  // per worker (their counters: relaxed loads)
+  tls::ReloadingContext* http_tls = nullptr;   // the HTTPS certificate (null: plain HTTP)
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};
@@ -64,6 +70,10 @@ struct AdminContext {
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx);
 // POST /api/v1/inject (http_inject.cpp).
 void register_inject_route(http::HttpServer& server, AdminContext& ctx);
+// Re-reads every certificate: the SMTP listeners' and the HTTPS listener's
+// (SIGHUP and POST /api/v1/reload). "" or why not; a certificate that fails
+// to load is not swapped, and the others are still reloaded.
+std::string reload_certificates(const AdminContext& ctx);
 // The Prometheus text exposition of everything (metrics_page.cpp).
 std::string render_metrics(const AdminContext& ctx);
 

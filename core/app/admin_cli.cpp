@@ -75,8 +75,11 @@ AdminCli::AdminCli(CLI::App& app) {
 }
 
 void AdminCli::add_common(CLI::App* sub) {
-  sub->add_option("--api", api_, "admin API base URL (http only)")->capture_default_str();
+  sub->add_option("--api", api_, "admin API base URL (http:// or https://)")->capture_default_str();
   sub->add_option("--token", token_, "bearer token (default: $MAILGATE_API_TOKEN)");
+  sub->add_option("--cacert", cacert_,
+                  "https: trust the certificates in this PEM file (e.g. the gateway's own "
+                  "self-signed tls.cert) instead of the system's CAs");
   sub->add_flag("--json", json_, "print the server's JSON instead of a table");
 }
 
@@ -95,7 +98,9 @@ int AdminCli::run() {
   if (!url) return usage("--api " + api_ + ": " + why);
   std::optional<adminclient::ApiClient> api;
   try {
-    api.emplace(*url, token_);
+    adminclient::HttpOptions http;
+    http.ca_file = cacert_;
+    api.emplace(*url, token_, http);
   } catch (const std::invalid_argument& e) {
     return usage(std::string("--token: ") + e.what());
   }

@@ -39,6 +39,7 @@ class AdminCli {
 
   std::string api_ = "http://127.0.0.1:8025";
   std::string token_;
+  std::string cacert_;  // https: the certificate(s) to trust instead of the system's CAs
   bool json_ = false;
   std::string destination_;  // queue list --destination, queue bounce --destination
   int limit_ = 0;            // 0: not given

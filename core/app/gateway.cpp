@@ -3,6 +3,7 @@
 // promises need and tolerates parts that never started (a failed start).
 #include "app/gateway.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -26,13 +27,14 @@
 #include "spool/store.hpp"
 #include "submit/submitter.hpp"
 #include "suppression/suppression_list.hpp"
+#include "tls/reloading_context.hpp"
 
 namespace mailgate::app {
 
 using namespace std::chrono_literals;
 
 struct Gateway::Parts {
-  policy::Config cfg;
+  settings::GatewayConfig cfg;
   std::string config_path;
   std::vector<std::string> overrides;
   std::uint64_t counter_start = 0;
@@ -54,6 +56,7 @@ struct Gateway::Parts {
   std::vector<std::unique_ptr<submit::Submitter>> submitters;
   std::vector<submit::Submitter*> submitter_ptrs;
   AdminContext admin;
+  std::shared_ptr<tls::ReloadingContext> http_tls;  // HTTPS (http.tls): reloaded with SMTP's
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
@@ -67,7 +70,8 @@ struct Gateway::Parts {
   void start_recovery();
 };
 
-Gateway::Gateway(policy::Config config, std::string config_path, std::vector<std::string> overrides)
+Gateway::Gateway(settings::GatewayConfig config, std::string config_path,
+                 std::vector<std::string> overrides)
     : parts_(std::make_unique<Parts>()) {
   parts_->cfg = std::move(config);
   parts_->config_path = std::move(config_path);
@@ -90,8 +94,8 @@ std::string Gateway::Parts::start() {
   {
     // "listening http=" first: tests read the smtp line as "the gateway is up".
     const auto colon = cfg.http.listen.rfind(':');
-    spdlog::info("mailgate {} listening http={}:{}", MAILGATE_VERSION,
-                 cfg.http.listen.substr(0, colon), http->port());
+    spdlog::info("mailgate {} listening http={}:{}{}", MAILGATE_VERSION,
+                 cfg.http.listen.substr(0, colon), http->port(), http_tls ? " (HTTPS)" : "");
   }
   for (const auto& ep : smtp->endpoints()) {
     spdlog::info("mailgate {} listening smtp={} workers={} spool={}", MAILGATE_VERSION,
@@ -149,6 +153,17 @@ std::string Gateway::Parts::start_policy() {
     policy->start();
   } catch (const std::exception& e) {
     return std::string("config error: ") + e.what();
+  }
+  // AUTH with nobody to ask would never succeed: say so now, not at the
+  // first client (a reload keeps needing the hook: Policy::auth refuses all).
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (cfg.listeners[i].auth != policy::AuthMode::Off &&
+        !policy->current(0)->has(policy::Event::Auth)) {
+      return fmt::format(
+          "config error: listen[{}].auth: needs an auth hook, e.g. "
+          "mailgate.use(\"auth_file\", {{ path = \"conf/users\" }})",
+          i + 1);
+    }
   }
 
   smtp = std::make_unique<server::SmtpServer>(cfg, *workers, *store, *writer);
@@ -218,6 +233,14 @@ std::string Gateway::Parts::start_http() {
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
   http_opts.token = cfg.http.token;
+  if (const auto& t = cfg.http.tls; !t.cert.empty()) {
+    std::string error;
+    http_tls =
+        tls::ReloadingContext::make({t.cert, t.key, t.self_signed ? cfg.hostname : ""}, error);
+    if (!http_tls) return "http.tls: " + error;
+    http_opts.tls = http_tls->server_context();
+    admin.http_tls = http_tls.get();
+  }
   http = std::make_unique<http::HttpServer>(http_opts);
   register_admin_routes(*http, admin);
   register_inject_route(*http, admin);
@@ -272,6 +295,7 @@ void Gateway::Parts::teardown() {
   if (engine) engine->release_io();
   for (auto& r : hook_resolvers) r->shutdown();
   hook_resolvers.clear();
+  if (policy) policy->shutdown();   // joins the crypt pool, which posts to the workers
   if (workers) workers->destroy();  // destroys leftover session frames
   if (log) log->stop();
 }
@@ -307,6 +331,8 @@ void Gateway::run_until_signal() {
         p.log->reopen();
         // Hooks and plugins are reloaded; configure{}/listen{} changes need a restart.
         if (auto e = p.policy->reload(); !e.empty()) spdlog::error("SIGHUP: reload failed: {}", e);
+        if (auto e = reload_certificates(p.admin); !e.empty())
+          spdlog::error("SIGHUP: TLS certificates not reloaded (the old ones stay): {}", e);
         wait_signal();
         return;
       }

@@ -20,13 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 
 namespace mailgate::app {
 
 class Gateway {
  public:
-  Gateway(policy::Config config, std::string config_path, std::vector<std::string> overrides);
+  Gateway(settings::GatewayConfig config, std::string config_path,
+          std::vector<std::string> overrides);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

@@ -18,7 +18,7 @@
 #include "http/http_server.hpp"
 #include "mime/mime.hpp"
 #include "net/worker_pool.hpp"
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/reply.hpp"
 
 namespace mailgate::app {

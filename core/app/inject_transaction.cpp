@@ -3,9 +3,9 @@
 
 #include <algorithm>
 
-#include "policy/config.hpp"
 #include "policy/runtime.hpp"
 #include "server/recipient_admission.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/address.hpp"
 #include "smtp/command.hpp"
 #include "spool/spool_writer.hpp"

@@ -20,8 +20,10 @@
 
 #include "smtp/reply.hpp"
 
+namespace mailgate::settings {
+struct GatewayConfig;
+}
 namespace mailgate::policy {
-struct Config;
 class PolicyRuntime;
 }  // namespace mailgate::policy
 namespace mailgate::spool {
@@ -52,7 +54,7 @@ struct InjectResult {
 
 struct InjectWorker {
   unsigned index = 0;
-  const policy::Config* config = nullptr;
+  const settings::GatewayConfig* config = nullptr;
   policy::PolicyRuntime* policy = nullptr;  // may be null
   submit::Submitter* submitter = nullptr;
   spool::SpoolWriter* writer = nullptr;

@@ -1,5 +1,5 @@
 // app/main: the mailgate command line (DESIGN §5): serve, check-config,
-// version, and the admin subcommands. Wires the modules together for
+// config-reference, version, and the admin subcommands. Wires the modules together for
 // `serve`, handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and exits
 // non-zero with a clear message on any start-up error.
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 #include "app/serve.hpp"
 #include "app/spool_dump.hpp"
 #include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 
 namespace {
 
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
   check->add_option("--config", config, "config file")->capture_default_str();
   check->add_option("--set", sets, "override a configure{} key: dotted.key=value");
 
+  app.add_subcommand("config-reference",
+                     "print the reference of every config key (Markdown, as in the README)");
   app.add_subcommand("version", "print the version");
 
   auto* spool_cmd = app.add_subcommand("spool", "offline spool inspection");
@@ -66,6 +69,10 @@ int main(int argc, char** argv) {
   if (*serve) return mailgate::app::serve(config, sets);
   if (*check) return check_config(config, sets);
   if (*dump) return mailgate::app::spool_dump(spool_path, bodies);
+  if (app.got_subcommand("config-reference")) {
+    std::fputs(mailgate::settings::reference_markdown().c_str(), stdout);
+    return 0;
+  }
   if (app.got_subcommand("version")) {
     std::printf("mailgate %s\n", MAILGATE_VERSION);
     return 0;

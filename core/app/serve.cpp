@@ -25,7 +25,7 @@ void setup_logging(const std::string& level) {
 }  // namespace
 
 int serve(const std::string& config_path, const std::vector<std::string>& overrides) {
-  policy::Config cfg;
+  settings::GatewayConfig cfg;
   try {
     cfg = policy::load_config(config_path, overrides);
   } catch (const policy::ConfigError& e) {

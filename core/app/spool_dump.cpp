@@ -50,6 +50,8 @@ int spool_dump(const std::string& path, bool bodies) {
         j["received_ms"] = env.received_ms;
         j["client_ip"] = env.client_ip;
         j["helo"] = env.helo;
+        j["tls"] = env.tls;
+        if (!env.auth_user.empty()) j["auth_user"] = env.auth_user;
         j["body_chunks"] = env.body_chunks;
         auto dests = nlohmann::json::array();
         for (const auto& [name, rec] : records) {

@@ -17,7 +17,7 @@
 #include <optional>
 
 #include "delivery/delivery_worker.hpp"
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 
 namespace mailgate::delivery {
 
@@ -42,7 +42,8 @@ bool is_loop(const asio::ip::tcp::endpoint& ep, const std::vector<asio::ip::tcp:
 const smtp::Reply DeliveryEngine::Worker::kExpired{451, "4.4.7",
                                                    "message expired: delivery time limit reached"};
 
-asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& destination) {
+asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& name) {
+  const std::string destination(delivery_target(name));
   Route route;
   std::uint16_t port = deps.config->delivery.port;
   if (!destination.empty() && destination.front() == '[') {
@@ -148,6 +149,7 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
                                               ClientTimeouts{}, settings.tls);
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));
+    if (settings.auth) out.client->set_auth(settings.auth);
     out.last = co_await out.client->open(t.endpoint, t.host);
     if (out.last.code / 100 == 2) break;
     spdlog::debug("{}: {} answered {} {}", destination, t.endpoint.address().to_string(),
@@ -162,7 +164,10 @@ asio::awaitable<void> DeliveryEngine::Worker::defer_destination(const Destinatio
                                                                 const smtp::Reply& last) {
   // Connection-level failure: the destination waits, its messages keep their attempts.
   const auto delay = deps.config->delivery.retry.first.count();
-  spdlog::info("{}: no MX accepted a connection ({} {} {}); deferring the destination for {} ms",
+  // A smarthost that refused our AUTH (or offered none, or no TLS to send it
+  // over) lands here too: `last` says why ("4.7.8 smarthost authentication
+  // failed ..."), never with the password.
+  spdlog::info("{}: no host accepted a connection ({} {} {}); deferring the destination for {} ms",
                dest.name(), last.code, last.enhanced, one_line(last), delay);
   auto to = listeners();
   publish_deferral(dest.name(), last, queue::now_ms(), to);

@@ -13,7 +13,7 @@
 
 #include "delivery/delivery_worker.hpp"
 #include "net/worker_pool.hpp"
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 #include "spool/recovery.hpp"
 
 namespace mailgate::delivery {
@@ -99,10 +99,12 @@ void DeliveryEngine::enqueue(const spool::MessageId& id,
   const auto ms = static_cast<std::int64_t>(id.millis());
   for (const auto& dest : destinations) {
     auto* w = workers_[owner(dest.name)].get();
-    asio::post(w->ctx,
-               [w, name = dest.name, item = queue::Item{id, size, 0, ms, ref, dest.tls}]() mutable {
-                 w->shard->add(name, std::move(item));
-               });
+    std::shared_ptr<const spool::RouteAuth> auth;
+    if (dest.auth) auth = std::make_shared<const spool::RouteAuth>(*dest.auth);
+    asio::post(w->ctx, [w, name = dest.name,
+                        item = queue::Item{id, size, 0, ms, ref, dest.tls, auth}]() mutable {
+      w->shard->add(name, std::move(item));
+    });
   }
 }
 
@@ -129,11 +131,13 @@ std::vector<spool::MessageId> DeliveryEngine::enqueue_recovered(
       if (is_pending(e)) continue;
       const std::string& dest = index.destinations[e.destination];
       auto* w = workers_[owner(dest)].get();
-      asio::post(
-          w->ctx,
-          [w, dest, item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls}]() mutable {
-            w->shard->add(dest, std::move(item));
-          });
+      const auto auth = e.destination < index.destination_auth.size()
+                            ? index.destination_auth[e.destination]
+                            : nullptr;
+      asio::post(w->ctx,
+                 [w, dest,
+                  item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls,
+                                     auth}]() mutable { w->shard->add(dest, std::move(item)); });
     }
     i = j;
   }

@@ -25,14 +25,15 @@
 #include <string>
 #include <vector>
 
+#include "dns/dns_metrics.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "queue/queue_shard.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
 
-namespace mailgate::policy {
-struct Config;
+namespace mailgate::settings {
+struct GatewayConfig;
 }
 namespace mailgate::net {
 class WorkerPool;
@@ -56,7 +57,7 @@ class Submitter;
 namespace mailgate::delivery {
 
 struct EngineDeps {
-  const policy::Config* config = nullptr;
+  const settings::GatewayConfig* config = nullptr;
   net::WorkerPool* workers = nullptr;
   spool::Store* store = nullptr;
   spool::SpoolWriter* writer = nullptr;
@@ -78,9 +79,7 @@ struct DeliveryMetrics {
   std::vector<std::array<std::uint64_t, metrics::kOutcomeCount>> outcomes;
   metrics::HistogramSnapshot delivery_seconds, queue_delay_seconds;
   std::uint64_t connections_active = 0, opened_tls = 0, opened_plain = 0, dsns = 0;
-  // DNS lookups of the delivery resolvers (mx() and addresses() calls).
-  std::uint64_t dns_ok = 0, dns_nxdomain = 0, dns_nodata = 0, dns_tempfail = 0, dns_nullmx = 0,
-                dns_badname = 0;
+  dns::LookupTotals dns;  // the delivery resolvers' lookups (mx() and addresses() calls)
 };
 
 class DeliveryEngine {

@@ -8,7 +8,16 @@ ConnectionSettings settings_of(const queue::Destination& d, std::string_view def
   const auto& s = d.shaping;
   return ConnectionSettings{s.max_messages_per_connection,
                             effective_tls_mode(s.tls, d.route_tls, default_tls), s.source_address,
-                            s.ehlo_name.empty() ? hostname : s.ehlo_name};
+                            s.ehlo_name.empty() ? hostname : s.ehlo_name, d.route_auth};
+}
+
+std::string_view delivery_target(std::string_view destination) {
+  // A domain has neither '@' nor '['; "[host]:port" has one '[', the user none
+  // that counts: the last '[' starts the smarthost.
+  const auto open = destination.rfind('[');
+  if (open == std::string_view::npos || open == 0 || destination[open - 1] != '@')
+    return destination;
+  return destination.substr(open);
 }
 
 }  // namespace mailgate::delivery

@@ -9,6 +9,7 @@
 // (settings_of) and passed by value: nothing is read across threads.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,12 +25,21 @@ struct ConnectionSettings {
   TlsMode tls = TlsMode::Opportunistic;
   std::string source_address;  // "" = any
   std::string ehlo_name;
+  // Smarthost AUTH (the destination's route_auth, fixed when the connection
+  // opens: the connection logs in once, and only carries this
+  // destination's mail, whose user is in the destination's name).
+  std::shared_ptr<const spool::RouteAuth> auth;
 };
 
 // Owner side only. `default_tls` / `hostname`: delivery.tls and the host name
 // of the config, for what neither egress_path nor the route hook chose.
 ConnectionSettings settings_of(const queue::Destination& d, std::string_view default_tls,
                                const std::string& hostname);
+
+// Where a destination's mail goes: the destination itself, except that a
+// smarthost with AUTH, "user@[host]:port", goes to "[host]:port" (the user
+// only keeps each account's mail in its own queue and connections).
+std::string_view delivery_target(std::string_view destination);
 
 class DestinationLink {
  public:

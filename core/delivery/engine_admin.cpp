@@ -78,15 +78,7 @@ DeliveryMetrics DeliveryEngine::metrics() const {
     m.opened_tls += w->opened_tls.load(std::memory_order_relaxed);
     m.opened_plain += w->opened_plain.load(std::memory_order_relaxed);
     m.dsns += w->counters.dsns.load(std::memory_order_relaxed);
-    if (w->resolver) {
-      const auto& s = w->resolver->stats();
-      m.dns_ok += s.ok.load();
-      m.dns_nxdomain += s.nxdomain.load();
-      m.dns_nodata += s.nodata.load();
-      m.dns_tempfail += s.tempfail.load();
-      m.dns_nullmx += s.nullmx.load();
-      m.dns_badname += s.badname.load();
-    }
+    if (w->resolver) m.dns.add(w->resolver->stats());
   }
   return m;
 }

@@ -26,6 +26,7 @@ std::vector<eventlog::LogRecord> log_records(const DeliveryPlan& plan,
     lr.tls = at.tls;
     lr.size = envelope.size;
     lr.meta = envelope.meta;
+    lr.auth_user = envelope.auth_user;
   }
   return records;
 }

@@ -15,7 +15,7 @@
 #include "delivery/delivery_worker.hpp"
 #include "delivery/outcome_hooks.hpp"
 #include "delivery/record.hpp"
-#include "policy/config.hpp"
+#include "settings/gateway_config.hpp"
 #include "spool/spool_writer.hpp"
 #include "submit/submitter.hpp"
 

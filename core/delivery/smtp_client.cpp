@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <asio/connect.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/redirect_error.hpp>
@@ -15,6 +16,7 @@
 
 #include "smtp/dot_stuffer.hpp"
 #include "smtp/params.hpp"
+#include "smtp/sasl.hpp"
 
 namespace mailgate::delivery {
 
@@ -68,6 +70,7 @@ SmtpClient::~SmtpClient() {
 void SmtpClient::reset_connection() {
   tls_.reset();
   tls_verified_ = false;
+  authenticated_ = false;
   std::error_code ec;
   socket_.close(ec);
   in_.clear();
@@ -185,18 +188,87 @@ asio::awaitable<smtp::Reply> SmtpClient::connect_once(bool starttls, bool& hands
     co_return greeting;
   }
   auto hello = co_await ehlo();
-  if (hello.code != 250 || !starttls) co_return hello;
-  if (!caps_.starttls) {
-    if (tls_mode_ == TlsMode::Required) {
+  if (hello.code != 250) co_return hello;
+  smtp::Reply ready = hello;
+  if (starttls) {
+    if (caps_.starttls) {
+      ready = co_await start_tls(hello, handshake_failed);
+    } else if (tls_mode_ == TlsMode::Required) {
       usable_ = false;
       co_return smtp::Reply{421, "4.7.10",
                             fmt::format("TLS required but not offered by {} [{}]", host_,
                                         peer_.address().to_string())};
     }
-    co_return hello;
   }
-  auto tls = co_await start_tls(hello, handshake_failed);
-  co_return tls;
+  if (ready.code != 250 || !auth_) co_return ready;
+  auto login = co_await authenticate();
+  if (login.code != 235) co_return login;
+  co_return ready;
+}
+
+namespace {
+
+// `text` with every occurrence of a secret replaced by "***" (a server that
+// echoes what it got must not put credentials into our logs).
+std::string masked(std::string text, std::initializer_list<std::string_view> secrets) {
+  for (const auto secret : secrets) {
+    if (secret.empty()) continue;
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3))
+      text.replace(pos, secret.size(), "***");
+  }
+  return text;
+}
+
+}  // namespace
+
+asio::awaitable<smtp::Reply> SmtpClient::authenticate() {
+  const std::string where = fmt::format("{} [{}]", host_, peer_.address().to_string());
+  if (!tls_ && !auth_->plaintext) {
+    co_return smtp::Reply{
+        454, "4.7.11",
+        fmt::format("smarthost authentication not attempted: no TLS with {}, and the route's auth "
+                    "does not allow plaintext",
+                    where)};
+  }
+  const auto mechanism = smtp::pick_client_mechanism(caps_.auth_mechanisms);
+  const auto plain = smtp::encode_plain(auth_->user, auth_->password);
+  const auto login_user = smtp::encode_login_field(auth_->user);
+  const auto login_password = smtp::encode_login_field(auth_->password);
+  if (!plain || !login_user || !login_password) {  // the route hook checked them: cannot happen
+    co_return smtp::Reply{454, "4.7.8", "smarthost authentication failed: unusable credentials"};
+  }
+  if (mechanism.empty()) {
+    co_return smtp::Reply{454, "4.7.8",
+                          fmt::format("smarthost authentication failed: {} offers {}", where,
+                                      caps_.auth_mechanisms.empty() ? std::string("no AUTH")
+                                                                    : "no AUTH PLAIN or LOGIN")};
+  }
+  smtp::Reply reply;
+  if (mechanism == "PLAIN") {
+    // RFC 4954 §4: the initial response saves a round trip.
+    reply = co_await command("AUTH PLAIN " + *plain + "\r\n", timeouts_.command);
+  } else {
+    reply = co_await command("AUTH LOGIN\r\n", timeouts_.command);
+    if (reply.code == 334) reply = co_await command(*login_user + "\r\n", timeouts_.command);
+    if (reply.code == 334) reply = co_await command(*login_password + "\r\n", timeouts_.command);
+  }
+  if (reply.code == 334 && usable_) {
+    // Yet another challenge: nothing we know how to answer; cancel (501 expected).
+    reply = co_await command("*\r\n", timeouts_.command);
+    if (reply.code == 235) reply.code = 501;  // never take a cancelled exchange as a login
+  }
+  if (reply.code == 235) {
+    authenticated_ = true;
+    co_return reply;
+  }
+  if (!usable_) co_return reply;  // the connection broke: its 4.4.x reply
+  std::string text = reply.text;
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  text = masked(std::move(text), {auth_->password, *plain, *login_password});
+  co_return smtp::Reply{
+      454, "4.7.8",
+      fmt::format("smarthost authentication failed: {} answered {} {}{}{}", where, reply.code,
+                  reply.enhanced, reply.enhanced.empty() ? "" : " ", text)};
 }
 
 asio::awaitable<smtp::Reply> SmtpClient::ehlo() {

@@ -15,6 +15,16 @@
 // certificate and only records whether it verified; a failed handshake is
 // retried once in plaintext on a new connection. Required mode refuses to go
 // on without TLS: open() returns 421 4.7.10 so the destination is deferred.
+// SMTP AUTH (RFC 4954) to a smarthost, when set_auth() gave credentials:
+// after EHLO (after STARTTLS and the second EHLO when TLS is used) the client
+// logs in with PLAIN (initial response) or, if only LOGIN is offered, LOGIN.
+// It never sends credentials over a connection without TLS unless they say
+// `plaintext`. Every way AUTH can fail is a 4xx from open(), so the
+// destination is deferred, never bounced: 454 4.7.11 (no TLS to send them
+// over), 454 4.7.8 "smarthost authentication failed" (AUTH PLAIN/LOGIN not
+// offered, or the server refused them, with its reply). Neither the
+// password nor its base64 form is ever logged or put into a reply (a server
+// text that echoes it gets it masked).
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -74,6 +84,8 @@ class SmtpClient {
   // source_address). A peer of the other address family is not tried
   // (421 4.4.1), so mail never leaves from an address the operator did not pick.
   void set_source_address(const asio::ip::address& a) { source_ = a; }
+  // Before open(): log in with these (see the top of this file).
+  void set_auth(std::shared_ptr<const spool::RouteAuth> auth) { auth_ = std::move(auth); }
 
   // One transaction for `rcpts` (indexes into env.recipients).
   asio::awaitable<TransactionResult> send(const spool::Envelope& env,
@@ -89,6 +101,8 @@ class SmtpClient {
   bool tls() const { return tls_ != nullptr; }
   // Whether the server's certificate verified (chain and MX host name).
   bool tls_verified() const { return tls_verified_; }
+  // true once the server accepted our AUTH (235).
+  bool authenticated() const { return authenticated_; }
 
  private:
   std::optional<asio::ip::address> source_;
@@ -96,6 +110,8 @@ class SmtpClient {
   asio::awaitable<smtp::Reply> connect_once(bool starttls, bool& handshake_failed);
   asio::awaitable<smtp::Reply> ehlo();
   asio::awaitable<smtp::Reply> start_tls(const smtp::Reply& hello, bool& handshake_failed);
+  // The AUTH exchange: 235, or the 4xx open() returns.
+  asio::awaitable<smtp::Reply> authenticate();
   void reset_connection();
   asio::awaitable<smtp::Reply> read_reply(std::chrono::milliseconds timeout);
   asio::awaitable<bool> write(const std::string& data, std::chrono::milliseconds timeout);
@@ -112,6 +128,8 @@ class SmtpClient {
   // destroyed first). The deadline cancels socket_, which aborts its ops.
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool tls_verified_ = false;
+  std::shared_ptr<const spool::RouteAuth> auth_;
+  bool authenticated_ = false;
   std::string ehlo_name_;
   ClientTimeouts timeouts_;
   asio::ip::tcp::endpoint peer_;

@@ -44,6 +44,9 @@ std::string to_json(const LogRecord& r) {
   if (!r.bounce_class.empty()) j["bounce_class"] = r.bounce_class;
   if (r.attempt) j["attempt"] = r.attempt;
   j["tls"] = r.tls;
+  if (!r.tls_version.empty()) j["tls_version"] = r.tls_version;
+  if (!r.tls_cipher.empty()) j["tls_cipher"] = r.tls_cipher;
+  if (!r.auth_user.empty()) j["auth"] = r.auth_user;
   if (r.size) j["size"] = r.size;
   if (!r.meta.empty()) {
     auto& m = j["meta"] = nlohmann::json::object();

@@ -34,6 +34,8 @@ struct LogRecord {
   std::string bounce_class;
   std::uint32_t attempt = 0;
   bool tls = false;
+  std::string tls_version, tls_cipher;  // inbound: the client's TLS (reception)
+  std::string auth_user;                // inbound: the AUTH identity (every record of the message)
   std::uint64_t size = 0;
   std::vector<std::pair<std::string, std::string>> meta;  // msg:set_meta (tenant, ...)
 };

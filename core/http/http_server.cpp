@@ -4,6 +4,8 @@
 #include <civetweb.h>
 #include <openssl/crypto.h>
 
+#include <asio/ssl/context.hpp>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -281,10 +283,12 @@ const HttpServer::Route* HttpServer::route(Request& req, const std::string& auth
 
 std::string HttpServer::start() {
   std::call_once(g_init, [] { mg_init_library(0); });
+  // A trailing 's' makes CivetWeb's port TLS-only.
+  const std::string ports = options_.listen + (options_.tls ? "s" : "");
   const std::string threads = std::to_string(options_.threads);
   const std::string io_timeout = std::to_string(options_.io_timeout_ms);
   const char* opts[] = {"listening_ports",
-                        options_.listen.c_str(),
+                        ports.c_str(),
                         "num_threads",
                         threads.c_str(),
                         "request_timeout_ms",
@@ -296,21 +300,40 @@ std::string HttpServer::start() {
                         nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof callbacks);
-  static thread_local std::string last_error;
-  last_error.clear();
+  // mg_start logs why it fails (in several lines) on this thread; what
+  // CivetWeb's own threads log later is dropped.
+  static thread_local std::string* start_log = nullptr;
+  std::string log;
+  start_log = &log;
   callbacks.log_message = [](const mg_connection*, const char* message) {
-    last_error = message;
+    if (start_log != nullptr) *start_log += (start_log->empty() ? "" : "; ") + std::string(message);
     return 1;
   };
-  ctx_ = mg_start(&callbacks, const_cast<HttpServer*>(this), opts);
+  if (options_.tls) {
+    // Our context, as it is: CivetWeb neither changes nor frees it (it asks
+    // again when it stops, and 1 means "keep your hands off").
+    callbacks.external_ssl_ctx = [](void** ssl_ctx, void* user) {
+      *ssl_ctx = static_cast<HttpServer*>(user)->options_.tls->native_handle();
+      return 1;
+    };
+  }
+  ctx_ = mg_start(&callbacks, this, opts);
+  start_log = nullptr;
   if (ctx_ == nullptr) {
-    return "cannot listen for HTTP on " + options_.listen +
-           (last_error.empty() ? std::string() : ": " + last_error);
+    std::string why = log;
+    if (options_.tls &&
+        (why.find("libssl") != std::string::npos || why.find("libcrypto") != std::string::npos)) {
+      why +=
+          " (CivetWeb loads OpenSSL as libssl.so and libcrypto.so: the build puts them in "
+          "civetweb-openssl/ beside the mailgate binary, which must stay there)";
+    }
+    return std::string("cannot listen for ") + (options_.tls ? "HTTPS" : "HTTP") + " on " +
+           options_.listen + (why.empty() ? std::string() : ": " + why);
   }
   mg_set_request_handler(ctx_, "/", on_request, this);
-  mg_server_port ports[4];
-  const int n = mg_get_server_ports(ctx_, 4, ports);
-  if (n > 0) port_ = static_cast<std::uint16_t>(ports[0].port);
+  mg_server_port ports_bound[4];
+  const int n = mg_get_server_ports(ctx_, 4, ports_bound);
+  if (n > 0) port_ = static_cast<std::uint16_t>(ports_bound[0].port);
   return {};
 }
 

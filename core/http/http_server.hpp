@@ -14,6 +14,10 @@
 // "Authorization: Bearer TOKEN" (compared in constant time); unknown paths
 // are 404 and known paths with another method 405, both as JSON; the
 // answer to HEAD has headers only.
+// HTTPS (options.tls set): every connection is TLS with that context (never
+// plain HTTP on the port); when TLS cannot be set up, start() fails and says
+// why. CivetWeb loads OpenSSL itself by the names libssl.so/libcrypto.so:
+// core/http/civetweb_openssl/ says how the executable provides them.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,10 @@
 #include <nlohmann/json.hpp>
 
 struct mg_context;
+
+namespace asio::ssl {
+class context;
+}
 
 namespace mailgate::http {
 
@@ -59,6 +67,9 @@ struct ServerOptions {
   std::string token;                  // empty: no auth
   unsigned body_timeout_ms = 30'000;  // the whole body, however it trickles in
   unsigned io_timeout_ms = 10'000;    // one read or write (CivetWeb's request_timeout_ms)
+  // HTTPS with this server context (kept until the server is destroyed);
+  // null: plain HTTP.
+  std::shared_ptr<asio::ssl::context> tls;
 };
 
 class HttpServer {

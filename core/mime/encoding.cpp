@@ -11,22 +11,6 @@
 namespace mailgate::mime {
 namespace {
 
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-constexpr std::int8_t kNotBase64 = -1;
-
-// Sextet value of each octet, kNotBase64 outside the alphabet.
-constexpr std::array<std::int8_t, 256> kBase64Values = [] {
-  std::array<std::int8_t, 256> values{};
-  values.fill(kNotBase64);
-  for (std::size_t i = 0; i < kBase64Alphabet.size(); ++i)
-    values[static_cast<unsigned char>(kBase64Alphabet[i])] = static_cast<std::int8_t>(i);
-  return values;
-}();
-
-bool is_base64_skippable(char c) { return c == '\r' || c == '\n' || c == ' ' || c == '\t'; }
-
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
 // Printable ASCII plus space and tab: what an unstructured header field may
@@ -129,77 +113,12 @@ std::string encode_words(std::string_view utf8, std::size_t name_len) {
 
 }  // namespace
 
-std::string base64_encode(std::string_view data) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    const std::uint32_t group =
-        static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])) << 16 |
-        static_cast<std::uint32_t>(static_cast<unsigned char>(data[i + 1])) << 8 |
-        static_cast<unsigned char>(data[i + 2]);
-    out.push_back(kBase64Alphabet[group >> 18]);
-    out.push_back(kBase64Alphabet[(group >> 12) & 63]);
-    out.push_back(kBase64Alphabet[(group >> 6) & 63]);
-    out.push_back(kBase64Alphabet[group & 63]);
-  }
-  const std::size_t rest = data.size() - i;
-  if (rest > 0) {
-    std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])) << 16;
-    if (rest == 2)
-      group |= static_cast<std::uint32_t>(static_cast<unsigned char>(data[i + 1])) << 8;
-    out.push_back(kBase64Alphabet[group >> 18]);
-    out.push_back(kBase64Alphabet[(group >> 12) & 63]);
-    out.push_back(rest == 2 ? kBase64Alphabet[(group >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
 std::string base64_encode_mime(std::string_view data) {
   const std::string flat = base64_encode(data);
   std::string out;
   out.reserve(flat.size() + (flat.size() / kMaxEncodedLine + 1) * 2);
   for (std::size_t pos = 0; pos < flat.size(); pos += kMaxEncodedLine)
     out.append(flat, pos, kMaxEncodedLine).append("\r\n");
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  std::uint32_t group = 0;
-  std::size_t sextets = 0;  // in `group`
-  std::size_t padding = 0;
-  for (const char c : text) {
-    if (is_base64_skippable(c)) continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    const std::int8_t value = kBase64Values[static_cast<unsigned char>(c)];
-    if (value == kNotBase64 || padding > 0) return std::nullopt;
-    group = group << 6 | static_cast<std::uint32_t>(value);
-    if (++sextets == 4) {
-      out.push_back(static_cast<char>(group >> 16));
-      out.push_back(static_cast<char>(group >> 8));
-      out.push_back(static_cast<char>(group));
-      group = 0;
-      sextets = 0;
-    }
-  }
-  // What is left must be nothing, or a final group completed by its padding
-  // ("xx==" or "xxx=") whose unused low bits are zero.
-  if (sextets == 0) {
-    if (padding != 0) return std::nullopt;
-  } else if (sextets == 2 && padding == 2 && (group & 0x0F) == 0) {
-    out.push_back(static_cast<char>(group >> 4));
-  } else if (sextets == 3 && padding == 1 && (group & 0x03) == 0) {
-    out.push_back(static_cast<char>(group >> 10));
-    out.push_back(static_cast<char>(group >> 2));
-  } else {
-    return std::nullopt;
-  }
   return out;
 }
 

@@ -16,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "text/base64.hpp"
+
 namespace mailgate::mime {
 
 constexpr std::size_t kMaxLineOctets = 998;  // RFC 5322 §2.1.1, CRLF excluded
@@ -25,8 +27,9 @@ constexpr std::size_t kMaxEncodedWord = 75;  // RFC 2047 §2
 
 // --- base64 ---------------------------------------------------------------
 
+// base64 itself lives in text/base64 (one implementation for MIME and SASL).
 // Standard alphabet with '=' padding, one line (no line breaks).
-std::string base64_encode(std::string_view data);
+using text::base64_encode;
 
 // For a MIME body: lines of 76 characters, each (the last one too) ended by
 // CRLF. Empty input gives an empty string.
@@ -35,7 +38,9 @@ std::string base64_encode_mime(std::string_view data);
 // Strict: CR, LF, space and tab are skipped wherever they are; anything else
 // outside the alphabet, missing or misplaced padding, or non-zero unused bits
 // in the last group (a non-canonical encoding) gives nullopt.
-std::optional<std::string> base64_decode(std::string_view text);
+inline std::optional<std::string> base64_decode(std::string_view text) {
+  return text::base64_decode(text, text::Base64Spaces::Skip);
+}
 
 // --- quoted-printable --------------------------------------------------------
 

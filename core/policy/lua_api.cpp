@@ -6,6 +6,7 @@
 #include "dns/idna.hpp"
 #include "mime/address_list.hpp"
 #include "smtp/command.hpp"
+#include "smtp/sasl.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -67,8 +68,6 @@ int l_on(lua_State* L) {
                       "message, route, egress_path, delivered, deferred, bounced)",
                       name);
   }
-  if (std::strcmp(name, "auth") == 0)
-    return luaL_error(L, "mailgate.on: the auth event needs AUTH, which is not implemented yet");
   lua_rawgetp(L, LUA_REGISTRYINDEX, &kHandlersKey);
   if (lua_getfield(L, -1, name) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -203,6 +202,63 @@ int l_read_file(lua_State* L) {
   }
   luaL_pushresultsize(&b, got);
   return 1;
+}
+
+// mailgate.file_info(path): { mtime = seconds, mtime_ns = nanoseconds since
+// the epoch, size = bytes } of a regular file, or nil and "PATH: reason" (like
+// read_file, whose rules it follows: regular files only). One stat(2): cheap
+// enough to ask before every use of a file a plugin keeps in memory.
+int l_file_info(lua_State* L) {
+  const char* path = luaL_checkstring(L, 1);
+  struct stat st {};
+  if (::stat(path, &st) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, std::strerror(errno));
+    return 2;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: not a regular file", path);
+    return 2;
+  }
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, static_cast<lua_Integer>(st.st_mtim.tv_sec));
+  lua_setfield(L, -2, "mtime");
+  lua_pushinteger(L, static_cast<lua_Integer>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                         static_cast<lua_Integer>(st.st_mtim.tv_nsec));
+  lua_setfield(L, -2, "mtime_ns");
+  lua_pushinteger(L, static_cast<lua_Integer>(st.st_size));
+  lua_setfield(L, -2, "size");
+  return 1;
+}
+
+// mailgate.crypt_verify(password, hash): true when crypt(3) of `password`
+// with the setting of `hash` gives `hash` (policy/crypt). The check runs on
+// the crypt pool, off the worker: the hook's thread yields and the driver
+// resumes it with the result. Inputs that cannot match (empty, a NUL, longer
+// than crypt takes) are false at once, without a thread hop.
+int l_crypt_verify(lua_State* L) {
+  std::size_t plen = 0, hlen = 0;
+  const char* password = luaL_checklstring(L, 1, &plen);
+  const char* hash = luaL_checklstring(L, 2, &hlen);
+  HookCall* call = current_call(L);
+  if (call == nullptr)
+    return luaL_error(L, "mailgate.crypt_verify can only be called inside a hook");
+  if (L != call->thread || !lua_isyieldable(L)) {
+    return luaL_error(L,
+                      "mailgate.crypt_verify must be called from the hook's own code, not from a "
+                      "coroutine it made or a function called from C (e.g. a string.gsub or "
+                      "table.sort callback)");
+  }
+  if (plen == 0 || hlen == 0 || plen > 512 || hlen > 512 || std::memchr(password, 0, plen) ||
+      std::memchr(hash, 0, hlen)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  call->wait = HookCall::Wait::Crypt;
+  call->wait_arg.assign(password, plen);
+  call->wait_arg2.assign(hash, hlen);
+  return lua_yield(L, 0);
 }
 
 // Verdicts: tables marked by a shared metatable, so a hook returning some
@@ -610,9 +666,16 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx) {
   register_msg_metatable(L);
 
   lua_newtable(L);  // mailgate
-  const luaL_Reg fns[] = {
-      {"on", l_on},         {"use", l_use}, {"reject", l_reject},       {"tempfail", l_tempfail},
-      {"accept", l_accept}, {"log", l_log}, {"read_file", l_read_file}, {nullptr, nullptr}};
+  const luaL_Reg fns[] = {{"on", l_on},
+                          {"use", l_use},
+                          {"reject", l_reject},
+                          {"tempfail", l_tempfail},
+                          {"accept", l_accept},
+                          {"log", l_log},
+                          {"read_file", l_read_file},
+                          {"file_info", l_file_info},
+                          {"crypt_verify", l_crypt_verify},
+                          {nullptr, nullptr}};
   luaL_setfuncs(L, fns, 0);
   const luaL_Reg dns[] = {{"mx", l_dns_mx}, {nullptr, nullptr}};
   luaL_newlib(L, dns);
@@ -686,6 +749,7 @@ void push_conn(lua_State* L, const ConnInfo& c) {
   lua_pushboolean(L, c.tls);
   lua_setfield(L, -2, "tls");
   set_string(L, "helo", c.helo);
+  if (!c.auth.empty()) set_string(L, "auth", c.auth);  // nil: not authenticated
 }
 
 void push_address(lua_State* L, const AddressInfo& a) {
@@ -724,11 +788,12 @@ int l_tx_index(lua_State* L) {
 }  // namespace
 
 void push_tx(lua_State* L, const TxInfo& tx, HookCall& call) {
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   set_string(L, "id", tx.id);
   if (tx.conn) {
     push_conn(L, *tx.conn);
     lua_setfield(L, -2, "conn");
+    if (!tx.conn->auth.empty()) set_string(L, "auth", tx.conn->auth);  // nil: not authenticated
   }
   push_address(L, tx.sender);
   lua_setfield(L, -2, "sender");
@@ -845,6 +910,92 @@ bool read_verdict(lua_State* L, int idx, Event e, Verdict& out, std::string& err
   return true;
 }
 
+bool read_auth(lua_State* L, int idx, AuthVerdict& out, std::string& err) {
+  out = {};
+  out.kind = AuthVerdict::Kind::Reject;
+  out.reply = {535, "5.7.8", "authentication credentials invalid"};
+  if (lua_isnil(L, idx)) return true;  // no handler decided: refused
+  if (lua_type(L, idx) == LUA_TBOOLEAN) {
+    if (lua_toboolean(L, idx)) {
+      out.kind = AuthVerdict::Kind::Accept;
+      out.reply = {235, "2.7.0", "authentication successful"};
+    }
+    return true;
+  }
+  Verdict v;
+  const bool marked = read_verdict(L, idx, Event::Auth, v, err);
+  if (!marked || v.kind == Verdict::Kind::Accept) {
+    err = std::string("auth hook returned ") +
+          (marked ? "mailgate.accept()" : std::string("a ") + luaL_typename(L, idx)) +
+          "; expected true, false, mailgate.reject(...), mailgate.tempfail(...) or nil";
+    return false;
+  }
+  out.kind =
+      v.kind == Verdict::Kind::Reject ? AuthVerdict::Kind::Reject : AuthVerdict::Kind::Tempfail;
+  out.reply = v.reply;
+  return true;
+}
+
+namespace {
+
+// A string field of the table at idx, with its length (embedded NULs kept);
+// nullopt when absent or not a string.
+std::optional<std::string> field_lstring(lua_State* L, int idx, const char* field) {
+  std::optional<std::string> out;
+  if (lua_getfield(L, idx, field) == LUA_TSTRING) {
+    std::size_t n = 0;
+    const char* v = lua_tolstring(L, -1, &n);
+    out.emplace(v, n);
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+// A smarthost user name, which becomes part of the destination's name (and
+// so of log lines and metrics): printable, no blank, no control character.
+bool smarthost_user_ok(std::string_view user) {
+  if (!smtp::sasl_field_ok(user)) return false;
+  return std::none_of(user.begin(), user.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7F;
+  });
+}
+
+// `auth = { user = "u", password = "p", plaintext = false }` of a route result.
+bool read_route_auth(lua_State* L, int idx, SmarthostAuth& out, std::string& err) {
+  idx = lua_absindex(L, idx);
+  if (auto bad = unknown_key(L, idx, {"user", "password", "plaintext"}); !bad.empty()) {
+    err = "route hook result: auth: unknown key '" + bad + "'";
+    return false;
+  }
+  auto user = field_lstring(L, idx, "user");
+  auto password = field_lstring(L, idx, "password");
+  if (!user || !smarthost_user_ok(*user)) {
+    err =
+        "route hook result: auth.user must be a string of 1..255 octets without blanks or "
+        "control characters";
+    return false;
+  }
+  if (!password || !smtp::sasl_field_ok(*password)) {
+    // The error names the rule, never the value.
+    err = "route hook result: auth.password must be a string of 1..255 octets without NUL";
+    return false;
+  }
+  const int t = lua_getfield(L, idx, "plaintext");
+  const bool plaintext = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN) {
+    err = "route hook result: auth.plaintext must be true or false";
+    return false;
+  }
+  out.user = std::move(*user);
+  out.password = std::move(*password);
+  out.plaintext = plaintext;
+  return true;
+}
+
+}  // namespace
+
 bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision& out,
                 std::string& err) {
   if (lua_isnil(L, idx)) return true;  // MX of the domain (out preset by the caller)
@@ -864,13 +1015,22 @@ bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision
     out.kind = RouteDecision::Kind::Discard;
     return true;
   }
-  lua_getfield(L, idx, "auth");
-  const bool auth = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (auth) {
-    err = "route hook result: auth (SMTP AUTH to a smarthost) is not implemented yet";
-    return false;
+  const int auth_type = lua_getfield(L, idx, "auth");
+  if (auth_type != LUA_TNIL) {
+    bool ok = auth_type == LUA_TTABLE;
+    if (ok) {
+      SmarthostAuth a;
+      ok = read_route_auth(L, -1, a, err);
+      if (ok) out.auth = std::move(a);
+    } else {
+      err = "route hook result: auth must be { user = ..., password = ... }";
+    }
+    if (!ok) {
+      lua_pop(L, 1);
+      return false;
+    }
   }
+  lua_pop(L, 1);
   out.tls = field_string(L, idx, "tls");
   if (!out.tls.empty() && !valid_tls(out.tls)) {
     err = "route hook result: tls must be opportunistic, required or disabled";
@@ -926,6 +1086,9 @@ bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision
   name = text::to_lower(name);
   out.kind = RouteDecision::Kind::Smarthost;
   out.destination = "[" + name + "]:" + std::to_string(p);
+  // Each account is its own destination: its own queue and connections, so
+  // a connection authenticated as one user never carries another's mail.
+  if (out.auth) out.destination = out.auth->user + "@" + out.destination;
   return true;
 }
 

@@ -1,12 +1,13 @@
 // policy/lua_api: the global `mailgate` table a config file and its hooks see
 // (internal to the policy module): on, use, reject, tempfail, accept, log,
-// read_file, dns.mx, ratelimit.check, suppression.add/has/remove,
-// net.contains, mime.addresses, and the `msg` object.
+// read_file, file_info, crypt_verify, dns.mx, ratelimit.check,
+// suppression.add/has/remove, net.contains, mime.addresses, and the `msg`
+// object.
 // The same API serves `check-config` (load_config: handlers are registered
 // and plugins loaded, so their errors show up there) and the run-time states.
 // Promises: C functions raise Lua errors only when no C++ object with a
 // destructor is alive in their frame (Lua's errors are longjmps); a call
-// that must wait (dns.mx) yields the hook's Lua thread and is completed by the
+// that must wait (dns.mx, crypt_verify) yields the hook's Lua thread and is completed by the
 // C++ driver, never by blocking; API calls that need a hook context fail with
 // a clear error outside one.
 #pragma once
@@ -64,9 +65,11 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx);
 // (StateControl::running) while the call's Lua code runs.
 struct HookCall : CallLimits {
   Event event{};
-  // A pending asynchronous request the hook yielded for.
-  enum class Wait { None, Mx } wait = Wait::None;
-  std::string wait_arg;
+  // A pending asynchronous request the hook yielded for: Mx (wait_arg: the
+  // domain), Crypt (wait_arg: the password, wait_arg2: the hash; the driver
+  // moves them out when it takes the request).
+  enum class Wait { None, Mx, Crypt } wait = Wait::None;
+  std::string wait_arg, wait_arg2;
   // Userdata boxes (msg, tx recipients) cleared when the call ends, so Lua
   // code that kept them cannot reach the C++ objects afterwards.
   std::vector<void**> boxes;
@@ -93,6 +96,8 @@ void push_mx_answer(lua_State* L, const dns::MxAnswer& r);
 
 // Results (never raise; on a bad value they return false and set `err`).
 bool read_verdict(lua_State* L, int idx, Event e, Verdict& out, std::string& err);
+// The auth event's result: true / false / nil / a reject or tempfail verdict.
+bool read_auth(lua_State* L, int idx, AuthVerdict& out, std::string& err);
 bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision& out,
                 std::string& err);
 bool read_egress(lua_State* L, int idx, EgressPath& out, std::string& err);

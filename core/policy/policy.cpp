@@ -1,14 +1,16 @@
 // policy/policy: one worker's Lua state for one policy version, and the
 // driver that runs a hook call as a Lua thread: resume, and when the hook
-// yields for an asynchronous request (mailgate.dns.mx), perform it on the
-// worker's io_context with the call's deadline, push the answer and resume
-// again. A call whose limits failed (policy/sandbox: deadline, memory) is a
-// failure whatever its thread returned. A state that hit policy.memory_limit
-// is replaced, for the calls that start after, by one built from the same
-// recorded sources. See runtime.hpp for the promises.
+// yields for an asynchronous request (mailgate.dns.mx on the worker's
+// io_context, mailgate.crypt_verify on the crypt pool), wait for it with the
+// call's deadline, push the answer and resume again. A call whose limits
+// failed (policy/sandbox: deadline, memory) is a failure whatever its thread
+// returned. A state that hit policy.memory_limit is replaced, for the calls
+// that start after, by one built from the same recorded sources. See
+// runtime.hpp for the promises.
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -16,10 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include <lua.hpp>
 
 #include "dns/resolver.hpp"
+#include "policy/crypt.hpp"
 #include "policy/lua_api.hpp"
 #include "policy/lua_state.hpp"
 #include "policy/runtime.hpp"
@@ -52,8 +56,10 @@ struct Policy::Impl {
   using Pusher = std::function<int(lua_State*, HookCall&)>;
   // Reads the result at the top of the thread; false + err when it is invalid.
   using Reader = std::function<bool(lua_State*, std::string&)>;
-  // "" or the error (already logged and counted).
-  asio::awaitable<std::string> run(Event e, const Pusher& push, const Reader& read);
+  // "" or the error (already logged and counted). `secret` (the auth
+  // event's password) is masked wherever it appears in the logged error.
+  asio::awaitable<std::string> run(Event e, const Pusher& push, const Reader& read,
+                                   std::string_view secret = {});
 
   // A new state running the recorded config text. Throws ConfigError.
   std::shared_ptr<PolicyState> build_state();
@@ -78,6 +84,24 @@ asio::awaitable<void> lookup_mx(std::shared_ptr<PendingMx> p, dns::Resolver* r,
   p->timer.cancel();
 }
 
+// A crypt_verify check on the crypt pool. The pool holds only a weak_ptr
+// (the timer must be destroyed on its worker, never on a pool thread); the
+// completion is posted to the worker, which wakes the waiting call.
+struct PendingCrypt {
+  explicit PendingCrypt(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool done = false;
+  bool matched = false;
+};
+
+// `text` with every occurrence of `secret` replaced by "***".
+std::string mask(std::string text, std::string_view secret) {
+  if (secret.empty()) return text;
+  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 3))
+    text.replace(pos, secret.size(), "***");
+  return text;
+}
+
 std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since)
@@ -85,17 +109,6 @@ std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
 }
 
 const smtp::Reply kHookFailure{451, "4.3.0", "temporary local problem (policy), try again later"};
-
-// "300ms", "5s" / "64MB", "1000000 bytes": limits as log lines name them.
-std::string format_duration(Duration d) {
-  const auto ms = d.count();
-  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
-}
-std::string format_size(std::uint64_t n) {
-  if (n % 1'000'000 == 0) return std::to_string(n / 1'000'000) + "MB";
-  if (n % (1u << 20) == 0) return std::to_string(n >> 20) + "MiB";
-  return std::to_string(n) + " bytes";
-}
 
 // Runs Lua code of `call` on `co`: the call is the state's running one and
 // the memory limit holds only for as long as the resume runs.
@@ -122,7 +135,8 @@ std::string failure_message(const HookCall& call, const Config& config) {
 
 }  // namespace
 
-asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, const Reader& read) {
+asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, const Reader& read,
+                                               std::string_view secret) {
   const auto started = std::chrono::steady_clock::now();
   if (state->lua.control().exhausted) replace_exhausted_state();
   const std::shared_ptr<PolicyState> st = state;  // this call's state, whatever happens to `state`
@@ -157,12 +171,51 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
       break;
     }
     lua_pop(co, nres);
-    if (call.wait != HookCall::Wait::Mx) {
+    const auto wait = std::exchange(call.wait, HookCall::Wait::None);
+    if (wait == HookCall::Wait::None) {
       error =
           "a hook may not yield except through the mailgate API (coroutine.yield at hook level)";
       break;
     }
-    call.wait = HookCall::Wait::None;
+    if (wait == HookCall::Wait::Crypt) {
+      std::string password = std::exchange(call.wait_arg, {});
+      std::string hash = std::exchange(call.wait_arg2, {});
+      if (services.crypt == nullptr) {
+        error = "mailgate.crypt_verify: no crypt pool in this process";
+        break;
+      }
+      auto ex = co_await asio::this_coro::executor;
+      auto pending = std::make_shared<PendingCrypt>(ex);
+      pending->timer.expires_at(call.deadline);
+      const bool queued =
+          services.crypt->submit(std::move(password), std::move(hash), call.deadline,
+                                 [ex, weak = std::weak_ptr<PendingCrypt>(pending)](bool matched) {
+                                   asio::post(ex, [weak, matched] {
+                                     if (auto p = weak.lock()) {
+                                       p->matched = matched;
+                                       p->done = true;
+                                       p->timer.cancel();
+                                     }
+                                   });
+                                 });
+      if (!queued) {
+        error =
+            "mailgate.crypt_verify: too many password checks waiting (the crypt pool's queue "
+            "is full)";
+        break;
+      }
+      if (!pending->done) {
+        std::error_code ec;
+        co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!pending->done) {
+        error = "hook timed out (policy.hook_timeout) waiting for mailgate.crypt_verify";
+        break;
+      }
+      lua_pushboolean(co, pending->matched);
+      nargs = 1;
+      continue;
+    }
     if (resolver == nullptr) {
       error = "mailgate.dns.mx: no resolver on this worker";
       break;
@@ -195,7 +248,10 @@ asio::awaitable<std::string> Policy::Impl::run(Event e, const Pusher& push, cons
     stats->seconds[i]->observe(static_cast<double>(elapsed_ns(started)) / 1e9);
     if (!error.empty()) stats->errors[i].fetch_add(1, std::memory_order_relaxed);
   }
-  if (!error.empty()) spdlog::error("lua {} hook failed: {}", event_name(e), error);
+  if (!error.empty()) {
+    error = mask(std::move(error), secret);
+    spdlog::error("lua {} hook failed: {}", event_name(e), error);
+  }
   if (call.failure == CallLimits::Failure::Memory) {
     spdlog::warn(
         "lua: a state of policy version {} reached policy.memory_limit ({}); new calls get a "
@@ -265,6 +321,32 @@ asio::awaitable<Verdict> Policy::helo(const ConnInfo& conn, std::string_view nam
     return 2;
   };
   auto v = co_await verdict_call(*impl_, Event::Helo, push);
+  co_return v;
+}
+
+asio::awaitable<AuthVerdict> Policy::auth(const ConnInfo& conn, std::string_view mechanism,
+                                          std::string_view user, std::string_view password) {
+  AuthVerdict v;
+  v.kind = AuthVerdict::Kind::Reject;
+  v.reply = {535, "5.7.8", "authentication credentials invalid"};
+  if (!has(Event::Auth)) co_return v;  // nobody can vouch for anyone
+  const Impl::Pusher push = [&](lua_State* co, HookCall&) {
+    push_conn(co, conn);
+    lua_pushlstring(co, mechanism.data(), mechanism.size());
+    lua_pushlstring(co, user.data(), user.size());
+    lua_pushlstring(co, password.data(), password.size());
+    return 4;
+  };
+  const Impl::Reader read = [&](lua_State* co, std::string& err) {
+    return read_auth(co, -1, v, err);
+  };
+  auto error = co_await impl_->run(Event::Auth, push, read, password);
+  if (!error.empty()) {
+    v = {};
+    v.kind = AuthVerdict::Kind::Tempfail;
+    v.reply = {454, "4.7.0", "temporary authentication failure"};
+    v.error = true;
+  }
   co_return v;
 }
 

@@ -2,12 +2,15 @@
 // reload. New states are built (the config file run once per worker) on the
 // reloading thread; only when every one of them built does each worker swap
 // its slot, on its own thread. Old versions live on in the transactions and
-// delivery attempts that hold them.
+// delivery attempts that hold them. It also owns the process's crypt pool
+// (mailgate.crypt_verify) unless the caller brought one.
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 #include <future>
 
 #include "policy/runtime.hpp"
+
+#include "policy/crypt.hpp"
 
 #include "dns/idna.hpp"
 #include "text/ascii.hpp"
@@ -44,9 +47,17 @@ PolicyRuntime::PolicyRuntime(std::string config_path, std::vector<std::string> o
   for (std::size_t i = 0; i < contexts_.size(); ++i)
     stats_.push_back(std::make_unique<HookStats>());
   current_.resize(contexts_.size());
+  if (services_.crypt == nullptr) {
+    crypt_ = std::make_unique<CryptPool>();
+    services_.crypt = crypt_.get();
+  }
 }
 
-PolicyRuntime::~PolicyRuntime() = default;
+PolicyRuntime::~PolicyRuntime() { shutdown(); }
+
+void PolicyRuntime::shutdown() {
+  if (crypt_) crypt_->stop();
+}
 
 void PolicyRuntime::start() {
   for (std::size_t i = 0; i < contexts_.size(); ++i) {

@@ -6,6 +6,8 @@
 // Promises:
 // - Handlers of an event run in registration order; the first non-nil result
 //   wins.
+// - The auth event never accepts unless a handler returned true: no handler,
+//   every handler nil, an error or a timeout is a refusal (AuthVerdict).
 // - A Lua error, a bad return value, a call running past policy.hook_timeout
 //   (wall clock, waits included; an instruction-count hook on every Lua
 //   thread of the state stops busy loops, a step budget stops runaway
@@ -68,6 +70,9 @@ struct ConnInfo {
   std::string listener;  // the configured listen address
   bool tls = false;
   std::string helo;
+  // The user the client authenticated as (SMTP AUTH), "" when it did not.
+  // Hooks see it as conn.auth and tx.auth (nil when empty).
+  std::string auth{};  // (braces: positional initializers may stop before it)
 };
 
 // An envelope address as hooks see it: params keys upper case as on the
@@ -83,9 +88,25 @@ struct AddressInfo {
 };
 AddressInfo make_address_info(std::string_view address);
 
+// What the auth hook decided about one AUTH attempt (Policy::auth). `reply`
+// is what the session answers, whatever the kind:
+//   Accept   235 2.7.0 authentication successful  (a handler returned true)
+//   Reject   535 5.7.8 authentication credentials invalid  (false, every
+//            handler nil, or no handler), or a mailgate.reject() verdict's reply
+//   Tempfail a mailgate.tempfail() verdict's reply, or 454 4.7.0 with `error`
+//            set when the hook failed (Lua error, bad result, hook_timeout,
+//            memory limit, mailgate.crypt_verify refused for a full queue)
+struct AuthVerdict {
+  enum class Kind { Accept, Reject, Tempfail };
+  Kind kind = Kind::Reject;
+  smtp::Reply reply;
+  bool error = false;
+  bool accepted() const { return kind == Kind::Accept; }
+};
+
 struct TxInfo {
-  std::string id;  // from MAIL on
-  const ConnInfo* conn = nullptr;
+  std::string id;                  // from MAIL on
+  const ConnInfo* conn = nullptr;  // tx.auth is conn->auth
   AddressInfo sender;
   std::vector<AddressInfo> recipients;  // accepted so far
 };
@@ -109,12 +130,24 @@ struct ReplyInfo {
   std::string enhanced, text, bounce_class;
 };
 
+// SMTP AUTH to a smarthost (a route result's `auth = { user, password,
+// plaintext }`). The user is part of the destination's name, so mail for
+// different accounts of one smarthost never shares a queue or a connection.
+struct SmarthostAuth {
+  std::string user;
+  std::string password;    // never logged, never shown by the admin API
+  bool plaintext = false;  // may be sent without TLS (loopback tests)
+};
+
 struct RouteDecision {
   enum class Kind { Mx, Smarthost, Discard };
   Kind kind = Kind::Mx;
-  std::string destination;  // the domain, or "[host]:port" for a smarthost
-  std::string tls;          // "" (destination default) | opportunistic | required | disabled
-  Verdict failure;          // error set: the hook failed (tempfail the message)
+  // The domain, or "[host]:port" for a smarthost, "user@[host]:port" for a
+  // smarthost with `auth`.
+  std::string destination;
+  std::string tls;  // "" (destination default) | opportunistic | required | disabled
+  std::optional<SmarthostAuth> auth;
+  Verdict failure;  // error set: the hook failed (tempfail the message)
 };
 
 // Shaping of one destination (egress_path); unset fields keep the defaults
@@ -147,9 +180,13 @@ struct HookStats {
   std::array<std::unique_ptr<metrics::Histogram>, kEventCount> seconds;  // call durations
 };
 
+class CryptPool;
+
 struct Services {
   ratelimit::SharedLimiter* limiter = nullptr;
   SuppressionStore* suppression = nullptr;
+  // mailgate.crypt_verify runs here (null: the call fails the hook).
+  CryptPool* crypt = nullptr;
   std::string plugin_dir;  // shipped plugins (mailgate.use falls back here)
 };
 
@@ -164,6 +201,13 @@ class Policy {
 
   asio::awaitable<Verdict> connect(const ConnInfo& conn);
   asio::awaitable<Verdict> helo(const ConnInfo& conn, std::string_view name);
+  // One AUTH attempt, after the SASL exchange decoded the credentials
+  // (smtp/sasl): `mechanism` upper case ("PLAIN", "LOGIN"). Handlers run in
+  // order until one returns non-nil; see AuthVerdict for the mapping. Never
+  // accepts on an error. The password is passed to Lua and nowhere else: it
+  // is masked in the hook's error log line.
+  asio::awaitable<AuthVerdict> auth(const ConnInfo& conn, std::string_view mechanism,
+                                    std::string_view user, std::string_view password);
   asio::awaitable<Verdict> mail_from(const TxInfo& tx);
   asio::awaitable<Verdict> rcpt_to(const TxInfo& tx, const AddressInfo& rcpt);
   asio::awaitable<Verdict> message(const TxInfo& tx, Message& msg);
@@ -205,6 +249,9 @@ class PolicyRuntime {
   std::string reload();
   std::uint64_t version() const { return version_.load(); }
   const HookStats& stats(unsigned index) const { return *stats_[index]; }
+  // After the workers stopped and before their io_contexts are destroyed:
+  // joins the crypt pool (its completions are posted to the workers).
+  void shutdown();
 
  private:
   std::string path_;
@@ -214,8 +261,9 @@ class PolicyRuntime {
   std::vector<asio::io_context*> contexts_;
   std::vector<dns::Resolver*> resolvers_;
   std::vector<std::unique_ptr<HookStats>> stats_;
-  std::vector<PolicyRef> current_;  // slot i: touched only on worker i (after start)
-  std::mutex reload_mu_;            // one reload at a time (SIGHUP and HTTP may race)
+  std::unique_ptr<CryptPool> crypt_;  // when `services` came without one
+  std::vector<PolicyRef> current_;    // slot i: touched only on worker i (after start)
+  std::mutex reload_mu_;              // one reload at a time (SIGHUP and HTTP may race)
   std::atomic<std::uint64_t> version_{0};
 };
 

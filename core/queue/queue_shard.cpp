@@ -59,6 +59,7 @@ void QueueShard::add(const std::string& name, Item item) {
   if (stopped_) return;
   auto& d = destination(name);
   if (item.tls != spool::RouteTls::Default) d.route_tls = item.tls;
+  if (item.auth) d.route_auth = item.auth;
   ++total_;
   const auto now = now_ms();
   const auto when = std::max(item.next_ms, d.backoff_until_ms);

@@ -43,6 +43,9 @@ struct Item {
   std::int64_t next_ms = 0;
   std::shared_ptr<MessageRef> ref;
   spool::RouteTls tls = spool::RouteTls::Default;  // what the route hook asked for
+  // Smarthost AUTH the route hook gave (shared by the items of a message or
+  // of a recovered destination); null: none.
+  std::shared_ptr<const spool::RouteAuth> auth{};
 };
 
 // How a destination may be used (delivery.* defaults, or its egress_path).
@@ -62,6 +65,9 @@ struct Destination {
   std::uint64_t shaping_version = 0;  // policy version it came from (0: defaults)
   bool shaping_pending = false;       // an egress_path call is running
   spool::RouteTls route_tls = spool::RouteTls::Default;
+  // The credentials its connections log in with: those of the newest item
+  // added (every item of a "user@[host]:port" destination has that user).
+  std::shared_ptr<const spool::RouteAuth> route_auth;
   // Wakes the destination when its rate limit admits the next message or connection.
   std::unique_ptr<asio::steady_timer> rate_timer;
   std::int64_t rate_timer_at_us = 0;

@@ -5,7 +5,7 @@
 
 namespace mailgate::server {
 
-ConnectionGate::ConnectionGate(const std::vector<policy::ListenerConfig>& listeners)
+ConnectionGate::ConnectionGate(const std::vector<ListenerConfig>& listeners)
     : listeners_(listeners), per_listener_(listeners.size(), 0) {}
 
 ConnectionGate::Admission ConnectionGate::admit(std::size_t listener, const std::string& ip) {

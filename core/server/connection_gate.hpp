@@ -18,15 +18,15 @@
 #include <utility>
 #include <vector>
 
-#include "policy/config.hpp"
 #include "ratelimit/shared_limiter.hpp"
+#include "server/listener_config.hpp"
 #include "smtp/reply.hpp"
 
 namespace mailgate::server {
 
 class ConnectionGate {
  public:
-  explicit ConnectionGate(const std::vector<policy::ListenerConfig>& listeners);
+  explicit ConnectionGate(const std::vector<ListenerConfig>& listeners);
 
   class Ticket {
    public:
@@ -66,7 +66,7 @@ class ConnectionGate {
  private:
   void release(std::size_t listener, const std::string& ip);
 
-  const std::vector<policy::ListenerConfig>& listeners_;
+  const std::vector<ListenerConfig>& listeners_;
   std::mutex mu_;
   std::vector<std::uint32_t> per_listener_;
   std::unordered_map<std::string, std::uint32_t> per_ip_;

@@ -29,6 +29,11 @@ struct ServerStats {
   // sessions ended by a time limit, by limit.
   Counter refused_listener_full{0}, refused_ip_cap{0}, refused_ip_rate{0}, early_talkers{0};
   Counter limit_session{0}, limit_transaction{0}, limit_data_rate{0};
+  // TLS handshakes (STARTTLS and implicit TLS), by result.
+  Counter tls_ok{0}, tls_failed{0}, tls_timeout{0};
+  Counter tls_pipelined_discarded{0};  // STARTTLS with input after it (CVE-2011-0411 probes)
+  // SMTP AUTH attempts, by result.
+  Counter auth_ok{0}, auth_failed{0}, auth_tempfail{0}, auth_throttled{0};
 
   void add(const ServerStats& o);  // for summing per-worker blocks
 };
@@ -57,6 +62,14 @@ inline void ServerStats::add(const ServerStats& o) {
   s(limit_session, o.limit_session);
   s(limit_transaction, o.limit_transaction);
   s(limit_data_rate, o.limit_data_rate);
+  s(tls_ok, o.tls_ok);
+  s(tls_failed, o.tls_failed);
+  s(tls_timeout, o.tls_timeout);
+  s(tls_pipelined_discarded, o.tls_pipelined_discarded);
+  s(auth_ok, o.auth_ok);
+  s(auth_failed, o.auth_failed);
+  s(auth_tempfail, o.auth_tempfail);
+  s(auth_throttled, o.auth_throttled);
 }
 
 }  // namespace mailgate::server

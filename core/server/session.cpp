@@ -24,10 +24,10 @@ using asio::use_awaitable;
 
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kMaxPendingReplies = 16 * 1024;
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, WorkerState& worker,
-                 const policy::ListenerConfig& listener)
+Session::Session(asio::ip::tcp::socket socket, WorkerState& worker, const ListenerConfig& listener)
     : socket_(std::move(socket)),
       deadline_(socket_),
       worker_(worker),
@@ -62,6 +62,7 @@ Session::~Session() {
 }
 
 void Session::admit(ConnectionGate& gate, std::size_t listener_index) {
+  listener_index_ = listener_index;
   admission_ = gate.admit(listener_index, remote_ip_);
 }
 
@@ -126,6 +127,17 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
   deadline_.set(timeout);
   const std::size_t before = in_.size();
   std::error_code ec;
+  if (tls_) {
+    // OpenSSL keeps its own buffers, so a TLS read goes straight into in_.
+    constexpr std::size_t kTlsRead = 16 * 1024;
+    in_.resize(before + kTlsRead);
+    // (No structured binding of a co_await result: g++ 12 miscompiles it.)
+    const std::pair<std::error_code, std::size_t> got =
+        co_await tls_->read_some(in_.data() + before, kTlsRead);
+    in_.resize(before + got.second);
+    ec = got.first;
+    if (!ec && got.second == 0) ec = asio::error::eof;
+  }
   while (!ec && in_.size() == before) {
     co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
                                 asio::redirect_error(use_awaitable, ec));
@@ -144,7 +156,12 @@ asio::awaitable<bool> Session::flush() {
   if (out_.empty()) co_return true;
   deadline_.set(listener_.command_timeout);
   std::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(out_), asio::redirect_error(use_awaitable, ec));
+  if (tls_) {
+    ec = co_await tls_->write(out_);
+  } else {
+    co_await asio::async_write(socket_, asio::buffer(out_),
+                               asio::redirect_error(use_awaitable, ec));
+  }
   out_.clear();
   if (out_.capacity() > 64 * 1024) out_.shrink_to_fit();
   co_return !ec;
@@ -157,6 +174,14 @@ void Session::reply(const smtp::Reply& r) {
 
 void Session::reply(int code, const char* enhanced, std::string_view text) {
   reply(smtp::Reply{code, enhanced, std::string(text)});
+}
+
+void Session::count_refusal() {
+  auto& st = worker_.stats;
+  (admission_.refusal == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
+   : admission_.refusal == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
+                                                                  : st.refused_ip_rate)
+      .fetch_add(1, std::memory_order_relaxed);
 }
 
 bool Session::count_error() { return ++errors_ >= listener_.max_errors; }
@@ -271,16 +296,22 @@ asio::awaitable<void> Session::converse() {
   session_deadline_ = std::chrono::steady_clock::now() + listener_.session_timeout;
 
   const auto& hostname = worker_.config->hostname;
+  // Implicit TLS (port 465 style): the handshake comes before any SMTP. A
+  // connection over a cap is closed without one (a handshake is the most
+  // expensive thing a client can ask for, and the cap is there to bound cost).
+  if (listener_.implicit_tls) {
+    if (admission_.refusal != ConnectionGate::Refusal::None) {
+      count_refusal();
+      co_return;
+    }
+    if (!co_await start_tls()) co_return;
+  }
   bool keep = !worker_.draining;
   if (!keep) {
     reply(421, "", fmt::format("{} Service not available, shutting down", hostname));
   } else if (admission_.refusal != ConnectionGate::Refusal::None) {
     // Over a connection cap: answered before anything costs more (no hook).
-    auto& st = worker_.stats;
-    (admission_.refusal == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
-     : admission_.refusal == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
-                                                                    : st.refused_ip_rate)
-        .fetch_add(1, std::memory_order_relaxed);
+    count_refusal();
     reply(admission_.reply);
     keep = false;
   } else if (co_await connect_allowed()) {
@@ -353,6 +384,10 @@ asio::awaitable<void> Session::converse() {
       }
       continue;
     }
+    // Replies to pipelined commands wait in out_ until the client reads them:
+    // past a bound, write before serving more, so a client that sends and
+    // never reads is held by TCP flow control instead of growing out_.
+    if (out_.size() > kMaxPendingReplies && !co_await flush()) break;
     keep = co_await handle_line(line);
   }
   co_await flush();
@@ -416,10 +451,17 @@ asio::awaitable<bool> Session::handle_line(std::string_view line) {
       junk = true;
       break;
     case Verb::Starttls:
+      if (!starttls_allowed(cmd.arg)) break;  // refused (reply queued)
+      reply(220, "2.0.0", "Ready to start TLS");
+      discard_pipelined_input();
+      if (!co_await flush()) co_return false;
+      if (!co_await start_tls()) co_return false;
+      // RFC 3207 §4.2: back to the state right after the greeting.
+      co_await abort_transaction();
+      forget_helo();
+      break;
     case Verb::Auth:
-      // Not advertised: TLS and AUTH are not built yet.
-      reply(502, "5.5.1", "command not implemented");
-      ++errors_;
+      if (!co_await do_auth(cmd.arg)) co_return false;
       break;
     case Verb::Unknown: {
       // A web client talking to the SMTP port: drop it (cross-protocol attacks).
@@ -477,8 +519,9 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
   }
   reply(250, "",
         fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
-                    "ENHANCEDSTATUSCODES\nCHUNKING\nDSN",
-                    host, helo_, listener_.max_message_size));
+                    "ENHANCEDSTATUSCODES\nCHUNKING\nDSN{}{}",
+                    host, helo_, listener_.max_message_size, starttls_offered() ? "\nSTARTTLS" : "",
+                    auth_offered() ? "\nAUTH PLAIN LOGIN" : ""));
 }
 
 asio::awaitable<void> Session::do_mail(std::string_view arg) {
@@ -509,6 +552,11 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
   if (p.size && *p.size > listener_.max_message_size) {
     reply(552, "5.3.4",
           fmt::format("message size exceeds fixed limit of {} bytes", listener_.max_message_size));
+    ++errors_;
+    co_return;
+  }
+  if (listener_.auth == policy::AuthMode::Required && auth_user_.empty()) {
+    reply(530, "5.7.0", "authentication required");
     ++errors_;
     co_return;
   }

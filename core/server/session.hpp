@@ -27,17 +27,20 @@
 #include <vector>
 
 #include "net/socket_deadline.hpp"
-#include "policy/config.hpp"
 #include "policy/runtime.hpp"
+#include "server/auth_throttle.hpp"
 #include "server/connection_gate.hpp"
 #include "server/server_stats.hpp"
 #include "server/smtp_server.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/address.hpp"
 #include "smtp/params.hpp"
 #include "smtp/reply.hpp"
 #include "spool/message_id.hpp"
 #include "submit/message_draft.hpp"
 #include "submit/submitter.hpp"
+#include "tls/server_context.hpp"
+#include "tls/stream.hpp"
 
 namespace mailgate::server {
 
@@ -46,21 +49,22 @@ class Session;
 // Everything a session needs from its worker. Owned by the server, one per worker.
 struct WorkerState {
   unsigned index = 0;
-  const policy::Config* config = nullptr;
+  const settings::GatewayConfig* config = nullptr;
   spool::SpoolWriter* writer = nullptr;
   spool::Store* store = nullptr;
   ServerStats stats;
   std::unordered_set<Session*> sessions;
-  eventlog::DeliveryLog* log = nullptr;     // rejection events (may be null)
-  policy::PolicyRuntime* policy = nullptr;  // null: no hooks
-  submit::Submitter* submitter = nullptr;   // this worker's submission stage
+  eventlog::DeliveryLog* log = nullptr;      // rejection events (may be null)
+  policy::PolicyRuntime* policy = nullptr;   // null: no hooks
+  submit::Submitter* submitter = nullptr;    // this worker's submission stage
+  const tls::ServerContexts* tls = nullptr;  // per listener (null: no TLS anywhere)
+  AuthThrottle* auth_throttle = nullptr;     // AUTH failures per IP (shared by workers)
   bool draining = false;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(asio::ip::tcp::socket socket, WorkerState& worker,
-          const policy::ListenerConfig& listener);
+  Session(asio::ip::tcp::socket socket, WorkerState& worker, const ListenerConfig& listener);
   ~Session();
 
   // Before run(): takes this session's places in the connection caps (or
@@ -102,7 +106,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> flush();
   void reply(const smtp::Reply& r);
   void reply(int code, const char* enhanced, std::string_view text);
-  bool count_error();  // true when the error limit is reached
+  bool count_error();    // true when the error limit is reached
+  void count_refusal();  // a connection over a cap (admission_), in the stats
   // Delivery-log record for an inbound event ("reception" or "rejection").
   void log_event(const char* event, std::string_view recipient, const smtp::Reply* reply,
                  std::uint64_t size = 0);
@@ -126,6 +131,25 @@ class Session : public std::enable_shared_from_this<Session> {
   bool refused_by(const policy::Verdict& v);
   asio::awaitable<bool> connect_allowed();  // false: refused (reply queued)
 
+  // TLS (session_tls.cpp)
+  // The listener's certificate, when STARTTLS may be offered / TLS started.
+  std::shared_ptr<asio::ssl::context> tls_context() const;
+  bool starttls_offered() const;
+  // STARTTLS's checks: false when refused (the reply is queued, counted).
+  bool starttls_allowed(std::string_view arg);
+  void discard_pipelined_input();  // what the client sent after STARTTLS
+  void forget_helo();              // after the handshake: EHLO (and AUTH) again
+  // The handshake (implicit TLS, or after "220 Ready to start TLS").
+  asio::awaitable<bool> start_tls();
+
+  // AUTH (session_auth.cpp)
+  bool auth_offered() const;
+  asio::awaitable<bool> do_auth(std::string_view arg);  // false: close
+  // "334 CHALLENGE", then the client's response line (nullopt: closed,
+  // timed out or too long; the reply is queued).
+  asio::awaitable<std::optional<std::string>> sasl_response(std::string_view challenge);
+  asio::awaitable<std::optional<std::string>> read_sasl_line();
+
   // Message reception (session_data.cpp)
   asio::awaitable<bool> do_data();
   asio::awaitable<bool> do_bdat(std::string_view arg);
@@ -137,9 +161,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> finish_message();  // the submission stage, then the reply
 
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<tls::ServerStream> tls_;  // after STARTTLS / on an implicit-TLS listener
+  std::string tls_version_, tls_cipher_;    // of the handshake, for Received and the log
+  int tls_bits_ = 0;
   net::SocketDeadline deadline_;
   WorkerState& worker_;
-  const policy::ListenerConfig& listener_;
+  const ListenerConfig& listener_;
+  std::size_t listener_index_ = 0;
   std::string remote_ip_;
   bool may_relay_ = false;
 
@@ -159,6 +187,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::string helo_;
   bool esmtp_ = false;
+  std::string auth_user_;  // SMTP AUTH identity ("" until AUTH succeeded)
+  unsigned auth_failures_ = 0;
   policy::PolicyRef policy_;  // the version the connection started with
   policy::ConnInfo conn_;
   policy::TxInfo hook_tx_;       // the transaction as hooks see it (tx_info())

@@ -133,6 +133,11 @@ submit::Submission Session::submission() {
   s.origin.helo = helo_;
   s.origin.client_ip = remote_ip_;
   s.origin.esmtp = esmtp_;
+  s.origin.tls = conn_.tls;
+  s.origin.tls_version = tls_version_;
+  s.origin.tls_cipher = tls_cipher_;
+  s.origin.tls_bits = tls_bits_;
+  s.origin.auth_user = auth_user_;
   s.sender = tx_.sender.address.str();
   s.recipients.reserve(tx_.recipients.size());
   for (const auto& r : tx_.recipients)

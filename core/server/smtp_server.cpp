@@ -21,23 +21,41 @@ namespace mailgate::server {
 using asio::ip::tcp;
 
 struct SmtpServer::Impl {
-  const policy::Config& config;
+  const settings::GatewayConfig& config;
   net::WorkerPool& workers;
   std::vector<std::unique_ptr<WorkerState>> states;
   // acceptors[worker][listener]
   std::vector<std::vector<std::unique_ptr<tcp::acceptor>>> acceptors;
   std::vector<tcp::endpoint> bound;
-  const std::vector<policy::ListenerConfig>& listeners;
+  const std::vector<ListenerConfig>& listeners;
   ConnectionGate gate;
+  tls::ServerContexts tls;
+  AuthThrottle auth_throttle;
 
-  Impl(const policy::Config& c, net::WorkerPool& w)
-      : config(c), workers(w), listeners(c.listeners), gate(c.listeners) {}
+  Impl(const settings::GatewayConfig& c, net::WorkerPool& w)
+      : config(c),
+        workers(w),
+        listeners(c.listeners),
+        gate(c.listeners),
+        tls(certificate_files(c)) {}
+
+  static std::vector<tls::CertificateFiles> certificate_files(const settings::GatewayConfig& c) {
+    std::vector<tls::CertificateFiles> out;
+    for (const auto& l : c.listeners) {
+      if (l.starttls || l.implicit_tls) {
+        out.push_back({l.tls.cert, l.tls.key, l.tls.self_signed ? c.hostname : ""});
+      } else {
+        out.emplace_back();
+      }
+    }
+    return out;
+  }
 };
 
 namespace {
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
-                                  const policy::ListenerConfig& listener, std::size_t index,
+                                  const ListenerConfig& listener, std::size_t index,
                                   ConnectionGate& gate) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer backoff(ex);
@@ -62,8 +80,8 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, WorkerState& state,
 
 }  // namespace
 
-SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
-                       spool::SpoolWriter& writer)
+SmtpServer::SmtpServer(const settings::GatewayConfig& config, net::WorkerPool& workers,
+                       spool::Store& store, spool::SpoolWriter& writer)
     : impl_(std::make_unique<Impl>(config, workers)) {
   for (unsigned i = 0; i < workers.size(); ++i) {
     auto st = std::make_unique<WorkerState>();
@@ -71,6 +89,8 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
     st->config = &config;
     st->writer = &writer;
     st->store = &store;
+    st->tls = &impl_->tls;
+    st->auth_throttle = &impl_->auth_throttle;
     impl_->states.push_back(std::move(st));
   }
   impl_->acceptors.resize(workers.size());
@@ -78,8 +98,11 @@ SmtpServer::SmtpServer(const policy::Config& config, net::WorkerPool& workers, s
 
 SmtpServer::~SmtpServer() = default;
 
+std::string SmtpServer::reload_certificates() { return impl_->tls.reload(); }
+
 std::string SmtpServer::bind() {
   auto& im = *impl_;
+  if (auto e = im.tls.reload(); !e.empty()) return e;
   for (const auto& lc : im.listeners) {
     auto ep = net::parse_endpoint(lc.address);
     if (!ep) return fmt::format("listen address '{}' is not host:port", lc.address);

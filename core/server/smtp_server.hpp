@@ -5,6 +5,8 @@
 // returns an error; drain() stops accepting at once, lets transactions that
 // are receiving data finish (their 250 still waits for the spool sync), tells
 // idle sessions 421 and returns when no session is left or the deadline passes.
+// TLS: each listener with starttls or implicit_tls gets its certificate (its
+// own tls{} or the global one), reloaded on reload_certificates().
 #pragma once
 
 #include <asio/ip/tcp.hpp>
@@ -14,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "policy/config.hpp"
 #include "server/server_stats.hpp"
+#include "settings/gateway_config.hpp"
 
 namespace mailgate::net {
 class WorkerPool;
@@ -38,7 +40,7 @@ namespace mailgate::server {
 
 class SmtpServer {
  public:
-  SmtpServer(const policy::Config& config, net::WorkerPool& workers, spool::Store& store,
+  SmtpServer(const settings::GatewayConfig& config, net::WorkerPool& workers, spool::Store& store,
              spool::SpoolWriter& writer);
   ~SmtpServer();
 
@@ -49,6 +51,11 @@ class SmtpServer {
   void set_delivery_log(eventlog::DeliveryLog* log);
   // Before serve(): the Lua policy (null: no hooks).
   void set_policy(policy::PolicyRuntime* policy);
+
+  // Loads every listener's certificate (STARTTLS / implicit TLS); "" or why
+  // not. bind() does it first; SIGHUP and the reload API call it again (a
+  // failure keeps the certificates in use).
+  std::string reload_certificates();
 
   // Binds every listener on every worker; returns "" or an error message.
   // Connections wait in the kernel's backlog until serve().

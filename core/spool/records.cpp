@@ -18,8 +18,12 @@ namespace {
 
 constexpr std::uint8_t kVersion = 1;
 // DestRecord v2 appends a flags byte (bit 0: delay DSN sent); v1 is still read.
-constexpr std::uint8_t kDestVersion = 3;  // v2: delay flag; v3: route TLS
+// v2: delay flag; v3: route TLS; v4: smarthost AUTH (written only when set,
+// so records without it stay readable by a binary that knows v3 only).
+constexpr std::uint8_t kDestVersion = 4;
 constexpr std::uint8_t kDestDelayNotified = 1;
+constexpr std::uint8_t kDestAuth = 1;           // v4 auth flags: credentials follow
+constexpr std::uint8_t kDestAuthPlaintext = 2;  // may go without TLS
 
 class Writer {
  public:
@@ -181,7 +185,7 @@ std::string encode(const DestRecord& d) {
   std::string out;
   out.reserve(32 + d.recipients.size() * 16);
   Writer w(out);
-  w.u8(kDestVersion);
+  w.u8(d.auth ? 4 : 3);
   w.varint(d.recipients.size());
   for (const auto& r : d.recipients) {
     w.varint(r.index);
@@ -193,6 +197,11 @@ std::string encode(const DestRecord& d) {
   w.varint(d.size);
   w.u8(d.delay_notified ? kDestDelayNotified : 0);
   w.u8(static_cast<std::uint8_t>(d.tls));
+  if (d.auth) {
+    w.u8(kDestAuth | (d.auth->plaintext ? kDestAuthPlaintext : 0));
+    w.str(d.auth->user);
+    w.str(d.auth->password);
+  }
   return out;
 }
 
@@ -224,6 +233,16 @@ bool decode(std::string_view in, DestRecord& out) {
     const auto tls = r.u8();
     if (tls > static_cast<std::uint8_t>(RouteTls::Disabled)) return false;
     d.tls = static_cast<RouteTls>(tls);
+  }
+  if (version >= 4) {
+    const auto flags = r.u8();
+    if (!(flags & kDestAuth) || (flags & ~(kDestAuth | kDestAuthPlaintext))) return false;
+    RouteAuth a;
+    a.plaintext = flags & kDestAuthPlaintext;
+    a.user = r.str();
+    a.password = r.str();
+    if (a.user.empty() || a.password.empty()) return false;
+    d.auth = std::move(a);
   }
   if (!r.ok() || !r.at_end()) return false;
   out = std::move(d);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,6 +56,19 @@ enum class RouteTls : std::uint8_t { Default = 0, Opportunistic = 1, Required = 
 RouteTls parse_route_tls(std::string_view s);  // "" or unknown → Default
 std::string_view to_string(RouteTls t);        // Default → ""
 
+// SMTP AUTH to a smarthost as the route hook gave it (DestRecord v4). It is
+// kept with the queue record, so a restart delivers with the credentials the
+// message was routed with, without running the route hook again. The user is
+// also part of the destination's name ("user@[host]:port"); the password is
+// stored as given (the spool is as secret as the config file that holds it)
+// and is never printed by the spool dump, the admin API or a log line.
+struct RouteAuth {
+  std::string user;
+  std::string password;
+  bool plaintext = false;  // may be sent over a connection without TLS
+  bool operator==(const RouteAuth&) const = default;
+};
+
 // The queue record of a message that is stored but not yet routed: a
 // generated message (a DSN) committed together with the delivery results
 // that caused it, waiting for the submission stage (route and message
@@ -66,6 +80,7 @@ inline constexpr std::string_view kSubmitPending = "@submit";
 struct QueuedDest {
   std::string name;
   RouteTls tls = RouteTls::Default;
+  std::optional<RouteAuth> auth{};
 };
 
 // Per (message, destination) delivery state (column family `dest`).
@@ -76,6 +91,7 @@ struct DestRecord {
   std::uint64_t size = 0;            // copy of Envelope::size so recovery needs no meta read
   bool delay_notified = false;       // the delay DSN for these recipients was queued (v2)
   RouteTls tls = RouteTls::Default;  // (v3)
+  std::optional<RouteAuth> auth{};   // (v4; a record without it is written as v3)
 };
 
 // One entry of the suppression list (column family `suppress`, keyed by the

@@ -125,7 +125,14 @@ void Recovery::run() {
       }
       auto [pos, inserted] =
           names.try_emplace(destination, static_cast<std::uint32_t>(index_.destinations.size()));
-      if (inserted) index_.destinations.push_back(destination);
+      if (inserted) {
+        index_.destinations.push_back(destination);
+        index_.destination_auth.emplace_back();
+      }
+      if (rec.auth) {
+        auto& a = index_.destination_auth[pos->second];
+        if (!a || *a != *rec.auth) a = std::make_shared<const RouteAuth>(*rec.auth);
+      }
       index_.entries.push_back(IndexEntry{id, pos->second, rec.tls, rec.next_attempt_ms, rec.size});
       if (!have_last || last != id) {
         last = id;

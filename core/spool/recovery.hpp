@@ -32,6 +32,11 @@ struct IndexEntry {
 
 struct RecoveredIndex {
   std::vector<std::string> destinations;  // interned destination names
+  // Per destination (same index): the smarthost AUTH credentials of its
+  // newest record that has some, or null. A destination with credentials is
+  // named "user@[host]:port", so its records normally all carry the same
+  // ones; after a password change the newest wins, as it does live.
+  std::vector<std::shared_ptr<const RouteAuth>> destination_auth;
   std::vector<IndexEntry> entries;
 };
 

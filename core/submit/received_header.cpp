@@ -30,6 +30,10 @@ void append_received_header(const ReceivedInfo& in, std::string& out) {
   fmt::format_to(std::back_inserter(out), "Received: from {} ({}{}{} [{}])\r\n",
                  clean(in.helo, 255), rdns.empty() ? "[" : "", rdns.empty() ? ip : rdns,
                  rdns.empty() ? "]" : "", ip);
+  if (in.tls && !in.tls_version.empty()) {
+    fmt::format_to(std::back_inserter(out), "\t(using {} with cipher {} ({}/{} bits))\r\n",
+                   clean(in.tls_version, 32), clean(in.tls_cipher, 64), in.tls_bits, in.tls_bits);
+  }
   fmt::format_to(std::back_inserter(out), "\tby {} (mailgate) with {} id {}",
                  clean(in.hostname, 255), proto, clean(in.id, 64));
   if (!in.for_rcpt.empty()) {

@@ -1,6 +1,7 @@
 // submit/received_header: builds the trace header mailgate prepends to every
 // message (DESIGN §7):
 //   Received: from HELO (rDNS-or-[IP] [IP])
+//   	(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))
 //   	by HOSTNAME (mailgate) with PROTO id ID
 //   	for <rcpt>; DATE
 // PROTO is SMTP (HELO), ESMTP (EHLO), with S for TLS and A for AUTH, and the
@@ -23,6 +24,9 @@ struct ReceivedInfo {
   std::string_view id;
   std::string_view for_rcpt;  // empty: omit the `for` clause
   bool esmtp = true, tls = false, auth = false, smtputf8 = false;
+  // With TLS: "(using VERSION with cipher CIPHER (BITS/BITS bits))" after `from`.
+  std::string_view tls_version, tls_cipher;
+  int tls_bits = 0;
   std::chrono::system_clock::time_point when;
 };
 

@@ -18,8 +18,8 @@
 
 #include "eventlog/delivery_log.hpp"
 #include "mime/header_section.hpp"
-#include "policy/config.hpp"
 #include "policy/header_section.hpp"
+#include "settings/gateway_config.hpp"
 #include "smtp/address.hpp"
 #include "spool/spool_reader.hpp"
 #include "spool/spool_writer.hpp"
@@ -59,6 +59,9 @@ struct PolicyInput {
 struct PolicyOutput {
   std::vector<std::string> rcpt_dest;  // per recipient; "" = discarded
   std::map<std::string, spool::RouteTls> dest_tls;
+  // Smarthost AUTH by destination ("user@[host]:port"), stored in each of
+  // its queue records (spool::RouteAuth says why they are stored).
+  std::map<std::string, spool::RouteAuth> dest_auth;
   std::optional<std::string> new_headers;  // the edited header section
   smtp::Reply refusal;                     // code != 0: refused
   bool by_message_hook = false;
@@ -112,6 +115,8 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
         dest = d.destination;
         const auto tls = spool::parse_route_tls(d.tls);
         if (tls != spool::RouteTls::Default) out.dest_tls[d.destination] = tls;
+        if (d.auth)
+          out.dest_auth[d.destination] = {d.auth->user, d.auth->password, d.auth->plaintext};
       }
     }
   }
@@ -131,6 +136,7 @@ std::map<std::string, spool::DestRecord> group_by_destination(
     auto& rec = dests[dest];
     rec.recipients.push_back({i, spool::RcptState::Pending, {}});
     if (auto t = routing.dest_tls.find(dest); t != routing.dest_tls.end()) rec.tls = t->second;
+    if (auto a = routing.dest_auth.find(dest); a != routing.dest_auth.end()) rec.auth = a->second;
   }
   return dests;
 }
@@ -138,7 +144,7 @@ std::map<std::string, spool::DestRecord> group_by_destination(
 std::vector<spool::QueuedDest> queued(const std::map<std::string, spool::DestRecord>& dests) {
   std::vector<spool::QueuedDest> out;
   out.reserve(dests.size());
-  for (const auto& [name, rec] : dests) out.push_back({name, rec.tls});
+  for (const auto& [name, rec] : dests) out.push_back({name, rec.tls, rec.auth});
   return out;
 }
 
@@ -152,6 +158,9 @@ std::string trace_header(const Submission& s, std::string_view hostname, std::st
   if (s.recipients.size() == 1) info.for_rcpt = s.recipients[0].address;
   info.esmtp = s.origin.esmtp;
   info.tls = s.origin.tls;
+  info.tls_version = s.origin.tls_version;
+  info.tls_cipher = s.origin.tls_cipher;
+  info.tls_bits = s.origin.tls_bits;
   info.auth = !s.origin.auth_user.empty();
   info.smtputf8 = s.smtputf8;
   info.when = std::chrono::system_clock::now();
@@ -210,6 +219,10 @@ void Submitter::log(const char* event, const Submission& s, std::string_view rec
   rec.enhanced = reply.enhanced;
   rec.text = reply.text;
   rec.size = size;
+  rec.tls = s.origin.tls;
+  rec.tls_version = s.origin.tls_version;
+  rec.tls_cipher = s.origin.tls_cipher;
+  rec.auth_user = s.origin.auth_user;
   rec.meta.assign(s.meta.begin(), s.meta.end());
   deps_.log->write(deps_.worker, std::move(rec));
 }

@@ -56,6 +56,8 @@ struct Origin {
   std::string client_ip;
   bool esmtp = true;
   bool tls = false;
+  std::string tls_version, tls_cipher;  // "TLSv1.3", "TLS_AES_256_GCM_SHA384"
+  int tls_bits = 0;
   std::string auth_user;
 };
 
@@ -104,7 +106,7 @@ class Submitter {
   struct Deps {
     unsigned worker = 0;
     asio::io_context* context = nullptr;
-    const policy::Config* config = nullptr;
+    const settings::GatewayConfig* config = nullptr;
     spool::SpoolWriter* writer = nullptr;
     spool::SpoolReader* reader = nullptr;
     const spool::Store* store = nullptr;

@@ -39,6 +39,9 @@ class Gateway:
                 # The greeting pause (300 ms by default) would slow every test's
                 # connections; test_edge.py tests it with the default.
                 "--set", "listen.greet_pause=0s",
+                # The default config's self-signed certificate: one per test.
+                "--set", f"tls.cert={self.spool}/../tls/cert.pem",
+                "--set", f"tls.key={self.spool}/../tls/key.pem",
                 # Never ask a real resolver: tests that deliver pass their dnsmasq.
                 "--set", f"dns.servers.1={dns}",
                 "--set", f"log.deliveries={self.spool}/../deliveries.jsonl"]

@@ -174,7 +174,7 @@ def test_unreachable_api_exits_3():
 def test_usage_errors_exit_2():
     for args in (["queue"], ["queue", "bounce"], ["queue", "bounce", "abc", "--destination", "d"],
                  ["queue", "list", "--limit", "0"], ["queue", "show"],
-                 ["queue", "summary", "--api", "https://127.0.0.1:8025"],
+                 ["queue", "summary", "--api", "ftp://127.0.0.1:8025"],
                  ["queue", "summary", "--api", "http://[::1"], ["suppression", "add"],
                  ["suppression", "frobnicate"], ["reload", "extra"],
                  ["queue", "summary", "--token", "two words"]):

@@ -281,3 +281,58 @@ def test_slow_drip_is_cut_by_the_data_rate_and_session_limits(gateway):
             except socket.timeout:
                 pass
         assert b"421 4.4.2 gw.mailgate.test session time limit exceeded" in data, data[-200:]
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def settled_rss(pid, timeout=30.0):
+    """RSS once it stopped changing for a second (polled, with a deadline)."""
+    import time
+    deadline = time.monotonic() + timeout
+    last, stable_since = rss_bytes(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = rss_bytes(pid)
+        if abs(now - last) > 64 * 1024:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= 1.0:
+            return now
+    return last
+
+
+def test_pipelined_replies_wait_for_the_client_instead_of_growing(gateway):
+    """A client that pipelines commands and never reads the replies: the
+    session writes once its pending replies pass 16 KiB, so TCP flow control
+    holds the client, and memory per session stays bounded (before: a 64 KiB
+    read of EHLOs queued ~700 KB of replies per session)."""
+    gw = gateway()
+    base = settled_rss(gw.proc.pid)
+    flood = b"EHLO flood.test\r\n" * 3800  # 64 KB: one read's worth
+    socks = []
+    try:
+        for _ in range(40):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((gw.host, gw.port))
+            s.setblocking(False)
+            sent = 0
+            try:
+                while sent < 8 * len(flood):
+                    sent += s.send(flood)
+            except BlockingIOError:
+                pass  # the gateway stopped reading: what we want to see
+            socks.append(s)
+        grown = settled_rss(gw.proc.pid) - base
+        # 40 sessions x (one 64 KiB read + 16 KiB of replies) is ~3.2 MB.
+        assert grown < 16 * 1024 * 1024, f"RSS grew by {grown} bytes for 40 sessions"
+    finally:
+        for s in socks:
+            s.close()
+    # The gateway is still fine.
+    assert raw_rcpt(gw, ["a@example.com"], smtputf8=False)[0].startswith("250")

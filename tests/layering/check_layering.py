@@ -5,7 +5,15 @@ by reading #include lines (run by ctest as `layering`):
 - core/smtp includes nothing but the standard library, core/text and itself;
 - core/server and core/delivery never include each other;
 - core/submit includes neither server, delivery nor app (it sits below them);
-- no module includes app/.
+- no module includes app/;
+- core/config (the schema library) includes nothing of mailgate but itself
+  and core/text;
+- a module's config section (<module>/*_config.hpp/.cpp) includes only
+  core/config, the low modules text, smtp, net and dns, and other sections:
+  sections are leaves, so the aggregate can include them all;
+- core/settings (the aggregate) includes only core/config and sections,
+  never module code; only the modules above it (policy, submit, server,
+  delivery, suppression, app) include it.
 Exits 1 with one line per violation."""
 import os
 import re
@@ -13,6 +21,15 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "core")
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
+
+SECTION_MAY_INCLUDE = ("config", "text", "smtp", "net", "dns")
+ABOVE_SETTINGS = ("settings", "policy", "submit", "server", "delivery", "suppression", "app")
+
+
+def is_section(path):
+    """A module's config section: <module>/*_config.hpp/.cpp (settings/ is the aggregate)."""
+    return path.endswith(("_config.hpp", "_config.cpp")) and not path.startswith("settings/")
+
 
 violations = []
 for module in sorted(os.listdir(ROOT)):
@@ -42,6 +59,16 @@ for module in sorted(os.listdir(ROOT)):
                 violations.append(f"{rel}: submit/ includes {inc}")
             if module != "app" and target == "app":
                 violations.append(f"{rel}: includes {inc} (app is the top)")
+            if '"' not in line or target is None:
+                continue
+            if module == "config" and target not in ("config", "text"):
+                violations.append(f"{rel}: config/ includes {inc} (the schema library stands alone)")
+            if is_section(f"{module}/{name}") and target not in SECTION_MAY_INCLUDE and not is_section(inc):
+                violations.append(f"{rel}: a config section includes {inc} (sections are leaves)")
+            if module == "settings" and target not in ("config", "settings") and not is_section(inc):
+                violations.append(f"{rel}: settings/ includes {inc} (only config/ and sections)")
+            if target == "settings" and module not in ABOVE_SETTINGS:
+                violations.append(f"{rel}: includes {inc} ({module}/ is below the aggregate)")
 
 for v in violations:
     print(v)

@@ -159,7 +159,7 @@ TEST(Commands, NotHttpExitsThree) {
                            " did not answer with valid HTTP: not an HTTP response (got \"220 mx "
                            "ESMTP\")\n"
                            "mailgate: check that --api points at the gateway's http.listen "
-                           "address\n");
+                           "address (https:// when http.tls is set)\n");
 }
 
 TEST(Commands, QueueActionsEncodeTheDestination) {

@@ -194,5 +194,36 @@ TEST(HttpClient, PeerThatIsNotHttp) {
   }
 }
 
+// https: what fails before any HTTP is sent. (Against the real HTTPS
+// listener: tests/integration/test_https.py.)
+TEST(HttpClient, HttpsFailuresAreTlsErrorsOrBoundedWaits) {
+  TestServer plain([](const std::string&) -> std::optional<std::string> { return std::nullopt; });
+  Url url = plain.url();
+  url.tls = true;
+  HttpOptions options;
+  options.ca_file = "/nonexistent/ca.pem";
+  try {
+    http_request(url, {"GET", "/", {}, ""}, options);
+    FAIL();
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.kind(), HttpError::Kind::Tls);
+    EXPECT_NE(std::string(e.what()).find("cannot read the CA file /nonexistent/ca.pem"),
+              std::string::npos)
+        << e.what();
+  }
+  // A server that never answers the ClientHello: the handshake's wait is bounded.
+  options = HttpOptions{};
+  options.timeout = std::chrono::milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    http_request(url, {"GET", "/", {}, ""}, options);
+    FAIL();
+  } catch (const HttpError& e) {
+    EXPECT_EQ(e.kind(), HttpError::Kind::Timeout);
+    EXPECT_STREQ(e.what(), "the TLS handshake timed out after 300 ms");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace mailgate::adminclient

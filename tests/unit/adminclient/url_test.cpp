@@ -27,6 +27,19 @@ TEST(Url, AcceptsHttpUrls) {
   EXPECT_EQ(parsed("http://gw:65535"), "http://gw:65535");
 }
 
+TEST(Url, AcceptsHttpsUrls) {
+  EXPECT_EQ(parsed("https://127.0.0.1:8025"), "https://127.0.0.1:8025");
+  EXPECT_EQ(parsed("HTTPS://gw:443/x/"), "https://gw/x");
+  EXPECT_EQ(parsed("https://gw:80"), "https://gw:80");
+  auto u = parse_url("https://[::1]");
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->authority(), "[::1]");
+  EXPECT_FALSE(parse_url("http://gw")->tls);
+  EXPECT_FALSE(parse_url("gw:8025")->tls);
+}
+
 TEST(Url, SchemeMayBeLeftOut) {
   // http.listen's own syntax works as --api.
   EXPECT_EQ(parsed("127.0.0.1:8025"), "http://127.0.0.1:8025");
@@ -55,10 +68,8 @@ TEST(Url, Fields) {
 }
 
 TEST(Url, RejectsWithReason) {
-  EXPECT_EQ(parsed("https://gw:8025"),
-            "error: only http:// URLs are supported (the admin API is plain HTTP)");
-  EXPECT_EQ(parsed("ftp://gw"),
-            "error: only http:// URLs are supported (the admin API is plain HTTP)");
+  EXPECT_EQ(parsed("ftp://gw"), "error: only http:// and https:// URLs are supported");
+  EXPECT_EQ(parsed("httpss://gw"), "error: only http:// and https:// URLs are supported");
   EXPECT_EQ(parsed("http://"), "error: the URL has no host");
   EXPECT_EQ(parsed("http://:8025"), "error: the URL has no host");
   EXPECT_EQ(parsed("http://gw:0"), "error: bad port '0'");

@@ -144,6 +144,12 @@ struct Gateway {
   // hands it to the engine.
   spool::MessageId send(const std::string& sender, const std::vector<Rcpt>& rcpts,
                         const std::string& body, std::optional<spool::MessageId> id = {}) {
+    return send_to(kDest, std::nullopt, sender, rcpts, body, id);
+  }
+  // The same for any destination, with the smarthost AUTH a route gave.
+  spool::MessageId send_to(const std::string& dest, std::optional<spool::RouteAuth> auth,
+                           const std::string& sender, const std::vector<Rcpt>& rcpts,
+                           const std::string& body, std::optional<spool::MessageId> id = {}) {
     if (!id) id = ids.next();
     spool::Envelope env;
     env.sender = sender;
@@ -157,16 +163,17 @@ struct Gateway {
       rec.recipients.push_back({i, spool::RcptState::Pending, {}});
     rec.size = body.size();
     rec.next_attempt_ms = env.received_ms;
+    rec.auth = auth;
     spool::WriteSet set(*store);
     set.put_body_chunk(*id, 0, body);
     set.put_envelope(*id, env);
-    set.put_dest(*id, kDest, rec);
+    set.put_dest(*id, dest, rec);
     auto done = std::make_shared<std::promise<std::error_code>>();
     auto result = done->get_future();
     writer->submit(std::move(set), true, [done](std::error_code ec) { done->set_value(ec); });
     EXPECT_EQ(result.wait_for(kDeadline), std::future_status::ready);
     EXPECT_FALSE(result.get());
-    engine->enqueue(*id, {{kDest, spool::RouteTls::Default}}, body.size());
+    engine->enqueue(*id, {{dest, spool::RouteTls::Default, auth}}, body.size());
     return *id;
   }
 
@@ -333,6 +340,51 @@ TEST(DeliveryEngine, ARefusedConnectionDefersTheDestinationWithoutCountingAnAtte
   ASSERT_TRUE(gw.store->read_dest(id, kDest, rec));
   EXPECT_EQ(rec.attempts, 0u);
   EXPECT_EQ(rec.recipients[0].state, spool::RcptState::Pending);
+}
+
+TEST(DeliveryEngine, SmarthostAuthPerAccountAndARefusedLoginDefersWithoutThePassword) {
+  FakeSmtpServer remote({"AUTH PLAIN LOGIN", "8BITMIME"});
+  remote.accept_login("alice", "alice-pw", "535 5.7.8 bad credentials: {}");
+  Gateway gw(remote.port(), [](policy::Config& c) { c.delivery.retry.first = 1h; });
+  const auto at = "@[127.0.0.1]:" + std::to_string(remote.port());
+  const std::string alice = "alice" + at, bob = "bob" + at;
+  // plaintext: the fake server speaks no TLS.
+  gw.send_to(alice, spool::RouteAuth{"alice", "alice-pw", true}, "s@origin.test",
+             {{"a@partner.test"}}, "Subject: a\r\n\r\na\r\n");
+  const auto bob_id = gw.send_to(bob, spool::RouteAuth{"bob", "bobs-secret-pw", true},
+                                 "s@origin.test", {{"b@partner.test"}}, "Subject: b\r\n\r\nb\r\n");
+  ASSERT_TRUE(remote.wait_transactions(1, kDeadline));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& r : gw.log_records(1))
+      if (r.value("event", "") == "transient_failure") return true;
+    return false;
+  }));
+  const auto txs = remote.transactions();
+  ASSERT_EQ(txs.size(), 1u);
+  EXPECT_EQ(txs[0].auth, "alice");
+  EXPECT_EQ(txs[0].rcpts, std::vector<std::string>{"a@partner.test"});
+
+  const auto records = gw.log_records(2);
+  const auto deferred = with_event(records, "transient_failure");
+  ASSERT_EQ(deferred.size(), 1u);
+  EXPECT_EQ(deferred[0]["destination"], bob);
+  EXPECT_EQ(deferred[0]["code"], 454);
+  EXPECT_EQ(deferred[0]["enhanced"], "4.7.8");
+  const std::string text = deferred[0]["text"];
+  EXPECT_NE(text.find("smarthost authentication failed"), std::string::npos) << text;
+  EXPECT_NE(text.find("535 5.7.8 bad credentials: ***"), std::string::npos) << text;
+  EXPECT_TRUE(with_event(records, "bounce").empty());
+  // Not a word of the password (nor of its base64 forms) in the log.
+  std::ifstream in(gw.cfg.log.deliveries);
+  const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(whole.find("bobs-secret-pw"), std::string::npos);
+  EXPECT_EQ(whole.find("Ym9icy1zZWNyZXQtcHc"), std::string::npos);  // base64("bobs-secret-pw")
+  // Bob's message waits in the spool with its credentials.
+  spool::DestRecord rec;
+  ASSERT_TRUE(gw.store->read_dest(bob_id, bob, rec));
+  EXPECT_EQ(rec.recipients[0].state, spool::RcptState::Pending);
+  ASSERT_TRUE(rec.auth);
+  EXPECT_EQ(rec.auth->user, "bob");
 }
 
 TEST(DeliveryEngine, AnExpiredMessageBouncesWith447) {

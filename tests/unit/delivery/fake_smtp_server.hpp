@@ -3,7 +3,8 @@
 // one per connection), so it never shares an io_context with the code under
 // test. It speaks enough SMTP for the delivery client: 220, EHLO/HELO (with
 // the extensions a test asks for), MAIL, RCPT (scripted replies per address),
-// DATA (dot-unstuffed, recorded), RSET, NOOP, QUIT.
+// DATA (dot-unstuffed, recorded), RSET, NOOP, QUIT, and AUTH PLAIN / LOGIN
+// against one user when a test gives it (offer it with "AUTH PLAIN LOGIN").
 // Promises: every blocking call has a timeout (the stop flag is checked at
 // least every 50 ms); the destructor stops and joins every thread; waits
 // take a deadline and return false when it passes.
@@ -29,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "text/base64.hpp"
+
 namespace mailgate::delivery::testing {
 
 class FakeSmtpServer {
@@ -38,6 +41,7 @@ class FakeSmtpServer {
     std::vector<std::string> rcpts;  // accepted recipients (addresses without <>)
     std::vector<std::string> refused;
     std::string data;  // unstuffed, CRLF line ends, without the final dot line
+    std::string auth;  // the user the session logged in as ("" none)
   };
 
   // `extensions`: EHLO keywords to offer ("8BITMIME", "DSN", "PIPELINING", ...).
@@ -82,6 +86,17 @@ class FakeSmtpServer {
     std::lock_guard lk(mu_);
     auto& q = scripts_[address];
     for (auto& r : replies) q.push_back(std::move(r));
+  }
+
+  // AUTH succeeds for exactly these credentials; otherwise it answers
+  // `refusal` (where "{}" is replaced by the base64 line the client sent, to
+  // play a server that echoes it).
+  void accept_login(std::string user, std::string password,
+                    std::string refusal = "535 5.7.8 authentication credentials invalid") {
+    std::lock_guard lk(mu_);
+    auth_user_ = std::move(user);
+    auth_password_ = std::move(password);
+    auth_refusal_ = std::move(refusal);
   }
 
   // Waits until `n` transactions have been completed (DATA accepted).
@@ -182,13 +197,71 @@ class FakeSmtpServer {
     cv_.notify_all();
   }
 
+  // One AUTH exchange; the user logged in as, or "".
+  std::string authenticate(int fd, std::string& buf, const std::string& line) {
+    std::string rest = line.size() > 5 ? line.substr(5) : "";
+    const auto space = rest.find(' ');
+    std::string mechanism = upper_verb(rest);
+    std::string ir = space == std::string::npos ? "" : rest.substr(space + 1);
+    std::string user, password, last;
+    std::string reply_line;
+    if (mechanism == "PLAIN") {
+      if (ir.empty()) {
+        send_all(fd, "334 \r\n");
+        if (!read_line(fd, buf, ir)) return {};
+        note(ir);
+      }
+      last = ir;
+      const auto decoded = text::base64_decode(ir).value_or("");
+      const auto nul1 = decoded.find('\0');
+      const auto nul2 = nul1 == std::string::npos ? nul1 : decoded.find('\0', nul1 + 1);
+      if (nul2 != std::string::npos) {
+        user = decoded.substr(nul1 + 1, nul2 - nul1 - 1);
+        password = decoded.substr(nul2 + 1);
+      }
+    } else if (mechanism == "LOGIN") {
+      std::string u, p;
+      send_all(fd, "334 VXNlcm5hbWU6\r\n");
+      if (!read_line(fd, buf, u)) return {};
+      note(u);
+      send_all(fd, "334 UGFzc3dvcmQ6\r\n");
+      if (!read_line(fd, buf, p)) return {};
+      note(p);
+      last = p;
+      user = text::base64_decode(u).value_or("");
+      password = text::base64_decode(p).value_or("");
+    } else {
+      send_all(fd, "504 5.5.4 unrecognized authentication type\r\n");
+      return {};
+    }
+    std::string refusal;
+    bool ok = false;
+    {
+      std::lock_guard lk(mu_);
+      ok = !auth_user_.empty() && user == auth_user_ && password == auth_password_;
+      refusal = auth_refusal_;
+    }
+    if (ok) {
+      send_all(fd, "235 2.7.0 authentication successful\r\n");
+      return user;
+    }
+    if (const auto at = refusal.find("{}"); at != std::string::npos) refusal.replace(at, 2, last);
+    send_all(fd, refusal + "\r\n");
+    return {};
+  }
+
   void session(int fd) {
     std::string buf, line;
     send_all(fd, "220 fake.test ESMTP\r\n");
     Transaction tx;
+    std::string authed;
     while (read_line(fd, buf, line)) {
       note(line);
       const auto verb = upper_verb(line);
+      if (verb == "AUTH") {
+        authed = authenticate(fd, buf, line);
+        continue;
+      }
       if (verb == "EHLO") {
         std::string out = "250";
         out += extensions_.empty() ? " " : "-";
@@ -201,6 +274,7 @@ class FakeSmtpServer {
       } else if (verb == "MAIL") {
         tx = Transaction{};
         tx.mail_from = line.substr(5);
+        tx.auth = authed;
         send_all(fd, "250 2.1.0 ok\r\n");
       } else if (verb == "RCPT") {
         const auto address = address_of(line);
@@ -255,6 +329,7 @@ class FakeSmtpServer {
   std::vector<Transaction> transactions_;
   std::vector<std::string> commands_;
   std::size_t connections_ = 0;
+  std::string auth_user_, auth_password_, auth_refusal_;
 };
 
 }  // namespace mailgate::delivery::testing

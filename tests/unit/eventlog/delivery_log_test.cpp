@@ -155,6 +155,13 @@ TEST(ToJson, OmitsEmptyOptionalFields) {
   EXPECT_EQ(k.at("text"), "");
 }
 
+TEST(ToJson, AuthIsTheAuthenticatedUserWhenThereIsOne) {
+  LogRecord r = full_record();
+  EXPECT_FALSE(json::parse(to_json(r)).contains("auth"));
+  r.auth_user = "app@example.org";
+  EXPECT_EQ(json::parse(to_json(r)).at("auth"), "app@example.org");
+}
+
 TEST(ToJson, EscapesControlCharactersQuotesAndBackslashes) {
   LogRecord r = full_record();
   r.text = "say \"hi\"\\ now\r\nnext\tline\x01\x1f end";

@@ -18,6 +18,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,28 @@
 
 namespace mailgate::metrics {
 namespace {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+constexpr Family kConnections{"mailgate_smtp_connections_total", Type::Counter,
+                              "SMTP connections accepted"};
+constexpr Family kSessions{"mailgate_smtp_sessions_active", Type::Gauge, "SMTP sessions open now"};
+constexpr Family kDeliveries{
+    "mailgate_deliveries_total", Type::Counter, "Delivery outcomes", {"result", "destination"}};
+constexpr Family kOutbound{"mailgate_outbound_connections_active", Type::Gauge,
+                           "Outbound connections"};
+constexpr Family kQueue{"mailgate_queue_messages", Type::Gauge, "Queued messages", {"state"}};
+constexpr Family kLuaErrors{"mailgate_lua_errors_total", Type::Counter, "Lua errors", {"hook"}};
+constexpr Family kBytes{"mailgate_received_bytes_total", Type::Counter, "Bytes"};
+constexpr Family kSmall{"mailgate_small", Type::Gauge, "Small"};
+constexpr Family kZero{"mailgate_zero", Type::Gauge, "Zero"};
+constexpr Family kDeliverySeconds{"mailgate_delivery_seconds", Type::Histogram,
+                                  "Delivery attempt duration"};
+constexpr Family kHookSeconds{
+    "mailgate_lua_hook_seconds", Type::Histogram, "Lua hook duration", {"hook"}};
+constexpr Family kX{"mailgate_x_seconds", Type::Histogram, "x"};
+constexpr Family kSpoolWrite{"mailgate_spool_write_seconds", Type::Histogram,
+                             "Spool batch write and sync time"};
 
 struct Sample {
   std::string name;
@@ -238,8 +261,8 @@ TEST(Exposition, EmptyIsEmpty) { EXPECT_EQ(Exposition().text(), ""); }
 
 TEST(Exposition, CounterAndGaugeWithHelpAndType) {
   Exposition e;
-  e.counter("mailgate_smtp_connections_total", "SMTP connections accepted", 42);
-  e.gauge("mailgate_smtp_sessions_active", "SMTP sessions open now", 3);
+  e.add(kConnections, 42);
+  e.add(kSessions, 3);
   const auto text = e.text();
   Parser p(text);
   ASSERT_EQ(p.families.size(), 2u) << text;
@@ -257,13 +280,11 @@ TEST(Exposition, CounterAndGaugeWithHelpAndType) {
 
 TEST(Exposition, SameNameSamplesShareOneFamilyInFirstAddedOrder) {
   Exposition e;
-  e.counter("mailgate_deliveries_total", "Delivery outcomes", 5,
-            {{"result", "delivery"}, {"destination", "gmail.com"}});
-  e.gauge("mailgate_outbound_connections_active", "Outbound connections", 2);
-  e.counter("mailgate_deliveries_total", "Delivery outcomes", 7,
-            {{"result", "bounce"}, {"destination", "other"}});
-  e.gauge("mailgate_queue_messages", "Queued messages", 1, {{"state", "ready"}});
-  e.gauge("mailgate_queue_messages", "Queued messages", 9, {{"state", "scheduled"}});
+  e.add(kDeliveries, 5, {"delivery", "gmail.com"});
+  e.add(kOutbound, 2);
+  e.add(kDeliveries, 7, {"bounce", "other"});
+  e.add(kQueue, 1, {"ready"});
+  e.add(kQueue, 9, {"scheduled"});
   const auto text = e.text();
   EXPECT_EQ(count_lines_starting(text, "# TYPE mailgate_deliveries_total "), 1) << text;
   EXPECT_EQ(count_lines_starting(text, "# HELP mailgate_deliveries_total "), 1) << text;
@@ -280,7 +301,7 @@ TEST(Exposition, SameNameSamplesShareOneFamilyInFirstAddedOrder) {
   EXPECT_EQ(d[1].label("result"), "bounce");
   EXPECT_EQ(d[1].label("destination"), "other");
   EXPECT_EQ(d[1].value, 7);
-  // Labels keep the order they were given in.
+  // Labels keep the order they were declared in.
   EXPECT_EQ(d[0].labels[0].first, "result");
   EXPECT_EQ(d[0].labels[1].first, "destination");
   EXPECT_EQ(p.families[2].samples.size(), 2u);
@@ -289,7 +310,7 @@ TEST(Exposition, SameNameSamplesShareOneFamilyInFirstAddedOrder) {
 TEST(Exposition, LabelValuesAreEscaped) {
   Exposition e;
   const std::string tricky = "a \"quoted\" back\\slash and\nnewline";
-  e.counter("mailgate_lua_errors_total", "Lua errors", 1, {{"hook", tricky}});
+  e.add(kLuaErrors, 1, {tricky});
   const auto text = e.text();
   EXPECT_EQ(count_lines_starting(text, "mailgate_lua_errors_total{"), 1) << text;
   Parser p(text);
@@ -298,11 +319,20 @@ TEST(Exposition, LabelValuesAreEscaped) {
   EXPECT_EQ(p.families[0].samples[0].label("hook"), tricky);
 }
 
+TEST(Exposition, SamplesMustFitTheirDeclaration) {
+  Exposition e;
+  EXPECT_THROW(e.add(kDeliveries, 1, {"delivery"}), std::logic_error);  // one label missing
+  EXPECT_THROW(e.add(kConnections, 1, {"x"}), std::logic_error);        // none declared
+  EXPECT_THROW(e.add(kX, 1), std::logic_error);                         // a histogram
+  EXPECT_THROW(e.add(kConnections, HistogramSnapshot{}), std::logic_error);
+  EXPECT_EQ(e.text(), "");
+}
+
 TEST(Exposition, ValuesKeepTheirPrecision) {
   Exposition e;
-  e.counter("mailgate_received_bytes_total", "Bytes", 123'456'789'012.0);
-  e.gauge("mailgate_small", "Small", 0.00005);
-  e.gauge("mailgate_zero", "Zero", 0);
+  e.add(kBytes, 123'456'789'012.0);
+  e.add(kSmall, 0.00005);
+  e.add(kZero, 0);
   Parser p(e.text());
   ASSERT_EQ(p.families.size(), 3u);
   EXPECT_EQ(p.families[0].samples[0].value, 123'456'789'012.0);
@@ -319,7 +349,7 @@ TEST(Exposition, HistogramBucketsAreCumulativeAndInfIsTheCount) {
   worker2.add_to(snap);
 
   Exposition e;
-  e.histogram("mailgate_delivery_seconds", "Delivery attempt duration", snap);
+  e.add(kDeliverySeconds, snap);
   const auto text = e.text();
   Parser p(text);
   ASSERT_EQ(p.families.size(), 1u) << text;
@@ -345,9 +375,9 @@ TEST(Exposition, HistogramSeriesWithLabelsShareOneFamily) {
   Histogram(hook_buckets()).add_to(empty);
 
   Exposition e;
-  e.histogram("mailgate_lua_hook_seconds", "Lua hook duration", a, {{"hook", "connect"}});
-  e.histogram("mailgate_lua_hook_seconds", "Lua hook duration", b, {{"hook", "helo"}});
-  e.histogram("mailgate_lua_hook_seconds", "Lua hook duration", empty, {{"hook", "rcpt_to"}});
+  e.add(kHookSeconds, a, {"connect"});
+  e.add(kHookSeconds, b, {"helo"});
+  e.add(kHookSeconds, empty, {"rcpt_to"});
   const auto text = e.text();
   EXPECT_EQ(count_lines_starting(text, "# TYPE mailgate_lua_hook_seconds "), 1) << text;
   Parser p(text);
@@ -379,7 +409,7 @@ TEST(Exposition, HistogramWithoutBoundsHasOnlyTheInfBucket) {
   HistogramSnapshot s;
   h.add_to(s);
   Exposition e;
-  e.histogram("mailgate_x_seconds", "x", s);
+  e.add(kX, s);
   Parser p(e.text());
   ASSERT_EQ(p.families.size(), 1u);
   const auto series = checked_series(p.families[0], {});
@@ -396,10 +426,8 @@ TEST(Exposition, DeliveriesByResultAndDestination) {
   Exposition e;
   for (std::size_t o = 0; o < kOutcomeCount; ++o)
     for (std::size_t l = 0; l < labels.size(); ++l)
-      e.counter("mailgate_deliveries_total", "Delivery outcomes",
-                static_cast<double>(c.get(static_cast<Outcome>(o), l)),
-                {{"result", std::string(outcome_name(static_cast<Outcome>(o)))},
-                 {"destination", std::string(labels.name(l))}});
+      e.add(kDeliveries, static_cast<double>(c.get(static_cast<Outcome>(o), l)),
+            {outcome_name(static_cast<Outcome>(o)), labels.name(l)});
   Parser p(e.text());
   ASSERT_EQ(p.families.size(), 1u);
   ASSERT_EQ(p.families[0].samples.size(), kOutcomeCount * 3);
@@ -418,19 +446,17 @@ TEST(Exposition, PromtoolAcceptsTheText) {
   const char* promtool = "/usr/bin/promtool";
   if (::access(promtool, X_OK) != 0) GTEST_SKIP() << "no " << promtool;
   Exposition e;
-  e.counter("mailgate_smtp_connections_total", "SMTP connections accepted", 10);
-  e.gauge("mailgate_smtp_sessions_active", "SMTP sessions open now", 1);
-  e.counter("mailgate_deliveries_total", "Delivery outcomes", 5,
-            {{"result", "delivery"}, {"destination", "gmail.com"}});
-  e.counter("mailgate_deliveries_total", "Delivery outcomes", 1,
-            {{"result", "bounce"}, {"destination", "other"}});
+  e.add(kConnections, 10);
+  e.add(kSessions, 1);
+  e.add(kDeliveries, 5, {"delivery", "gmail.com"});
+  e.add(kDeliveries, 1, {"bounce", "other"});
   Histogram h(spool_write_buckets());
   for (double v : {0.00003, 0.0004, 0.002, 0.7, 3.0}) h.observe(v);
   HistogramSnapshot s;
   h.add_to(s);
-  e.histogram("mailgate_spool_write_seconds", "Spool batch write and sync time", s);
-  e.histogram("mailgate_lua_hook_seconds", "Lua hook duration", s, {{"hook", "connect"}});
-  e.histogram("mailgate_lua_hook_seconds", "Lua hook duration", s, {{"hook", "helo"}});
+  e.add(kSpoolWrite, s);
+  e.add(kHookSeconds, s, {"connect"});
+  e.add(kHookSeconds, s, {"helo"});
 
   char path[] = "/tmp/mailgate-exposition-XXXXXX";
   const int fd = ::mkstemp(path);

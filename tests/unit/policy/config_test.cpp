@@ -1,4 +1,5 @@
-// Tests of policy/config: the shipped conf/mailgate.lua, defaults, every
+// Tests of loading a config file (policy/config + core/settings + every
+// module's section): the shipped conf/mailgate.lua, defaults, every
 // section, unknown keys, type and unit errors, --set overrides, merging of
 // configure{} calls, several listeners, "not implemented yet" features and
 // Lua load/run errors.
@@ -92,7 +93,12 @@ TEST_F(ConfigTest, ShippedConfigLoads) {
   EXPECT_EQ(l.relay_networks[0].str(), "127.0.0.0/8");
   EXPECT_EQ(l.relay_networks[1].str(), "::1/128");
   EXPECT_TRUE(l.relay_domains.empty());
-  EXPECT_FALSE(l.starttls);
+  // STARTTLS out of the box, with a self-signed pair made on first start.
+  EXPECT_TRUE(l.starttls);
+  EXPECT_FALSE(l.implicit_tls);
+  EXPECT_EQ(l.tls.cert, "var/tls/cert.pem");
+  EXPECT_EQ(l.tls.key, "var/tls/key.pem");
+  EXPECT_TRUE(l.tls.self_signed);
   EXPECT_EQ(l.auth, AuthMode::Off);
   EXPECT_EQ(l.max_message_size, 25'000'000u);
   EXPECT_EQ(l.max_recipients, 1000u);
@@ -238,8 +244,13 @@ TEST_F(ConfigTest, UnknownKeysAreNamed) {
               HasSubstr("listen: unknown key 'listen[1].adress'"));
   EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:1', timeouts = { idle = 1 } }"),
               HasSubstr("listen: unknown key 'listen[1].timeouts.idle'"));
+  EXPECT_THAT(error(std::string(kListen) + "mailgate.listen { address = '127.0.0.1:2', tsl = 1 }"),
+              HasSubstr("listen: unknown key 'listen[2].tsl'"));
+  EXPECT_THAT(error(std::string(kListen) +
+                    "mailgate.listen { address = '127.0.0.1:2', tls = { crt = 'x' } }"),
+              HasSubstr("listen: unknown key 'listen[2].tls.crt'"));
   EXPECT_THAT(error(std::string(kListen) + "mailgate.listen { address = '127.0.0.1:2', tls = 1 }"),
-              HasSubstr("listen: unknown key 'listen[2].tls'"));
+              HasSubstr("listen[2].tls: expected a table, got 1"));
 }
 
 TEST_F(ConfigTest, ErrorsStartWithTheFile) {
@@ -452,7 +463,7 @@ TEST_F(ConfigTest, Overrides) {
 
   // Value typing: true/false → boolean, digits → number, else string.
   EXPECT_THAT(error(base, {"listen.starttls=true"}),
-              HasSubstr("listen[1].starttls: STARTTLS is not implemented yet"));
+              HasSubstr("listen[1].starttls: needs a certificate"));
   EXPECT_NO_THROW(load(base, {"listen.starttls=false"}));
   EXPECT_THAT(error(base, {"workers=two"}),
               HasSubstr("workers: expected an integer from 0 to 1024, got \"two\""));
@@ -493,24 +504,56 @@ TEST_F(ConfigTest, OverridesCreateTables) {
   EXPECT_EQ(c.policy.hook_timeout, 1500ms);
 }
 
-TEST_F(ConfigTest, NotImplementedYet) {
+TEST_F(ConfigTest, TlsKeys) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"mailgate.listen { address = '127.0.0.1:25', starttls = true }",
-       "listen[1].starttls: STARTTLS is not implemented yet"},
-      {"mailgate.listen { address = '127.0.0.1:25', auth = 'optional' }",
-       "listen[1].auth: AUTH is not implemented yet"},
-      {"mailgate.listen { address = '127.0.0.1:25', auth = 'required' }",
-       "listen[1].auth: AUTH is not implemented yet"},
+       "listen[1].starttls: needs a certificate"},
+      {"mailgate.listen { address = '127.0.0.1:25', implicit_tls = true }",
+       "listen[1].implicit_tls: needs a certificate"},
       {std::string(kListen) + "mailgate.configure { tls = { cert = 'c.pem' } }",
-       "tls.cert: TLS certificates are not implemented yet"},
+       "tls.key: required with tls.cert"},
       {std::string(kListen) + "mailgate.configure { tls = { key = 'k.pem' } }",
-       "tls.key: TLS certificates are not implemented yet"},
+       "tls.cert: required with tls.key"},
+      {std::string(kListen) + "mailgate.configure { tls = { cert = 'c', key = 'k', x = 1 } }",
+       "configure: unknown key 'tls.x'"},
+      {std::string(kListen) + "mailgate.configure { tls = { cert = '', key = 'k' } }",
+       "tls.cert"},
   };
   for (const auto& [lua, want] : cases) {
     EXPECT_THAT(error(lua), HasSubstr(want)) << lua;
   }
+  // The global certificate serves every listener without its own.
+  Config c = load(
+      "mailgate.configure { tls = { cert = 'g.pem', key = 'g.key' } }\n"
+      "mailgate.listen { address = '127.0.0.1:25', starttls = true }\n"
+      "mailgate.listen { address = '127.0.0.1:465', implicit_tls = true,\n"
+      "                  tls = { cert = 'own.pem', key = 'own.key' } }\n");
+  EXPECT_EQ(c.listeners.at(0).tls.cert, "g.pem");
+  EXPECT_EQ(c.listeners.at(1).tls.cert, "own.pem");
+  EXPECT_TRUE(c.listeners.at(1).implicit_tls);
+  EXPECT_FALSE(c.tls.self_signed);
+}
+
+TEST_F(ConfigTest, AuthNeedsTlsUnlessPlaintextIsAllowed) {
+  EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:25', auth = 'optional' }"),
+              HasSubstr("listen[1].auth: AUTH is offered only over TLS"));
+  EXPECT_THAT(error("mailgate.listen { address = '127.0.0.1:25', auth = 'sometimes' }"),
+              HasSubstr("listen[1].auth"));
+  Config c = load(
+      "mailgate.listen { address = '127.0.0.1:25', auth = 'required', auth_plaintext = true }");
+  EXPECT_EQ(c.listeners.at(0).auth, AuthMode::Required);
+  EXPECT_TRUE(c.listeners.at(0).auth_plaintext);
+  c = load(
+      "mailgate.configure { tls = { cert = 'c', key = 'k' } }\n"
+      "mailgate.listen { address = '127.0.0.1:587', auth = 'optional', starttls = true }");
+  EXPECT_EQ(c.listeners.at(0).auth, AuthMode::Optional);
   EXPECT_NO_THROW(
-      load("mailgate.listen { address = '127.0.0.1:25', auth = 'off', starttls = false }"));
+      load("mailgate.listen { address = '127.0.0.1:25', auth = 'off', starttls = false, "
+           "implicit_tls = false, auth_plaintext = false }"));
+  EXPECT_THAT(error(std::string(kListen), {"listen.auth=optional"}),
+              HasSubstr("AUTH is offered only over TLS: set starttls or implicit_tls "
+                        "(auth_plaintext = true allows it without, for loopback tests) (from --set "
+                        "listen.auth=optional)"));
 }
 
 TEST_F(ConfigTest, HookRegistrationIsCheckedAtLoad) {
@@ -518,7 +561,7 @@ TEST_F(ConfigTest, HookRegistrationIsCheckedAtLoad) {
       load(std::string(kListen) + "\nmailgate.on('rcpt_to', function(tx, rcpt) end)\n"));
   EXPECT_THAT(error("mailgate.on('rcpt', function() end)"), HasSubstr("unknown event 'rcpt'"));
   EXPECT_THAT(error("mailgate.on('rcpt_to', 42)"), HasSubstr("function expected"));
-  EXPECT_THAT(error("mailgate.on('auth', function() end)"), HasSubstr("not implemented yet"));
+  EXPECT_NO_THROW(load(std::string(kListen) + "\nmailgate.on('auth', function() end)\n"));
   EXPECT_THAT(error("mailgate.use('no_such_plugin', {})"),
               ::testing::AllOf(HasSubstr("test.lua:1: "), HasSubstr("'no_such_plugin' not found")));
   EXPECT_THAT(error("mailgate.use('../etc/passwd')"), HasSubstr("bad plugin name"));
@@ -528,6 +571,8 @@ TEST_F(ConfigTest, HookRegistrationIsCheckedAtLoad) {
   EXPECT_THAT(error("mailgate.ratelimit.check('k', '1/s')"),
               HasSubstr("only be called inside a hook"));
   EXPECT_THAT(error("mailgate.suppression.has('a@b')"), HasSubstr("only be called inside a hook"));
+  EXPECT_THAT(error("mailgate.crypt_verify('pw', '$6$salt$hash')"),
+              HasSubstr("only be called inside a hook"));
 }
 
 TEST_F(ConfigTest, LuaErrorsCarryFileAndLine) {

@@ -324,7 +324,7 @@ TEST(PolicyRuntime, RouteResults) {
   r = route("other.test");
   EXPECT_EQ(r.kind, RouteDecision::Kind::Mx);
   EXPECT_EQ(r.destination, "other.test");
-  EXPECT_TRUE(route("e.test").failure.error);  // outbound AUTH not built: refused, not ignored
+  EXPECT_TRUE(route("e.test").failure.error);  // auth without a password: refused, not ignored
   EXPECT_TRUE(route("f.test").failure.error);
 }
 

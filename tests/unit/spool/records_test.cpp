@@ -268,3 +268,35 @@ TEST(Records, DestV3CarriesFlagsAndRouteTlsAndOlderVersionsAreStillRead) {
   EXPECT_EQ(parse_route_tls(""), RouteTls::Default);
   EXPECT_EQ(to_string(RouteTls::Disabled), "disabled");
 }
+
+TEST(Records, DestV4CarriesSmarthostAuthAndIsWrittenOnlyWithIt) {
+  DestRecord d;
+  d.recipients.push_back({0, RcptState::Pending, ""});
+  d.attempts = 2;
+  d.tls = RouteTls::Required;
+  EXPECT_EQ(encode(d)[0], 3);  // without credentials: still v3 (an older binary reads it)
+  d.auth = RouteAuth{"app@example.com", std::string("p\0:w", 4), false};
+  auto v4 = encode(d);
+  EXPECT_EQ(v4[0], 4);
+  DestRecord out;
+  ASSERT_TRUE(decode(v4, out));
+  ASSERT_TRUE(out.auth);
+  EXPECT_EQ(*out.auth, *d.auth);
+  EXPECT_EQ(out.tls, RouteTls::Required);
+  EXPECT_EQ(out.attempts, 2u);
+  d.auth->plaintext = true;
+  ASSERT_TRUE(decode(encode(d), out));
+  EXPECT_TRUE(out.auth->plaintext);
+  // Every truncation is refused, and so are unknown flags or a v4 without
+  // credentials.
+  for (std::size_t n = 1; n < v4.size(); ++n) EXPECT_FALSE(decode(v4.substr(0, n), out)) << n;
+  const auto flags_at = encode(DestRecord{d.recipients, 2, 0, 0, false, RouteTls::Required}).size();
+  std::string bad = v4;
+  bad[flags_at] = '\x04';
+  EXPECT_FALSE(decode(bad, out));
+  bad[flags_at] = '\0';
+  EXPECT_FALSE(decode(bad, out));
+  std::string v3_marked_v4 = encode(DestRecord{d.recipients, 2, 0, 0, false, RouteTls::Required});
+  v3_marked_v4[0] = 4;
+  EXPECT_FALSE(decode(v3_marked_v4, out));
+}

@@ -41,11 +41,13 @@ struct Spool {
     e.sender = "s@x.test";
     put(store->meta(), std::string(id.key()), encode(e));
   }
-  void dest(const MessageId& id, const std::string& d, std::int64_t next, std::uint64_t size) {
+  void dest(const MessageId& id, const std::string& d, std::int64_t next, std::uint64_t size,
+            std::optional<RouteAuth> auth = std::nullopt) {
     DestRecord r;
     r.recipients.push_back({0, RcptState::Pending, ""});
     r.next_attempt_ms = next;
     r.size = size;
+    r.auth = std::move(auth);
     put(store->dest(), dest_key(id, d), encode(r));
   }
 };
@@ -205,6 +207,33 @@ TEST(Recovery, ThisRunsMessagesAreNeitherIndexedNorOrphaned) {
   EXPECT_FALSE(s.has(s.store->body(), body_key(old_orphan, 0)));
   EXPECT_TRUE(s.has(s.store->body(), body_key(live_partial, 0)));
   EXPECT_TRUE(s.has(s.store->body(), body_key(live_partial, 1)));
+}
+
+TEST(Recovery, SmarthostCredentialsComeBackPerDestinationNewestFirst) {
+  Spool s;
+  const std::string relay = "app@[192.0.2.7]:587";
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    auto id = MessageId::make(i, 0, i);
+    s.body(id, 1);
+    s.meta(id);
+    // The password changed (a reload) before the third message was routed.
+    s.dest(id, relay, 1, 1, RouteAuth{"app", i < 3 ? "old-pw" : "new-pw", i == 3});
+    s.dest(id, "a.test", 1, 1);
+  }
+  Recovery r(*s.store);
+  r.start();
+  r.join();
+  const auto& idx = r.index();
+  ASSERT_EQ(idx.destination_auth.size(), idx.destinations.size());
+  for (std::size_t i = 0; i < idx.destinations.size(); ++i) {
+    if (idx.destinations[i] == relay) {
+      ASSERT_TRUE(idx.destination_auth[i]);
+      EXPECT_EQ(*idx.destination_auth[i], (RouteAuth{"app", "new-pw", true}));
+    } else {
+      EXPECT_FALSE(idx.destination_auth[i]) << idx.destinations[i];
+    }
+  }
+  EXPECT_EQ(idx.entries.size(), 6u);
 }
 
 TEST(Recovery, EmptySpoolAndDestructorWithoutStart) {

@@ -27,6 +27,26 @@ TEST(ReceivedHeader, DesignFormatWithOneRecipient) {
             "\tfor <rcpt@example.org>; Sat, 28 Nov 2026 14:28:09 +0000\r\n");
 }
 
+TEST(ReceivedHeader, TlsVersionAndCipherAsAComment) {
+  auto i = base();
+  i.tls = true;
+  i.tls_version = "TLSv1.3";
+  i.tls_cipher = "TLS_AES_256_GCM_SHA384";
+  i.tls_bits = 256;
+  std::string out;
+  append_received_header(i, out);
+  EXPECT_EQ(out,
+            "Received: from client.example ([192.0.2.7] [192.0.2.7])\r\n"
+            "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n"
+            "\tby gw.example.com (mailgate) with ESMTPS id 0123456789abcdef0123456789abcdef; "
+            "Sat, 28 Nov 2026 14:28:09 +0000\r\n");
+  // A CR/LF in the cipher name (impossible from OpenSSL; the last defence) is cut.
+  i.tls_cipher = "X\r\nBcc: evil";
+  out.clear();
+  append_received_header(i, out);
+  EXPECT_EQ(out.find("Bcc"), std::string::npos);
+}
+
 TEST(ReceivedHeader, ProtocolNames) {
   struct {
     bool esmtp, tls, auth, utf8;

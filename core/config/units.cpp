@@ -1,4 +1,4 @@
-// policy/units: parses the size, duration and rate strings of the config file.
+// config/units: parses the size, duration and rate strings of the config file.
 // Grammar: a decimal number (digits, optionally "." and more digits; no sign,
 // no exponent, no surrounding blanks), an optional single space, then a
 // case-sensitive suffix. Arithmetic is exact (128-bit integers): a fraction is
@@ -7,13 +7,15 @@
 // errors rather than being rounded. Promises: negatives, overflow (beyond
 // uint64 bytes / int64 milliseconds), junk, empty strings and trailing garbage
 // all give nullopt, never a silent zero or a truncated value.
-#include "policy/units.hpp"
+#include "config/units.hpp"
 
 #include <cstddef>
+#include <cstdio>
+#include <iterator>
 #include <limits>
 #include <span>
 
-namespace mailgate::policy {
+namespace mailgate::config {
 namespace {
 
 using u128 = unsigned __int128;
@@ -93,33 +95,35 @@ std::optional<u128> parse_with_suffix(std::string_view s, std::span<const Suffix
   return std::nullopt;
 }
 
+constexpr Suffix kSizeSuffixes[] = {
+    {"", 1},
+    {"B", 1},
+    {"KB", 1000},
+    {"MB", 1000ull * 1000},
+    {"GB", 1000ull * 1000 * 1000},
+    {"TB", 1000ull * 1000 * 1000 * 1000},
+    {"KiB", 1ull << 10},
+    {"MiB", 1ull << 20},
+    {"GiB", 1ull << 30},
+    {"TiB", 1ull << 40},
+};
+
+constexpr Suffix kDurationSuffixes[] = {
+    {"", 1000},  // plain number: seconds
+    {"ms", 1},  {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 24 * 3600 * 1000},
+};
+
 }  // namespace
 
 std::optional<std::uint64_t> parse_size(std::string_view s) {
-  static constexpr Suffix kSuffixes[] = {
-      {"", 1},
-      {"B", 1},
-      {"KB", 1000},
-      {"MB", 1000ull * 1000},
-      {"GB", 1000ull * 1000 * 1000},
-      {"TB", 1000ull * 1000 * 1000 * 1000},
-      {"KiB", 1ull << 10},
-      {"MiB", 1ull << 20},
-      {"GiB", 1ull << 30},
-      {"TiB", 1ull << 40},
-  };
-  const auto bytes = parse_with_suffix(s, kSuffixes, std::numeric_limits<std::uint64_t>::max());
+  const auto bytes = parse_with_suffix(s, kSizeSuffixes, std::numeric_limits<std::uint64_t>::max());
   if (!bytes) return std::nullopt;
   return static_cast<std::uint64_t>(*bytes);
 }
 
 std::optional<Duration> parse_duration(std::string_view s) {
-  static constexpr Suffix kSuffixes[] = {
-      {"", 1000},  // plain number: seconds
-      {"ms", 1},  {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 24 * 3600 * 1000},
-  };
-  const auto ms =
-      parse_with_suffix(s, kSuffixes, static_cast<u128>(std::numeric_limits<Duration::rep>::max()));
+  const auto ms = parse_with_suffix(s, kDurationSuffixes,
+                                    static_cast<u128>(std::numeric_limits<Duration::rep>::max()));
   if (!ms) return std::nullopt;
   return Duration{static_cast<Duration::rep>(*ms)};
 }
@@ -146,4 +150,35 @@ std::optional<Rate> parse_rate(std::string_view s) {
   return Rate{count, per};
 }
 
-}  // namespace mailgate::policy
+std::string format_size(std::uint64_t bytes) {
+  if (bytes == 0) return "0";
+  std::uint64_t best = bytes;
+  std::string_view unit = " bytes";
+  for (const auto& s : kSizeSuffixes) {
+    const auto m = static_cast<std::uint64_t>(s.multiplier);
+    if (s.name.size() < 2 || bytes % m != 0) continue;
+    if (bytes / m < best) best = bytes / m, unit = s.name;  // KB before KiB: a tie stays decimal
+  }
+  return std::to_string(best) + std::string(unit);
+}
+
+std::string format_duration(Duration d) {
+  const auto ms = d.count();
+  if (ms == 0) return "0s";
+  // Largest unit first: "d", "h", "m", "s", "ms".
+  for (auto it = std::rbegin(kDurationSuffixes); it != std::rend(kDurationSuffixes); ++it) {
+    const auto m = static_cast<Duration::rep>(it->multiplier);
+    if (!it->name.empty() && ms % m == 0) return std::to_string(ms / m) + std::string(it->name);
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_rate(const Rate& r) {
+  const auto per = r.per.count();
+  const char* unit = per == 1000 ? "s" : per == 60 * 1000 ? "min" : "h";
+  char count[32];
+  std::snprintf(count, sizeof count, "%.15g", r.count);
+  return std::string(count) + "/" + unit;
+}
+
+}  // namespace mailgate::config

@@ -1,5 +1,5 @@
-// Table-driven tests of policy/units: sizes, durations and rates, valid and invalid.
-#include "policy/units.hpp"
+// Table-driven tests of config/units: sizes, durations and rates, valid and invalid.
+#include "config/units.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace mailgate::policy {
+namespace mailgate::config {
 namespace {
 
 using namespace std::chrono_literals;
@@ -160,4 +160,42 @@ TEST(Units, RateInvalid) {
 }
 
 }  // namespace
-}  // namespace mailgate::policy
+}  // namespace mailgate::config
+
+namespace mailgate::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Units, FormatIsExactAndShort) {
+  const std::vector<std::pair<std::uint64_t, std::string>> sizes = {
+      {0, "0"},
+      {1000, "1KB"},
+      {1024, "1KiB"},
+      {1'000'000'000, "1GB"},
+      {256 * 1024, "256KiB"},
+      {64ull << 20, "64MiB"},
+      {25'000'000, "25MB"},
+      {1500, "1500 bytes"},
+      {1'500'000, "1500KB"},
+      {1ull << 40, "1TiB"},
+  };
+  for (const auto& [n, text] : sizes) {
+    EXPECT_EQ(format_size(n), text);
+    EXPECT_EQ(parse_size(format_size(n) == "1500 bytes" ? "1500" : format_size(n)), n) << text;
+  }
+  const std::vector<std::pair<Duration, std::string>> durations = {
+      {0ms, "0s"}, {300ms, "300ms"}, {1500ms, "1500ms"}, {5s, "5s"},
+      {60s, "1m"}, {90s, "90s"},     {4h, "4h"},         {120h, "5d"},
+  };
+  for (const auto& [d, text] : durations) {
+    EXPECT_EQ(format_duration(d), text);
+    EXPECT_EQ(parse_duration(text), d) << text;
+  }
+  EXPECT_EQ(format_rate(*parse_rate("60/min")), "60/min");
+  EXPECT_EQ(format_rate(*parse_rate("2.5/s")), "2.5/s");
+  EXPECT_EQ(format_rate(*parse_rate("100/h")), "100/h");
+}
+
+}  // namespace
+}  // namespace mailgate::config

@@ -1,0 +1,86 @@
+// delivery/delivery_config: the keys of the `delivery` section, its retry
+// table and its bounce rules.
+#include "delivery/delivery_config.hpp"
+
+#include "config/schema.hpp"
+
+namespace mailgate::delivery {
+namespace {
+
+void first_within_max(RetryConfig& r, const std::string& path, const config::Context& ctx) {
+  if (r.first <= r.max) return;
+  const auto key = config::field_path(path, "first");
+  ctx.fail(key, key + ": must not be longer than " + config::field_path(path, "max"));
+}
+
+const config::Section<RetryConfig>& retry_section() {
+  using C = RetryConfig;
+  static const config::Section<C> s{
+      {
+          config::duration("first", &C::first,
+                           "backoff start: the first retry of a message (and the wait of a "
+                           "destination no server of which could be reached)"),
+          config::duration("max", &C::max, "backoff cap (the backoff doubles up to it)"),
+          config::duration("max_age", &C::max_age,
+                           "expiry age: older messages bounce at their next attempt"),
+          config::duration("delay_warning", &C::delay_warning,
+                           "one delay DSN after this age (`0`: never)", /*allow_zero=*/true),
+      },
+      first_within_max};
+  return s;
+}
+
+std::vector<std::pair<std::string, smtp::BounceClass>> bounce_classes() {
+  std::vector<std::pair<std::string, smtp::BounceClass>> out;
+  for (auto c :
+       {smtp::BounceClass::BadMailbox, smtp::BounceClass::BadDomain,
+        smtp::BounceClass::PolicyReputation, smtp::BounceClass::Content, smtp::BounceClass::Quota,
+        smtp::BounceClass::Routing, smtp::BounceClass::Transient, smtp::BounceClass::Other}) {
+    out.emplace_back(smtp::to_string(c), c);
+  }
+  return out;
+}
+
+const config::Section<smtp::BounceRule>& bounce_rule_section() {
+  using C = smtp::BounceRule;
+  static const config::Section<C> s{{
+      config::choice("class", &C::cls, "the `bounce_class` a matching reply gets", bounce_classes(),
+                     "bad-mailbox, bad-domain, policy, content, quota, routing, transient or other")
+          .required("(bad-mailbox, bad-domain, policy, content, quota, routing, transient, other)"),
+      config::string("enhanced", &C::enhanced_prefix,
+                     "prefix of the reply's enhanced status code (`\"5.7.\"`, `\"5.1.1\"`)"),
+      config::string("text", &C::text_pattern, "case-insensitive substring of the reply's text"),
+      config::integer("code_min", &C::code_min, "lowest reply code the rule matches", 400, 599),
+      config::integer("code_max", &C::code_max, "highest reply code the rule matches", 400, 599),
+  }};
+  return s;
+}
+
+}  // namespace
+
+const config::Section<DeliveryConfig>& delivery_section() {
+  using C = DeliveryConfig;
+  static const config::Section<C> s{{
+      config::integer("port", &C::port, "remote SMTP port", 1, 65535),
+      config::section("retry", &C::retry, retry_section(), "when failed deliveries are retried"),
+      config::integer("max_connections", &C::max_connections,
+                      "connections per destination, over all workers", 1),
+      config::integer("max_messages_per_connection", &C::max_messages_per_connection,
+                      "then a new connection", 1),
+      config::one_of(
+          "tls", &C::tls,
+          "outbound STARTTLS (TLS 1.2+, SNI = MX name): `opportunistic` uses it when offered and "
+          "accepts any certificate (RFC 7435; a failed handshake is retried in plaintext on a new "
+          "connection); `required` defers the destination with `421 4.7.10` when the MX does not "
+          "offer it or the handshake fails (`4.7.5`), and also accepts any certificate "
+          "(encryption, not authentication); `disabled` never uses it",
+          {"opportunistic", "required", "disabled"}),
+      config::sections("bounce_rules", &C::bounce_rules, bounce_rule_section(),
+                       "operator rules for `bounce_class`, tried in order before the built-in "
+                       "ones (see \"Delivery\"); a rule matches when all its keys do",
+                       "rule tables"),
+  }};
+  return s;
+}
+
+}  // namespace mailgate::delivery

@@ -1,0 +1,18 @@
+// metrics/metrics_config: the `metrics` section of configure{}: which
+// destinations keep their own label (DESIGN §9: labels stay bounded).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/section.hpp"
+
+namespace mailgate::metrics {
+
+struct MetricsConfig {
+  std::vector<std::string> destinations;  // normalized (lower case, A-labels)
+};
+
+const config::Section<MetricsConfig>& metrics_section();
+
+}  // namespace mailgate::metrics

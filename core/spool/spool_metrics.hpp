@@ -1,0 +1,12 @@
+// spool/spool_metrics: the spool writer's metric families (batch writes,
+// their sizes and errors, free disk space against spool.min_free_space).
+#pragma once
+
+#include "metrics/exposition.hpp"
+#include "spool/spool_writer.hpp"
+
+namespace mailgate::spool {
+
+void export_metrics(metrics::Exposition& e, const SpoolWriter& writer);
+
+}  // namespace mailgate::spool
