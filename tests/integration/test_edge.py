@@ -1,6 +1,7 @@
 """Edge hardening, end to end against the real binary: names compared as the
 resolver sees them (suppression, relay_domains, destinations) and the admin
 HTTP API's exposure rules. Every process stopped by PID."""
+import os
 import socket
 import subprocess
 
@@ -330,7 +331,11 @@ def test_pipelined_replies_wait_for_the_client_instead_of_growing(gateway):
             socks.append(s)
         grown = settled_rss(gw.proc.pid) - base
         # 40 sessions x (one 64 KiB read + 16 KiB of replies) is ~3.2 MB.
-        assert grown < 16 * 1024 * 1024, f"RSS grew by {grown} bytes for 40 sessions"
+        # Under ASan (scripts/asan sets MAILGATE_SANITIZED) the RSS is
+        # mostly its quarantine of freed blocks (hundreds of MB), so only the
+        # flood itself and the check below run there.
+        if os.environ.get("MAILGATE_SANITIZED") != "1":
+            assert grown < 16 * 1024 * 1024, f"RSS grew by {grown} bytes for 40 sessions"
     finally:
         for s in socks:
             s.close()
