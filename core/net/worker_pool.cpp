@@ -8,6 +8,18 @@
 
 namespace mailgate::net {
 
+namespace {
+// Calls asio::execution_context::shutdown() (protected) on a context: it
+// destroys every handler still queued there, and the context stays valid
+// (asio::thread_pool does the same before its own destruction).
+struct ContextShutdown : asio::io_context {
+  static void run(asio::io_context& c) {
+    void (asio::execution_context::*fn)() = &ContextShutdown::shutdown;
+    (c.*fn)();
+  }
+};
+}  // namespace
+
 WorkerPool::WorkerPool(unsigned workers) {
   if (workers == 0) workers = 1;
   for (unsigned i = 0; i < workers; ++i) {
@@ -25,6 +37,12 @@ WorkerPool::~WorkerPool() {
 
 void WorkerPool::destroy() {
   guards_.clear();
+  // A handler queued on one worker may own a coroutine of another (a
+  // cross-worker call: DeliveryEngine::Worker::on); destroying it posts the
+  // coroutine's destruction to that other worker's context. So every queued
+  // handler is destroyed while every context still exists, and only then
+  // the contexts (which destroys what those posts queued).
+  for (auto& c : contexts_) ContextShutdown::run(*c);
   contexts_.clear();
 }
 

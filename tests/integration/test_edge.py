@@ -1,6 +1,7 @@
 """Edge hardening, end to end against the real binary: names compared as the
 resolver sees them (suppression, relay_domains, destinations) and the admin
 HTTP API's exposure rules. Every process stopped by PID."""
+import os
 import socket
 import subprocess
 
@@ -215,7 +216,14 @@ def test_connections_per_ip_are_capped(gateway):
     finally:
         for c in held:
             c.close()
-    # Places are given back when sessions end.
+    # Places are given back when sessions end. (Wait for the server to see
+    # the closes first: a connection made before would be refused again and
+    # counted, and the counts below are exact.)
+    def no_session_open():
+        metrics = Api(gw).call("GET", "/metrics")[1].decode()
+        return "\nmailgate_smtp_sessions_active 0\n" in metrics
+    wait_for(no_session_open, 10, what="the closed sessions to end")
+
     def fresh_greeting():
         with socket.create_connection((gw.host, gw.port), timeout=10) as c:
             return greeting(c).startswith(b"220 ")
@@ -323,7 +331,11 @@ def test_pipelined_replies_wait_for_the_client_instead_of_growing(gateway):
             socks.append(s)
         grown = settled_rss(gw.proc.pid) - base
         # 40 sessions x (one 64 KiB read + 16 KiB of replies) is ~3.2 MB.
-        assert grown < 16 * 1024 * 1024, f"RSS grew by {grown} bytes for 40 sessions"
+        # Under ASan (scripts/asan sets MAILGATE_SANITIZED) the RSS is
+        # mostly its quarantine of freed blocks (hundreds of MB), so only the
+        # flood itself and the check below run there.
+        if os.environ.get("MAILGATE_SANITIZED") != "1":
+            assert grown < 16 * 1024 * 1024, f"RSS grew by {grown} bytes for 40 sessions"
     finally:
         for s in socks:
             s.close()
