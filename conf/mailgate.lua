@@ -140,6 +140,13 @@ mailgate.listen {
 --   unknown_clients = "reject",   -- or "allow"
 -- })
 --
+-- DKIM-sign each message by its From: domain (keys made with `mailgate dkim
+-- keygen --domain example.com --selector s1 --out conf/dkim`, which prints the
+-- TXT record to publish); domains without a key go out unsigned.
+-- mailgate.use("dkim", { keys = {
+--   ["example.com"] = { selector = "s1", key = "conf/dkim/example.com.s1.pem" },
+-- } })
+--
 -- Users for SMTP AUTH (listener auth = "optional" | "required"): lines
 -- "user:crypt-hash" (SHA-512 $6$ or yescrypt $y$, e.g. from mkpasswd).
 -- mailgate.use("auth_file", { path = "conf/users" })
