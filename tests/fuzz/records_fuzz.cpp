@@ -78,7 +78,7 @@ DestRecord sentinel<DestRecord>() {
   DestRecord d;
   d.recipients.push_back({7, RcptState::Failed, "550 sentinel"});
   d.attempts = 99;
-  d.tls = RouteTls::Required;
+  d.tls = mailgate::smtp::TlsMode::Required;
   return d;
 }
 
@@ -159,7 +159,9 @@ DestRecord make_dest(FuzzedDataProvider& p) {
   d.next_attempt_ms = p.ConsumeIntegral<std::int64_t>();
   d.size = p.ConsumeIntegral<std::uint64_t>();
   d.delay_notified = p.ConsumeBool();
-  d.tls = static_cast<RouteTls>(p.ConsumeIntegralInRange<int>(0, 3));
+  // 0: no choice (the destination's own setting); 1..5: a TlsMode.
+  if (const int mode = p.ConsumeIntegralInRange<int>(0, 5); mode != 0)
+    d.tls = static_cast<mailgate::smtp::TlsMode>(mode);
   return d;
 }
 
@@ -263,7 +265,7 @@ void write_seeds(const std::string& dir) {
   d.next_attempt_ms = 1767225660000;
   d.size = 123456;
   d.delay_notified = true;
-  d.tls = RouteTls::Required;
+  d.tls = mailgate::smtp::TlsMode::Required;
   const std::string v3 = encode(d);
   write_seed(dir, "dest-v3", 1, v3);
   // The same record as versions 1 and 2 wrote it (no TLS byte; no flags byte).
