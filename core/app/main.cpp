@@ -8,26 +8,21 @@
 #include <vector>
 
 #include "app/admin_cli.hpp"
+#include "app/config_load.hpp"
 #include "app/dkim_keygen.hpp"
 #include "app/serve.hpp"
 #include "app/spool_dump.hpp"
 #include "app/tls_cli.hpp"
-#include "policy/config.hpp"
 #include "settings/gateway_config.hpp"
 
 namespace {
 
 int check_config(const std::string& path, const std::vector<std::string>& sets) {
-  try {
-    auto cfg = mailgate::policy::load_config(path, sets);
-    std::printf("config OK: %s (hostname %s, %u workers, %zu listener(s), spool %s)\n",
-                path.c_str(), cfg.hostname.c_str(), cfg.workers, cfg.listeners.size(),
-                cfg.spool.path.c_str());
-    return 0;
-  } catch (const mailgate::policy::ConfigError& e) {
-    std::fprintf(stderr, "mailgate: config error: %s\n", e.what());
-    return 1;
-  }
+  const auto cfg = mailgate::app::load_config_or_report(path, sets);
+  if (!cfg) return 1;
+  std::printf("config OK: %s (hostname %s, %u workers, %zu listener(s), spool %s)\n", path.c_str(),
+              cfg->hostname.c_str(), cfg->workers, cfg->listeners.size(), cfg->spool.path.c_str());
+  return 0;
 }
 
 }  // namespace

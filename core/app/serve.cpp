@@ -7,9 +7,9 @@
 #include <csignal>
 #include <cstdio>
 
+#include "app/config_load.hpp"
 #include "app/fd_limit.hpp"
 #include "app/gateway.hpp"
-#include "policy/config.hpp"
 
 namespace mailgate::app {
 
@@ -26,13 +26,9 @@ void setup_logging(const std::string& level) {
 }  // namespace
 
 int serve(const std::string& config_path, const std::vector<std::string>& overrides) {
-  settings::GatewayConfig cfg;
-  try {
-    cfg = policy::load_config(config_path, overrides);
-  } catch (const policy::ConfigError& e) {
-    std::fprintf(stderr, "mailgate: config error: %s\n", e.what());
-    return 1;
-  }
+  auto loaded = load_config_or_report(config_path, overrides);
+  if (!loaded) return 1;
+  auto& cfg = *loaded;
   setup_logging(cfg.log.level);
   std::signal(SIGPIPE, SIG_IGN);
   check_fd_limit(cfg);

@@ -5,20 +5,15 @@
 #include <set>
 #include <utility>
 
-#include "policy/config.hpp"
-#include "settings/gateway_config.hpp"
+#include "app/config_load.hpp"
 #include "tls/self_signed.hpp"
 
 namespace mailgate::app {
 
 int make_self_signed_pairs(const std::string& config_path, const std::vector<std::string>& sets) {
-  settings::GatewayConfig cfg;
-  try {
-    cfg = policy::load_config(config_path, sets);
-  } catch (const policy::ConfigError& e) {
-    std::fprintf(stderr, "mailgate: config error: %s\n", e.what());
-    return 1;
-  }
+  const auto loaded = load_config_or_report(config_path, sets);
+  if (!loaded) return 1;
+  const auto& cfg = *loaded;
   // Listeners and http.tls = true hold copies of the global pair: one each.
   std::set<std::pair<std::string, std::string>> pairs;
   const auto want = [&](const tls::TlsConfig& t) {

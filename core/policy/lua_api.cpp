@@ -157,6 +157,23 @@ int l_use(lua_State* L) {
   return 0;
 }
 
+// stat(2) of a file mailgate.read_file / file_info may use: false (with nil
+// and "PATH: why" pushed, the functions' error return) unless it is a
+// regular file.
+bool stat_regular_file(lua_State* L, const char* path, struct stat& st) {
+  if (::stat(path, &st) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, std::strerror(errno));
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: not a regular file", path);
+    return false;
+  }
+  return true;
+}
+
 // mailgate.read_file(path [, max_bytes]): the whole file as a string, or nil
 // and "PATH: reason" (like io.open). Regular files only (a FIFO or a device
 // could block the worker for good), at most max_bytes (default 16 MiB). It
@@ -168,16 +185,7 @@ int l_read_file(lua_State* L) {
   const lua_Integer max = luaL_optinteger(L, 2, lua_Integer{16} << 20);
   luaL_argcheck(L, max >= 0, 2, "must not be negative");
   struct stat st {};
-  if (::stat(path, &st) != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", path, std::strerror(errno));
-    return 2;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: not a regular file", path);
-    return 2;
-  }
+  if (!stat_regular_file(L, path, st)) return 2;
   if (st.st_size > max) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: larger than %I bytes", path, max);
@@ -224,16 +232,7 @@ int l_read_file(lua_State* L) {
 int l_file_info(lua_State* L) {
   const char* path = luaL_checkstring(L, 1);
   struct stat st {};
-  if (::stat(path, &st) != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", path, std::strerror(errno));
-    return 2;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: not a regular file", path);
-    return 2;
-  }
+  if (!stat_regular_file(L, path, st)) return 2;
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, static_cast<lua_Integer>(st.st_mtim.tv_sec));
   lua_setfield(L, -2, "mtime");
