@@ -45,8 +45,8 @@ std::string describe_listen_error(const std::error_code& ec, const asio::ip::tcp
   std::string text = ec.message();
   // Asio reports socket errors in its own category (errno values), which does
   // not compare equal to std::errc.
-  const bool os_error =
-      ec.category() == asio::error::get_system_category() || ec.category() == std::system_category();
+  const bool os_error = ec.category() == asio::error::get_system_category() ||
+                        ec.category() == std::system_category();
   if (!os_error) return text;
   if ((ec.value() == EACCES || ec.value() == EPERM) && ep.port() < 1024) {
     text +=
@@ -58,6 +58,21 @@ std::string describe_listen_error(const std::error_code& ec, const asio::ip::tcp
     text += " (no network interface of this host has that address)";
   }
   return text;
+}
+
+std::error_code check_port_free(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep) {
+  std::error_code ec;
+  asio::ip::tcp::acceptor probe(ctx);
+  probe.open(ep.protocol(), ec);
+  if (ec) return ec;
+  // SO_REUSEADDR only: a restart must not be refused for our own connections
+  // left in TIME_WAIT, but a listening socket still makes bind fail.
+  probe.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ep.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
+  probe.bind(ep, ec);
+  std::error_code ignored;
+  probe.close(ignored);
+  return ec;
 }
 
 asio::ip::tcp::acceptor open_listener(asio::io_context& ctx, const asio::ip::tcp::endpoint& ep,

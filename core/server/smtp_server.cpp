@@ -106,6 +106,12 @@ std::string SmtpServer::bind() {
   for (const auto& lc : im.listeners) {
     auto ep = net::parse_endpoint(lc.address);
     if (!ep) return fmt::format("listen address '{}' is not host:port", lc.address);
+    if (ep->port() != 0) {
+      if (auto ec = net::check_port_free(im.workers.context(0), *ep)) {
+        return fmt::format("cannot listen on {}: {}", lc.address,
+                           net::describe_listen_error(ec, *ep));
+      }
+    }
     for (unsigned w = 0; w < im.workers.size(); ++w) {
       std::error_code ec;
       auto acc =

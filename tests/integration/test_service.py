@@ -111,8 +111,14 @@ def run_serve(cmd, timeout=60):
     return proc.returncode, err.decode("utf-8", "replace")
 
 
-def test_port_taken_by_another_process_is_named(tmp_path):
-    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # no SO_REUSEPORT: exclusive
+@pytest.mark.parametrize("reuseport", [False, True], ids=["exclusive", "so_reuseport"])
+def test_port_taken_by_another_process_is_named(tmp_path, reuseport):
+    # With SO_REUSEPORT on the other socket (as another mailgate sets it), the
+    # kernel would let the gateway join the port and split its connections
+    # with that process: it must refuse to start all the same.
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuseport:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     other.bind(("127.0.0.1", 0))
     other.listen(1)
     try:
