@@ -1,33 +1,20 @@
 // Cross-check with a real MIME parser: DSNs written to temp files are parsed by
 // Debian's /usr/bin/python3 `email` package (policy=email.policy.default), which
-// reads message/delivery-status as a list of header blocks. The script prints
-// "key<TAB>value" lines (CR, LF, backslash escaped) that the tests compare.
+// reads message/delivery-status as a list of header blocks. The script (run by
+// tests/support/python_email) prints key/value lines that the tests compare.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 
 #include "dsn/dsn.hpp"
+#include "support/python_email.hpp"
 
 namespace mailgate::dsn {
 namespace {
 
-namespace fs = std::filesystem;
-constexpr const char* kPython = "/usr/bin/python3";
-
+// Run after support/python_email's prelude (msg, defects, out).
 constexpr std::string_view kScript = R"PY(
-import sys, email, email.policy
-
-sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
-
-def out(key, value):
-    v = str(value).replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
-    print(f"{key}\t{v}")
-
 def blocks_of(part):
     # message/delivery-status: a list of header blocks. Python does not know
     # message/global-delivery-status (RFC 6533): it parses it as one nested
@@ -43,9 +30,6 @@ def blocks_of(part):
             blocks.append(email.message_from_string(chunk + "\n", policy=email.policy.default))
     return blocks
 
-with open(sys.argv[1], "rb") as f:
-    msg = email.message_from_bytes(f.read(), policy=email.policy.default)
-defects = len(msg.defects)
 out("type", msg.get_content_type())
 out("report-type", msg.get_param("report-type"))
 out("boundary", msg.get_boundary())
@@ -82,59 +66,15 @@ out("defects", defects)
 class PythonParse : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kPython, X_OK) != 0) GTEST_SKIP() << kPython << " is missing";
-    char tmpl[] = "/tmp/mailgate-dsn-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    std::ofstream(dir_ / "parse.py") << kScript;
+    if (!mailgate::test::PythonEmail::available())
+      GTEST_SKIP() << mailgate::test::PythonEmail::kPython << " is missing";
   }
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  std::map<std::string, std::string> parse(const std::string& message) {
+    return script_.parse(message);
   }
 
-  // Writes the DSN to a file, runs the script on it, returns its key/value output.
-  std::map<std::string, std::string> parse(const std::string& dsn) {
-    const fs::path file = dir_ / ("dsn" + std::to_string(++n_) + ".eml");
-    std::ofstream(file, std::ios::binary) << dsn;
-    const std::string cmd = std::string(kPython) + " -I " + (dir_ / "parse.py").string() + " " +
-                            file.string() + " 2>&1";
-    std::map<std::string, std::string> kv;
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-      ADD_FAILURE() << "popen failed";
-      return kv;
-    }
-    std::string all;
-    char buf[4096];
-    for (std::size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) all.append(buf, got);
-    const int status = pclose(p);
-    EXPECT_EQ(status, 0) << all;
-    std::size_t pos = 0;
-    while (pos < all.size()) {
-      std::size_t eol = all.find('\n', pos);
-      if (eol == std::string::npos) eol = all.size();
-      const std::string line = all.substr(pos, eol - pos);
-      pos = eol + 1;
-      const std::size_t tab = line.find('\t');
-      if (tab == std::string::npos) continue;
-      std::string value;
-      for (std::size_t i = tab + 1; i < line.size(); ++i) {
-        if (line[i] == '\\' && i + 1 < line.size()) {
-          const char c = line[++i];
-          value.push_back(c == 'r' ? '\r' : c == 'n' ? '\n' : c);
-        } else {
-          value.push_back(line[i]);
-        }
-      }
-      kv[line.substr(0, tab)] = value;
-    }
-    EXPECT_EQ(kv["defects"], "0") << all;
-    return kv;
-  }
-
-  fs::path dir_;
-  int n_ = 0;
+ private:
+  mailgate::test::PythonEmail script_{kScript};
 };
 
 constexpr std::string_view kOriginal =

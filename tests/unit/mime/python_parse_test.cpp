@@ -1,41 +1,25 @@
 // Cross-check with a real MIME parser: built messages written to temp files are
 // parsed by Debian's /usr/bin/python3 `email` package
 // (policy=email.policy.default), which decodes RFC 2047 headers and every
-// transfer encoding and records any defect it finds. The script prints
-// "key<TAB>value" lines (CR, LF, backslash escaped) that the tests compare.
+// transfer encoding and records any defect it finds. The script (run by
+// tests/support/python_email) prints key/value lines that the tests compare.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 #include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 
 #include "mime/mime.hpp"
+#include "support/python_email.hpp"
 
 namespace mailgate::mime {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono;
 using namespace std::chrono_literals;
 
-constexpr const char* kPython = "/usr/bin/python3";
-
+// Run after support/python_email's prelude (msg, defects, out).
 constexpr std::string_view kScript = R"PY(
-import sys, email, email.policy
-
-sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
-
-def out(key, value):
-    v = str(value).replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
-    print(f"{key}\t{v}")
-
-with open(sys.argv[1], "rb") as f:
-    msg = email.message_from_bytes(f.read(), policy=email.policy.default)
-defects = len(msg.defects)
 for name in ("from", "to", "subject", "message-id", "x-note", "reply-to"):
     out(name, msg[name])
 out("date", msg["date"].datetime.isoformat())
@@ -54,59 +38,15 @@ out("defects", defects)
 class PythonParse : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kPython, X_OK) != 0) GTEST_SKIP() << kPython << " is missing";
-    char tmpl[] = "/tmp/mailgate-mime-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    std::ofstream(dir_ / "parse.py") << kScript;
+    if (!mailgate::test::PythonEmail::available())
+      GTEST_SKIP() << mailgate::test::PythonEmail::kPython << " is missing";
   }
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-
-  // Writes the message to a file, runs the script on it, returns its key/value output.
   std::map<std::string, std::string> parse(const std::string& message) {
-    const fs::path file = dir_ / ("msg" + std::to_string(++count_) + ".eml");
-    std::ofstream(file, std::ios::binary) << message;
-    const std::string command = std::string(kPython) + " -I " + (dir_ / "parse.py").string() + " " +
-                                file.string() + " 2>&1";
-    std::map<std::string, std::string> values;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) {
-      ADD_FAILURE() << "popen failed";
-      return values;
-    }
-    std::string all;
-    char buffer[4096];
-    for (std::size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;)
-      all.append(buffer, got);
-    EXPECT_EQ(pclose(pipe), 0) << all;
-    std::size_t pos = 0;
-    while (pos < all.size()) {
-      std::size_t eol = all.find('\n', pos);
-      if (eol == std::string::npos) eol = all.size();
-      const std::string line = all.substr(pos, eol - pos);
-      pos = eol + 1;
-      const std::size_t tab = line.find('\t');
-      if (tab == std::string::npos) continue;
-      std::string value;
-      for (std::size_t i = tab + 1; i < line.size(); ++i) {
-        if (line[i] == '\\' && i + 1 < line.size()) {
-          const char c = line[++i];
-          value.push_back(c == 'r' ? '\r' : c == 'n' ? '\n' : c);
-        } else {
-          value.push_back(line[i]);
-        }
-      }
-      values[line.substr(0, tab)] = value;
-    }
-    EXPECT_EQ(values["defects"], "0") << all;
-    return values;
+    return script_.parse(message);
   }
 
-  fs::path dir_;
-  int count_ = 0;
+ private:
+  mailgate::test::PythonEmail script_{kScript};
 };
 
 BuildOptions options() {
