@@ -9,6 +9,7 @@
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "dns/dns_metrics.hpp"
+#include "eventlog/eventlog_metrics.hpp"
 #include "metrics/exposition.hpp"
 #include "policy/policy_metrics.hpp"
 #include "queue/queue_metrics.hpp"
@@ -41,6 +42,7 @@ std::string render_metrics(const AdminContext& ctx) {
     queue::export_metrics(e, *summary);
   const auto delivered = ctx.engine->metrics();
   delivery::export_metrics(e, delivered, ctx.engine->labels(), submitted);
+  eventlog::export_metrics(e, *ctx.log);
   dns::LookupTotals lookups;  // hooks' and delivery's: one resolver per worker
   for (const auto* r : ctx.resolvers) lookups.add(r->stats());
   dns::export_metrics(e, lookups);
