@@ -38,8 +38,8 @@ std::string render_metrics(const AdminContext& ctx) {
   submit::export_metrics(e, submitted);
   spool::export_metrics(e, *ctx.writer);
   // A busy worker: this scrape has no queue gauges rather than stale ones.
-  if (auto summary = ctx.engine->queue_summary(std::chrono::seconds(1)))
-    queue::export_metrics(e, *summary);
+  if (auto totals = ctx.engine->queue_totals(std::chrono::seconds(1)))
+    queue::export_metrics(e, *totals);
   const auto delivered = ctx.engine->metrics();
   delivery::export_metrics(e, delivered, ctx.engine->labels(), submitted);
   eventlog::export_metrics(e, *ctx.log);

@@ -133,6 +133,13 @@ class DeliveryEngine {
   std::optional<std::vector<queue::DestinationSummary>> queue_summary(
       std::chrono::milliseconds deadline) const;
   std::optional<std::vector<queue::ItemView>> queued_items(
+  // The shards' totals summed (the /metrics scrape: no per-destination copy).
+  std::optional<queue::ShardTotals> queue_totals(std::chrono::milliseconds deadline) const;
+  // Where `id` waits at each of `destinations` (by their owners); an entry
+  // is nullopt when its owner does not know the destination.
+  std::optional<std::vector<std::optional<queue::ItemState>>> item_states(
+      const spool::MessageId& id, const std::vector<std::string>& destinations,
+      std::chrono::milliseconds deadline) const;
       const std::string& destination, std::chrono::milliseconds deadline) const;
   enum class Action { Suspend, Resume, Flush };
   // true: done; false: no queue for that destination.

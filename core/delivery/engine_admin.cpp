@@ -52,10 +52,9 @@ std::size_t DeliveryEngine::drain(std::chrono::milliseconds deadline) const {
   const auto until = std::chrono::steady_clock::now() + deadline;
   std::size_t in_flight = 0;
   do {
-    auto summary = queue_summary(std::chrono::seconds(1));
-    if (!summary) return in_flight;
-    in_flight = 0;
-    for (const auto& d : *summary) in_flight += d.in_flight;
+    auto totals = queue_totals(std::chrono::seconds(1));
+    if (!totals) return in_flight;
+    in_flight = totals->in_flight;
     if (in_flight == 0) return 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } while (std::chrono::steady_clock::now() < until);
@@ -100,6 +99,34 @@ std::optional<std::vector<queue::ItemView>> DeliveryEngine::queued_items(
     const std::string& destination, std::chrono::milliseconds deadline) const {
   auto parts = run_on<std::vector<queue::ItemView>>(
       all_,
+std::optional<queue::ShardTotals> DeliveryEngine::queue_totals(
+    std::chrono::milliseconds deadline) const {
+  auto parts = run_on<queue::ShardTotals>(
+      all_, [](Worker& w) { return w.shard ? w.shard->totals() : queue::ShardTotals{}; }, deadline);
+  if (!parts) return std::nullopt;
+  queue::ShardTotals out;
+  for (const auto& p : *parts) out.add(p);
+  return out;
+}
+
+std::optional<std::vector<std::optional<queue::ItemState>>> DeliveryEngine::item_states(
+    const spool::MessageId& id, const std::vector<std::string>& destinations,
+    std::chrono::milliseconds deadline) const {
+  std::vector<std::optional<queue::ItemState>> out(destinations.size());
+  for (std::size_t i = 0; i < destinations.size(); ++i) {
+    if (workers_.empty()) break;
+    auto r = run_on<std::optional<queue::ItemState>>(
+        {workers_[owner(destinations[i])].get()},
+        [id, name = destinations[i]](Worker& w) -> std::optional<queue::ItemState> {
+          return w.shard ? w.shard->item_state(name, id) : std::nullopt;
+        },
+        deadline);
+    if (!r) return std::nullopt;
+    out[i] = r->front();
+  }
+  return out;
+}
+
       [destination](Worker& w) {
         return w.shard ? w.shard->items(destination) : std::vector<queue::ItemView>{};
       },
