@@ -180,9 +180,19 @@ http::Response queue_action(const AdminContext& ctx, const http::Request& req) {
   } else {
     return http::error_response(404, "unknown action '" + action + "'");
   }
-  auto done = ctx.engine->act(a, dest, kWorkerDeadline);
-  if (!done) return busy();
-  if (!*done) return http::error_response(404, "no queue for destination " + dest);
+  std::string error;
+  using R = delivery::DeliveryEngine::ActResult;
+  switch (ctx.engine->act(a, dest, kWorkerDeadline, error)) {
+    case R::Busy:
+      return busy();
+    case R::NoQueue:
+      return http::error_response(404, "no queue for destination " + dest);
+    case R::NotSaved:
+      return http::error_response(
+          500, action + " not saved in the spool (" + error + "); nothing changed");
+    case R::Done:
+      break;
+  }
   return http::json_response(200, {{"destination", dest}, {"action", action}});
 }
 
