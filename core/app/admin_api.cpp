@@ -145,11 +145,41 @@ http::Response show_message(const AdminContext& ctx, const std::string& hex) {
   if (!id) return http::error_response(400, "a message id is 32 hex digits");
   spool::Envelope env;
   if (!ctx.store->read_envelope(*id, env)) return http::error_response(404, "no message " + hex);
+  const auto records = ctx.store->read_dests(*id);
+  // The spool's next attempt is the one recorded with the last attempt of
+  // this message; the queue knows the real one (a destination-level
+  // deferral, a flush, a suspension change it without a spool write).
+  std::vector<std::string> names;
+  for (const auto& [name, rec] : records) names.push_back(name);
+  auto states = ctx.engine->item_states(*id, names, kWorkerDeadline);
+  if (!states) return busy();
   json dests = json::array();
-  for (const auto& [name, rec] : ctx.store->read_dests(*id)) {
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& [name, rec] = records[i];
+    const bool pending = std::any_of(rec.recipients.begin(), rec.recipients.end(),
+                                     [](auto& r) { return r.state == spool::RcptState::Pending; });
+    json state = "done";
+    json next = nullptr;
+    bool suspended = false;
+    if (pending) {
+      const auto& st = (*states)[i];
+      using Where = queue::ItemState::Where;
+      if (!st) {  // not queued (yet): recovery has not reached it, or it is being submitted
+        state = "waiting";
+        next = eventlog::iso_time(rec.next_attempt_ms);
+      } else {
+        state = st->where == Where::Ready       ? "ready"
+                : st->where == Where::Scheduled ? "scheduled"
+                                                : "in_flight";
+        if (st->where != Where::InFlight) next = eventlog::iso_time(st->next_ms);
+        suspended = st->suspended;
+      }
+    }
     dests.push_back({{"name", name},
                      {"attempts", rec.attempts},
-                     {"next_attempt", eventlog::iso_time(rec.next_attempt_ms)},
+                     {"state", std::move(state)},
+                     {"next_attempt", std::move(next)},
+                     {"suspended", suspended},
                      {"recipients", recipients_json(env, rec)}});
   }
   json meta = json::object();
@@ -180,9 +210,19 @@ http::Response queue_action(const AdminContext& ctx, const http::Request& req) {
   } else {
     return http::error_response(404, "unknown action '" + action + "'");
   }
-  auto done = ctx.engine->act(a, dest, kWorkerDeadline);
-  if (!done) return busy();
-  if (!*done) return http::error_response(404, "no queue for destination " + dest);
+  std::string error;
+  using R = delivery::DeliveryEngine::ActResult;
+  switch (ctx.engine->act(a, dest, kWorkerDeadline, error)) {
+    case R::Busy:
+      return busy();
+    case R::NoQueue:
+      return http::error_response(404, "no queue for destination " + dest);
+    case R::NotSaved:
+      return http::error_response(
+          500, action + " not saved in the spool (" + error + "); nothing changed");
+    case R::Done:
+      break;
+  }
   return http::json_response(200, {{"destination", dest}, {"action", action}});
 }
 

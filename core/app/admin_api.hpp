@@ -29,6 +29,9 @@ class SpoolWriter;
 class Store;
 class Recovery;
 }  // namespace mailgate::spool
+namespace mailgate::eventlog {
+class DeliveryLog;
+}
 namespace mailgate::suppression {
 class SuppressionList;
 }
@@ -56,6 +59,7 @@ struct AdminContext {
   server::SmtpServer* smtp = nullptr;
   spool::SpoolWriter* writer = nullptr;
   spool::Store* store = nullptr;
+  const eventlog::DeliveryLog* log = nullptr;  // its counters only (atomic loads)
   suppression::SuppressionList* suppressions = nullptr;
   policy::PolicyRuntime* policy = nullptr;
   std::vector<dns::Resolver*> resolvers;       // per worker; their counters only (relaxed loads)

@@ -127,7 +127,8 @@ std::string Gateway::Parts::start_spool() {
   writer->start();
   reader = std::make_unique<spool::SpoolReader>(*store, 2);
   reader->start();
-  log = std::make_unique<eventlog::DeliveryLog>(cfg.log.deliveries, cfg.workers);
+  log =
+      std::make_unique<eventlog::DeliveryLog>(cfg.log.deliveries, cfg.workers, cfg.log.max_pending);
   log->start();
   workers = std::make_unique<net::WorkerPool>(cfg.workers);
   return {};
@@ -230,6 +231,7 @@ std::string Gateway::Parts::start_http() {
   admin.smtp = smtp.get();
   admin.writer = writer.get();
   admin.store = store.get();
+  admin.log = log.get();
   admin.suppressions = suppressions.get();
   admin.policy = policy.get();
   for (auto& r : resolvers) admin.resolvers.push_back(r.get());

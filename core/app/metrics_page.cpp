@@ -9,6 +9,7 @@
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "dns/dns_metrics.hpp"
+#include "eventlog/eventlog_metrics.hpp"
 #include "metrics/exposition.hpp"
 #include "policy/policy_metrics.hpp"
 #include "queue/queue_metrics.hpp"
@@ -37,10 +38,11 @@ std::string render_metrics(const AdminContext& ctx) {
   submit::export_metrics(e, submitted);
   spool::export_metrics(e, *ctx.writer);
   // A busy worker: this scrape has no queue gauges rather than stale ones.
-  if (auto summary = ctx.engine->queue_summary(std::chrono::seconds(1)))
-    queue::export_metrics(e, *summary);
+  if (auto totals = ctx.engine->queue_totals(std::chrono::seconds(1)))
+    queue::export_metrics(e, *totals);
   const auto delivered = ctx.engine->metrics();
   delivery::export_metrics(e, delivered, ctx.engine->labels(), submitted);
+  eventlog::export_metrics(e, *ctx.log);
   dns::LookupTotals lookups;  // hooks' and delivery's: one resolver per worker
   for (const auto* r : ctx.resolvers) lookups.add(r->stats());
   dns::export_metrics(e, lookups);

@@ -15,6 +15,7 @@
 #include "net/worker_pool.hpp"
 #include "settings/gateway_config.hpp"
 #include "spool/recovery.hpp"
+#include "spool/store.hpp"
 
 namespace mailgate::delivery {
 
@@ -84,9 +85,13 @@ std::string DeliveryEngine::start() {
   const unsigned n = deps_.workers->size();
   if (deps_.resolvers.size() != n) return "delivery: needs one resolver per worker";
   workers_.resize(n);
+  // Suspensions survive restarts: in force before any message is queued.
+  const auto suspended = deps_.store ? deps_.store->read_suspensions() : std::vector<std::string>{};
   deps_.workers->run_on_all([&](unsigned i) {
     try {
       workers_[i] = std::make_unique<Worker>(deps_, retry_, i);
+      for (const auto& name : suspended)
+        if (owner(name) == i) workers_[i]->shard->suspend(name);
       workers_[i]->labels = &labels_;
       workers_[i]->tls_context = tls_context_;
       workers_[i]->mta_sts = mta_sts_.get();
@@ -96,6 +101,13 @@ std::string DeliveryEngine::start() {
   });
   for (auto& w : workers_) all_.push_back(w.get());
   for (auto& w : workers_) w->all = &all_;
+  if (!suspended.empty()) {
+    std::string names;
+    for (std::size_t i = 0; i < suspended.size() && i < 10; ++i)
+      names += (i ? ", " : "") + suspended[i];
+    spdlog::info("delivery: {} destination(s) suspended (kept in the spool): {}{}",
+                 suspended.size(), names, suspended.size() > 10 ? ", ..." : "");
+  }
   return error.empty() ? "" : "delivery: " + error;
 }
 
@@ -167,7 +179,7 @@ void DeliveryEngine::release_io() {
   for (auto& w : workers_) {
     if (!w) continue;
     w->shard.reset();
-      w->mta_sts = nullptr;
+    w->mta_sts = nullptr;
   }
   // Its thread completes fetches in flight by posting to the workers'
   // io_contexts, which must still exist.

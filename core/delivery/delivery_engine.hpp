@@ -103,7 +103,8 @@ class DeliveryEngine {
     deps_.submitters = std::move(submitters);
   }
   // Creates the TLS client context, and each worker's queue (on that
-  // worker). Returns "" or an error (an unreadable tls_ca_file).
+  // worker), with the suspensions kept in the spool already in force.
+  // Returns "" or an error (an unreadable tls_ca_file).
   std::string start();
   // Thread-safe: a message was committed; hand each destination to its owner.
   void enqueue(const spool::MessageId& id, const std::vector<spool::QueuedDest>& destinations,
@@ -132,12 +133,24 @@ class DeliveryEngine {
   // the state and waits up to `deadline`; nullopt when a worker did not answer.
   std::optional<std::vector<queue::DestinationSummary>> queue_summary(
       std::chrono::milliseconds deadline) const;
+  // The shards' totals summed (the /metrics scrape: no per-destination copy).
+  std::optional<queue::ShardTotals> queue_totals(std::chrono::milliseconds deadline) const;
+  // Where `id` waits at each of `destinations` (by their owners); an entry
+  // is nullopt when its owner does not know the destination.
+  std::optional<std::vector<std::optional<queue::ItemState>>> item_states(
+      const spool::MessageId& id, const std::vector<std::string>& destinations,
+      std::chrono::milliseconds deadline) const;
   std::optional<std::vector<queue::ItemView>> queued_items(
       const std::string& destination, std::chrono::milliseconds deadline) const;
   enum class Action { Suspend, Resume, Flush };
-  // true: done; false: no queue for that destination.
-  std::optional<bool> act(Action a, const std::string& destination,
-                          std::chrono::milliseconds deadline);
+  // Busy: the owner did not answer in time; NoQueue: nothing known of that
+  // destination (resume, flush); NotSaved: the spool write of a suspension
+  // (or of its removal) failed, `error` says why, and nothing changed.
+  enum class ActResult { Done, NoQueue, Busy, NotSaved };
+  // Suspend and resume are persisted (synced) in the spool before the
+  // queue changes, so a suspension survives a restart (start() reloads them).
+  ActResult act(Action a, const std::string& destination, std::chrono::milliseconds deadline,
+                std::string& error);
   // Bounces waiting messages (all of `id`'s destinations, or every message of
   // `destination`) with DSNs, logged as admin_bounce. Returns how many queue
   // entries were bounced (in-flight attempts are left to finish).

@@ -4,7 +4,8 @@
 // with a deadline (DESIGN §3: HTTP threads never touch worker state).
 // Promises: a worker that does not answer in time makes the call return
 // nullopt (the HTTP layer answers 503) and the late answer is dropped safely
-// (the shared result outlives the caller).
+// (the shared result outlives the caller). Suspend and resume are written
+// to the spool (synced) before the queue changes.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -14,6 +15,9 @@
 
 #include "delivery/delivery_worker.hpp"
 #include "net/worker_pool.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+#include "spool/write_set.hpp"
 
 namespace mailgate::delivery {
 
@@ -52,10 +56,9 @@ std::size_t DeliveryEngine::drain(std::chrono::milliseconds deadline) const {
   const auto until = std::chrono::steady_clock::now() + deadline;
   std::size_t in_flight = 0;
   do {
-    auto summary = queue_summary(std::chrono::seconds(1));
-    if (!summary) return in_flight;
-    in_flight = 0;
-    for (const auto& d : *summary) in_flight += d.in_flight;
+    auto totals = queue_totals(std::chrono::seconds(1));
+    if (!totals) return in_flight;
+    in_flight = totals->in_flight;
     if (in_flight == 0) return 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } while (std::chrono::steady_clock::now() < until);
@@ -96,6 +99,34 @@ std::optional<std::vector<queue::DestinationSummary>> DeliveryEngine::queue_summ
   return out;
 }
 
+std::optional<queue::ShardTotals> DeliveryEngine::queue_totals(
+    std::chrono::milliseconds deadline) const {
+  auto parts = run_on<queue::ShardTotals>(
+      all_, [](Worker& w) { return w.shard ? w.shard->totals() : queue::ShardTotals{}; }, deadline);
+  if (!parts) return std::nullopt;
+  queue::ShardTotals out;
+  for (const auto& p : *parts) out.add(p);
+  return out;
+}
+
+std::optional<std::vector<std::optional<queue::ItemState>>> DeliveryEngine::item_states(
+    const spool::MessageId& id, const std::vector<std::string>& destinations,
+    std::chrono::milliseconds deadline) const {
+  std::vector<std::optional<queue::ItemState>> out(destinations.size());
+  for (std::size_t i = 0; i < destinations.size(); ++i) {
+    if (workers_.empty()) break;
+    auto r = run_on<std::optional<queue::ItemState>>(
+        {workers_[owner(destinations[i])].get()},
+        [id, name = destinations[i]](Worker& w) -> std::optional<queue::ItemState> {
+          return w.shard ? w.shard->item_state(name, id) : std::nullopt;
+        },
+        deadline);
+    if (!r) return std::nullopt;
+    out[i] = r->front();
+  }
+  return out;
+}
+
 std::optional<std::vector<queue::ItemView>> DeliveryEngine::queued_items(
     const std::string& destination, std::chrono::milliseconds deadline) const {
   auto parts = run_on<std::vector<queue::ItemView>>(
@@ -111,9 +142,46 @@ std::optional<std::vector<queue::ItemView>> DeliveryEngine::queued_items(
   return out;
 }
 
-std::optional<bool> DeliveryEngine::act(Action a, const std::string& destination,
-                                        std::chrono::milliseconds deadline) {
-  if (workers_.empty()) return false;
+namespace {
+
+// Writes `set` synced and waits up to `deadline` for it: "" or why not.
+std::string write_synced(spool::SpoolWriter& writer, spool::WriteSet set,
+                         std::chrono::milliseconds deadline) {
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::error_code ec;
+  };
+  auto d = std::make_shared<Done>();
+  writer.submit(std::move(set), true, [d](std::error_code ec) {
+    std::lock_guard lock(d->mu);
+    d->done = true;
+    d->ec = ec;
+    d->cv.notify_all();
+  });
+  std::unique_lock lock(d->mu);
+  if (!d->cv.wait_for(lock, deadline, [&] { return d->done; }))
+    return "the spool write did not finish in time";
+  return d->ec ? "the spool write failed: " + d->ec.message() : "";
+}
+
+}  // namespace
+
+DeliveryEngine::ActResult DeliveryEngine::act(Action a, const std::string& destination,
+                                              std::chrono::milliseconds deadline,
+                                              std::string& error) {
+  if (workers_.empty()) return ActResult::NoQueue;
+  // Durable first: a suspension the API confirmed is in force after any restart.
+  if (a == Action::Suspend || a == Action::Resume) {
+    spool::WriteSet set(*deps_.store);
+    if (a == Action::Suspend)
+      set.put_suspension(destination, queue::now_ms());
+    else
+      set.remove_suspension(destination);
+    error = write_synced(*deps_.writer, std::move(set), deadline);
+    if (!error.empty()) return ActResult::NotSaved;
+  }
   auto* owner_worker = workers_[owner(destination)].get();
   auto r = run_on<bool>(
       {owner_worker},
@@ -130,8 +198,8 @@ std::optional<bool> DeliveryEngine::act(Action a, const std::string& destination
         return false;
       },
       deadline);
-  if (!r) return std::nullopt;
-  return r->front();
+  if (!r) return ActResult::Busy;
+  return r->front() ? ActResult::Done : ActResult::NoQueue;
 }
 
 std::optional<std::size_t> DeliveryEngine::bounce(const std::string& destination,

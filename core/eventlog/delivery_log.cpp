@@ -10,10 +10,23 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include <spdlog/spdlog.h>
+
 namespace mailgate::eventlog {
 
 namespace {
-constexpr std::size_t kHighWater = 1'000'000;
+
+// What a queued record costs in memory (its strings and the struct): the
+// worker queues' backstop cap counts this, the logger counts serialized lines.
+std::uint64_t record_bytes(const LogRecord& r) {
+  std::uint64_t n = sizeof(LogRecord) + r.id.size() + r.sender.size() + r.recipient.size() +
+                    r.destination.size() + r.mx.size() + r.enhanced.size() + r.text.size() +
+                    r.bounce_class.size() + r.tls_version.size() + r.tls_cipher.size() +
+                    r.tls_error.size() + r.auth_user.size();
+  for (const auto& [k, v] : r.meta) n += k.size() + v.size() + 2 * sizeof(std::string);
+  return n;
+}
+
 }  // namespace
 
 std::string iso_time(std::int64_t ms) {
@@ -56,24 +69,27 @@ std::string to_json(const LogRecord& r) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-DeliveryLog::DeliveryLog(std::string path, unsigned producers) : path_(std::move(path)) {
+DeliveryLog::DeliveryLog(std::string path, unsigned producers, std::uint64_t max_pending)
+    : path_(std::move(path)),
+      max_pending_(max_pending),
+      queue_cap_(std::max<std::uint64_t>(max_pending / std::max(1u, producers), 1)) {
   for (unsigned i = 0; i < std::max(1u, producers); ++i)
     queues_.push_back(std::make_unique<Queue>());
 }
 
 DeliveryLog::~DeliveryLog() { stop(); }
 
-void DeliveryLog::open_file() {
+bool DeliveryLog::open_file() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  if (path_.empty()) return;
+  if (path_.empty()) return true;
   std::error_code ec;
   auto dir = std::filesystem::path(path_).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd_ < 0)
-    std::fprintf(stderr, "mailgate: cannot open delivery log %s: %s\n", path_.c_str(),
-                 std::strerror(errno));
+  if (fd_ >= 0) return true;
+  note_failure("cannot open delivery log " + path_ + ": " + std::strerror(errno));
+  return false;
 }
 
 void DeliveryLog::start() {
@@ -104,12 +120,20 @@ void DeliveryLog::reopen() {
 void DeliveryLog::write(unsigned producer, LogRecord record) {
   auto& q = *queues_[producer % queues_.size()];
   std::size_t n;
+  std::uint64_t dropped = 0;
   {
     std::lock_guard lk(q.mu);
+    q.bytes += record_bytes(record);
     q.records.push_back(std::move(record));
+    // The backstop: only a stalled logger thread lets a queue grow this far.
+    while (q.bytes > queue_cap_ && q.records.size() > 1) {
+      q.bytes -= record_bytes(q.records.front());
+      q.records.pop_front();
+      ++dropped;
+    }
     n = q.records.size();
   }
-  if (n == kHighWater) std::fprintf(stderr, "mailgate: delivery log is %zu records behind\n", n);
+  if (dropped) dropped_ += dropped;
   if (n == 1) {
     std::lock_guard lk(mu_);
     pending_ = true;
@@ -124,63 +148,185 @@ std::uint64_t DeliveryLog::count(const std::string& event) const {
   return 0;
 }
 
+// Moves every worker queue's records into the backlog as JSON lines.
+void DeliveryLog::take_queued() {
+  std::deque<LogRecord> batch;
+  for (auto& q : queues_) {
+    {
+      std::lock_guard lk(q->mu);
+      batch.swap(q->records);
+      q->bytes = 0;
+    }
+    std::lock_guard lk(counts_mu_);
+    for (auto& r : batch) {
+      auto it = std::find_if(counts_.begin(), counts_.end(),
+                             [&](const auto& p) { return p.first == r.event; });
+      if (it == counts_.end())
+        counts_.emplace_back(r.event, 1);
+      else
+        ++it->second;
+      if (path_.empty()) continue;
+      auto line = to_json(r);
+      line += '\n';
+      backlog_bytes_ += line.size();
+      backlog_.push_back(std::move(line));
+    }
+    if (path_.empty()) written_ += batch.size();
+    batch.clear();
+  }
+}
+
+// Drops the oldest lines until what waits fits in max_pending (the chunk in
+// progress stays whole: part of it may be in the file already).
+void DeliveryLog::trim() {
+  const std::uint64_t in_chunk = chunk_.size() - chunk_off_;
+  std::uint64_t dropped = 0;
+  while (!backlog_.empty() && backlog_bytes_ + in_chunk > max_pending_) {
+    backlog_bytes_ -= backlog_.front().size();
+    backlog_.pop_front();
+    ++dropped;
+  }
+  dropped_ += dropped;
+}
+
+// The next chunk: whole lines from the backlog, up to 1 MiB (or a quarter of
+// max_pending) unless a single line is longer.
+void DeliveryLog::fill_chunk() {
+  const std::uint64_t limit =
+      std::min<std::uint64_t>(1 << 20, std::max<std::uint64_t>(max_pending_ / 4, 1));
+  chunk_.clear();
+  chunk_off_ = chunk_lines_ = 0;
+  while (!backlog_.empty() &&
+         (chunk_.empty() || chunk_.size() + backlog_.front().size() <= limit)) {
+    chunk_ += backlog_.front();
+    backlog_bytes_ -= backlog_.front().size();
+    backlog_.pop_front();
+    ++chunk_lines_;
+  }
+}
+
+// One write(2) of the chunk (filled first when empty); true when it wrote or
+// there was nothing to write.
+bool DeliveryLog::write_some() {
+  if (chunk_off_ == chunk_.size()) fill_chunk();
+  if (chunk_.empty()) return true;
+  const ssize_t n = ::write(fd_, chunk_.data() + chunk_off_, chunk_.size() - chunk_off_);
+  if (n < 0 && errno == EINTR) return true;
+  if (n <= 0) {
+    note_failure("delivery log " + path_ +
+                 " write failed: " + (n < 0 ? std::strerror(errno) : "nothing written"));
+    return false;
+  }
+  chunk_off_ += static_cast<std::size_t>(n);
+  if (chunk_off_ == chunk_.size()) {
+    written_ += chunk_lines_;
+    chunk_.clear();
+    chunk_off_ = chunk_lines_ = 0;
+  }
+  return true;
+}
+
+void DeliveryLog::note_failure(const std::string& message) {
+  const auto now = Clock::now();
+  retry_at_ = now + kRetryInterval;
+  last_error_ = message;
+  if (failing_) return;
+  failing_ = true;
+  failing_since_ = now;
+  dropped_at_failure_ = dropped_.load();
+  last_report_ = now;
+  spdlog::error("{}; keeping up to {} bytes of records in memory (log.max_pending), retrying",
+                message, max_pending_);
+}
+
+void DeliveryLog::note_success() {
+  if (!failing_) return;
+  report_drops(true);
+  failing_ = false;
+  const double secs = std::chrono::duration<double>(Clock::now() - failing_since_).count();
+  spdlog::info("delivery log {}: writing again after {:.1f}s; {} records dropped meanwhile", path_,
+               secs, dropped_.load() - dropped_at_failure_);
+}
+
+// Rate-limited: one line per kReportInterval at most, never one per record.
+void DeliveryLog::report_drops(bool force) {
+  const auto d = dropped_.load();
+  if (d == dropped_reported_) return;
+  const auto now = Clock::now();
+  if (!force && now - last_report_ < kReportInterval) return;
+  spdlog::warn(
+      "delivery log {}: {} records dropped (log.max_pending {} bytes reached; {}); {} in all",
+      path_, d - dropped_reported_, max_pending_,
+      last_error_.empty() ? "logger stalled" : last_error_, d);
+  dropped_reported_ = d;
+  last_report_ = now;
+}
+
+// Writes while it can; a failure sets retry_at_.
+void DeliveryLog::flush() {
+  if (path_.empty() || (failing_ && Clock::now() < retry_at_)) return;
+  if (fd_ < 0 && !open_file()) return;
+  while (chunk_off_ < chunk_.size() || !backlog_.empty())
+    if (!write_some()) return;
+  note_success();
+}
+
+void DeliveryLog::give_up_at_stop() {
+  const std::uint64_t lines = backlog_.size() + (chunk_off_ < chunk_.size() ? chunk_lines_ : 0);
+  if (lines == 0) return;
+  const std::uint64_t bytes = backlog_bytes_ + (chunk_.size() - chunk_off_);
+  dropped_ += lines;
+  dropped_reported_ = dropped_.load();  // reported here
+  spdlog::error(
+      "delivery log {}: {} records ({} bytes) could not be written within {}s of stop "
+      "({}): they are lost",
+      path_, lines, bytes, kStopBound.count(), last_error_);
+  backlog_.clear();
+  backlog_bytes_ = 0;
+  chunk_.clear();
+  chunk_off_ = chunk_lines_ = 0;
+}
+
+void DeliveryLog::update_pending() {
+  pending_bytes_ = backlog_bytes_ + (chunk_.size() - chunk_off_);
+}
+
 void DeliveryLog::run() {
-  std::vector<LogRecord> batch;
-  std::string out;
   for (;;) {
     bool stopping, reopen;
     {
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(200),
-                   [this] { return pending_ || stopping_ || reopen_; });
+      cv_.wait_until(lk, failing_ ? retry_at_ : Clock::now() + kRetryInterval,
+                     [this] { return pending_ || stopping_ || reopen_; });
       pending_ = false;
       stopping = stopping_;
       reopen = reopen_;
       reopen_ = false;
     }
-    if (reopen) open_file();
-    out.clear();
-    std::size_t records = 0;
-    for (auto& q : queues_) {
-      {
-        std::lock_guard lk(q->mu);
-        batch.swap(q->records);
-      }
-      std::lock_guard lk(counts_mu_);
-      for (const auto& r : batch) {
-        out += to_json(r);
-        out += '\n';
-        auto it = std::find_if(counts_.begin(), counts_.end(),
-                               [&](const auto& p) { return p.first == r.event; });
-        if (it == counts_.end())
-          counts_.emplace_back(r.event, 1);
-        else
-          ++it->second;
-      }
-      records += batch.size();
-      batch.clear();
-    }
-    std::size_t off = 0;
-    while (off < out.size() && fd_ >= 0) {
-      ssize_t n = ::write(fd_, out.data() + off, out.size() - off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        std::fprintf(stderr, "mailgate: delivery log write failed: %s\n", std::strerror(errno));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        continue;
-      }
-      off += static_cast<std::size_t>(n);
-    }
-    written_ += records;
-    if (stopping) {
-      bool empty = true;
-      for (auto& q : queues_) {
-        std::lock_guard lk(q->mu);
-        empty = empty && q->records.empty();
-      }
-      if (empty) return;
-    }
+    if (reopen && open_file()) retry_at_ = Clock::now();  // a new file: try it at once
+    take_queued();
+    if (failing_) trim();
+    flush();
+    if (failing_) trim();
+    update_pending();
+    report_drops(false);
+    if (stopping) break;
   }
+  // Stopping: what still waits gets kStopBound to reach the file.
+  const auto deadline = Clock::now() + kStopBound;
+  for (;;) {
+    take_queued();
+    flush();
+    if (failing_) trim();
+    if (chunk_off_ == chunk_.size() && backlog_.empty()) break;
+    if (Clock::now() >= deadline) {
+      give_up_at_stop();
+      break;
+    }
+    std::this_thread::sleep_until(std::min(retry_at_, deadline));
+  }
+  update_pending();
+  report_drops(true);
 }
 
 }  // namespace mailgate::eventlog

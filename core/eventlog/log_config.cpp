@@ -12,6 +12,10 @@ const config::Section<LogConfig>& log_section() {
                      {"trace", "debug", "info", "warn", "error", "off"}),
       config::string("deliveries", &C::deliveries, "delivery log (JSON lines), reopened on SIGHUP")
           .check(config::nonempty),
+      config::size("max_pending", &C::max_pending,
+                   "delivery-log records kept in memory while the file cannot be written (disk "
+                   "full); beyond it the oldest are dropped and counted",
+                   64 * 1024),
   }};
   return s;
 }

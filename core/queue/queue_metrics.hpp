@@ -1,14 +1,12 @@
-// queue/queue_metrics: the queue gauges, computed from a summary of every
-// destination (DeliveryEngine::queue_summary) at each scrape.
+// queue/queue_metrics: the queue gauges, from every shard's totals summed
+// (DeliveryEngine::queue_totals): O(destinations) per worker per scrape.
 #pragma once
-
-#include <vector>
 
 #include "metrics/exposition.hpp"
 #include "queue/queue_shard.hpp"
 
 namespace mailgate::queue {
 
-void export_metrics(metrics::Exposition& e, const std::vector<DestinationSummary>& summary);
+void export_metrics(metrics::Exposition& e, const ShardTotals& totals);
 
 }  // namespace mailgate::queue

@@ -31,13 +31,32 @@ QueueShard::QueueShard(asio::io_context& ctx, RetryPolicy policy, Shaping defaul
   defaults_.max_messages_per_connection = std::max(1u, defaults_.max_messages_per_connection);
 }
 
+void ShardTotals::add(const ShardTotals& o) {
+  destinations += o.destinations;
+  ready += o.ready;
+  scheduled += o.scheduled;
+  in_flight += o.in_flight;
+  suspended += o.suspended;
+  if (o.oldest_ms && (oldest_ms == 0 || o.oldest_ms < oldest_ms)) oldest_ms = o.oldest_ms;
+}
+
 Destination& QueueShard::destination(const std::string& name) {
   auto it = dests_.find(name);
   if (it != dests_.end()) return *it->second;
   auto d = std::make_unique<Destination>();
   d->name = name;
   d->shaping = defaults_;
+  d->last_used_ms = now_ms();
   return *dests_.emplace(name, std::move(d)).first->second;
+}
+
+void QueueShard::note_waiting(Destination& d, const Item& item) {
+  ++d.waiting_received[static_cast<std::int64_t>(item.id.millis())];
+}
+
+void QueueShard::note_left(Destination& d, const Item& item) {
+  auto it = d.waiting_received.find(static_cast<std::int64_t>(item.id.millis()));
+  if (it != d.waiting_received.end() && --it->second == 0) d.waiting_received.erase(it);
 }
 
 void QueueShard::shaping_ready(Destination& d) { pump(d); }
@@ -62,6 +81,8 @@ void QueueShard::add(const std::string& name, Item item) {
   if (item.auth) d.route_auth = item.auth;
   ++total_;
   const auto now = now_ms();
+  d.last_used_ms = now;
+  note_waiting(d, item);
   const auto when = std::max(item.next_ms, d.backoff_until_ms);
   if (when > now) {
     schedule(d, std::move(item), when);
@@ -89,17 +110,21 @@ std::optional<Item> QueueShard::take(Destination& d) {
   d.ready.pop_front();
   --total_;
   ++d.in_flight;
+  note_left(d, it);
+  d.last_used_ms = now_ms();
   return it;
 }
 
 void QueueShard::finished(Destination& d) {
   if (d.in_flight > 0) --d.in_flight;
+  d.last_used_ms = now_ms();
 }
 
 void QueueShard::retry_later(Destination& d, Item item, std::int64_t when_ms) {
   finished(d);
   if (stopped_) return;
   ++total_;
+  note_waiting(d, item);
   schedule(d, std::move(item), std::max(when_ms, d.backoff_until_ms));
   arm();
 }
@@ -121,6 +146,7 @@ void QueueShard::unpark(Destination& d, const std::shared_ptr<asio::steady_timer
 
 void QueueShard::connection_closed(Destination& d) {
   if (d.active > 0) --d.active;
+  d.last_used_ms = now_ms();
   pump(d);
 }
 
@@ -170,31 +196,68 @@ bool QueueShard::flush(const std::string& name) {
   return true;
 }
 
-std::vector<DestinationSummary> QueueShard::summary() const {
-  std::unordered_map<const Destination*, std::int64_t> oldest_scheduled;
-  // The heap's container is not reachable through priority_queue: scan a copy
-  // of the top-level view (admin and scrape only, never on the delivery path).
-  auto heap = heap_;
-  while (!heap.empty()) {
-    const auto& s = heap.top();
-    const auto ms = static_cast<std::int64_t>(s.item.id.millis());
-    auto [it, fresh] = oldest_scheduled.emplace(s.dest, ms);
-    if (!fresh && ms < it->second) it->second = ms;
-    heap.pop();
-  }
-  std::vector<DestinationSummary> out;
-  for (const auto& [name, d] : dests_) {
-    DestinationSummary s{name, d->ready.size(), d->scheduled, d->in_flight, d->active, d->suspended,
-                         0};
-    for (const auto& it : d->ready) {
-      const auto ms = static_cast<std::int64_t>(it.id.millis());
-      if (s.oldest_ms == 0 || ms < s.oldest_ms) s.oldest_ms = ms;
-    }
-    if (auto it = oldest_scheduled.find(d.get()); it != oldest_scheduled.end())
-      if (s.oldest_ms == 0 || it->second < s.oldest_ms) s.oldest_ms = it->second;
-    out.push_back(std::move(s));
-  }
+std::vector<std::string> QueueShard::suspended() const {
+  std::vector<std::string> out;
+  for (const auto& [name, d] : dests_)
+    if (d->suspended) out.push_back(name);
   return out;
+}
+
+namespace {
+std::int64_t oldest_waiting(const Destination& d) {
+  return d.waiting_received.empty() ? 0 : d.waiting_received.begin()->first;
+}
+}  // namespace
+
+std::vector<DestinationSummary> QueueShard::summary() const {
+  std::vector<DestinationSummary> out;
+  out.reserve(dests_.size());
+  for (const auto& [name, d] : dests_)
+    out.push_back({name, d->ready.size(), d->scheduled, d->in_flight, d->active, d->suspended,
+                   oldest_waiting(*d)});
+  return out;
+}
+
+ShardTotals QueueShard::totals() const {
+  ShardTotals t;
+  t.destinations = dests_.size();
+  for (const auto& [name, d] : dests_) {
+    // Each waiting item in exactly one state: a suspended destination's are "suspended".
+    (d->suspended ? t.suspended : t.ready) += d->ready.size();
+    (d->suspended ? t.suspended : t.scheduled) += d->scheduled;
+    t.in_flight += d->in_flight;
+    const auto oldest = oldest_waiting(*d);
+    if (oldest && (t.oldest_ms == 0 || oldest < t.oldest_ms)) t.oldest_ms = oldest;
+  }
+  return t;
+}
+
+std::optional<ItemState> QueueShard::item_state(const std::string& destination,
+                                                const spool::MessageId& id) const {
+  auto it = dests_.find(destination);
+  if (it == dests_.end()) return std::nullopt;
+  const Destination& d = *it->second;
+  ItemState st;
+  st.suspended = d.suspended;
+  for (const auto& item : d.ready) {
+    if (item.id == id) {
+      st.where = ItemState::Where::Ready;
+      st.next_ms = std::max(now_ms(), d.backoff_until_ms);
+      return st;
+    }
+  }
+  if (d.scheduled) {
+    for (const auto& s : heap_.items()) {
+      if (s.dest == &d && s.item.id == id) {
+        st.where = ItemState::Where::Scheduled;
+        st.next_ms = std::max(s.when, d.backoff_until_ms);  // a due item waits out the backoff
+        return st;
+      }
+    }
+  }
+  st.where = ItemState::Where::InFlight;
+  st.next_ms = 0;
+  return st;
 }
 
 std::vector<ItemView> QueueShard::items(const std::string& filter) const {
@@ -203,13 +266,10 @@ std::vector<ItemView> QueueShard::items(const std::string& filter) const {
     if (!filter.empty() && filter != name) continue;
     for (const auto& it : d->ready) out.push_back({name, it.id, it.attempts, it.next_ms, false});
   }
-  auto heap = heap_;
-  while (!heap.empty()) {
-    const auto& s = heap.top();
+  for (const auto& s : heap_.items())
     if (filter.empty() || filter == s.dest->name)
-      out.push_back({s.dest->name, s.item.id, s.item.attempts, s.when, true});
-    heap.pop();
-  }
+      out.push_back({s.dest->name, s.item.id, s.item.attempts,
+                     std::max(s.when, s.dest->backoff_until_ms), true});
   return out;
 }
 
@@ -222,6 +282,7 @@ std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string
   for (auto& [name, d] : dests_) {
     for (auto it = d->ready.begin(); it != d->ready.end();) {
       if (match(*d, *it)) {
+        note_left(*d, *it);
         out.emplace_back(d.get(), std::move(*it));
         it = d->ready.erase(it);
         --total_;
@@ -239,6 +300,7 @@ std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string
       --s.dest->scheduled;
       --total_;
       ++s.dest->in_flight;
+      note_left(*s.dest, s.item);
       out.emplace_back(s.dest, std::move(s.item));
     } else {
       keep.push_back(std::move(s));
@@ -296,12 +358,18 @@ void QueueShard::on_timer() {
   while (!heap_.empty() && heap_.top().when <= now) {
     auto s = heap_.top();
     heap_.pop();
+    if (s.dest->backoff_until_ms > now) {  // due, but its destination was deferred since
+      s.when = s.item.next_ms = s.dest->backoff_until_ms;
+      heap_.push(std::move(s));
+      continue;
+    }
     --s.dest->scheduled;
     s.dest->ready.push_back(std::move(s.item));
     touched.push_back(s.dest);
   }
   if (now >= next_sweep_) {
     sweep_expired(now);
+    remove_idle(now);
     next_sweep_ = now + kSweepEveryMs;
   }
   for (auto* d : touched) pump(*d);
@@ -314,6 +382,7 @@ void QueueShard::sweep_expired(std::int64_t now) {
       if (policy_.expired(static_cast<std::int64_t>(it->id.millis()), now)) {
         Item item = std::move(*it);
         it = d->ready.erase(it);
+        note_left(*d, item);
         --total_;
         ++d->in_flight;
         expire_(*d, std::move(item));
@@ -321,6 +390,26 @@ void QueueShard::sweep_expired(std::int64_t now) {
         ++it;
       }
     }
+  }
+}
+
+// Nothing refers to a destination removed here: no item (ready, scheduled or
+// in flight) and no connection (active, parked) holds it, no egress_path
+// evaluation or rate timer is pending; and nothing it knows would be missed:
+// no suspension or backoff in force, its rate limiters are full again.
+void QueueShard::remove_idle(std::int64_t now) {
+  const auto now_us = steady_us();
+  for (auto it = dests_.begin(); it != dests_.end();) {
+    const Destination& d = *it->second;
+    const bool unused = d.ready.empty() && d.scheduled == 0 && d.in_flight == 0 && d.active == 0 &&
+                        d.idle.empty() && !d.suspended && !d.shaping_pending &&
+                        d.rate_timer_at_us == 0 && d.backoff_until_ms <= now &&
+                        d.shaping.message_rate.tat_us() <= now_us &&
+                        d.shaping.connection_rate.tat_us() <= now_us;
+    if (unused && now - d.last_used_ms >= idle_removal_ms_)
+      it = dests_.erase(it);
+    else
+      ++it;
   }
 }
 

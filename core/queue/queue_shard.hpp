@@ -5,15 +5,26 @@
 // Promises: a destination never has more than max_connections connections
 // started by this shard; a suspended destination starts none; a message past
 // max_age is handed to the expiry callback even while it waits behind a
-// throttle in a ready queue (swept about once a second).
+// throttle in a ready queue (swept about once a second); a destination with
+// nothing ready, scheduled, in flight or connected, not suspended, not
+// backing off, whose rate limiters are back to full and which has been idle
+// for idle_removal() is removed (swept with the expiry), so the map holds
+// the destinations in use, not every domain ever seen. What a removed
+// destination loses is only what a new one rebuilds: its egress_path
+// shaping (evaluated again by the next message) and the route hook's TLS
+// mode and AUTH (carried again by the next item). Its summary and the
+// shard's totals() are O(destinations): counts and the oldest reception are
+// kept as items come and go, nothing is copied or sorted per scrape.
 #pragma once
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <queue>
@@ -81,7 +92,19 @@ struct Destination {
   std::deque<std::shared_ptr<asio::steady_timer>> idle;
   bool suspended = false;
   std::int64_t backoff_until_ms = 0;
-  std::uint64_t delivered = 0, deferred = 0, failed = 0;
+  // Reception time (ms) → how many waiting (ready or scheduled) items have it:
+  // the oldest is the first key, kept as items come and go.
+  std::map<std::int64_t, std::uint32_t> waiting_received;
+  std::int64_t last_used_ms = 0;  // last add, take, settle or connection close
+};
+
+// The shard as the /metrics scrape sees it: sums over its destinations.
+struct ShardTotals {
+  std::size_t destinations = 0;
+  std::size_t ready = 0, scheduled = 0, in_flight = 0;
+  std::size_t suspended = 0;   // waiting items (ready + scheduled) of suspended destinations
+  std::int64_t oldest_ms = 0;  // reception time of the oldest waiting message (0: none)
+  void add(const ShardTotals& o);
 };
 
 struct DestinationSummary {
@@ -99,6 +122,13 @@ struct ItemView {
   std::uint32_t attempts = 0;
   std::int64_t next_ms = 0;
   bool scheduled = false;
+};
+
+// Where one message waits at one destination (GET /api/v1/messages/ID).
+struct ItemState {
+  enum class Where { Ready, Scheduled, InFlight } where = Where::Ready;
+  std::int64_t next_ms = 0;  // when it is attempted next (Ready: now, as soon as a connection can)
+  bool suspended = false;    // its destination is suspended
 };
 
 class QueueShard {
@@ -138,8 +168,17 @@ class QueueShard {
   bool suspend(const std::string& destination);  // creates it when unknown: always true
   bool resume(const std::string& destination);
   bool flush(const std::string& destination);  // scheduled → ready now
+  // Suspended destinations (persisted by the caller, reloaded at start).
+  std::vector<std::string> suspended() const;
 
   std::vector<DestinationSummary> summary() const;
+  ShardTotals totals() const;
+  // Where `id` waits at `destination`: ready, scheduled (with the real next
+  // attempt, destination backoff included) or, when it is neither, in flight
+  // (being attempted or settled); nothing when the shard does not know the
+  // destination. O(items of the shard) for a scheduled item: admin only.
+  std::optional<ItemState> item_state(const std::string& destination,
+                                      const spool::MessageId& id) const;
   // Every item waiting in a ready queue or the scheduled heap (admin listing).
   std::vector<ItemView> items(const std::string& destination_filter) const;
   // Removes waiting items that match (admin bounce); they count as in flight
@@ -147,6 +186,10 @@ class QueueShard {
   std::vector<std::pair<Destination*, Item>> extract(const std::string& destination,
                                                      const spool::MessageId* id);
   std::size_t size() const { return total_; }
+  std::size_t destinations() const { return dests_.size(); }
+  // How long an unused destination stays (see the header comment).
+  static constexpr std::chrono::milliseconds kIdleRemoval{std::chrono::minutes(10)};
+  void set_idle_removal(std::chrono::milliseconds after) { idle_removal_ms_ = after.count(); }
   bool stopped() const { return stopped_; }
   const RetryPolicy& policy() const { return policy_; }
   std::mt19937_64& rng() { return rng_; }
@@ -166,6 +209,13 @@ class QueueShard {
   void arm_rate_timer(Destination& d, std::int64_t at_us);
   void on_timer();
   void sweep_expired(std::int64_t now);
+  void remove_idle(std::int64_t now);
+  static void note_waiting(Destination& d, const Item& item);
+  static void note_left(Destination& d, const Item& item);
+  // The heap's items, in no order (admin listings: no copy of the heap).
+  struct Heap : std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> {
+    const std::vector<Scheduled>& items() const { return c; }
+  };
 
   RetryPolicy policy_;
   Shaping defaults_;
@@ -177,7 +227,8 @@ class QueueShard {
   std::int64_t armed_for_ = 0;
   std::int64_t next_sweep_ = 0;
   bool stopped_ = false;
-  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> heap_;
+  Heap heap_;
+  std::int64_t idle_removal_ms_ = kIdleRemoval.count();
   std::unordered_map<std::string, std::unique_ptr<Destination>> dests_;
   std::size_t total_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};

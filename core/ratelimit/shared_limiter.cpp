@@ -1,16 +1,22 @@
 // ratelimit/shared_limiter: see shared_limiter.hpp.
 #include "ratelimit/shared_limiter.hpp"
 
-#include <cmath>
 #include <functional>
 
 namespace mailgate::ratelimit {
 
 SharedLimiter::SharedLimiter(std::size_t max_keys_per_shard) : max_keys_(max_keys_per_shard) {}
 
-void SharedLimiter::sweep(Shard& s, std::int64_t now_us) {
-  for (auto it = s.keys.begin(); it != s.keys.end();) {
-    it = it->second.idle_after_us <= now_us ? s.keys.erase(it) : std::next(it);
+void SharedLimiter::evict_idle(Shard& s, std::int64_t now_us) {
+  auto it = s.lru.begin();
+  for (std::size_t n = 0; n < kEvictScan && it != s.lru.end(); ++n) {
+    ++s.eviction_steps;
+    if (it->idle_after_us <= now_us) {
+      s.index.erase(it->key);
+      it = s.lru.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -19,16 +25,22 @@ bool SharedLimiter::check(std::string_view key, double per_second, std::uint32_t
   if (!(per_second > 0)) return false;
   auto& s = shards_[std::hash<std::string_view>{}(key) % kShards];
   std::lock_guard lock(s.mu);
-  auto it = s.keys.find(std::string(key));
-  if (it == s.keys.end()) {
-    if (s.keys.size() >= max_keys_) sweep(s, now_us);
-    if (s.keys.size() >= max_keys_) return false;
-    it = s.keys.emplace(std::string(key), Entry{Gcra(per_second, burst), 0}).first;
+  // Every call tidies a little (the least recently used are the likeliest
+  // idle), so a full shard is mostly keys still in use.
+  evict_idle(s, now_us);
+  std::list<Entry>::iterator e;
+  if (auto found = s.index.find(key); found != s.index.end()) {
+    e = found->second;
+    s.lru.splice(s.lru.end(), s.lru, e);  // most recently used now
+  } else {
+    if (s.lru.size() >= max_keys_) return false;
+    s.lru.push_back(Entry{std::string(key), Gcra(per_second, burst), 0});
+    e = std::prev(s.lru.end());
+    s.index.emplace(e->key, e);
   }
-  Entry& e = it->second;
-  if (e.gcra.acquire(now_us) != 0) return false;
+  if (e->gcra.acquire(now_us) != 0) return false;
   // The bucket is full again once the TAT has passed.
-  e.idle_after_us = e.gcra.tat_us();
+  e->idle_after_us = e->gcra.tat_us();
   return true;
 }
 
@@ -36,7 +48,16 @@ std::size_t SharedLimiter::size() const {
   std::size_t n = 0;
   for (const auto& s : shards_) {
     std::lock_guard lock(s.mu);
-    n += s.keys.size();
+    n += s.lru.size();
+  }
+  return n;
+}
+
+std::uint64_t SharedLimiter::eviction_steps() const {
+  std::uint64_t n = 0;
+  for (const auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.eviction_steps;
   }
   return n;
 }

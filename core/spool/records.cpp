@@ -262,6 +262,12 @@ std::string_view to_string(RcptState s) {
   return "unknown";
 }
 
+std::string suspension_key(std::string_view destination) {
+  std::string k(kSuspensionPrefix);
+  k += destination;
+  return k;
+}
+
 std::string body_key(const MessageId& id, std::uint32_t chunk) {
   std::string key(id.key());
   for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(chunk >> shift));

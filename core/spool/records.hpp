@@ -109,6 +109,11 @@ bool decode(std::string_view in, DestRecord& out);
 std::string encode(const SuppressionRecord& s);  // the value; the key is s.address
 SuppressionRecord decode_suppression(std::string_view key, std::string_view value);
 
+// A suspended destination: key "suspend/" + destination in the default
+// family (beside the counter floor), value its suspension time (decimal ms).
+inline constexpr std::string_view kSuspensionPrefix = "suspend/";
+std::string suspension_key(std::string_view destination);
+
 std::string body_key(const MessageId& id, std::uint32_t chunk);
 std::string dest_key(const MessageId& id, std::string_view destination);
 // Splits a dest key; false if malformed.

@@ -55,6 +55,8 @@ class Store {
   void for_each_message(const MessageVisitor& visit,
                         const std::function<void(std::string_view what)>& bad) const;
   std::vector<SuppressionRecord> read_suppressions() const;
+  // The destinations suspended by the administrator (WriteSet::put_suspension).
+  std::vector<std::string> read_suspensions() const;
 
   // --- Spool internals (writer, reader, recovery, WriteSet) ---
   rocksdb::DB* db() const { return db_; }

@@ -1,6 +1,6 @@
 // spool/store_reads: the read side of the spool's message-level API (see
 // store.hpp): envelopes, queue records and bodies by id, a whole-spool walk
-// for `spool dump`, and the suppression family.
+// for `spool dump`, the suppression family and the suspended destinations.
 #include <rocksdb/db.h>
 
 #include <memory>
@@ -111,6 +111,15 @@ std::vector<SuppressionRecord> Store::read_suppressions() const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), suppress()));
   for (it->SeekToFirst(); it->Valid(); it->Next())
     out.push_back(decode_suppression(it->key().ToStringView(), it->value().ToStringView()));
+  return out;
+}
+
+std::vector<std::string> Store::read_suspensions() const {
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), default_cf()));
+  const rocksdb::Slice prefix(kSuspensionPrefix.data(), kSuspensionPrefix.size());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    out.emplace_back(it->key().ToStringView().substr(prefix.size()));
   return out;
 }
 

@@ -57,6 +57,14 @@ void WriteSet::remove_suppression(std::string_view address) {
   batch_->Delete(store_->suppress(), slice(address));
 }
 
+void WriteSet::put_suspension(std::string_view destination, std::int64_t since_ms) {
+  batch_->Put(store_->default_cf(), suspension_key(destination), std::to_string(since_ms));
+}
+
+void WriteSet::remove_suspension(std::string_view destination) {
+  batch_->Delete(store_->default_cf(), suspension_key(destination));
+}
+
 bool WriteSet::empty() const { return batch_->Count() == 0; }
 std::uint64_t WriteSet::bytes() const { return batch_->GetDataSize(); }
 

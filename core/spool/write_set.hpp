@@ -45,6 +45,10 @@ class WriteSet {
   void put_suppression(const SuppressionRecord& rec);
   void remove_suppression(std::string_view address);
 
+  // A destination suspended by the administrator (kept across restarts).
+  void put_suspension(std::string_view destination, std::int64_t since_ms);
+  void remove_suspension(std::string_view destination);
+
   bool empty() const;
   std::uint64_t bytes() const;
 

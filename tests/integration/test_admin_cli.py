@@ -4,7 +4,9 @@ module with http.token set; mail queued to domains no DNS serves (conftest
 points DNS at 127.0.0.1:1, so delivery tempfails and messages stay queued).
 The gateway tests are skipped only when GET /healthz is not reachable on the
 gateway's http port (a build without the HTTP server); the tests of usage
-errors and of an unreachable API need no gateway and always run."""
+errors and of an unreachable API need no gateway and always run. A
+suspension is kept in the spool: it holds mail across a restart (SIGTERM or
+kill -9) until resumed, with a real MX (dnsmasq + aiosmtpd) ready to take it."""
 import json
 import os
 import re
@@ -16,7 +18,8 @@ import uuid
 
 import pytest
 
-from conftest import BIN, Gateway, wait_for
+from conftest import BIN, Gateway, spool_dump, wait_for
+from test_delivery import net, send  # noqa: F401  (net: the dnsmasq + sinks fixture)
 
 TOKEN = "s3cret-token"
 HTTP_LOG = r"listening\b.*\bhttp=(\S+):(\d+)"
@@ -227,6 +230,52 @@ def test_suspend_resume_flush(gw):
     # Suspending ahead of time works: the destination exists from then on.
     assert ok("queue", "suspend", "later.test", api=gw.api) == "suspended later.test\n"
     assert (summary_row(gw, "later.test") or {}).get("suspended") is True
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+def test_suspension_survives_a_restart(net, how):
+    dns = net.dns("--mx-host=held.test,mx.held.test,10", "--mx-host=ctl.test,mx.held.test,10",
+                  "--host-record=mx.held.test,127.0.0.23")
+    sink = net.sink("127.0.0.23")
+    sets = [f"http.token={TOKEN}"]
+
+    def start(spool=None):
+        g = net.gateway(dns, sets=sets, spool=spool)
+        g.api = http_api(g)
+        assert g.api, "no admin API"
+        return g
+
+    def delivered_to(domain):
+        return [m for m in sink.handler.messages if m["to"][0].endswith("@" + domain)]
+
+    gw1 = start()
+    assert ok("queue", "suspend", "held.test", api=gw1.api) == "suspended held.test\n"
+    (held_id,) = queue_mail(gw1, "held.test", rcpts=("a",))
+    if how == "sigterm":
+        assert gw1.stop() == 0
+    else:
+        gw1.kill9()
+
+    gw2 = start(spool=gw1.spool)
+    gw2.wait_log(r"suspended \(kept in the spool\): held\.test")
+    gw2.wait_log(r"recovery: done")
+    # The recovered message is queued again, at a destination still suspended...
+    listed = ok_json("queue", "list", "--destination", "held.test", "--all", api=gw2.api)
+    assert [m["id"] for m in listed["messages"]] == [held_id]
+    assert (summary_row(gw2, "held.test") or {}).get("suspended") is True
+    # ...while mail to another domain on the same MX goes through.
+    send(gw2, "s@origin.test", ["b@ctl.test"])
+    wait_for(lambda: delivered_to("ctl.test"), 30, what="delivery to ctl.test")
+    assert delivered_to("held.test") == []
+
+    assert ok("queue", "resume", "held.test", api=gw2.api) == "resumed held.test\n"
+    wait_for(lambda: delivered_to("held.test"), 30, what="delivery after resume")
+    assert gw2.stop() == 0
+    assert spool_dump(gw1.spool) == []
+    # Resumed for good: a third start holds nothing.
+    gw3 = start(spool=gw1.spool)
+    assert "kept in the spool" not in gw3.log()
+    assert (summary_row(gw3, "held.test") or {}).get("suspended") in (None, False)
 
 
 def test_destination_with_brackets_is_url_encoded(gw):

@@ -282,6 +282,58 @@ def test_metrics_lint_and_match_the_delivery_log(tmp_path, started):
     assert m["mailgate_outbound_connections_total{tls=\"false\"}"] >= 2
 
 
+def iso_ms(text):
+    """Epoch milliseconds of the API's "2026-11-28T17:04:00.000Z"."""
+    import datetime
+    t = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+def test_message_view_shows_the_next_attempt_after_a_destination_deferral(tmp_path, started):
+    # Nothing listens on the MX: the connection is refused and the whole
+    # destination waits delivery.retry.first; the spool's record of the
+    # message still says "now" (no attempt of the message was counted).
+    port = free_port()
+    dns = Dnsmasq(["--mx-host=refused.test,mx.refused.test,10",
+                   "--host-record=mx.refused.test,127.0.0.93"])
+    started.append(dns)
+    gw = Gateway(tmp_path / "spool", dns=dns.server,
+                 sets=[f"delivery.port={port}", "delivery.retry.first=1h", "delivery.retry.max=2h"])
+    started.append(gw)
+    api = Api(gw)
+    send(gw, "s@example.org", ["a@refused.test"])
+    status, page = api.json("GET", "/api/v1/messages?destination=refused.test")
+    assert status == 200 and len(page["messages"]) == 1, page
+    msg_id = page["messages"][0]["id"]
+
+    def view():
+        status, msg = api.json("GET", "/api/v1/messages/" + msg_id)
+        assert status == 200, msg
+        return msg["destinations"][0]
+
+    wait_for(lambda: any(e["event"] == "transient_failure" and e.get("destination") == "refused.test"
+                         for e in log_events(gw)), 20, what="the destination-level deferral")
+    deferred_at = time.time() * 1000  # the queue changes just after the log line
+    dest = wait_for(lambda: (lambda d: d if d["state"] == "scheduled" else None)(view()), 10,
+                    what="the message scheduled")
+    listed = api.json("GET", "/api/v1/messages?destination=refused.test")[1]["messages"][0]
+    assert dest["name"] == "refused.test" and dest["attempts"] == 0
+    assert dest["suspended"] is False
+    # An hour from the deferral (not the reception time), as the listing says.
+    next_ms = iso_ms(dest["next_attempt"])
+    assert deferred_at - 5000 + 3_600_000 < next_ms <= deferred_at + 3_600_000 + 1000, dest
+    assert dest["next_attempt"] == listed["next_attempt"]
+    # Suspended: still scheduled, and it says so.
+    assert api.json("POST", "/api/v1/queue/refused.test/suspend")[0] == 200
+    assert view()["suspended"] is True
+    assert view()["next_attempt"] == dest["next_attempt"]
+    # Flushed (still suspended, so no connection is tried): due now.
+    assert api.json("POST", "/api/v1/queue/refused.test/flush")[0] == 200
+    now = view()
+    assert now["state"] == "ready", now
+    assert iso_ms(now["next_attempt"]) <= time.time() * 1000 + 1000
+
+
 def test_inject_structured_and_raw_through_the_same_hooks(tmp_path, started):
     import email
     import email.policy

@@ -471,7 +471,12 @@ TEST(DeliveryEngine, AnExpiredMessageBouncesWith447) {
 TEST(DeliveryEngine, AnAdminBounceFailsWaitingMessagesWithADsn) {
   FakeSmtpServer remote;
   Gateway gw(remote.port());
-  ASSERT_EQ(gw.engine->act(DeliveryEngine::Action::Suspend, kDest, 10s), true);
+  std::string error;
+  ASSERT_EQ(gw.engine->act(DeliveryEngine::Action::Suspend, kDest, 10s, error),
+            DeliveryEngine::ActResult::Done)
+      << error;
+  // Kept in the spool (synced before act() returns): a restart reloads it.
+  EXPECT_EQ(gw.store->read_suspensions(), std::vector<std::string>{kDest});
   const auto id = gw.send("sender@[127.0.0.1]", {{"a@[127.0.0.1]"}, {"b@[127.0.0.1]"}},
                           "Subject: held\r\n\r\nheld\r\n");
   ASSERT_TRUE(eventually([&] {
@@ -490,7 +495,10 @@ TEST(DeliveryEngine, AnAdminBounceFailsWaitingMessagesWithADsn) {
   // The DSN waits behind the suspension like any message, then goes out.
   ASSERT_TRUE(eventually([&] { return gw.engine->stats().dsns == 1; }));
   EXPECT_EQ(remote.transactions().size(), 0u);
-  ASSERT_EQ(gw.engine->act(DeliveryEngine::Action::Resume, kDest, 10s), true);
+  ASSERT_EQ(gw.engine->act(DeliveryEngine::Action::Resume, kDest, 10s, error),
+            DeliveryEngine::ActResult::Done)
+      << error;
+  EXPECT_TRUE(gw.store->read_suspensions().empty());
   ASSERT_TRUE(remote.wait_transactions(1, kDeadline));
   const auto txs = remote.transactions();
   ASSERT_NE(from_null_sender(txs), nullptr);

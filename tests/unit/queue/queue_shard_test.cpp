@@ -4,7 +4,11 @@
 // never gets more than max_connections starts, suspend/resume/flush,
 // retry_later/finished/extract bookkeeping in summary(), defer_destination,
 // the message rate, the shaper, parked connections, and the expiry of items
-// past max_age while they wait in a ready queue.
+// past max_age while they wait in a ready queue; idle destinations are
+// removed (10,000 one-message destinations leave an empty map) unless
+// something still holds or matters about them; totals() and summary() agree
+// with a recount of every waiting item as items move; item_state() reports
+// the real next attempt after a destination-level deferral.
 #include "queue/queue_shard.hpp"
 
 #include <gtest/gtest.h>
@@ -14,8 +18,10 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -618,6 +624,214 @@ TEST(QueueShard, StoppedShardTakesNothingAndAcceptsNothing) {
   h.shard->add("example.com", make_item(2));
   EXPECT_EQ(h.shard->size(), 1u);  // the new one was not queued
   EXPECT_EQ(h.starts.size(), 1u);
+}
+
+// One message delivered: start, take, settle, close (as a connection does).
+void deliver_one(Harness& h, const std::string& name, std::uint64_t counter) {
+  const auto before = h.starts.size();
+  h.shard->add(name, make_item(counter));
+  ASSERT_EQ(h.starts.size(), before + 1) << name;
+  Destination& d = *h.starts.back();
+  ASSERT_TRUE(h.shard->take(d));
+  h.shard->finished(d);
+  h.shard->connection_closed(d);
+}
+
+TEST(QueueShard, TenThousandOneMessageDestinationsAreRemovedOnceIdle) {
+  Harness h;
+  h.shard->set_idle_removal(0ms);
+  constexpr std::uint64_t kDestinations = 10'000;
+  for (std::uint64_t i = 0; i < kDestinations; ++i)
+    deliver_one(h, "d" + std::to_string(i) + ".example", i + 1);
+  EXPECT_EQ(h.shard->destinations(), kDestinations);
+  EXPECT_EQ(h.shard->totals().destinations, kDestinations);
+  h.starts.clear();  // those pointers are about to dangle
+
+  // What must stay: a suspension, a backoff in force, a scheduled item, an
+  // item in flight, an open connection.
+  h.shard->suspend("suspended.example");
+  h.shard->add("backoff.example", make_item(20'001));
+  Destination& backoff = *h.starts.back();
+  ASSERT_TRUE(h.shard->take(backoff));
+  h.shard->finished(backoff);
+  h.shard->defer_destination(backoff, now_ms() + kHour);
+  h.shard->connection_closed(backoff);
+  h.shard->add("scheduled.example", make_item(20'002, now_ms(), now_ms() + kHour));
+  h.shard->add("inflight.example", make_item(20'003));
+  Destination& inflight = *h.starts.back();
+  ASSERT_TRUE(h.shard->take(inflight));
+  h.shard->connection_closed(inflight);
+  h.shard->add("connected.example", make_item(20'004));
+  Destination& connected = *h.starts.back();
+  ASSERT_TRUE(h.shard->take(connected));
+  h.shard->finished(connected);  // the connection stays open
+
+  ASSERT_TRUE(h.run_until([&] { return h.shard->destinations() == 5; }, 10s))
+      << h.shard->destinations();
+  std::set<std::string> left;
+  for (const auto& s : h.shard->summary()) left.insert(s.name);
+  EXPECT_EQ(left,
+            (std::set<std::string>{"suspended.example", "backoff.example", "scheduled.example",
+                                   "inflight.example", "connected.example"}));
+  EXPECT_EQ(h.shard->totals().destinations, 5u);
+
+  // Once they are done with, they go too; a resumed destination as well.
+  h.shard->resume("suspended.example");
+  h.shard->finished(inflight);
+  h.shard->connection_closed(connected);
+  ASSERT_TRUE(h.run_until([&] { return h.shard->destinations() == 2; }, 10s));
+  EXPECT_TRUE(h.summary("backoff.example"));
+  EXPECT_TRUE(h.summary("scheduled.example"));
+  // A removed destination comes back as new when mail comes.
+  deliver_one(h, "d1.example", 30'000);
+  EXPECT_EQ(h.shard->destinations(), 3u);
+}
+
+TEST(QueueShard, DestinationIsKeptForTheIdlePeriod) {
+  Harness h;
+  h.shard->set_idle_removal(1500ms);
+  deliver_one(h, "a.example", 1);
+  const auto idle_from = std::chrono::steady_clock::now();
+  ASSERT_TRUE(h.run_until([&] { return h.shard->destinations() == 0; }, 10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_from, 1500ms);
+}
+
+TEST(QueueShard, RateLimitedDestinationStaysUntilItsLimiterIsFull) {
+  Shaping s = shaping(1);
+  s.message_rate = ratelimit::Gcra(0.5, 1);  // one message per 2 s
+  Harness h(s);
+  h.shard->set_idle_removal(0ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  deliver_one(h, "slow.example", 1);
+  ASSERT_TRUE(h.run_until([&] { return h.shard->destinations() == 0; }, 10s));
+  // Removing it earlier would have let a second message through too soon.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1900ms);
+}
+
+// The old way of computing the gauges: a walk over every waiting item.
+ShardTotals recount(const QueueShard& shard) {
+  ShardTotals t;
+  std::map<std::string, bool> suspended;
+  for (const auto& s : shard.summary()) {
+    suspended[s.name] = s.suspended;
+    t.in_flight += s.in_flight;
+    ++t.destinations;
+  }
+  for (const auto& v : shard.items("")) {
+    (suspended[v.destination] ? t.suspended : v.scheduled ? t.scheduled : t.ready) += 1;
+    const auto ms = static_cast<std::int64_t>(v.id.millis());
+    if (t.oldest_ms == 0 || ms < t.oldest_ms) t.oldest_ms = ms;
+  }
+  return t;
+}
+
+void expect_totals_right(const QueueShard& shard, const char* when) {
+  const auto t = shard.totals(), r = recount(shard);
+  EXPECT_EQ(t.destinations, r.destinations) << when;
+  EXPECT_EQ(t.ready, r.ready) << when;
+  EXPECT_EQ(t.scheduled, r.scheduled) << when;
+  EXPECT_EQ(t.in_flight, r.in_flight) << when;
+  EXPECT_EQ(t.suspended, r.suspended) << when;
+  EXPECT_EQ(t.oldest_ms, r.oldest_ms) << when;
+  for (const auto& s : shard.summary()) {  // per destination too
+    std::int64_t oldest = 0;
+    for (const auto& v : shard.items(s.name)) {
+      const auto ms = static_cast<std::int64_t>(v.id.millis());
+      if (oldest == 0 || ms < oldest) oldest = ms;
+    }
+    EXPECT_EQ(s.oldest_ms, oldest) << when << " " << s.name;
+  }
+}
+
+TEST(QueueShard, TotalsStayRightAsItemsMove) {
+  Harness h(shaping(1), retry_policy(kHour));
+  const auto now = now_ms();
+  h.shard->add("a.example", make_item(1, now - 5000));
+  h.shard->add("a.example", make_item(2, now - 9000));
+  h.shard->add("a.example", make_item(3, now - 7000, now + kHour));
+  h.shard->add("b.example", make_item(4, now - 8000, now + kHour));
+  h.shard->suspend("c.example");
+  h.shard->add("c.example", make_item(5, now - 1000));
+  h.shard->add("c.example", make_item(6, now - 1000));  // the same reception ms
+  expect_totals_right(*h.shard, "added");
+  auto t = h.shard->totals();
+  EXPECT_EQ(t.ready, 2u);
+  EXPECT_EQ(t.scheduled, 2u);
+  EXPECT_EQ(t.suspended, 2u);
+  EXPECT_EQ(t.oldest_ms, now - 9000);
+
+  Destination& a = *h.starts.at(0);
+  auto first = h.shard->take(a);   // 1
+  auto second = h.shard->take(a);  // 2, the oldest
+  ASSERT_TRUE(first && second);
+  expect_totals_right(*h.shard, "taken");
+  EXPECT_EQ(h.shard->totals().oldest_ms, now - 8000);
+  h.shard->retry_later(a, std::move(*second), now + kHour);
+  expect_totals_right(*h.shard, "retried");
+  EXPECT_EQ(h.shard->totals().oldest_ms, now - 9000);
+  h.shard->defer_destination(a, now + 2 * kHour);
+  h.shard->flush("b.example");
+  expect_totals_right(*h.shard, "deferred and flushed");
+  EXPECT_EQ(h.shard->extract("a.example", nullptr).size(), 2u);
+  expect_totals_right(*h.shard, "extracted");
+  EXPECT_EQ(h.shard->totals().in_flight, 3u);
+  h.shard->resume("c.example");
+  expect_totals_right(*h.shard, "resumed");
+  EXPECT_EQ(h.shard->totals().suspended, 0u);
+  // Expiry sweeps a waiting item past max_age (an hour here).
+  h.shard->suspend("old.example");
+  h.shard->add("old.example", make_item(7, now - 2 * kHour));
+  EXPECT_EQ(h.shard->totals().oldest_ms, now - 2 * kHour);
+  ASSERT_TRUE(h.run_until([&] { return h.expired.size() == 1; }));
+  expect_totals_right(*h.shard, "expired");
+  EXPECT_NE(h.shard->totals().oldest_ms, now - 2 * kHour);
+}
+
+TEST(QueueShard, ItemStateReportsTheRealNextAttempt) {
+  Harness h(shaping(1));
+  const auto now = now_ms();
+  h.shard->add("example.com", make_item(1, now));
+  h.shard->add("example.com", make_item(2, now));
+  h.shard->add("example.com", make_item(3, now, now + 60'000));  // its own retry in a minute
+  Destination& d = *h.starts.at(0);
+  auto taken = h.shard->take(d);
+  ASSERT_TRUE(taken);
+  const auto ready = h.shard->item_state("example.com", make_item(2, now).id);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->where, ItemState::Where::Ready);
+  EXPECT_LE(ready->next_ms, now_ms());
+  EXPECT_EQ(h.shard->item_state("example.com", taken->id)->where, ItemState::Where::InFlight);
+  EXPECT_FALSE(h.shard->item_state("unknown.example", taken->id));
+
+  // The connection is refused: the whole destination waits an hour.
+  const auto until = now_ms() + kHour;
+  h.shard->defer_destination(d, until);
+  for (const auto& v : h.shard->items("example.com")) {
+    const auto st = h.shard->item_state("example.com", v.id);
+    ASSERT_TRUE(st) << v.id.counter();
+    EXPECT_EQ(st->where, ItemState::Where::Scheduled);
+    EXPECT_EQ(st->next_ms, until) << v.id.counter();  // item 3's minute included
+    EXPECT_EQ(v.next_ms, until);
+  }
+  h.shard->suspend("example.com");
+  EXPECT_TRUE(h.shard->item_state("example.com", taken->id)->suspended);
+}
+
+TEST(QueueShard, ItemDueDuringABackoffWaitsForIt) {
+  Harness h(shaping(1));
+  const auto now = now_ms();
+  h.shard->add("example.com", make_item(1));
+  Destination& d = *h.starts.at(0);
+  h.shard->add("example.com", make_item(2, now, now + 100));  // due soon
+  auto taken = h.shard->take(d);
+  ASSERT_TRUE(taken);
+  const auto until = now_ms() + 600;
+  h.shard->defer_destination(d, until);  // after item 2 was scheduled
+  h.shard->retry_later(d, std::move(*taken), until);
+  h.shard->connection_closed(d);
+  ASSERT_TRUE(h.run_until([&] { return h.starts.size() == 2; }));
+  EXPECT_GE(h.start_times[1], until);  // item 2 did not start a connection at +100 ms
+  EXPECT_EQ(take_all(*h.shard, *h.starts[1]).size(), 2u);
 }
 
 }  // namespace

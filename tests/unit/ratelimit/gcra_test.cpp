@@ -1,6 +1,9 @@
 // Unit tests for ratelimit/gcra and ratelimit/shared_limiter.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string_view>
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -89,6 +92,62 @@ TEST(SharedLimiter, ExactAcrossThreads) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(admitted.load(), 50);
+}
+
+// Keys of one shard (SharedLimiter spreads keys by std::hash % 16).
+std::string key_in_shard0(const std::string& prefix, int& n) {
+  for (;;) {
+    auto k = prefix + std::to_string(n++);
+    if (std::hash<std::string_view>{}(k) % 16 == 0) return k;
+  }
+}
+
+TEST(SharedLimiter, FullShardDoesNotSweepEverythingPerNewKey) {
+  constexpr std::size_t kPerShard = 4096;
+  SharedLimiter l(kPerShard);
+  int n = 0;
+  for (std::size_t i = 0; i < kPerShard; ++i)
+    ASSERT_TRUE(l.check(key_in_shard0("busy-", n), 0.001, 1, 0));  // busy for 1000 s
+  EXPECT_EQ(l.size(), kPerShard);
+  const auto before = l.eviction_steps();
+  constexpr int kNewKeys = 10'000;
+  int admitted = 0;
+  for (int i = 0; i < kNewKeys; ++i) admitted += l.check(key_in_shard0("new-", n), 0.001, 1, 1);
+  EXPECT_EQ(admitted, 0);  // full of busy keys: refused
+  EXPECT_EQ(l.size(), kPerShard);
+  // Bounded work per new key; a sweep would have looked at kPerShard each time.
+  const auto steps = l.eviction_steps() - before;
+  EXPECT_LE(steps, kNewKeys * SharedLimiter::kEvictScan);
+  EXPECT_LT(steps, kNewKeys * kPerShard / 100);
+}
+
+TEST(SharedLimiter, LeastRecentlyUsedIdleKeysMakeRoomBusyOnesStay) {
+  SharedLimiter l(4);
+  int n = 0;
+  const auto fast1 = key_in_shard0("k", n), fast2 = key_in_shard0("k", n);
+  const auto slow1 = key_in_shard0("k", n), slow2 = key_in_shard0("k", n);
+  ASSERT_TRUE(l.check(fast1, 1000, 1, 0));  // idle after 1 ms
+  ASSERT_TRUE(l.check(fast2, 1000, 1, 0));
+  ASSERT_TRUE(l.check(slow1, 0.001, 1, 0));  // busy for 1000 s
+  ASSERT_TRUE(l.check(slow2, 0.001, 1, 0));
+  EXPECT_FALSE(l.check(key_in_shard0("k", n), 1000, 1, 10));  // full, nothing idle yet
+  // A second later the two fast keys are idle: new keys take their places.
+  EXPECT_TRUE(l.check(key_in_shard0("k", n), 1000, 1, 1'000'000));
+  EXPECT_TRUE(l.check(key_in_shard0("k", n), 1000, 1, 1'000'000));
+  EXPECT_EQ(l.size(), 4u);
+  // The busy keys kept their state: still refused.
+  EXPECT_FALSE(l.check(slow1, 0.001, 1, 1'000'000));
+  EXPECT_FALSE(l.check(slow2, 0.001, 1, 1'000'000));
+}
+
+TEST(SharedLimiter, IdleKeysAreDroppedAsTheLimiterIsUsed) {
+  SharedLimiter l;
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(l.check("once-" + std::to_string(i), 1000, 1, 0));
+  EXPECT_EQ(l.size(), 1000u);
+  // Later traffic on one key tidies the idle ones away, a few per call.
+  for (int i = 0; i < 1000; ++i)
+    l.check("steady-" + std::to_string(i % 16), 1e6, 1000, 1'000'000 + i);
+  EXPECT_LT(l.size(), 1000u);
 }
 
 }  // namespace
