@@ -24,9 +24,10 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-// The repository root, from this file's path (tests/unit/policy/config_test.cpp).
+// The repository root, given by the build (not __FILE__: ccache with a
+// base_dir compiles with relative paths).
 fs::path source_root() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  return MAILGATE_SOURCE_DIR;
 }
 
 class ConfigTest : public ::testing::Test {
