@@ -47,6 +47,9 @@ class Submitter;
 namespace mailgate::tls {
 class ReloadingContext;
 }
+namespace mailgate::webhooks {
+class Webhooks;
+}
 
 namespace mailgate::app {
 
@@ -57,6 +60,7 @@ struct AdminContext {
   spool::SpoolWriter* writer = nullptr;
   spool::Store* store = nullptr;
   suppression::SuppressionList* suppressions = nullptr;
+  webhooks::Webhooks* webhooks = nullptr;  // GET /api/v1/webhooks, replay
   policy::PolicyRuntime* policy = nullptr;
   std::vector<dns::Resolver*> resolvers;       // per worker; their counters only (relaxed loads)
   net::WorkerPool* workers = nullptr;          // HTTP inject runs its transaction on one
@@ -68,6 +72,8 @@ struct AdminContext {
 };
 
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx);
+// /api/v1/webhooks (webhooks_api.cpp).
+void register_webhook_routes(http::HttpServer& server, AdminContext& ctx);
 // POST /api/v1/inject (http_inject.cpp).
 void register_inject_route(http::HttpServer& server, AdminContext& ctx);
 // Re-reads every certificate: the SMTP listeners' and the HTTPS listener's
