@@ -17,6 +17,7 @@ import pytest
 from conftest import BIN, Gateway, wait_for
 from peers import Recorder, Sink, free_port
 from test_http_api import Api, http_port
+from testca import TestCA
 from webhook_receiver import Receiver
 
 SECRET = "wh-s3cr3t-never-shown-7f3a"
@@ -274,6 +275,23 @@ def test_full_backlog_sends_new_events_to_dead_letters(env):
     recv.set(status=200)
     wait_for(lambda: len(recv.events()) == api["backlog_events"], what="backlog delivered")
     assert webhooks_api(gw)["app"]["dead_letters"] == api["dead_letters"]
+
+
+def test_https_targets_verify_the_certificate_against_ca_file(env, tmp_path):
+    ca = TestCA(tmp_path / "ca")
+    trusted = env.receiver(tls_context=TestCA.server_context(*ca.issue("127.0.0.1", ["127.0.0.1"])))
+    other = env.receiver(tls_context=TestCA.server_context(
+        *ca.issue("127.0.0.1", ["127.0.0.1"], self_signed=True)))
+    gw = env.gateway([target(trusted.url, "trusted"), target(other.url, "untrusted")],
+                     sets=[f"webhooks.ca_file={ca.cert}"])
+    ids = send_many(gw, 4)
+    wait_for(lambda: len(trusted.events()) >= 4, what="events over HTTPS")
+    assert ids_of(trusted.events()) == ids and trusted.bad_signatures == 0
+    # A certificate that does not chain to ca_file: nothing is sent, all is kept.
+    wait_for(lambda: webhooks_api(gw)["untrusted"]["failed"] >= 4, what="TLS failures")
+    api = webhooks_api(gw)["untrusted"]
+    assert "certificate" in api["last_error"].lower(), api["last_error"]
+    assert api["backlog_events"] == 4 and other.requests == 0
 
 
 @pytest.mark.parametrize("body, error", [

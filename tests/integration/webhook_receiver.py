@@ -2,7 +2,7 @@
 http.server on loopback that verifies X-Mailgate-Signature the way a user's
 receiver would, records every batch it acknowledged, and can be told to
 fail (a status such as 500, 429 or 400), to be slow (sleep before
-answering), and to recover."""
+answering), and to recover; with a TLS context it serves HTTPS."""
 import hashlib
 import hmac
 import json
@@ -18,7 +18,7 @@ def verify(secret, timestamp, body, signature):
 
 
 class Receiver:
-    def __init__(self, secret, status=200, delay=0.0):
+    def __init__(self, secret, status=200, delay=0.0, tls_context=None):
         self.secret = secret
         self.status = status  # what the next POSTs get
         self.delay = delay    # seconds before answering
@@ -65,7 +65,11 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        scheme = "http"
+        if tls_context:  # HTTPS: the handshake runs in accept (a refused one is dropped)
+            self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
