@@ -25,6 +25,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.batches = []     # acknowledged batches: lists of event dicts, in arrival order
         self.requests = 0     # every POST, answered or not
+        self.posted = 0       # events in every correctly signed POST, whatever the answer
         self.started = 0      # POSTs whose handling began (set before any delay)
         self.bad_signatures = 0
         self.headers = []     # (timestamp, signature) of each POST
@@ -48,7 +49,9 @@ class Receiver:
                     receiver.headers.append((ts, sig))
                     if not good:
                         receiver.bad_signatures += 1
-                    elif 200 <= status < 300:
+                    else:
+                        receiver.posted += len(json.loads(body))
+                    if good and 200 <= status < 300:
                         receiver.batches.append(json.loads(body))
                 reply = b"{}"
                 try:
