@@ -185,7 +185,9 @@ void Webhooks::abandoned(Staged&& staged) {
 
 void Webhooks::publish_uncommitted(const eventlog::LogRecord& record) {
   auto& m = *impl_;
-  if (m.targets.empty() || m.stopping.load()) return;
+  if (m.stopping.load() || std::none_of(m.targets.begin(), m.targets.end(),
+                                        [&](const auto& t) { return t->wants(record.event); }))
+    return;  // the common case (rejection floods): no allocation, no write
   auto set = std::make_shared<spool::WriteSet>(*m.deps.store);
   auto staged = std::make_shared<Staged>(stage(*set, std::span(&record, 1)));
   if (staged->empty()) return;
