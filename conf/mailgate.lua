@@ -158,3 +158,10 @@ mailgate.listen {
 --     return mailgate.reject(550, "5.7.1 recipient domain not accepted")
 --   end
 -- end)
+--
+-- Webhooks: POST delivery-log events (JSON arrays, signed with HMAC-SHA256 of
+-- the secret; README "Events and feedback") to your application. Queued in
+-- the spool until acknowledged; `mailgate webhooks status` shows the backlog.
+-- mailgate.webhook { name = "app", url = "https://hooks.example.com/mail",
+--                    secret = "change-me", events = { "delivery", "bounce" },
+--                    batch_size = 100, batch_time = "1s", max_age = "1d" }

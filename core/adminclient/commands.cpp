@@ -211,4 +211,35 @@ int Commands::reload() {
   });
 }
 
+int Commands::webhooks_status() {
+  return guarded([&] {
+    Json r = api_.call("GET", "/api/v1/webhooks");
+    if (!r.is_object() || !r.contains("targets")) unexpected("no \"targets\" array");
+    if (json_) return print_json(r);
+    out_ << render_webhook_targets(r["targets"]);
+  });
+}
+
+int Commands::webhooks_dead_letters(const std::string& name, const ListOptions& o) {
+  return guarded([&] {
+    std::string target = "/api/v1/webhooks/" + text::percent_encode(name) + "/dead_letters";
+    if (o.limit) target += "?limit=" + std::to_string(*o.limit);
+    Json r = api_.call("GET", target);
+    if (!r.is_object() || !r.contains("dead_letters")) unexpected("no \"dead_letters\" array");
+    if (json_) return print_json(r);
+    out_ << render_dead_letters(r["dead_letters"]);
+  });
+}
+
+int Commands::webhooks_replay(const std::string& name) {
+  return guarded([&] {
+    Json r = api_.call("POST", "/api/v1/webhooks/" + text::percent_encode(name) + "/replay");
+    if (json_) return print_json(r);
+    const auto& n = r.is_object() && r.contains("replayed") ? r["replayed"] : Json();
+    if (!n.is_number_integer()) unexpected("no \"replayed\" count");
+    out_ << "requeued " << cell(n) << (n == 1 ? " dead letter" : " dead letters") << " of "
+         << sanitize(name) << "\n";
+  });
+}
+
 }  // namespace mailgate::adminclient

@@ -46,6 +46,9 @@ class Commands {
   int suppression_add(const std::string& address, const std::optional<std::string>& reason);
   int suppression_remove(const std::string& address);
   int reload();
+  int webhooks_status();
+  int webhooks_dead_letters(const std::string& name, const ListOptions& options);
+  int webhooks_replay(const std::string& name);
 
  private:
   template <class F>

@@ -134,4 +134,28 @@ std::string render_suppression_list(const Json& entries) {
   return t.render();
 }
 
+std::string render_webhook_targets(const Json& targets) {
+  Table t({"TARGET", "URL", "BACKLOG", "BYTES", "DEAD", "SENT", "FAILED", "LAST-ERROR"},
+          {Table::Align::Left, Table::Align::Left, Table::Align::Right, Table::Align::Right,
+           Table::Align::Right, Table::Align::Right, Table::Align::Right, Table::Align::Left});
+  for (const auto& w : array_or_empty(targets)) {
+    t.add_row({cell(field(w, "name")), cell(field(w, "url")), cell(field(w, "backlog_events")),
+               cell(field(w, "backlog_bytes")), cell(field(w, "dead_letters")),
+               cell(field(w, "sent")), cell(field(w, "failed")), cell(field(w, "last_error"))});
+  }
+  if (t.rows() == 0) return "no webhook targets (mailgate.webhook{} in the config)\n";
+  return t.render();
+}
+
+std::string render_dead_letters(const Json& dead_letters) {
+  Table t({"SEQ", "QUEUED", "EVENT", "ID", "RECIPIENT", "REASON"}, {Table::Align::Right});
+  for (const auto& d : array_or_empty(dead_letters)) {
+    const auto& e = field(d, "event");
+    t.add_row({cell(field(d, "seq")), cell(field(d, "queued")), cell(field(e, "event")),
+               cell(field(e, "id")), cell(field(e, "recipient")), cell(field(d, "reason"))});
+  }
+  if (t.rows() == 0) return "no dead letters\n";
+  return t.render();
+}
+
 }  // namespace mailgate::adminclient

@@ -30,5 +30,11 @@ std::string render_message_list(const Json& messages);
 std::string render_message(const Json& message);
 // The "entries" array of GET /api/v1/suppression: ADDRESS ADDED REASON.
 std::string render_suppression_list(const Json& entries);
+// The "targets" array of GET /api/v1/webhooks: TARGET URL BACKLOG BYTES DEAD
+// SENT FAILED LAST-ERROR.
+std::string render_webhook_targets(const Json& targets);
+// The "dead_letters" array of GET /api/v1/webhooks/NAME/dead_letters:
+// SEQ QUEUED EVENT ID RECIPIENT REASON.
+std::string render_dead_letters(const Json& dead_letters);
 
 }  // namespace mailgate::adminclient

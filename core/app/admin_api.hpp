@@ -50,6 +50,9 @@ class Submitter;
 namespace mailgate::tls {
 class ReloadingContext;
 }
+namespace mailgate::webhooks {
+class Webhooks;
+}
 
 namespace mailgate::app {
 
@@ -61,6 +64,7 @@ struct AdminContext {
   spool::Store* store = nullptr;
   const eventlog::DeliveryLog* log = nullptr;  // its counters only (atomic loads)
   suppression::SuppressionList* suppressions = nullptr;
+  webhooks::Webhooks* webhooks = nullptr;  // GET /api/v1/webhooks, replay
   policy::PolicyRuntime* policy = nullptr;
   std::vector<dns::Resolver*> resolvers;       // per worker; their counters only (relaxed loads)
   net::WorkerPool* workers = nullptr;          // HTTP inject runs its transaction on one
@@ -72,6 +76,8 @@ struct AdminContext {
 };
 
 void register_admin_routes(http::HttpServer& server, AdminContext& ctx);
+// /api/v1/webhooks (webhooks_api.cpp).
+void register_webhook_routes(http::HttpServer& server, AdminContext& ctx);
 // POST /api/v1/inject (http_inject.cpp).
 void register_inject_route(http::HttpServer& server, AdminContext& ctx);
 // Re-reads every certificate: the SMTP listeners' and the HTTPS listener's

@@ -69,6 +69,19 @@ AdminCli::AdminCli(CLI::App& app) {
   reload_ = app.add_subcommand("reload", "admin: reload the Lua config and plugins (HTTP API)");
   add_common(reload_);
 
+  webhooks_ = app.add_subcommand("webhooks", "admin: webhook targets (HTTP admin API)");
+  webhooks_->require_subcommand(1);
+  add_common(webhooks_);
+  w_status_ = webhooks_->add_subcommand("status", "targets, backlog, dead letters, last error");
+  w_dead_ = webhooks_->add_subcommand("dead-letters", "list a target's dead letters");
+  w_dead_->add_option("--limit", limit_, "entries to show (server default 100)")
+      ->check(CLI::Range(1, 1000));
+  w_replay_ = webhooks_->add_subcommand("replay", "requeue a target's dead letters");
+  for (auto* sub : {w_dead_, w_replay_})
+    sub->add_option("NAME", webhook_, "the target's name (mailgate.webhook{ name = ... })")
+        ->required();
+  for (auto* sub : {w_status_, w_dead_, w_replay_}) add_common(sub);
+
   for (auto* sub : {q_summary_, q_list_, q_show_, q_suspend_, q_resume_, q_flush_, q_bounce_,
                     s_list_, s_add_, s_remove_})
     add_common(sub);
@@ -85,12 +98,12 @@ void AdminCli::add_common(CLI::App* sub) {
 
 bool AdminCli::is_admin_command(int argc, char** argv) {
   if (argc < 2) return false;
-  for (const char* name : {"queue", "suppression", "reload"})
+  for (const char* name : {"queue", "suppression", "reload", "webhooks"})
     if (std::strcmp(argv[1], name) == 0) return true;
   return false;
 }
 
-bool AdminCli::selected() const { return *queue_ || *suppression_ || *reload_; }
+bool AdminCli::selected() const { return *queue_ || *suppression_ || *reload_ || *webhooks_; }
 
 int AdminCli::run() {
   std::string why;
@@ -145,6 +158,11 @@ int AdminCli::run() {
     return cmd.suppression_remove(address_);
   }
   if (*reload_) return cmd.reload();
+  if (*w_status_) return cmd.webhooks_status();
+  if (*w_dead_ || *w_replay_) {
+    if (webhook_.empty()) return usage("webhooks: empty target name");
+    return *w_dead_ ? cmd.webhooks_dead_letters(webhook_, list) : cmd.webhooks_replay(webhook_);
+  }
   return usage("no admin command given");
 }
 

@@ -1,6 +1,7 @@
 // app/admin_cli: the admin subcommands of the mailgate command line
 // (DESIGN §5): `queue summary|list|show|suspend|resume|flush|bounce`,
-// `suppression list|add|remove` and `reload`, all clients of the HTTP admin
+// `suppression list|add|remove`, `webhooks status|dead-letters|replay` and
+// `reload`, all clients of the HTTP admin
 // API (adminclient module). Promises: the common options --api URL (default
 // http://127.0.0.1:8025), --token TOKEN (default $MAILGATE_API_TOKEN) and
 // --json are accepted both before and after the leaf subcommand; run()
@@ -34,6 +35,8 @@ class AdminCli {
   CLI::App* queue_ = nullptr;
   CLI::App* suppression_ = nullptr;
   CLI::App* reload_ = nullptr;
+  CLI::App* webhooks_ = nullptr;
+  CLI::App *w_status_ = nullptr, *w_dead_ = nullptr, *w_replay_ = nullptr;
   CLI::App *q_summary_, *q_list_, *q_show_, *q_suspend_, *q_resume_, *q_flush_, *q_bounce_;
   CLI::App *s_list_, *s_add_, *s_remove_;
 
@@ -47,6 +50,7 @@ class AdminCli {
   std::string id_;       // queue show, queue bounce
   std::string target_;   // queue suspend/resume/flush DESTINATION
   std::string address_;  // suppression add/remove
+  std::string webhook_;  // webhooks dead-letters/replay NAME
   std::string reason_;
   CLI::Option *list_dest_ = nullptr, *bounce_dest_ = nullptr, *bounce_id_ = nullptr;
   CLI::Option *bounce_reason_ = nullptr, *add_reason_ = nullptr;

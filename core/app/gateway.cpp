@@ -17,6 +17,7 @@
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
+#include "httpclient/http_client.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "policy/runtime.hpp"
@@ -29,6 +30,7 @@
 #include "submit/submitter.hpp"
 #include "suppression/suppression_list.hpp"
 #include "tls/reloading_context.hpp"
+#include "webhooks/webhooks.hpp"
 
 namespace mailgate::app {
 
@@ -44,6 +46,10 @@ struct Gateway::Parts {
   std::unique_ptr<spool::SpoolWriter> writer;
   std::unique_ptr<spool::SpoolReader> reader;
   std::unique_ptr<eventlog::DeliveryLog> log;
+  // The one HTTP client (MTA-STS, webhooks); freed before the workers, whose
+  // coroutines its completions resume.
+  std::unique_ptr<httpclient::Client> http_client;
+  std::unique_ptr<webhooks::Webhooks> webhooks;
   std::unique_ptr<net::WorkerPool> workers;
   bool threads_running = false;
   ratelimit::SharedLimiter limiter;
@@ -130,6 +136,15 @@ std::string Gateway::Parts::start_spool() {
   log =
       std::make_unique<eventlog::DeliveryLog>(cfg.log.deliveries, cfg.workers, cfg.log.max_pending);
   log->start();
+  try {
+    http_client = std::make_unique<httpclient::Client>();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  // Webhook events kept in the spool are loaded before any new one is made.
+  webhooks = std::make_unique<webhooks::Webhooks>(
+      webhooks::Webhooks::Deps{&cfg.webhooks, store.get(), writer.get(), http_client.get()});
+  if (auto e = webhooks->start(); !e.empty()) return "webhooks: " + e;
   workers = std::make_unique<net::WorkerPool>(cfg.workers);
   return {};
 }
@@ -173,6 +188,7 @@ std::string Gateway::Parts::start_policy() {
 
   smtp = std::make_unique<server::SmtpServer>(cfg, *workers, *store, *writer);
   smtp->set_delivery_log(log.get());
+  if (webhooks->enabled()) smtp->set_webhooks(webhooks.get());
   smtp->set_policy(policy.get());
   // Listeners are bound now (the kernel queues connections) but sessions
   // start only in serve(), once the engine that takes their messages runs.
@@ -191,6 +207,8 @@ std::string Gateway::Parts::start_delivery() {
   deps.writer = writer.get();
   deps.reader = reader.get();
   deps.log = log.get();
+  deps.webhooks = webhooks->enabled() ? webhooks.get() : nullptr;
+  deps.http = http_client.get();
   deps.policy = policy.get();
   for (auto& r : resolvers) deps.resolvers.push_back(r.get());
   deps.own_endpoints = smtp->endpoints();
@@ -207,6 +225,7 @@ std::string Gateway::Parts::start_delivery() {
     sd.reader = reader.get();
     sd.store = store.get();
     sd.log = log.get();
+    sd.webhooks = webhooks->enabled() ? webhooks.get() : nullptr;
     sd.policy = policy.get();
     sd.labels = &engine->labels();
     sd.queue = [e = engine.get()](const spool::MessageId& id,
@@ -233,6 +252,7 @@ std::string Gateway::Parts::start_http() {
   admin.store = store.get();
   admin.log = log.get();
   admin.suppressions = suppressions.get();
+  admin.webhooks = webhooks.get();
   admin.policy = policy.get();
   for (auto& r : resolvers) admin.resolvers.push_back(r.get());
   admin.workers = workers.get();
@@ -251,6 +271,7 @@ std::string Gateway::Parts::start_http() {
   http = std::make_unique<http::HttpServer>(http_opts);
   register_admin_routes(*http, admin);
   register_inject_route(*http, admin);
+  register_webhook_routes(*http, admin);
   return http->start();
 }
 
@@ -299,12 +320,17 @@ void Gateway::Parts::teardown() {
   recovery.reset();  // cancels a scan still running, then joins
   if (workers) workers->stop();
   threads_running = false;
+  // The sender stops before the writer, so the acknowledgements of its last
+  // POSTs are written (events made during the drain stay queued in the spool).
+  if (webhooks) webhooks->stop();
   // The writer's completions are posted to the stopped workers; flush it now.
   if (writer) writer->stop();
   if (reader) reader->stop();
   // Objects living on the workers go before the workers' io_contexts.
   if (smtp) smtp->shutdown();
   if (engine) engine->release_io();
+  // Completes what is in flight (MTA-STS fetches post to the stopped workers).
+  http_client.reset();
   for (auto& r : resolvers) r->shutdown();
   resolvers.clear();
   if (policy) policy->shutdown();   // joins the crypt pool, which posts to the workers

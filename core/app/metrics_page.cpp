@@ -18,6 +18,7 @@
 #include "settings/gateway_config.hpp"
 #include "spool/spool_metrics.hpp"
 #include "submit/submit_metrics.hpp"
+#include "webhooks/webhooks.hpp"
 
 namespace mailgate::app {
 namespace {
@@ -47,6 +48,7 @@ std::string render_metrics(const AdminContext& ctx) {
   for (const auto* r : ctx.resolvers) lookups.add(r->stats());
   dns::export_metrics(e, lookups);
   policy::export_metrics(e, *ctx.policy, ctx.config->workers);
+  if (ctx.webhooks) ctx.webhooks->export_metrics(e);
   return e.text();
 }
 

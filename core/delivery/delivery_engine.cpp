@@ -76,11 +76,9 @@ std::string DeliveryEngine::start() {
   tls_context_ = make_client_context(deps_.config->delivery.tls_ca_file, error);
   if (!tls_context_) return error;
   if (deps_.config->delivery.mta_sts) {
-    try {
-      mta_sts_ = std::make_unique<mtasts::PolicyService>(deps_.config->delivery.tls_ca_file);
-    } catch (const std::exception& e) {
-      return std::string("delivery.mta_sts: ") + e.what();
-    }
+    if (!deps_.http) return "delivery.mta_sts: no HTTP client";
+    mta_sts_ =
+        std::make_unique<mtasts::PolicyService>(*deps_.http, deps_.config->delivery.tls_ca_file);
   }
   const unsigned n = deps_.workers->size();
   if (deps_.resolvers.size() != n) return "delivery: needs one resolver per worker";

@@ -58,6 +58,12 @@ class Submitter;
 namespace mailgate::mtasts {
 class PolicyService;
 }
+namespace mailgate::httpclient {
+class Client;
+}
+namespace mailgate::webhooks {
+class Webhooks;
+}
 
 namespace mailgate::delivery {
 
@@ -68,6 +74,8 @@ struct EngineDeps {
   spool::SpoolWriter* writer = nullptr;
   spool::SpoolReader* reader = nullptr;
   eventlog::DeliveryLog* log = nullptr;
+  webhooks::Webhooks* webhooks = nullptr;   // delivery events to HTTP targets (may be null)
+  httpclient::Client* http = nullptr;       // the program's HTTP client (MTA-STS)
   policy::PolicyRuntime* policy = nullptr;  // egress_path, delivered/deferred/bounced (may be null)
   // Per worker (index = worker): the worker's resolver, shared with the hooks
   // that run there (one cache per worker). Owned by the caller, who shuts them

@@ -1,6 +1,8 @@
 // delivery/notify: see notify.hpp.
 #include "delivery/notify.hpp"
 
+#include "webhooks/webhooks.hpp"
+
 namespace mailgate::delivery {
 
 std::vector<eventlog::LogRecord> log_records(const DeliveryPlan& plan,
@@ -81,7 +83,9 @@ eventlog::LogRecord deferral_record(const std::string& destination, const smtp::
 
 void publish_deferral(const std::string& destination, const smtp::Reply& last,
                       TlsFailure tls_failure, std::int64_t now_ms, Listeners& to) {
-  to.log.write(to.producer, deferral_record(destination, last, tls_failure, now_ms));
+  auto rec = deferral_record(destination, last, tls_failure, now_ms);
+  if (to.webhooks) to.webhooks->publish_uncommitted(rec);
+  to.log.write(to.producer, std::move(rec));
   // Counted like the log line it matches (one per destination deferral).
   to.counters.outcomes.add(outcome_of(DeliveryEvent::TransientFailure),
                            to.labels.index(destination));

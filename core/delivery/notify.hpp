@@ -26,6 +26,10 @@
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 
+namespace mailgate::webhooks {
+class Webhooks;
+}
+
 namespace mailgate::delivery {
 
 // One worker's delivery counters.
@@ -43,6 +47,9 @@ struct Listeners {
   const metrics::DestinationLabels& labels;
   DeliveryCounters& counters;
   std::function<void(DsnMessage&&)> submit_dsn;  // the submission stage of the worker
+  // Events without a commit (connection-level deferrals) go to the webhooks
+  // from here; an attempt's outcomes are staged in its commit (settle.cpp).
+  webhooks::Webhooks* webhooks = nullptr;
 };
 
 // The delivery log records of `plan`, one per outcome, in order.

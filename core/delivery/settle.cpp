@@ -1,9 +1,10 @@
 // delivery/settle: what happens after one attempt (or a failure without a
 // connection), as a pipeline of the steps in their own units: classify the
 // replies (classify.hpp, pure) → run the deferred hooks, which may choose the
-// retry time (outcome_hooks.hpp) → record results and DSN (record.hpp) in one
-// synced spool write → notify (hooks, delivery log, metrics, DSN hand-off:
-// notify.hpp) → requeue the item with its owner.
+// retry time (outcome_hooks.hpp) → record results, DSN and the outcomes'
+// webhook rows (record.hpp, webhooks/) in one synced spool write → notify
+// (hooks, delivery log, metrics, DSN hand-off: notify.hpp) → requeue the
+// item with its owner.
 // Promises (DESIGN §4): nothing is logged, counted, reported to hooks or
 // handed to the submission stage before the write that records it is
 // synced; when that write fails, nothing of the attempt is kept (the message
@@ -18,6 +19,7 @@
 #include "settings/gateway_config.hpp"
 #include "spool/spool_writer.hpp"
 #include "submit/submitter.hpp"
+#include "webhooks/webhooks.hpp"
 
 namespace mailgate::delivery {
 
@@ -74,9 +76,18 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(const DestinationLink& dest
                                   .closes_message = closes_message,
                                   .body_chunks = msg->envelope.body_chunks,
                                   .dsn = dsn ? &*dsn : nullptr});
+  // The outcomes' webhook rows are part of the commit that records them.
+  webhooks::Staged staged;
+  if (deps.webhooks) staged = deps.webhooks->stage(set, log_records(plan, msg->envelope, at));
   std::error_code ec;
   co_await deps.writer->async_write(std::move(set), true,
                                     asio::redirect_error(asio::use_awaitable, ec));
+  if (deps.webhooks) {
+    if (ec)
+      deps.webhooks->abandoned(std::move(staged));
+    else
+      deps.webhooks->committed(std::move(staged));
+  }
   if (ec) {
     // Nothing was recorded: try the whole attempt again later.
     if (closes_message) item.ref->open_dests.fetch_add(1);
@@ -105,10 +116,15 @@ asio::awaitable<void> DeliveryEngine::Worker::requeue(const DestinationLink& des
 }
 
 Listeners DeliveryEngine::Worker::listeners() {
-  return Listeners{*deps.log, index, *labels, counters, [this](DsnMessage&& m) {
+  return Listeners{*deps.log,
+                   index,
+                   *labels,
+                   counters,
+                   [this](DsnMessage&& m) {
                      deps.submitters[index]->submit_generated(
                          {m.id, std::move(m.envelope), std::move(m.body), true});
-                   }};
+                   },
+                   deps.webhooks};
 }
 
 }  // namespace mailgate::delivery

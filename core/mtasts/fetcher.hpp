@@ -1,11 +1,11 @@
 // mtasts/fetcher: fetches MTA-STS policy files over HTTPS (RFC 8461 §3.3)
-// with libcurl, the one HTTP client of the program, on a thread of its own
-// that drives a curl multi handle: no worker ever blocks on HTTP.
+// through the program's one HTTP client (httpclient/, libcurl on a thread of
+// its own): no worker ever blocks on HTTP.
 // The caller resolves mta-sts.<domain> with its own resolver and hands the
 // address in; curl gets it through CURLOPT_RESOLVE, so the URL, SNI and
 // the certificate check all keep the name.
 // Promises: every fetch() completes exactly once (on the fetcher's thread),
-// also when the fetcher is destroyed first ("shut down"); only a 200 answer
+// also when the HTTP client is destroyed first ("shut down"); only a 200 answer
 // of type text/plain of at most 64 KiB, over TLS 1.2+ with a certificate
 // that chains to a trusted CA (`ca_file`, else the system store) and names
 // mta-sts.<domain>, counts as a body; redirects are never followed; a
@@ -13,13 +13,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
+
+namespace mailgate::httpclient {
+class Client;
+}
 
 namespace mailgate::mtasts {
 
@@ -43,28 +42,17 @@ struct FetchResult {
 class PolicyFetcher {
  public:
   using Done = std::function<void(FetchResult)>;
-  // Throws std::runtime_error when libcurl cannot be set up.
-  explicit PolicyFetcher(std::string ca_file,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  ~PolicyFetcher();
-  PolicyFetcher(const PolicyFetcher&) = delete;
-  PolicyFetcher& operator=(const PolicyFetcher&) = delete;
+  // `http` must outlive the fetcher.
+  PolicyFetcher(httpclient::Client& http, std::string ca_file,
+                std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
-  // Thread-safe. `done` runs on the fetcher's thread: it should only post.
+  // Thread-safe. `done` runs on the HTTP client's thread: it should only post.
   void fetch(FetchRequest request, Done done);
 
-  struct Transfer;  // one transfer in flight (fetcher.cpp)
-
  private:
-  void run();
-
+  httpclient::Client& http_;
   std::string ca_file_;
   std::chrono::milliseconds timeout_;
-  void* multi_ = nullptr;  // CURLM*
-  std::mutex mu_;
-  std::vector<std::pair<FetchRequest, Done>> incoming_;
-  bool stopping_ = false;
-  std::thread thread_;
 };
 
 }  // namespace mailgate::mtasts

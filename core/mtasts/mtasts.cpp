@@ -11,8 +11,8 @@
 
 namespace mailgate::mtasts {
 
-PolicyService::PolicyService(std::string ca_file, unsigned port)
-    : port_(port), fetcher_(std::move(ca_file)) {}
+PolicyService::PolicyService(httpclient::Client& http, std::string ca_file, unsigned port)
+    : port_(port), fetcher_(http, std::move(ca_file)) {}
 
 std::shared_ptr<const Policy> PolicyService::cached(const std::string& domain, std::string* id) {
   std::lock_guard lock(mu_);

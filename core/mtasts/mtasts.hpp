@@ -1,10 +1,10 @@
 // mtasts/mtasts: MTA-STS policy discovery for outbound delivery (RFC 8461
 // §3, §5): the `_mta-sts.<domain>` TXT record through the worker's own
-// resolver, the policy file through the PolicyFetcher (HTTPS on its own
-// thread), and a process-wide cache of policies by domain.
+// resolver, the policy file through the PolicyFetcher (the shared HTTP
+// client, httpclient/, on its own thread), and a process-wide cache of policies by domain.
 // Promises:
 // - lookup() never blocks its worker: DNS is the worker's c-ares resolver,
-//   HTTP runs on the fetcher's thread and the coroutine resumes on the
+//   HTTP runs on the HTTP client's thread and the coroutine resumes on the
 //   caller's executor.
 // - A cached policy is used until max_age after it was fetched; it is
 //   fetched again only when the TXT record's id differs from the cached one
@@ -52,9 +52,10 @@ inline constexpr std::size_t kMaxCachedDomains = 100'000;
 class PolicyService {
  public:
   using Clock = std::chrono::steady_clock;
-  // `ca_file`: trusted CAs for the policy hosts ("" = system store);
-  // `port`: the HTTPS port (443; tests may use another).
-  explicit PolicyService(std::string ca_file, unsigned port = 443);
+  // `http`: the program's HTTP client (outlives the service); `ca_file`:
+  // trusted CAs for the policy hosts ("" = system store); `port`: the HTTPS
+  // port (443; tests may use another).
+  PolicyService(httpclient::Client& http, std::string ca_file, unsigned port = 443);
 
   // `domain`: the recipient domain (A-label, lower case). Parameters by
   // value: the coroutine keeps its copies.

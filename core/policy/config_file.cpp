@@ -1,7 +1,8 @@
 // policy/config_file: the Lua side of loading the config file.
 // Steps: (1) run the file (text only, never bytecode) in a fresh Lua state
 // whose global `mailgate` table collects mailgate.configure{} (deep-merged
-// over earlier calls) and mailgate.listen{} (one listener per call) next to
+// over earlier calls), mailgate.listen{} (one listener per call) and
+// mailgate.webhook{} (one target per call) next to
 // the run-time API (hooks registered, plugins loaded); (2) copy those tables
 // into config::Value trees; (3) hand them to settings::validate (--set, every
 // key against the modules' sections).
@@ -111,6 +112,15 @@ int l_listen(lua_State* L) {
   return 0;
 }
 
+int l_webhook(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  push_state_field(L, "webhooks");
+  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+  push_copy(L, 1, 0);
+  lua_rawseti(L, -2, n + 1);
+  return 0;
+}
+
 // The hook API (mailgate.on/use/reject/...) is the run-time one, so that
 // check-config registers handlers and loads plugins exactly as serve does.
 void install_api(lua_State* L, ApiContext* ctx) {
@@ -119,10 +129,12 @@ void install_api(lua_State* L, ApiContext* ctx) {
   lua_setfield(L, -2, "configure");
   lua_newtable(L);
   lua_setfield(L, -2, "listeners");
+  lua_newtable(L);
+  lua_setfield(L, -2, "webhooks");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kStateKey);
 
   install_mailgate_api(L, ctx);
-  set_config_functions(L, l_configure, l_listen);
+  set_config_functions(L, l_configure, l_listen, l_webhook);
 }
 
 // ---------------------------------------------------------------------------
@@ -222,6 +234,14 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_rawgeti(L, -1, i);
     tables.listen.push_back(to_value(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "webhooks");
+  const auto w = static_cast<lua_Integer>(lua_rawlen(L, -1));
+  for (lua_Integer i = 1; i <= w; ++i) {
+    lua_rawgeti(L, -1, i);
+    tables.webhook.push_back(to_value(L, -1));
     lua_pop(L, 1);
   }
   lua_pop(L, 2);

@@ -725,12 +725,15 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx) {
   lua_setglobal(L, "mailgate");
 }
 
-void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*)) {
+void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*),
+                          int (*webhook)(lua_State*)) {
   lua_getglobal(L, "mailgate");
   lua_pushcfunction(L, configure);
   lua_setfield(L, -2, "configure");
   lua_pushcfunction(L, listen);
   lua_setfield(L, -2, "listen");
+  lua_pushcfunction(L, webhook);
+  lua_setfield(L, -2, "webhook");
   lua_pop(L, 1);
 }
 

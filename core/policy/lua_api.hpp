@@ -81,9 +81,10 @@ struct HookCall : CallLimits {
 
 HookCall* current_call(lua_State* L);  // null outside a hook (any thread of the state)
 
-// Sets mailgate.configure and mailgate.listen (collectors while checking a
-// config, no-ops in a running policy).
-void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*));
+// Sets mailgate.configure, mailgate.listen and mailgate.webhook (collectors
+// while checking a config, no-ops in a running policy).
+void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*),
+                          int (*webhook)(lua_State*));
 
 // DKIM (policy/lua_dkim): msg:dkim_sign{...} on `m`, and
 // mailgate.dkim.check_key(path [, algorithm]) (`services` null: check-config).

@@ -482,7 +482,7 @@ std::shared_ptr<PolicyState> Policy::Impl::build_state() {
   }
   // configure{} and listen{} were validated by load_config; a running
   // policy only takes the hooks.
-  set_config_functions(L, l_ignore, l_ignore);
+  set_config_functions(L, l_ignore, l_ignore, l_ignore);
   StateControl& ctl = st->lua.control();
   ctl.enforce = true;  // the config file's own allocations count against the limit too
   const bool ok = load_source(L, sources.config) == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;

@@ -16,6 +16,7 @@
 #include "server/recipient_admission.hpp"
 #include "smtp/command.hpp"
 #include "spool/spool_writer.hpp"
+#include "webhooks/webhooks.hpp"
 
 namespace mailgate::server {
 
@@ -237,7 +238,7 @@ asio::awaitable<bool> Session::greet() {
 
 void Session::log_event(const char* event, std::string_view recipient, const smtp::Reply* r,
                         std::uint64_t size) {
-  if (!worker_.log) return;
+  if (!worker_.log && !worker_.webhooks) return;
   eventlog::LogRecord rec;
   rec.event = event;
   rec.time_ms = spool::wall_clock_ms();
@@ -254,7 +255,9 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
   }
   rec.size = size;
   rec.meta.assign(tx_.meta.begin(), tx_.meta.end());
-  worker_.log->write(worker_.index, std::move(rec));
+  // A rejection has no commit: its webhook row is at most once (webhooks.hpp).
+  if (worker_.webhooks) worker_.webhooks->publish_uncommitted(rec);
+  if (worker_.log) worker_.log->write(worker_.index, std::move(rec));
 }
 
 void Session::log_rejected_message(const smtp::Reply& reply) {

@@ -42,6 +42,10 @@
 #include "tls/server_context.hpp"
 #include "tls/stream.hpp"
 
+namespace mailgate::webhooks {
+class Webhooks;
+}
+
 namespace mailgate::server {
 
 class Session;
@@ -55,6 +59,7 @@ struct WorkerState {
   ServerStats stats;
   std::unordered_set<Session*> sessions;
   eventlog::DeliveryLog* log = nullptr;      // rejection events (may be null)
+  webhooks::Webhooks* webhooks = nullptr;    // ... and their webhooks (may be null)
   policy::PolicyRuntime* policy = nullptr;   // null: no hooks
   submit::Submitter* submitter = nullptr;    // this worker's submission stage
   const tls::ServerContexts* tls = nullptr;  // per listener (null: no TLS anywhere)

@@ -153,6 +153,10 @@ void SmtpServer::set_delivery_log(eventlog::DeliveryLog* log) {
   for (auto& st : impl_->states) st->log = log;
 }
 
+void SmtpServer::set_webhooks(webhooks::Webhooks* webhooks) {
+  for (auto& st : impl_->states) st->webhooks = webhooks;
+}
+
 std::vector<tcp::endpoint> SmtpServer::endpoints() const { return impl_->bound; }
 
 std::size_t SmtpServer::drain(std::chrono::milliseconds deadline) {

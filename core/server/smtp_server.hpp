@@ -29,6 +29,9 @@ class Store;
 namespace mailgate::eventlog {
 class DeliveryLog;
 }  // namespace mailgate::eventlog
+namespace mailgate::webhooks {
+class Webhooks;
+}
 namespace mailgate::policy {
 class PolicyRuntime;
 }
@@ -49,6 +52,7 @@ class SmtpServer {
   void set_submitters(const std::vector<submit::Submitter*>& submitters);
   // Before serve(): where rejection events are logged.
   void set_delivery_log(eventlog::DeliveryLog* log);
+  void set_webhooks(webhooks::Webhooks* webhooks);
   // Before serve(): the Lua policy (null: no hooks).
   void set_policy(policy::PolicyRuntime* policy);
 

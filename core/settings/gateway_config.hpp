@@ -34,6 +34,7 @@
 #include "server/listener_config.hpp"
 #include "spool/spool_config.hpp"
 #include "tls/tls_config.hpp"
+#include "webhooks/webhooks_config.hpp"
 
 namespace mailgate::settings {
 
@@ -48,15 +49,17 @@ struct GatewayConfig {
   delivery::DeliveryConfig delivery;
   policy::PolicyConfig policy;
   metrics::MetricsConfig metrics;
+  webhooks::WebhooksConfig webhooks;              // `webhooks` + one target per mailgate.webhook{}
   std::vector<server::ListenerConfig> listeners;  // at least one
   std::string config_dir;  // directory of the config file (set by the loader)
 };
 
 // What a config file declared, as value trees: the configure{} calls merged
-// into one table, and one table per listen{} call.
+// into one table, one table per listen{} call and one per webhook{} call.
 struct ConfigTables {
   config::Value configure = config::Value::new_table();
   std::vector<config::Value> listen;
+  std::vector<config::Value> webhook;
 };
 
 // Errors start with `file`. Relative paths are kept as written (relative to

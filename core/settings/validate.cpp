@@ -77,6 +77,14 @@ GatewayConfig validate(ConfigTables tables, const std::string& file,
     server::listener_section().read(
         tables.listen[i], l, config::item_path("listen", static_cast<long long>(i + 1)), in_listen);
   }
+  const auto in_webhook = ctx.in_call("webhook");
+  for (std::size_t i = 0; i < tables.webhook.size(); ++i) {
+    auto& t = c.webhooks.targets.emplace_back();
+    webhooks::target_section().read(tables.webhook[i], t,
+                                    config::item_path("webhook", static_cast<long long>(i + 1)),
+                                    in_webhook);
+  }
+  webhooks::check_targets(c.webhooks.targets, ctx);
   share_certificates(c, ctx);
   server::check_listeners(c.listeners, "listen", ctx);
   return c;

@@ -302,4 +302,29 @@ SuppressionRecord decode_suppression(std::string_view key, std::string_view valu
   return r;
 }
 
+std::string webhook_key(WebhookRow kind, std::string_view target, std::uint64_t seq) {
+  std::string k;
+  k.reserve(target.size() + 10);
+  k += static_cast<char>(kind);
+  k += target;
+  k += '\0';
+  for (int i = 7; i >= 0; --i) k += static_cast<char>((seq >> (8 * i)) & 0xff);
+  return k;
+}
+
+bool split_webhook_key(std::string_view key, WebhookRow& kind, std::string& target,
+                       std::uint64_t& seq) {
+  if (key.size() < 10 || key[key.size() - 9] != '\0') return false;
+  if (key[0] != static_cast<char>(WebhookRow::Queued) &&
+      key[0] != static_cast<char>(WebhookRow::Dead))
+    return false;
+  kind = static_cast<WebhookRow>(key[0]);
+  target.assign(key.substr(1, key.size() - 10));
+  if (target.find('\0') != std::string::npos) return false;
+  seq = 0;
+  for (std::size_t i = key.size() - 8; i < key.size(); ++i)
+    seq = (seq << 8) | static_cast<unsigned char>(key[i]);
+  return true;
+}
+
 }  // namespace mailgate::spool

@@ -119,4 +119,13 @@ std::string dest_key(const MessageId& id, std::string_view destination);
 // Splits a dest key; false if malformed.
 bool split_dest_key(std::string_view key, MessageId& id, std::string& destination);
 
+// Column family `webhook` (webhooks/): one row per event and target, queued
+// or dead. Key = kind(1) | target | 0x00 | seq(u64 BE): a target's rows sort
+// by its sequence (the order they were produced in); the value is opaque
+// here (webhooks/ encodes it). Target names never contain NUL.
+enum class WebhookRow : char { Queued = 'q', Dead = 'd' };
+std::string webhook_key(WebhookRow kind, std::string_view target, std::uint64_t seq);
+bool split_webhook_key(std::string_view key, WebhookRow& kind, std::string& target,
+                       std::uint64_t& seq);
+
 }  // namespace mailgate::spool

@@ -1,5 +1,5 @@
 // spool/store: opens the RocksDB spool (see store.hpp) with column families
-// default, body, meta, dest, suppress (cf_[0..4] in that order).
+// default, body, meta, dest, suppress, webhook (cf_[0..5] in that order).
 // Tuning: WAL on and flushed on every write (manual_wal_flush=false); the
 // `body` family keeps values >= 4 KiB in blob files (integrated BlobDB, with
 // blob GC) so compaction does not rewrite large bodies; the queue families
@@ -20,6 +20,7 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -30,7 +31,7 @@ namespace mailgate::spool {
 
 namespace {
 
-constexpr const char* kFamilies[5] = {"default", "body", "meta", "dest", "suppress"};
+constexpr const char* kFamilies[6] = {"default", "body", "meta", "dest", "suppress", "webhook"};
 constexpr const char* kCounterFloorKey = "counter_floor";
 constexpr std::uint64_t kCounterReserve = std::uint64_t{1} << 40;
 
@@ -61,7 +62,8 @@ rocksdb::ColumnFamilyOptions family_options(int i, const std::shared_ptr<rocksdb
       cf.write_buffer_size = 4 << 20;
       break;
   }
-  if (i >= 1 && i <= 3) {
+  if (i == 5) cf.write_buffer_size = 8 << 20;  // webhook: small rows, written and deleted soon
+  if ((i >= 1 && i <= 3) || i == 5) {
     // Queue families: time-ordered keys, every one deleted eventually. Compact
     // a file when 64 of any 128 consecutive entries are deletions.
     cf.table_properties_collector_factories.emplace_back(
@@ -108,7 +110,8 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error) 
 
   auto cache = rocksdb::NewLRUCache(32 << 20);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (int i = 0; i < 5; ++i) families.emplace_back(kFamilies[i], family_options(i, cache));
+  for (int i = 0; i < kFamilyCount; ++i)
+    families.emplace_back(kFamilies[i], family_options(i, cache));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -131,14 +134,22 @@ std::unique_ptr<Store> Store::adopt(const std::string& path, rocksdb::DB* db,
   std::unique_ptr<Store> store(new Store);
   store->path_ = path;
   store->db_ = db;
-  for (int i = 0; i < 5; ++i) store->cf_[i] = handles[i];
+  for (auto* h : handles) {
+    for (int i = 0; i < kFamilyCount; ++i)
+      if (h->GetName() == kFamilies[i]) store->cf_[i] = h;
+  }
   return store;
 }
 
 std::unique_ptr<Store> Store::open_read_only(const std::string& path, std::string& error) {
   // No lock and no writes: works on a stopped spool and beside a running gateway.
+  // Only the families the spool has (one made by an older version lacks `webhook`).
+  std::vector<std::string> present;
+  rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &present);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  for (const char* name : kFamilies)
+    if (present.empty() || std::find(present.begin(), present.end(), name) != present.end())
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);

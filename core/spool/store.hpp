@@ -1,5 +1,5 @@
 // spool/store: opens the RocksDB spool with its column families (body, meta,
-// dest, suppress) and owns the handles; the read side of the spool's
+// dest, suppress, webhook) and owns the handles; the read side of the spool's
 // message-level API (writes go through WriteSet + SpoolWriter). Tuned for a
 // queue: WAL on, blob files for large bodies, compact-on-deletion collectors
 // on the queue families.
@@ -57,6 +57,15 @@ class Store {
   std::vector<SuppressionRecord> read_suppressions() const;
   // The destinations suspended by the administrator (WriteSet::put_suspension).
   std::vector<std::string> read_suspensions() const;
+  // Webhook rows in key order (kind, then target, then sequence): all of
+  // them, or those of one kind and target; `visit` returns false to stop.
+  // Undecodable keys are skipped. A read-only store of a spool made before
+  // the family existed has none.
+  using WebhookVisitor = std::function<bool(WebhookRow kind, const std::string& target,
+                                            std::uint64_t seq, std::string_view value)>;
+  void for_each_webhook_row(const WebhookVisitor& visit) const;
+  void for_each_webhook_row(WebhookRow kind, std::string_view target,
+                            const WebhookVisitor& visit) const;
 
   // --- Spool internals (writer, reader, recovery, WriteSet) ---
   rocksdb::DB* db() const { return db_; }
@@ -65,6 +74,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* meta() const { return cf_[2]; }
   rocksdb::ColumnFamilyHandle* dest() const { return cf_[3]; }
   rocksdb::ColumnFamilyHandle* suppress() const { return cf_[4]; }
+  rocksdb::ColumnFamilyHandle* webhook() const { return cf_[5]; }
   const std::string& path() const { return path_; }
   // The handle of this store's column family with RocksDB id `id`, or nullptr.
   rocksdb::ColumnFamilyHandle* family_by_id(std::uint32_t id) const;
@@ -81,7 +91,9 @@ class Store {
                                       const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
   std::string path_;
   rocksdb::DB* db_ = nullptr;
-  rocksdb::ColumnFamilyHandle* cf_[5] = {};  // default, body, meta, dest, suppress
+  static constexpr int kFamilyCount = 6;
+  rocksdb::ColumnFamilyHandle* cf_[kFamilyCount] =
+      {};  // default, body, meta, dest, suppress, webhook
 };
 
 }  // namespace mailgate::spool

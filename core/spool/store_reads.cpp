@@ -1,6 +1,7 @@
 // spool/store_reads: the read side of the spool's message-level API (see
 // store.hpp): envelopes, queue records and bodies by id, a whole-spool walk
-// for `spool dump`, the suppression family and the suspended destinations.
+// for `spool dump`, the suppression family, the suspended destinations and
+// the webhook rows.
 #include <rocksdb/db.h>
 
 #include <memory>
@@ -121,6 +122,36 @@ std::vector<std::string> Store::read_suspensions() const {
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
     out.emplace_back(it->key().ToStringView().substr(prefix.size()));
   return out;
+}
+
+namespace {
+void scan_webhook(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
+                  const Store::WebhookVisitor& visit) {
+  if (!cf) return;
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+  std::string target;
+  for (it->Seek(slice(prefix)); it->Valid() && it->key().starts_with(slice(prefix)); it->Next()) {
+    WebhookRow kind;
+    std::uint64_t seq = 0;
+    if (split_webhook_key(it->key().ToStringView(), kind, target, seq) &&
+        !visit(kind, target, seq, it->value().ToStringView()))
+      return;
+  }
+}
+}  // namespace
+
+void Store::for_each_webhook_row(const WebhookVisitor& visit) const {
+  scan_webhook(db_, webhook(), "", visit);
+}
+
+void Store::for_each_webhook_row(WebhookRow kind, std::string_view target,
+                                 const WebhookVisitor& visit) const {
+  std::string prefix(1, static_cast<char>(kind));
+  prefix += target;
+  prefix += '\0';
+  scan_webhook(db_, webhook(), prefix, visit);
 }
 
 }  // namespace mailgate::spool

@@ -49,6 +49,15 @@ void WriteSet::remove_message(const MessageId& id, std::uint32_t body_chunks) {
   batch_->Delete(store_->meta(), id.key());
 }
 
+void WriteSet::put_webhook(WebhookRow kind, std::string_view target, std::uint64_t seq,
+                           std::string_view value) {
+  batch_->Put(store_->webhook(), webhook_key(kind, target, seq), slice(value));
+}
+
+void WriteSet::remove_webhook(WebhookRow kind, std::string_view target, std::uint64_t seq) {
+  batch_->Delete(store_->webhook(), webhook_key(kind, target, seq));
+}
+
 void WriteSet::put_suppression(const SuppressionRecord& rec) {
   batch_->Put(store_->suppress(), rec.address, encode(rec));
 }

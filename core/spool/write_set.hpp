@@ -42,6 +42,11 @@ class WriteSet {
   // Body and envelope of a message whose last destination is done.
   void remove_message(const MessageId& id, std::uint32_t body_chunks);
 
+  // A webhook event row (records.hpp, WebhookRow); `value` is webhooks/'.
+  void put_webhook(WebhookRow kind, std::string_view target, std::uint64_t seq,
+                   std::string_view value);
+  void remove_webhook(WebhookRow kind, std::string_view target, std::uint64_t seq);
+
   void put_suppression(const SuppressionRecord& rec);
   void remove_suppression(std::string_view address);
 

@@ -28,6 +28,7 @@
 #include "submit/dkim_signing.hpp"
 #include "submit/message_draft.hpp"
 #include "submit/received_header.hpp"
+#include "webhooks/webhooks.hpp"
 
 namespace mailgate::submit {
 
@@ -217,9 +218,9 @@ Submitter::Submitter(Deps deps, spool::IdGenerator ids)
     : deps_(std::move(deps)), ids_(ids), stats_(deps_.labels->size()) {}
 Submitter::~Submitter() = default;
 
-void Submitter::log(const char* event, const Submission& s, std::string_view recipient,
-                    const smtp::Reply& reply, std::uint64_t size) {
-  if (!deps_.log) return;
+eventlog::LogRecord Submitter::record(const char* event, const Submission& s,
+                                      std::string_view recipient, const smtp::Reply& reply,
+                                      std::uint64_t size) const {
   eventlog::LogRecord rec;
   rec.event = event;
   rec.time_ms = spool::wall_clock_ms();
@@ -236,7 +237,15 @@ void Submitter::log(const char* event, const Submission& s, std::string_view rec
   rec.tls_cipher = s.origin.tls_cipher;
   rec.auth_user = s.origin.auth_user;
   rec.meta.assign(s.meta.begin(), s.meta.end());
-  deps_.log->write(deps_.worker, std::move(rec));
+  return rec;
+}
+
+void Submitter::log(const char* event, const Submission& s, std::string_view recipient,
+                    const smtp::Reply& reply, std::uint64_t size) {
+  if (!deps_.log && !deps_.webhooks) return;
+  auto rec = record(event, s, recipient, reply, size);
+  if (deps_.webhooks) deps_.webhooks->publish_uncommitted(rec);
+  if (deps_.log) deps_.log->write(deps_.worker, std::move(rec));
 }
 
 void Submitter::log_rejection(const spool::MessageId& id, std::string_view sender,
@@ -305,12 +314,14 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
   const auto env = envelope_of(s);
 
   const auto ok = ok_reply(s.id);
+  auto count_discards = [&] {
+    for (auto i : discarded)
+      stats_.discards.add(metrics::Outcome::Discard,
+                          deps_.labels->index(domain_of(env.recipients[i].address)));
+  };
   auto log_discards = [&] {
-    for (auto i : discarded) {
-      const auto& address = env.recipients[i].address;
-      log("discard", s, address, ok, env.size);
-      stats_.discards.add(metrics::Outcome::Discard, deps_.labels->index(domain_of(address)));
-    }
+    for (auto i : discarded) log("discard", s, env.recipients[i].address, ok, env.size);
+    count_discards();
   };
   if (dests.empty()) {
     // Every recipient was discarded by the route hook: nothing to keep.
@@ -328,8 +339,24 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
     rec.size = env.size;
     set.put_dest(s.id, dest, rec);
   }
+  // The events this commit makes true, in the order they are logged; their
+  // webhook rows are part of the commit (synced with the message).
+  std::vector<eventlog::LogRecord> events;
+  events.reserve(env.recipients.size() + discarded.size());
+  for (const auto& r : env.recipients)
+    events.push_back(record("reception", s, r.address, ok, env.size));
+  for (auto i : discarded)
+    events.push_back(record("discard", s, env.recipients[i].address, ok, env.size));
+  webhooks::Staged staged;
+  if (deps_.webhooks) staged = deps_.webhooks->stage(set, events);
   std::error_code ec;
   co_await deps_.writer->async_write(std::move(set), true, asio::redirect_error(use_awaitable, ec));
+  if (deps_.webhooks) {
+    if (ec)
+      deps_.webhooks->abandoned(std::move(staged));
+    else
+      deps_.webhooks->committed(std::move(staged));
+  }
   if (ec) {
     body.commit_failed();
     spdlog::error("spool write failed for message {}: {}", id, ec.message());
@@ -339,8 +366,9 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
   }
   stats_.received[static_cast<int>(s.origin.source)].fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_received.fetch_add(env.size, std::memory_order_relaxed);
-  for (const auto& r : env.recipients) log("reception", s, r.address, ok, env.size);
-  log_discards();
+  if (deps_.log)
+    for (auto& e : events) deps_.log->write(deps_.worker, std::move(e));
+  count_discards();
   if (deps_.queue) deps_.queue(s.id, queued(dests), env.size);
   spdlog::debug("received {} from <{}> for {} recipient(s), {} bytes", id, env.sender,
                 env.recipients.size(), env.size);

@@ -4,8 +4,9 @@
 // the trace header, runs the `message` hook (header edits, metadata, a
 // verdict) and the `route` hook once per recipient domain, adds the DKIM
 // signatures the message hook asked for (submit/dkim_signing), commits the
-// message (body chunks, envelope, one queue record per destination) in one
-// synced spool write, hands it to the queue, and logs and counts the result.
+// message (body chunks, envelope, one queue record per destination, and the
+// webhook rows of its reception and discard events) in one synced spool
+// write, hands it to the queue, and logs and counts the result.
 // One Submitter per worker, used only on that worker's thread.
 // Promises:
 // - submit() answers 250 only after the commit is synced; every refusal
@@ -44,6 +45,10 @@ class Store;
 }  // namespace mailgate::spool
 namespace mailgate::eventlog {
 class DeliveryLog;
+struct LogRecord;
+}  // namespace mailgate::eventlog
+namespace mailgate::webhooks {
+class Webhooks;
 }
 
 namespace mailgate::submit {
@@ -119,6 +124,7 @@ class Submitter {
     spool::SpoolReader* reader = nullptr;
     const spool::Store* store = nullptr;
     eventlog::DeliveryLog* log = nullptr;     // may be null
+    webhooks::Webhooks* webhooks = nullptr;   // may be null
     policy::PolicyRuntime* policy = nullptr;  // for generated messages (may be null)
     const metrics::DestinationLabels* labels = nullptr;
     // Hands a committed message to the queue (any worker may own its destinations).
@@ -165,6 +171,9 @@ class Submitter {
   asio::awaitable<SigningResult> sign(
       const std::vector<dkim::SignRequest>& requests, std::optional<std::string_view> section,
       std::function<std::optional<dkim::Sha256>(dkim::Canonicalization)> body, std::string_view id);
+  eventlog::LogRecord record(const char* event, const Submission& s, std::string_view recipient,
+                             const smtp::Reply& reply, std::uint64_t size) const;
+  // An event with no commit of its own: the delivery log and the webhooks.
   void log(const char* event, const Submission& s, std::string_view recipient,
            const smtp::Reply& reply, std::uint64_t size);
 

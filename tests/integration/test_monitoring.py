@@ -68,6 +68,14 @@ METRICS = {
     "mailgate_lua_hook_seconds": ("histogram", {"hook": None}),
     "mailgate_lua_errors_total": ("counter", {"hook": None}),
     "mailgate_bounces_generated_total": ("counter", {}),
+    # target: the names of mailgate.webhook{} targets (operator-defined, few).
+    "mailgate_webhook_events_total": ("counter", {"target": None,
+                                                  "result": {"queued", "sent", "failed", "dead"}}),
+    "mailgate_webhook_backlog_events": ("gauge", {"target": None}),
+    "mailgate_webhook_backlog_bytes": ("gauge", {"target": None}),
+    "mailgate_webhook_backlog_limit_bytes": ("gauge", {}),
+    "mailgate_webhook_dead_letters": ("gauge", {"target": None}),
+    "mailgate_webhook_post_seconds": ("histogram", {"target": None}),
     # Synthesised by Prometheus for the scrape job "mailgate".
     "up": ("gauge", {}),
 }
@@ -76,7 +84,7 @@ TARGET_LABELS = {"job", "instance"}
 # The alerts the monitoring README documents; more may be added.
 EXPECTED_ALERTS = {"MailgateDown", "MailgateQueueGrowing", "MailgateOldestMessageTooOld",
                    "MailgateBounceRateHigh", "MailgateSpoolWriteErrors", "MailgateSpoolSyncSlow",
-                   "MailgateSpoolDiskLow", "MailgateLuaErrors"}
+                   "MailgateSpoolDiskLow", "MailgateLuaErrors", "MailgateWebhookBacklogFull"}
 SEVERITIES = {"critical", "warning"}
 
 

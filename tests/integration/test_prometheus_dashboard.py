@@ -15,6 +15,7 @@ from conftest import Gateway, wait_for
 from peers import Dnsmasq, Recorder, Sink, free_port
 from test_delivery import send
 from test_monitoring import ALERTS, load_dashboard, query_panels, substitute
+from webhook_receiver import Receiver
 
 
 def prom_query(base, expr):
@@ -78,11 +79,16 @@ def test_dashboard_queries_evaluate_against_a_live_gateway(tmp_path):
         started.append(Sink("127.0.0.95", port))
         started.append(Sink("127.0.0.96", port, Recorder(rcpt_reply={
             "gone@mix.test": "550 5.1.1 no such user", "later@mix.test": "451 4.2.0 later"})))
+        # A webhook target, so the webhook panels have series too.
+        hooks = Receiver("s3cr3t")
+        started.append(hooks)
         config = tmp_path / "mailgate.lua"
         config.write_text('mailgate.listen { address = "127.0.0.1:2525" }\n'
                           'mailgate.on("rcpt_to", function(tx, r)\n'
                           '  if r.user == "refused" then return mailgate.reject(550, "5.7.1 no") end\n'
-                          'end)\n')
+                          'end)\n'
+                          f'mailgate.webhook {{ name = "app", url = "{hooks.url}", secret = "s3cr3t",'
+                          ' batch_time = "100ms" }\n')
         gw = Gateway(tmp_path / "spool", dns=dns.server, config=str(config),
                      sets=[f"delivery.port={port}", "delivery.retry.first=1s",
                            "delivery.retry.max=1s", "metrics.destinations.1=ok.test"])

@@ -24,13 +24,15 @@ TEST(Store, OpensCreatingParentsWithAllFamilies) {
     EXPECT_EQ(store->meta()->GetName(), "meta");
     EXPECT_EQ(store->dest()->GetName(), "dest");
     EXPECT_EQ(store->suppress()->GetName(), "suppress");
+    EXPECT_EQ(store->webhook()->GetName(), "webhook");
     EXPECT_EQ(store->family_by_id(store->dest()->GetID()), store->dest());
     EXPECT_EQ(store->family_by_id(12345), nullptr);
   }
   std::vector<std::string> families;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families).ok());
   std::sort(families.begin(), families.end());
-  EXPECT_EQ(families, (std::vector<std::string>{"body", "default", "dest", "meta", "suppress"}));
+  EXPECT_EQ(families,
+            (std::vector<std::string>{"body", "default", "dest", "meta", "suppress", "webhook"}));
 }
 
 TEST(Store, DataSurvivesReopenIncludingBlobs) {
