@@ -1,5 +1,5 @@
 // spool/store: opens the RocksDB spool (see store.hpp) with column families
-// default, body, meta, dest, suppress (cf_[0..4] in that order).
+// default, body, meta, dest, suppress, quarantine (cf_[0..5] in that order).
 // Tuning: WAL on and flushed on every write (manual_wal_flush=false); the
 // `body` family keeps values >= 4 KiB in blob files (integrated BlobDB, with
 // blob GC) so compaction does not rewrite large bodies; the queue families
@@ -20,6 +20,7 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -30,7 +31,8 @@ namespace mailgate::spool {
 
 namespace {
 
-constexpr const char* kFamilies[5] = {"default", "body", "meta", "dest", "suppress"};
+constexpr const char* kFamilies[6] = {"default", "body", "meta", "dest", "suppress", "quarantine"};
+constexpr int kFamilyCount = 6;
 constexpr const char* kCounterFloorKey = "counter_floor";
 constexpr std::uint64_t kCounterReserve = std::uint64_t{1} << 40;
 
@@ -108,7 +110,8 @@ std::unique_ptr<Store> Store::open(const std::string& path, std::string& error) 
 
   auto cache = rocksdb::NewLRUCache(32 << 20);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (int i = 0; i < 5; ++i) families.emplace_back(kFamilies[i], family_options(i, cache));
+  for (int i = 0; i < kFamilyCount; ++i)
+    families.emplace_back(kFamilies[i], family_options(i, cache));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -131,14 +134,22 @@ std::unique_ptr<Store> Store::adopt(const std::string& path, rocksdb::DB* db,
   std::unique_ptr<Store> store(new Store);
   store->path_ = path;
   store->db_ = db;
-  for (int i = 0; i < 5; ++i) store->cf_[i] = handles[i];
+  for (std::size_t i = 0; i < handles.size() && i < kFamilyCount; ++i) store->cf_[i] = handles[i];
   return store;
 }
 
 std::unique_ptr<Store> Store::open_read_only(const std::string& path, std::string& error) {
   // No lock and no writes: works on a stopped spool and beside a running gateway.
+  // A spool written before `quarantine` existed has not got it: open the
+  // families it has (they come first, in kFamilies order).
+  std::vector<std::string> existing;
+  rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &existing);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  for (const char* name : kFamilies) {
+    if (!existing.empty() && std::find(existing.begin(), existing.end(), name) == existing.end())
+      break;
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles, &raw);
