@@ -318,11 +318,16 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
                       {"messages", r->messages()},
                       {"seconds", r->seconds()}};
         }
+        // Unreadable records set aside by recovery: reported, not a reason to be unready.
+        const json quarantine = {{"messages", c->store->quarantined_messages()}};
         if (!reason.empty())
-          return http::json_response(
-              503, {{"ready", false}, {"reason", reason}, {"recovery", recovery}});
+          return http::json_response(503, {{"ready", false},
+                                           {"reason", reason},
+                                           {"recovery", recovery},
+                                           {"quarantine", quarantine}});
         // Mail is accepted while recovery runs: ready, with its progress.
-        return http::json_response(200, {{"ready", true}, {"recovery", recovery}});
+        return http::json_response(
+            200, {{"ready", true}, {"recovery", recovery}, {"quarantine", quarantine}});
       },
       false);
   server.handle(

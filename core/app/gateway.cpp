@@ -289,6 +289,11 @@ void Gateway::Parts::start_recovery() {
       asio::post(workers->context(w), [s = submitter_ptrs[w], id] { s->resubmit_pending(id); });
     }
     auto& r = *recovery;
+    if (r.skipped())
+      spdlog::warn(
+          "recovery: {} queue record(s) could not be read and were moved to the spool's "
+          "quarantine family ({} message(s) there in all; not retried, their bodies kept): {}",
+          r.quarantined(), store->quarantined_messages(), r.error());
     spdlog::info(
         "recovery: done: {} messages, {} queue records, {} orphaned chunks removed in {:.3f}s",
         r.messages(), r.records(), r.orphans_removed(), r.seconds());

@@ -37,7 +37,7 @@ std::string render_metrics(const AdminContext& ctx) {
   ctx.smtp->totals(smtp);
   server::export_metrics(e, smtp, submitted);
   submit::export_metrics(e, submitted);
-  spool::export_metrics(e, *ctx.writer);
+  spool::export_metrics(e, *ctx.writer, *ctx.store);
   // A busy worker: this scrape has no queue gauges rather than stale ones.
   if (auto totals = ctx.engine->queue_totals(std::chrono::seconds(1)))
     queue::export_metrics(e, *totals);

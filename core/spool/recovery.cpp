@@ -5,17 +5,20 @@
 // at a time and delete (DeleteRange over id|0..id+1, synced) the chunks of ids
 // that have neither a `dest` record (binary search in the sorted index) nor a
 // `meta` record (seek in `meta`).
-// Promises: undecodable dest records are skipped and counted, never fatal (the
-// body of such a message is kept); a RocksDB error stops the scan with
-// error() set and done() true; counters are readable at any time; on_done
-// runs on the recovery thread after done() becomes true; the index entries
-// are sorted by id.
+// Promises: a dest record that cannot be read (malformed key, bad version,
+// truncated) is never fatal and never retried: it is moved, as found, to the
+// `quarantine` family (key "dest/" + its key, synced) and counted; the body
+// and envelope of its message are kept (a body whose message has a
+// quarantined record is no orphan), so an operator can look at it; a RocksDB error stops the scan
+// with error() set and done() true; counters are readable at any time; on_done runs on the recovery
+// thread after done() becomes true; the index entries are sorted by id.
 #include "spool/recovery.hpp"
 
 #include <rocksdb/db.h>
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <string_view>
 #include <unordered_map>
 
 #include "spool/records.hpp"
@@ -41,6 +44,23 @@ bool next_id(const MessageId& id, MessageId& out) {
 }
 
 rocksdb::Slice slice(const MessageId& id) { return {id.key().data(), id.key().size()}; }
+
+constexpr std::string_view kQuarantineDest = "dest/";
+
+// Messages with a record in the quarantine family (a malformed key counts as one).
+std::uint64_t count_quarantined(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+  std::uint64_t n = 0;
+  std::string last;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto k = it->key().ToStringView();
+    const auto id = k.substr(0, kQuarantineDest.size() + 16);
+    if (id.size() == kQuarantineDest.size() + 16 && id == last) continue;
+    last = std::string(id);
+    ++n;
+  }
+  return n;
+}
 
 }  // namespace
 
@@ -95,6 +115,24 @@ void Recovery::run() {
 
   // --- 1. the index, from `dest` ---
   std::vector<MessageId> undecodable;  // ids with a dest record we could not read
+  rocksdb::WriteBatch quarantine;      // those records, moved to `quarantine`
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  std::uint64_t quarantined = 0;
+  auto set_aside = [&](const rocksdb::Slice& key, const rocksdb::Slice& value,
+                       const std::string& what) {
+    std::string qkey(kQuarantineDest);
+    qkey.append(key.data(), key.size());
+    quarantine.Put(store_.quarantine(), qkey, value);
+    quarantine.Delete(store_.dest(), key);
+    if (++quarantined <= 10) note(what + " moved to quarantine");
+    quarantined_.store(quarantined, std::memory_order_relaxed);
+    if (quarantine.Count() >= 256) {
+      auto s = db->Write(synced, &quarantine);
+      quarantine.Clear();
+      if (!s.ok()) note("moving records to quarantine failed: " + s.ToString());
+    }
+  };
   {
     // The estimate can be off both ways; cap what we reserve on its word.
     index_.entries.reserve(std::min<std::uint64_t>(estimate + estimate / 16, 1u << 26));
@@ -111,15 +149,17 @@ void Recovery::run() {
       auto k = it->key();
       MessageId id;
       if (!split_dest_key({k.data(), k.size()}, id, destination)) {
-        if (++skipped <= 1) note("malformed dest key of " + std::to_string(k.size()) + " bytes");
+        ++skipped;
         skipped_.store(skipped, std::memory_order_relaxed);
+        set_aside(k, it->value(), "malformed dest key of " + std::to_string(k.size()) + " bytes");
         continue;
       }
       if (id.counter() >= live_counter_start_) continue;  // this run's: the live queue has it
       auto v = it->value();
       if (!decode({v.data(), v.size()}, rec)) {
-        if (++skipped <= 1) note("undecodable dest record " + id.hex() + " " + destination);
+        ++skipped;
         skipped_.store(skipped, std::memory_order_relaxed);
+        set_aside(k, v, "undecodable dest record " + id.hex() + " " + destination);
         if (undecodable.empty() || undecodable.back() != id) undecodable.push_back(id);
         continue;
       }
@@ -141,7 +181,12 @@ void Recovery::run() {
       }
       records_.store(++records, std::memory_order_relaxed);
     }
-    if (skipped > 1) note(std::to_string(skipped) + " dest records skipped in all");
+    if (quarantined > 10) note(std::to_string(quarantined) + " dest records quarantined in all");
+    if (quarantine.Count() > 0) {
+      auto s = db->Write(synced, &quarantine);
+      if (!s.ok()) note("moving records to quarantine failed: " + s.ToString());
+    }
+    store_.set_quarantined_messages(count_quarantined(db, store_.quarantine()));
     if (!it->status().ok()) {
       note("dest scan failed: " + it->status().ToString());
       failed = true;
@@ -154,12 +199,20 @@ void Recovery::run() {
   if (!failed && !cancel_.load()) {
     std::unique_ptr<rocksdb::Iterator> body(db->NewIterator(ro, store_.body()));
     std::unique_ptr<rocksdb::Iterator> meta(db->NewIterator(ro, store_.meta()));
+    // Not the snapshot: records moved there by this scan count too.
+    std::unique_ptr<rocksdb::Iterator> quarantined_it(
+        db->NewIterator(rocksdb::ReadOptions(), store_.quarantine()));
     const auto& entries = index_.entries;
     auto has_dest = [&](const MessageId& id) {
       auto e = std::lower_bound(entries.begin(), entries.end(), id,
                                 [](const IndexEntry& a, const MessageId& b) { return a.id < b; });
-      return (e != entries.end() && e->id == id) ||
-             std::binary_search(undecodable.begin(), undecodable.end(), id);
+      if ((e != entries.end() && e->id == id) ||
+          std::binary_search(undecodable.begin(), undecodable.end(), id))
+        return true;
+      std::string prefix(kQuarantineDest);
+      prefix += id.key();
+      quarantined_it->Seek(prefix);
+      return quarantined_it->Valid() && quarantined_it->key().starts_with(prefix);
     };
     auto has_meta = [&](const MessageId& id) {
       if (!meta->Valid() || meta->key().compare(slice(id)) < 0) meta->Seek(slice(id));

@@ -2,7 +2,8 @@
 // background after the listeners are open. The index is compact: per `dest`
 // record only (id, destination, next attempt, size); envelopes are read when
 // an attempt starts. It also deletes orphaned body chunks (a crash during a
-// large message leaves chunks without an envelope).
+// large message leaves chunks without an envelope), and moves queue records
+// it cannot read to the spool's `quarantine` family (see recovery.cpp).
 // Promises: never blocks a worker; progress is observable at any time.
 #pragma once
 
@@ -62,6 +63,8 @@ class Recovery {
   // Orphaned messages (ids) whose body chunks were deleted.
   std::uint64_t orphans_removed() const { return orphans_.load(); }
   std::uint64_t skipped() const { return skipped_.load(); }  // undecodable dest records
+  // Of those, moved to quarantine by this scan (all of them unless a write failed).
+  std::uint64_t quarantined() const { return quarantined_.load(); }
   std::uint64_t estimated_total() const { return estimate_.load(); }
   double seconds() const;                                 // time taken (so far, or total once done)
   const RecoveredIndex& index() const { return index_; }  // valid once done()
@@ -72,7 +75,8 @@ class Recovery {
   Store& store_;
   RecoveredIndex index_;
   std::atomic<bool> done_{false};
-  std::atomic<std::uint64_t> records_{0}, messages_{0}, orphans_{0}, estimate_{0}, skipped_{0};
+  std::atomic<std::uint64_t> records_{0}, messages_{0}, orphans_{0}, estimate_{0}, skipped_{0},
+      quarantined_{0};
   std::atomic<bool> cancel_{false};
   std::uint64_t live_counter_start_ = UINT64_MAX;
   std::atomic<std::int64_t> start_ns_{0}, end_ns_{0};

@@ -17,10 +17,13 @@ constexpr Family kFreeBytes{"mailgate_spool_free_bytes", Type::Gauge,
                             "Free disk space under the spool"};
 constexpr Family kMinFreeBytes{"mailgate_spool_min_free_bytes", Type::Gauge,
                                "spool.min_free_space"};
+constexpr Family kQuarantined{"mailgate_spool_quarantined_messages", Type::Gauge,
+                              "Messages with a spool record recovery could not read, set aside "
+                              "in the quarantine column family"};
 
 }  // namespace
 
-void export_metrics(metrics::Exposition& e, const SpoolWriter& writer) {
+void export_metrics(metrics::Exposition& e, const SpoolWriter& writer, const Store& store) {
   const auto& w = writer.stats();
   metrics::HistogramSnapshot write, batch;
   w.write_seconds.add_to(write);
@@ -30,6 +33,7 @@ void export_metrics(metrics::Exposition& e, const SpoolWriter& writer) {
   e.add(kWriteErrors, static_cast<double>(w.errors.load()));
   e.add(kFreeBytes, static_cast<double>(w.free_bytes.load()));
   e.add(kMinFreeBytes, static_cast<double>(writer.min_free_space()));
+  e.add(kQuarantined, static_cast<double>(store.quarantined_messages()));
 }
 
 }  // namespace mailgate::spool

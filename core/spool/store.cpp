@@ -1,5 +1,6 @@
 // spool/store: opens the RocksDB spool (see store.hpp) with column families
-// default, body, meta, dest, suppress, webhook (cf_[0..5] in that order).
+// default, body, meta, dest, suppress, webhook, quarantine (cf_[0..6] in that
+// order).
 // Tuning: WAL on and flushed on every write (manual_wal_flush=false); the
 // `body` family keeps values >= 4 KiB in blob files (integrated BlobDB, with
 // blob GC) so compaction does not rewrite large bodies; the queue families
@@ -31,7 +32,9 @@ namespace mailgate::spool {
 
 namespace {
 
-constexpr const char* kFamilies[6] = {"default", "body", "meta", "dest", "suppress", "webhook"};
+constexpr const char* kFamilies[7] = {"default",  "body",    "meta",      "dest",
+                                      "suppress", "webhook", "quarantine"};
+constexpr int kFamilyCount = 7;
 constexpr const char* kCounterFloorKey = "counter_floor";
 constexpr std::uint64_t kCounterReserve = std::uint64_t{1} << 40;
 
@@ -58,7 +61,7 @@ rocksdb::ColumnFamilyOptions family_options(int i, const std::shared_ptr<rocksdb
     case 3:  // dest
       cf.write_buffer_size = 16 << 20;
       break;
-    default:  // default (counter floor), suppress
+    default:  // default (counter floor), suppress, webhook, quarantine
       cf.write_buffer_size = 4 << 20;
       break;
   }
@@ -143,7 +146,8 @@ std::unique_ptr<Store> Store::adopt(const std::string& path, rocksdb::DB* db,
 
 std::unique_ptr<Store> Store::open_read_only(const std::string& path, std::string& error) {
   // No lock and no writes: works on a stopped spool and beside a running gateway.
-  // Only the families the spool has (one made by an older version lacks `webhook`).
+  // Only the families the spool has (one made by an older version may lack
+  // `webhook` or `quarantine`; their handles stay null).
   std::vector<std::string> present;
   rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &present);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;

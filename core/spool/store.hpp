@@ -1,5 +1,5 @@
 // spool/store: opens the RocksDB spool with its column families (body, meta,
-// dest, suppress, webhook) and owns the handles; the read side of the spool's
+// dest, suppress, webhook, quarantine) and owns the handles; the read side of the spool's
 // message-level API (writes go through WriteSet + SpoolWriter). Tuned for a
 // queue: WAL on, blob files for large bodies, compact-on-deletion collectors
 // on the queue families.
@@ -9,6 +9,7 @@
 // may be delivered between two reads: callers treat "missing" as "gone").
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,6 +76,12 @@ class Store {
   rocksdb::ColumnFamilyHandle* dest() const { return cf_[3]; }
   rocksdb::ColumnFamilyHandle* suppress() const { return cf_[4]; }
   rocksdb::ColumnFamilyHandle* webhook() const { return cf_[5]; }
+  // Corrupt records recovery set aside (key "dest/" + the dest key, value as
+  // found); null in a read-only view of a spool that has none yet.
+  rocksdb::ColumnFamilyHandle* quarantine() const { return cf_[6]; }
+  // Messages with a record in `quarantine` (set by recovery; /readyz, /metrics).
+  std::uint64_t quarantined_messages() const { return quarantined_.load(); }
+  void set_quarantined_messages(std::uint64_t n) { quarantined_.store(n); }
   const std::string& path() const { return path_; }
   // The handle of this store's column family with RocksDB id `id`, or nullptr.
   rocksdb::ColumnFamilyHandle* family_by_id(std::uint32_t id) const;
@@ -91,9 +98,10 @@ class Store {
                                       const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
   std::string path_;
   rocksdb::DB* db_ = nullptr;
-  static constexpr int kFamilyCount = 6;
+  static constexpr int kFamilyCount = 7;
   rocksdb::ColumnFamilyHandle* cf_[kFamilyCount] =
-      {};  // default, body, meta, dest, suppress, webhook
+      {};  // default, body, meta, dest, suppress, webhook, quarantine
+  std::atomic<std::uint64_t> quarantined_{0};
 };
 
 }  // namespace mailgate::spool

@@ -1,10 +1,12 @@
-// Tests for spool/recovery: index rebuild, interning, orphan removal, corrupt records.
+// Tests for spool/recovery: index rebuild, interning, orphan removal, corrupt
+// records moved to the quarantine family (kept, counted, not retried).
 #include "spool/recovery.hpp"
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -155,32 +157,93 @@ TEST(Recovery, RebuildsIndexAndRemovesOnlyOrphans) {
   EXPECT_EQ(again.records(), dest_records);
 }
 
-TEST(Recovery, CorruptDestRecordIsSkippedNotFatal) {
-  Spool s;
+TEST(Recovery, CorruptDestRecordsAreQuarantinedTheRestRecovers) {
+  TempDir tmp;
   auto good = MessageId::make(1, 0, 1);
   auto bad = MessageId::make(2, 0, 2);
-  s.body(good, 1);
-  s.meta(good);
-  s.dest(good, "a.test", 7, 1100);
-  s.body(bad, 1);  // no meta: only its (corrupt) dest record vouches for it
-  s.put(s.store->dest(), dest_key(bad, "b.test"), "\x01\xff garbage");
-  s.put(s.store->dest(), dest_key(bad, "c.test"), "");
-  s.put(s.store->dest(), "short", "\x01");
-
-  Recovery r(*s.store);
+  auto truncated = MessageId::make(3, 0, 3);
+  std::string good_record;
+  {
+    std::string err;
+    auto store = Store::open(tmp.path(), err);
+    ASSERT_TRUE(store) << err;
+    rocksdb::WriteOptions wo;
+    auto put = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k, const std::string& v) {
+      ASSERT_TRUE(store->db()->Put(wo, cf, k, v).ok());
+    };
+    Envelope e;
+    e.sender = "s@x.test";
+    DestRecord r;
+    r.recipients.push_back({0, RcptState::Pending, ""});
+    r.next_attempt_ms = 7;
+    r.size = 1100;
+    good_record = encode(r);
+    put(store->body(), body_key(good, 0), "good body");
+    put(store->meta(), std::string(good.key()), encode(e));
+    put(store->dest(), dest_key(good, "a.test"), good_record);
+    // Hand-corrupted: an unknown version byte; a record cut short; an empty
+    // value; a key too short to hold an id.
+    put(store->body(), body_key(bad, 0), "bad body");  // no meta: only the dest record vouches
+    std::string bad_version = good_record;
+    bad_version[0] = '\x7f';
+    put(store->dest(), dest_key(bad, "b.test"), bad_version);
+    put(store->dest(), dest_key(bad, "c.test"), "");
+    put(store->body(), body_key(truncated, 0), "truncated body");
+    put(store->meta(), std::string(truncated.key()), encode(e));
+    put(store->dest(), dest_key(truncated, "d.test"),
+        good_record.substr(0, good_record.size() / 2));
+    put(store->dest(), "short", "\x01");
+  }
+  // A real reopen of the RocksDB spool, as at a restart.
+  std::string err;
+  auto store = Store::open(tmp.path(), err);
+  ASSERT_TRUE(store) << err;
+  Recovery r(*store);
   r.start();
   r.join();
   ASSERT_TRUE(r.done());
+  // The rest recovers.
   EXPECT_EQ(r.records(), 1u);
-  EXPECT_EQ(r.messages(), 1u);
-  EXPECT_EQ(r.skipped(), 3u);
-  EXPECT_NE(r.error(), "");
   ASSERT_EQ(r.index().entries.size(), 1u);
   EXPECT_EQ(r.index().entries[0].id, good);
   EXPECT_EQ(r.index().destinations, std::vector<std::string>{"a.test"});
-  // The body of the message with the unreadable dest record is kept.
+  // The corrupt ones are set aside as found, not deleted, and counted.
+  EXPECT_EQ(r.skipped(), 4u);
+  EXPECT_EQ(r.quarantined(), 4u);
+  EXPECT_NE(r.error().find("moved to quarantine"), std::string::npos) << r.error();
+  EXPECT_EQ(store->quarantined_messages(), 3u);  // bad, truncated, and the malformed key
+  auto get = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k) {
+    std::string v;
+    return store->db()->Get(rocksdb::ReadOptions(), cf, k, &v).ok() ? std::optional(v)
+                                                                    : std::nullopt;
+  };
+  EXPECT_FALSE(get(store->dest(), dest_key(bad, "b.test")));
+  EXPECT_FALSE(get(store->dest(), "short"));
+  EXPECT_EQ(get(store->quarantine(), "dest/" + dest_key(bad, "b.test")), [&] {
+    auto v = good_record;
+    v[0] = '\x7f';
+    return std::optional(v);
+  }());
+  EXPECT_EQ(get(store->quarantine(), "dest/" + dest_key(bad, "c.test")), std::string());
+  EXPECT_EQ(get(store->quarantine(), "dest/" + dest_key(truncated, "d.test")),
+            good_record.substr(0, good_record.size() / 2));
+  EXPECT_EQ(get(store->quarantine(), "dest/short"), std::string("\x01"));
+  // Their bodies are kept, now and at the next start (no dest record is left
+  // for `bad`, and it has no envelope: its quarantined record vouches for it).
   EXPECT_EQ(r.orphans_removed(), 0u);
-  EXPECT_TRUE(s.has(s.store->body(), body_key(bad, 0)));
+  EXPECT_TRUE(get(store->body(), body_key(bad, 0)));
+  store.reset();
+  store = Store::open(tmp.path(), err);
+  ASSERT_TRUE(store) << err;
+  Recovery again(*store);
+  again.start();
+  again.join();
+  EXPECT_EQ(again.skipped(), 0u);  // not retried
+  EXPECT_EQ(again.records(), 1u);
+  EXPECT_EQ(again.orphans_removed(), 0u);
+  EXPECT_TRUE(get(store->body(), body_key(bad, 0)));
+  EXPECT_TRUE(get(store->body(), body_key(truncated, 0)));
+  EXPECT_EQ(store->quarantined_messages(), 3u);
 }
 
 TEST(Recovery, ThisRunsMessagesAreNeitherIndexedNorOrphaned) {

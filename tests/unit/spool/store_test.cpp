@@ -25,14 +25,47 @@ TEST(Store, OpensCreatingParentsWithAllFamilies) {
     EXPECT_EQ(store->dest()->GetName(), "dest");
     EXPECT_EQ(store->suppress()->GetName(), "suppress");
     EXPECT_EQ(store->webhook()->GetName(), "webhook");
+    EXPECT_EQ(store->quarantine()->GetName(), "quarantine");
     EXPECT_EQ(store->family_by_id(store->dest()->GetID()), store->dest());
     EXPECT_EQ(store->family_by_id(12345), nullptr);
   }
   std::vector<std::string> families;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families).ok());
   std::sort(families.begin(), families.end());
-  EXPECT_EQ(families,
-            (std::vector<std::string>{"body", "default", "dest", "meta", "suppress", "webhook"}));
+  EXPECT_EQ(families, (std::vector<std::string>{"body", "default", "dest", "meta", "quarantine",
+                                                "suppress"}));
+}
+
+// A spool written before the quarantine family existed: a read-only view
+// opens what it has; a read-write open adds the family.
+TEST(Store, SpoolWithoutQuarantineFamilyOpens) {
+  TempDir tmp;
+  const auto path = tmp.sub("old");
+  {
+    rocksdb::DBOptions o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> fams;
+    for (const char* n : {"default", "body", "meta", "dest", "suppress"})
+      fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, path, fams, &handles, &db).ok());
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  std::string err;
+  {
+    auto view = Store::open_read_only(path, err);
+    ASSERT_TRUE(view) << err;
+    EXPECT_EQ(view->quarantine(), nullptr);
+    EXPECT_EQ(view->webhook(), nullptr);
+    EXPECT_EQ(view->dest()->GetName(), "dest");
+  }
+  auto store = Store::open(path, err);
+  ASSERT_TRUE(store) << err;
+  EXPECT_EQ(store->quarantine()->GetName(), "quarantine");
+  EXPECT_EQ(store->webhook()->GetName(), "webhook");
 }
 
 TEST(Store, DataSurvivesReopenIncludingBlobs) {
