@@ -60,7 +60,7 @@ asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& name) 
       route.targets.push_back({destination, {addr, port}});
     } else if (close + 1 < destination.size()) {
       auto a = co_await resolver->addresses(host);
-      for (const auto& ip : a.addresses) route.targets.push_back({host, {ip, port}});
+      for (const auto& ip : a.addresses) route.targets.push_back({host, {ip, port}, a.authentic});
       if (route.targets.empty()) {
         auto f = dns::failure_reply(a.status);
         route.failure = {
@@ -83,7 +83,10 @@ asio::awaitable<Route> DeliveryEngine::Worker::resolve(const std::string& name) 
     for (const auto& host : mx.hosts) {
       auto a = co_await resolver->addresses(host.name);
       if (a.status == dns::Status::TempFail) temp = true;
-      for (const auto& addr : a.addresses) route.targets.push_back({host.name, {addr, port}});
+      // RFC 7672 §2.2: DANE needs both the MX and the address answer secure.
+      const bool dnssec = mx.authentic && a.authentic;
+      for (const auto& addr : a.addresses)
+        route.targets.push_back({host.name, {addr, port}, dnssec});
     }
     if (route.targets.empty()) {
       route.failure =
@@ -126,8 +129,9 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(DestinationLink dest) {
     return settings_of(d, cfg.delivery.tls, cfg.hostname);
   });
   // RFC 8461 §4.2: under an enforced MTA-STS policy the MX certificate must
-  // verify, whatever the destination's own mode (DANE, where it applies, is
-  // stronger and stays).
+  // verify, whatever the destination's own mode; mode dane stays, and
+  // open_client() makes each MX host DANE where DANE applies (RFC 8461 §2:
+  // it takes precedence) and verify elsewhere (dane.hpp, session_mode).
   if (route.sts && route.sts->mode == mtasts::Mode::Enforce && settings.tls != smtp::TlsMode::Dane)
     settings.tls = smtp::TlsMode::Verify;
   auto opened = co_await open_client(name, route, settings);
@@ -151,15 +155,41 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
   OpenedClient out;
   out.last = route.failure;
   out.tls_failure = route.tls_failure;
+  const bool sts_enforced = route.sts && route.sts->mode == mtasts::Mode::Enforce;
   for (const auto& t : route.targets) {
+    auto mode = settings.tls;
+    DanePlan dane;
+    if (mode == smtp::TlsMode::Dane) {
+      dane = co_await plan_dane_for(t);
+      if (dane.action == DanePlan::Action::Defer) {
+        // No mail to a host whose TLSA records could not be learnt; the next may do.
+        count_dane(dane.result);
+        report_tls(destination, TlsPolicyType::Tlsa, TlsFailure::DnssecInvalid);
+        out.last = {
+            451, "4.7.5",
+            fmt::format("{} ({} [{}])", dane.detail, t.host, t.endpoint.address().to_string())};
+        out.tls_failure = TlsFailure::DnssecInvalid;
+        continue;
+      }
+      mode = session_mode(dane, sts_enforced);
+      if (mode != smtp::TlsMode::Dane) count_dane(dane.result);
+    }
     out.client = std::make_unique<SmtpClient>(ctx.get_executor(), settings.ehlo_name,
-                                              ClientTimeouts{}, settings.tls, tls_context);
+                                              ClientTimeouts{}, mode, tls_context);
+    if (mode == smtp::TlsMode::Dane) out.client->set_dane(std::move(dane.records));
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));
     if (settings.auth) out.client->set_auth(settings.auth);
     out.last = co_await out.client->open(t.endpoint, t.host);
     out.tls_failure = out.client->tls_failure();
-    report_session(destination, route, settings.tls, *out.client, out.last);
+    if (mode == smtp::TlsMode::Dane) {
+      // A session that never got to TLS (refused, no greeting) is no DANE outcome.
+      if (out.tls_failure != TlsFailure::None)
+        count_dane(DaneResult::Failed);
+      else if (out.client->tls() && out.client->tls_verified())
+        count_dane(DaneResult::Verified);
+    }
+    report_session(destination, route, mode, *out.client, out.last);
     if (out.last.code / 100 == 2) break;
     spdlog::debug("{}: {} answered {} {}", destination, t.endpoint.address().to_string(),
                   out.last.code, one_line(out.last));

@@ -97,7 +97,11 @@ const config::Section<DeliveryConfig>& delivery_section() {
           "(encryption, not authentication); `verify` also defers (`4.7.5`) unless the "
           "certificate chains to a trusted CA (`tls_ca_file`) and names the MX host (RFC 6125 / "
           "RFC 7672 §3.2.2: a subjectAltName DNS name, `*` only as the whole leftmost label); "
-          "`disabled` never uses it; `dane` is not implemented yet",
+          "`dane` (RFC 7672) looks up the TLSA records of each MX host whose MX and address "
+          "answers are DNSSEC-authentic (AD from a validating resolver, `dns.servers`): usable "
+          "ones make STARTTLS mandatory (`4.7.10`) and the certificate must match them (else "
+          "`4.7.5`), a failed TLSA lookup defers (`4.7.5`), none or not authentic: as "
+          "`opportunistic` (see \"Outbound DANE\"); `disabled` never uses it",
           tls_modes())
           .check(refuse_unbuilt_tls_mode),
       config::string("tls_ca_file", &C::tls_ca_file,

@@ -99,6 +99,8 @@ struct DeliveryMetrics {
   std::uint64_t connections_active = 0, opened_tls = 0, opened_plain = 0, dsns = 0;
   // TLS-RPT sessions, indexed as TlsReportCounters::index() (tls_report.hpp).
   std::vector<std::uint64_t> tls_sessions;
+  // DANE outcomes, indexed by DaneResult (dane.hpp).
+  std::vector<std::uint64_t> dane_sessions;
 };
 
 class DeliveryEngine {

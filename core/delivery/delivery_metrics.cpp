@@ -1,6 +1,7 @@
 // delivery/delivery_metrics: the delivery families (see the header).
 #include "delivery/delivery_metrics.hpp"
 
+#include "delivery/dane.hpp"
 #include "delivery/tls_report.hpp"
 
 namespace mailgate::delivery {
@@ -28,6 +29,11 @@ constexpr Family kTlsSessions{"mailgate_tls_rpt_sessions_total",
                               "Outbound SMTP sessions by TLS policy type and result (RFC 8460 "
                               "TLS-RPT result types; success when TLS met the policy)",
                               {"destination", "policy", "result"}};
+constexpr Family kDaneSessions{"mailgate_dane_sessions_total",
+                               Type::Counter,
+                               "Outbound sessions to MX hosts of destinations in TLS mode dane, "
+                               "by what DANE (RFC 7672) made of them",
+                               {"result"}};
 constexpr Family kDsns{"mailgate_bounces_generated_total", Type::Counter,
                        "DSNs generated (failed, delayed, relayed)"};
 
@@ -52,6 +58,10 @@ void export_metrics(metrics::Exposition& e, const DeliveryMetrics& m,
   e.add(kConnections, static_cast<double>(m.opened_tls), {"true"});
   e.add(kConnections, static_cast<double>(m.opened_plain), {"false"});
   e.add(kDsns, static_cast<double>(m.dsns));
+  for (std::size_t r = 0; r < kDaneResultCount; ++r) {
+    const auto n = r < m.dane_sessions.size() ? m.dane_sessions[r] : 0;
+    e.add(kDaneSessions, static_cast<double>(n), {to_string(static_cast<DaneResult>(r))});
+  }
   // Every combination, at 0 until it happens (like every other series).
   for (std::size_t l = 0; l < labels.size(); ++l) {
     for (std::size_t t = 0; t < kTlsPolicyTypeCount; ++t) {

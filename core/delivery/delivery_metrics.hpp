@@ -1,7 +1,8 @@
 // delivery/delivery_metrics: the metric families of outbound delivery:
 // outcomes per recipient (the delivery log's event names, by destination
 // label; the submission stage's route discards included), attempt and queue
-// delay histograms, outbound connections, generated DSNs.
+// delay histograms, outbound connections, generated DSNs, TLS-RPT sessions
+// and DANE outcomes (mailgate_dane_sessions_total).
 #pragma once
 
 #include "delivery/delivery_engine.hpp"

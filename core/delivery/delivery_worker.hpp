@@ -17,6 +17,7 @@
 // immutable after start (the retry policy, the config).
 #pragma once
 
+#include <array>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
@@ -32,6 +33,7 @@
 #include <vector>
 
 #include "delivery/classify.hpp"
+#include "delivery/dane.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/destination_link.hpp"
 #include "delivery/notify.hpp"
@@ -53,6 +55,10 @@ namespace mailgate::delivery {
 struct Target {
   std::string host;  // MX host name (or the literal)
   asio::ip::tcp::endpoint endpoint;
+  // The answers that named this target (the MX answer, when there was one,
+  // and the host's A/AAAA answer) were DNSSEC-authentic: DANE may apply
+  // (RFC 7672 §2.2). Never for an address literal.
+  bool dnssec = false;
 };
 
 struct Route {
@@ -94,6 +100,7 @@ struct DeliveryEngine::Worker {
   TlsReportCounters tls_report;
   metrics::Histogram delivery_seconds{metrics::delivery_buckets()};
   std::atomic<std::uint64_t> connections{0}, connections_closed{0}, opened_tls{0}, opened_plain{0};
+  std::array<std::atomic<std::uint64_t>, kDaneResultCount> dane_sessions{};  // by DaneResult
 
   std::vector<Worker*>* all = nullptr;  // every worker, for spreading connections
   unsigned next_worker = 0;             // round robin over `all` (owner side)
@@ -125,11 +132,16 @@ struct DeliveryEngine::Worker {
   // `route` (enforce: only the MX hosts it allows, or a 4.7.5 failure when
   // none is); counts what a policy failure was (TLS-RPT).
   asio::awaitable<void> apply_mta_sts(const std::string& domain, Route& route);
+  // dane_route.cpp: what DANE means for target `t` (its TLSA lookup when
+  // its answers were authentic; cached by the resolver per TTL).
+  asio::awaitable<DanePlan> plan_dane_for(const Target& t);
+  void count_dane(DaneResult r);
   // TLS-RPT: one session result for `destination`.
   void report_tls(const std::string& destination, TlsPolicyType type, TlsFailure result);
   // TLS-RPT: what open() of `client` under `mode` means (no session at all,
-  // e.g. a refused connection, or mode Disabled: nothing); under an MTA-STS
-  // testing policy also the failures that were not enforced (logged).
+  // e.g. a refused connection, or mode Disabled: nothing); policy type tlsa
+  // under mode Dane (DANE wins over MTA-STS); under an MTA-STS testing
+  // policy also the failures that were not enforced (logged).
   void report_session(const std::string& destination, const Route& route, smtp::TlsMode mode,
                       const SmtpClient& client, const smtp::Reply& reply);
   // Tries the targets in order until one greets and accepts EHLO/HELO.

@@ -83,6 +83,9 @@ DeliveryMetrics DeliveryEngine::metrics() const {
     m.dsns += w->counters.dsns.load(std::memory_order_relaxed);
     m.tls_sessions.resize(w->tls_report.size());
     for (std::size_t i = 0; i < w->tls_report.size(); ++i) m.tls_sessions[i] += w->tls_report.at(i);
+    m.dane_sessions.resize(w->dane_sessions.size());
+    for (std::size_t i = 0; i < w->dane_sessions.size(); ++i)
+      m.dane_sessions[i] += w->dane_sessions[i].load(std::memory_order_relaxed);
   }
   return m;
 }

@@ -44,10 +44,13 @@ std::shared_ptr<asio::ssl::context> client_tls_context() {
 }
 
 bool SmtpClient::tls_mandatory() const {
-  return tls_mode_ == smtp::TlsMode::Required || tls_mode_ == smtp::TlsMode::Verify;
+  return tls_mode_ == smtp::TlsMode::Required || tls_mode_ == smtp::TlsMode::Verify ||
+         tls_mode_ == smtp::TlsMode::Dane;
 }
 
-bool SmtpClient::tls_authenticated() const { return tls_mode_ == smtp::TlsMode::Verify; }
+bool SmtpClient::tls_authenticated() const {
+  return tls_mode_ == smtp::TlsMode::Verify || tls_mode_ == smtp::TlsMode::Dane;
+}
 
 SmtpClient::SmtpClient(asio::any_io_executor ex, std::string ehlo_name, ClientTimeouts timeouts,
                        smtp::TlsMode tls_mode, std::shared_ptr<asio::ssl::context> tls_context)
@@ -197,9 +200,11 @@ asio::awaitable<smtp::Reply> SmtpClient::connect_once(bool starttls, bool& hands
     } else if (tls_mandatory()) {
       usable_ = false;
       tls_failure_ = TlsFailure::StarttlsNotSupported;
-      co_return smtp::Reply{421, "4.7.10",
-                            fmt::format("TLS required but not offered by {} [{}]", host_,
-                                        peer_.address().to_string())};
+      co_return smtp::Reply{
+          421, "4.7.10",
+          fmt::format("{}TLS required but not offered by {} [{}]",
+                      tls_mode_ == smtp::TlsMode::Dane ? "dane: TLSA records published, " : "",
+                      host_, peer_.address().to_string())};
     }
   }
   if (ready.code != 250 || !auth_) co_return ready;
@@ -296,9 +301,11 @@ asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
     if (tls_mandatory()) {
       usable_ = false;
       tls_failure_ = TlsFailure::StarttlsNotSupported;
-      co_return smtp::Reply{421, "4.7.10",
-                            fmt::format("TLS required but STARTTLS refused by {}: {} {}", where,
-                                        reply.code, reply.text)};
+      co_return smtp::Reply{
+          421, "4.7.10",
+          fmt::format("{}TLS required but STARTTLS refused by {}: {} {}",
+                      tls_mode_ == smtp::TlsMode::Dane ? "dane: TLSA records published, " : "",
+                      where, reply.code, reply.text)};
     }
     // RFC 3207 §4: after a refused STARTTLS the plaintext session goes on.
     co_return hello;
@@ -311,11 +318,37 @@ asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
 
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
   SSL* ssl = tls_->native_handle();
-  prepare_client_ssl(ssl, host_, tls_authenticated());
+  const bool dane = tls_mode_ == smtp::TlsMode::Dane;
+  if (dane) {
+    std::string error;
+    if (!prepare_dane_ssl(ssl, host_, dane_records_, error)) {
+      tls_.reset();
+      usable_ = false;
+      handshake_failed = true;
+      tls_failure_ = TlsFailure::TlsaInvalid;
+      co_return smtp::Reply{421, "4.7.5", fmt::format("{} ({})", error, where)};
+    }
+  } else {
+    prepare_client_ssl(ssl, host_, tls_authenticated());
+  }
   deadline_.set(timeouts_.command);
   std::error_code ec;
   co_await tls_->async_handshake(asio::ssl::stream_base::client,
                                  asio::redirect_error(use_awaitable, ec));
+  if (ec && dane && SSL_get_verify_result(ssl) != X509_V_OK) {
+    const long verify_result = SSL_get_verify_result(ssl);
+    tls_.reset();
+    usable_ = false;
+    handshake_failed = true;
+    tls_failure_ = failure_of_dane_verify_result(verify_result);
+    const char* why = X509_verify_cert_error_string(verify_result);
+    co_return smtp::Reply{
+        421, "4.7.5",
+        tls_failure_ == TlsFailure::TlsaInvalid
+            ? fmt::format("dane: no TLSA record matched the certificate chain of {} ({})", where,
+                          why)
+            : fmt::format("dane: certificate of {} not accepted: {}", where, why)};
+  }
   if (ec) {
     const long verify_result = SSL_get_verify_result(ssl);
     const auto failure =

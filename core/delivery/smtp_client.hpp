@@ -19,6 +19,10 @@
 // the handshake unless the certificate chains to a trusted CA and names the
 // MX host (tls_client.hpp), and open() returns 421 4.7.5 saying why. Either
 // way tls_failure() says which (RFC 8460 result type), for the log.
+// Dane (the engine picks it for an MX host with usable, DNSSEC-authentic
+// TLSA records, set_dane(); delivery/dane.hpp): like Verify, but the
+// certificate is authenticated by the TLSA records (tls_client.hpp) and no
+// plaintext retry ever happens; the texts start with "dane: ".
 // SMTP AUTH (RFC 4954) to a smarthost, when set_auth() gave credentials:
 // after EHLO (after STARTTLS and the second EHLO when TLS is used) the client
 // logs in with PLAIN (initial response) or, if only LOGIN is offered, LOGIN.
@@ -43,6 +47,7 @@
 #include <vector>
 
 #include "delivery/tls_client.hpp"
+#include "dns/answers.hpp"
 #include "net/socket_deadline.hpp"
 #include "smtp/ehlo_capabilities.hpp"
 #include "smtp/reply.hpp"
@@ -91,6 +96,9 @@ class SmtpClient {
   void set_source_address(const asio::ip::address& a) { source_ = a; }
   // Before open(): log in with these (see the top of this file).
   void set_auth(std::shared_ptr<const spool::RouteAuth> auth) { auth_ = std::move(auth); }
+  // Before open(), mode Dane: the usable TLSA records of the MX host (none:
+  // every handshake fails, never a weaker one).
+  void set_dane(std::vector<dns::TlsaRecord> records) { dane_records_ = std::move(records); }
 
   // One transaction for `rcpts` (indexes into env.recipients).
   asio::awaitable<TransactionResult> send(const spool::Envelope& env,
@@ -145,6 +153,7 @@ class SmtpClient {
   TlsFailure certificate_failure_ = TlsFailure::None;
   std::shared_ptr<const spool::RouteAuth> auth_;
   bool authenticated_ = false;
+  std::vector<dns::TlsaRecord> dane_records_;
   std::string ehlo_name_;
   ClientTimeouts timeouts_;
   asio::ip::tcp::endpoint peer_;

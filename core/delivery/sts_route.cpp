@@ -63,21 +63,26 @@ void DeliveryEngine::Worker::report_session(const std::string& destination, cons
                                             smtp::TlsMode mode, const SmtpClient& client,
                                             const smtp::Reply& reply) {
   if (mode == smtp::TlsMode::Disabled) return;
+  // RFC 8461 §2: where DANE applies (mode Dane: usable TLSA records), it is
+  // the policy of the session, not MTA-STS.
+  const auto type = mode == smtp::TlsMode::Dane ? TlsPolicyType::Tlsa
+                    : route.sts                 ? TlsPolicyType::Sts
+                                                : TlsPolicyType::NoPolicyFound;
+  const bool sts = type == TlsPolicyType::Sts;
   TlsFailure result = client.tls_failure();
   if (result == TlsFailure::None) {
     if (reply.code / 100 != 2) return;  // no SMTP session: nothing about TLS to report
     if (!client.tls()) {
       result = TlsFailure::StarttlsNotSupported;
-    } else if (route.sts && !client.tls_verified()) {
+    } else if (sts && !client.tls_verified()) {
       result = client.certificate_failure();
       if (result == TlsFailure::None) result = TlsFailure::ValidationFailure;
-    } else if (route.sts && !mtasts::mx_matches(*route.sts, client.peer_host())) {
+    } else if (sts && !mtasts::mx_matches(*route.sts, client.peer_host())) {
       result = TlsFailure::ValidationFailure;
     }
   }
-  const auto type = route.sts ? TlsPolicyType::Sts : TlsPolicyType::NoPolicyFound;
   report_tls(destination, type, result);
-  if (route.sts && route.sts->mode == mtasts::Mode::Testing && result != TlsFailure::None &&
+  if (sts && route.sts->mode == mtasts::Mode::Testing && result != TlsFailure::None &&
       reply.code / 100 == 2) {
     spdlog::info("{}: MTA-STS testing: {} [{}] would fail the policy ({}); delivering anyway",
                  destination, client.peer_host(), client.peer().address().to_string(),

@@ -31,6 +31,10 @@ std::string_view to_string(TlsFailure f) {
       return "sts-policy-invalid";
     case TlsFailure::StsWebpkiInvalid:
       return "sts-webpki-invalid";
+    case TlsFailure::TlsaInvalid:
+      return "tlsa-invalid";
+    case TlsFailure::DnssecInvalid:
+      return "dnssec-invalid";
   }
   return "validation-failure";
 }
@@ -53,6 +57,10 @@ std::shared_ptr<asio::ssl::context> make_client_context(const std::string& ca_fi
   // Per connection, prepare_client_ssl() turns enforcement on; the context
   // default only records the result.
   c->set_verify_mode(asio::ssl::verify_none);
+  if (SSL_CTX_dane_enable(c->native_handle()) <= 0) {
+    error = "delivery: OpenSSL cannot enable DANE";
+    return nullptr;
+  }
   return c;
 }
 
@@ -80,6 +88,48 @@ void prepare_client_ssl(SSL* ssl, std::string_view host, bool authenticate) {
     X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
   }
   SSL_set_verify(ssl, authenticate ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+}
+
+bool prepare_dane_ssl(SSL* ssl, std::string_view host, const std::vector<dns::TlsaRecord>& records,
+                      std::string& error) {
+  std::string name(host);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  // The TLSA base domain: SNI and the reference identifier of DANE-TA(2)
+  // (RFC 7672 §3.2.2; wildcards only as the whole leftmost label).
+  if (SSL_dane_enable(ssl, name.c_str()) <= 0) {
+    error = "dane: cannot enable DANE for " + name;
+    return false;
+  }
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  // RFC 7672 §3.1.1: DANE-EE(3) authenticates the key alone, no names (the
+  // MX record already lets the domain point anywhere: no unknown-key-share
+  // risk for SMTP, as OpenSSL's documentation says).
+  SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+  int added = 0;
+  for (const auto& r : records) {
+    const int rc =
+        SSL_dane_tlsa_add(ssl, r.usage, r.selector, r.matching_type,
+                          reinterpret_cast<const unsigned char*>(r.data.data()), r.data.size());
+    if (rc > 0) ++added;
+  }
+  if (added == 0) {
+    error = "dane: OpenSSL accepted none of the TLSA records of " + name;
+    return false;
+  }
+  SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+  return true;
+}
+
+TlsFailure failure_of_dane_verify_result(long verify_result) {
+  switch (verify_result) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+      return TlsFailure::CertificateHostMismatch;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return TlsFailure::CertificateExpired;
+    default:
+      return TlsFailure::TlsaInvalid;
+  }
 }
 
 TlsFailure failure_of_verify_result(long verify_result) {

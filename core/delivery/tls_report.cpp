@@ -4,7 +4,15 @@
 namespace mailgate::delivery {
 
 std::string_view to_string(TlsPolicyType t) {
-  return t == TlsPolicyType::Sts ? "sts" : "no-policy-found";
+  switch (t) {
+    case TlsPolicyType::Sts:
+      return "sts";
+    case TlsPolicyType::Tlsa:
+      return "tlsa";
+    case TlsPolicyType::NoPolicyFound:
+      break;
+  }
+  return "no-policy-found";
 }
 
 std::string_view result_name(TlsFailure f) {

@@ -1,9 +1,10 @@
 // delivery/tls_report: TLS-RPT (RFC 8460) session counters: how many
 // outbound SMTP sessions per destination label ran under which policy type
-// (sts: an MTA-STS policy applied; no-policy-found: none did) and how they
+// (tlsa: DANE applied, with usable TLSA records; sts: an MTA-STS policy
+// applied; no-policy-found: neither did) and how they
 // ended ("success" or a failure result type, tls_client.hpp). Exposed as
 // mailgate_tls_rpt_sessions_total{destination,policy,result}.
-// Promises: labels are bounded (metrics.destinations + "other", 2 policy
+// Promises: labels are bounded (metrics.destinations + "other", 3 policy
 // types, kTlsFailureCount results); one instance per worker, single writer,
 // summed at scrape time.
 #pragma once
@@ -18,9 +19,9 @@
 
 namespace mailgate::delivery {
 
-enum class TlsPolicyType : std::uint8_t { Sts, NoPolicyFound };
-inline constexpr std::size_t kTlsPolicyTypeCount = 2;
-std::string_view to_string(TlsPolicyType t);  // "sts", "no-policy-found"
+enum class TlsPolicyType : std::uint8_t { Sts, NoPolicyFound, Tlsa };
+inline constexpr std::size_t kTlsPolicyTypeCount = 3;
+std::string_view to_string(TlsPolicyType t);  // "sts", "no-policy-found", "tlsa"
 // "success" for None, else the result type.
 std::string_view result_name(TlsFailure f);
 

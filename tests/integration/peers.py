@@ -1,6 +1,8 @@
 """Real peers for delivery tests, each started on loopback and stopped by PID:
-dnsmasq serving MX/A records for *.test, and aiosmtpd servers that record
-what they receive and answer per recipient as a test tells them to."""
+dnsmasq serving MX/A records for *.test, a dnspython server whose records
+can change and that sets AD like a validating resolver (ZoneServer), and
+aiosmtpd servers that record what they receive and answer per recipient as
+a test tells them to."""
 import asyncio
 import os
 import re
@@ -218,4 +220,77 @@ class SlowDns:
     def stop(self):
         self._stop = True
         self._thread.join(5)
+        self.sock.close()
+
+
+class ZoneServer:
+    """A small DNS server (dnspython) on 127.0.0.1 whose records a test can
+    change while the gateway runs (dnsmasq's cannot be): `records` maps
+    (name, type) to a list of rdata texts; TTL 1 (the gateway's cache keeps
+    answers its minimum of 5 s); unknown names under .test get NXDOMAIN.
+    It plays a validating resolver too: answers for names in `secure` zones
+    (the name or a suffix of it) carry AD — only when the query asks for
+    DNSSEC information (AD or EDNS0 DO set), as RFC 6840 §5.7 / RFC 3225 say
+    a resolver does — and names in `servfail` get SERVFAIL (what a
+    validating resolver answers for bogus data). `queries` records each
+    question as (name, type, asked_dnssec)."""
+
+    def __init__(self, records, secure=(), servfail=()):
+        import dns.flags  # python3-dnspython (scripts/setup)
+        import dns.message
+        import dns.rcode
+        import dns.rdataclass
+        import dns.rdatatype
+        import dns.rrset
+        self.records = dict(records)
+        self.secure = tuple(secure)
+        self.servfail = set(servfail)
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self._stop = False
+
+        def in_secure_zone(name):
+            return any(name == z or name.endswith("." + z) for z in self.secure)
+
+        def serve():
+            while not self._stop:
+                try:
+                    data, peer = self.sock.recvfrom(4096)
+                except (socket.timeout, OSError):
+                    continue
+                try:
+                    q = dns.message.from_wire(data)
+                except Exception:
+                    continue
+                r = dns.message.make_response(q)
+                question = q.question[0]
+                name = question.name.to_text().rstrip(".").lower()
+                kind = dns.rdatatype.to_text(question.rdtype)
+                asked = bool(q.flags & dns.flags.AD) or bool(q.ednsflags & dns.flags.DO)
+                self.queries.append((name, kind, asked))
+                texts = self.records.get((name, kind))
+                if name in self.servfail:
+                    r.set_rcode(dns.rcode.SERVFAIL)
+                elif texts:
+                    r.answer.append(dns.rrset.from_text_list(question.name, 1, dns.rdataclass.IN,
+                                                             question.rdtype, texts))
+                elif not any(n == name for n, _ in self.records):
+                    r.set_rcode(dns.rcode.NXDOMAIN)
+                if asked and name not in self.servfail and in_secure_zone(name):
+                    r.flags |= dns.flags.AD
+                self.sock.sendto(r.to_wire(), peer)
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self._stop = True
+        self.thread.join(5)
         self.sock.close()

@@ -15,12 +15,13 @@ import pytest
 
 from conftest import Gateway, spool_dump, wait_for
 from test_smtp_inbound import write_config
-from peers import Dnsmasq, Recorder, Sink, free_port
+from peers import Dnsmasq, Recorder, Sink, ZoneServer, free_port
 
 
 @pytest.fixture
 def net(tmp_path):
-    """dnsmasq + a port for the remote MX servers; everything stopped after."""
+    """dnsmasq or ZoneServer DNS + a port for the remote MX servers; everything
+    stopped after."""
     started = []
 
     class Net:
@@ -30,6 +31,11 @@ def net(tmp_path):
             d = Dnsmasq(records)
             started.append(d)
             return d
+
+        def zone(self, records, **kw):
+            z = ZoneServer(records, **kw)
+            started.append(z)
+            return z
 
         def sink(self, host="127.0.0.1", handler=None, smtputf8=True, tls_context=None):
             s = Sink(host, self.port, handler, smtputf8, tls_context)

@@ -135,7 +135,6 @@ end)
 @pytest.mark.parametrize("setting,error", [
     ("delivery.tls_ca_file=/nonexistent/ca.pem",
      "delivery.tls_ca_file: cannot read /nonexistent/ca.pem"),
-    ("delivery.tls=dane", 'delivery.tls: "dane" is not implemented yet'),
     ("delivery.tls=strict", "delivery.tls: expected opportunistic | required | verify | dane"),
 ])
 def test_check_config_refuses_bad_tls_settings(setting, error):

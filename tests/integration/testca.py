@@ -1,8 +1,11 @@
 """A certificate authority made with the openssl CLI for a test: a CA
 certificate and leaf certificates it issues (or that sign themselves) for
-given names, valid, expired or not yet valid, and TLS server contexts with
-them. Files go into the test's temporary directory; nothing is installed
-into the system's trust store (the gateway gets the CA file by config)."""
+given names, valid, expired or not yet valid, TLS server contexts with them,
+and the TLSA records (DANE) that match them. Files go into the test's
+temporary directory; nothing is installed into the system's trust store (the
+gateway gets the CA file by config)."""
+import base64
+import hashlib
 import ssl
 import subprocess
 
@@ -61,6 +64,27 @@ class TestCA:
         _openssl("ca", "-batch", "-notext", "-config", str(self.config), "-in", str(csr),
                  "-out", str(cert), "-extfile", str(ext), "-extensions", "leaf", *dates)
         return cert, key
+
+    def chain(self, cert):
+        """A file with the leaf `cert` followed by the CA certificate, for a
+        server that must present its trust anchor (DANE-TA, RFC 7671 §5.2.2)."""
+        path = cert.with_suffix(".chain.pem")
+        path.write_text(cert.read_text() + self.cert.read_text())
+        return path
+
+    @staticmethod
+    def tlsa(cert, usage, selector, mtype):
+        """The TLSA rdata text ("3 1 1 <hex>") of PEM `cert` (RFC 6698 §2.1):
+        selector 0 the whole certificate, 1 its SubjectPublicKeyInfo; matching
+        type 0 the DER itself, 1 its SHA-256, 2 its SHA-512."""
+        if selector == 0:
+            der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+        else:
+            pem = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"],
+                                 check=True, capture_output=True, text=True, timeout=60).stdout
+            der = base64.b64decode("".join(l for l in pem.splitlines() if "-----" not in l))
+        data = {0: der, 1: hashlib.sha256(der).digest(), 2: hashlib.sha512(der).digest()}[mtype]
+        return f"{usage} {selector} {mtype} {data.hex()}"
 
     @staticmethod
     def server_context(cert, key):

@@ -331,7 +331,9 @@ TEST(PolicyRuntime, RouteResults) {
   EXPECT_TRUE(route("e.test").failure.error);  // auth without a password: refused, not ignored
   EXPECT_TRUE(route("f.test").failure.error);
   EXPECT_TRUE(route("g.test").failure.error);  // names are exact
-  EXPECT_TRUE(route("h.test").failure.error);  // a mode not built yet is refused, not weakened
+  r = route("h.test");
+  EXPECT_FALSE(r.failure.error);
+  EXPECT_EQ(r.tls, smtp::TlsMode::Dane);
 }
 
 TEST(PolicyRuntime, EgressPathResults) {
@@ -374,8 +376,8 @@ TEST(PolicyRuntime, EgressPathResults) {
   EXPECT_FALSE(egress("crlf.test").ehlo_name);
   EXPECT_TRUE(egress("space.test").failed);
   EXPECT_TRUE(egress("badip.test").failed);
-  EXPECT_TRUE(egress("dane.test").failed);
-  EXPECT_FALSE(egress("dane.test").tls);
+  EXPECT_FALSE(egress("dane.test").failed);
+  EXPECT_EQ(egress("dane.test").tls, smtp::TlsMode::Dane);
   p = egress("literal.test");
   EXPECT_FALSE(p.failed);
   EXPECT_EQ(p.ehlo_name, "[192.0.2.1]");

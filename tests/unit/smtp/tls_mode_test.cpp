@@ -17,6 +17,11 @@ TEST(TlsMode, NamesRoundTripAndNothingElseParses) {
   EXPECT_EQ(tls_mode_names(), "opportunistic, required, verify, dane or disabled");
 }
 
+TEST(TlsMode, EveryNamedModeIsBuilt) {
+  // dane too (RFC 7672): the config and the hooks accept every mode.
+  for (auto m : kTlsModes) EXPECT_TRUE(tls_mode_built(m)) << to_string(m);
+}
+
 TEST(TlsMode, StoredNumbersAreFixed) {
   // Queue records written by earlier builds hold 1..3; 0 means "no choice".
   EXPECT_EQ(static_cast<int>(TlsMode::Opportunistic), 1);
