@@ -171,6 +171,11 @@ class Sink:
                                      server_kwargs=kwargs)
         self.controller.start()
 
+    def connection_counts(self):
+        """(connections open now, connections ever)."""
+        with self.handler.lock:
+            return self.handler.active, self.handler.connections
+
     def stop(self):
         self.controller.stop()
 
@@ -219,3 +224,126 @@ class SlowDns:
         self._stop = True
         self._thread.join(5)
         self.sock.close()
+
+
+class ZoneServer:
+    """A small DNS server (dnspython) on 127.0.0.1, UDP and TCP on one port,
+    whose records a test can change while the gateway runs (dnsmasq's cannot
+    be): `records` maps (name, type) to a list of rdata texts, or to one of the
+    faults "SERVFAIL", "REFUSED" (that rcode) or "DROP" (no answer at all);
+    TTL 1 (the gateway's cache keeps answers its minimum of 5 s). A name with a
+    CNAME is followed inside the zone, as a recursive resolver would. Names in
+    `truncate` get an empty answer with the TC bit over UDP (RFC 1035 §4.2.1)
+    and the full one over TCP. Unknown names get NXDOMAIN. `queries` lists
+    (name, type, "udp"|"tcp") as asked."""
+
+    def __init__(self, records, truncate=()):
+        import dns.message  # python3-dnspython (scripts/setup)
+        import dns.rdatatype
+        self._dns_message, self._rdatatype = dns.message, dns.rdatatype
+        self.records = dict(records)
+        self.truncate = set(truncate)
+        self.queries = []
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.1)
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        self.tcp.settimeout(0.1)
+        self._stop = False
+        self.threads = [threading.Thread(target=self._serve_udp, daemon=True),
+                        threading.Thread(target=self._serve_tcp, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def answer(self, data, transport):
+        """The wire reply to query `data`, or None to stay silent."""
+        import dns.flags
+        import dns.name
+        import dns.rcode
+        import dns.rdataclass
+        import dns.rrset
+        try:
+            q = self._dns_message.from_wire(data)
+        except Exception:
+            return None
+        r = self._dns_message.make_response(q)
+        question = q.question[0]
+        name = question.name.to_text().rstrip(".").lower()
+        kind = self._rdatatype.to_text(question.rdtype)
+        self.queries.append((name, kind, transport))
+        if transport == "udp" and name in self.truncate:
+            r.flags |= dns.flags.TC
+            return r.to_wire()
+        owner = question.name
+        for _ in range(8):  # a CNAME chain inside the zone
+            texts = self.records.get((name, kind))
+            if texts in ("SERVFAIL", "REFUSED"):
+                r.set_rcode(dns.rcode.from_text(texts))
+                return r.to_wire()
+            if texts == "DROP":
+                return None
+            if texts:
+                r.answer.append(dns.rrset.from_text_list(owner, 1, dns.rdataclass.IN,
+                                                         question.rdtype, texts))
+                break
+            cname = self.records.get((name, "CNAME"))
+            if kind != "CNAME" and cname:
+                r.answer.append(dns.rrset.from_text_list(owner, 1, dns.rdataclass.IN,
+                                                         "CNAME", cname))
+                owner = dns.name.from_text(cname[0])
+                name = cname[0].rstrip(".").lower()
+                continue
+            if not any(n == name for n, _ in self.records):
+                r.set_rcode(dns.rcode.NXDOMAIN)
+            break
+        return r.to_wire()
+
+    def _serve_udp(self):
+        while not self._stop:
+            try:
+                data, peer = self.udp.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            reply = self.answer(data, "udp")
+            if reply is not None:
+                self.udp.sendto(reply, peer)
+
+    def _serve_tcp(self):
+        while not self._stop:
+            try:
+                conn, _ = self.tcp.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self._serve_tcp_conn, args=(conn,), daemon=True).start()
+
+    def _serve_tcp_conn(self, conn):
+        conn.settimeout(10)
+        try:
+            while not self._stop:
+                head = conn.recv(2, socket.MSG_WAITALL)
+                if len(head) < 2:
+                    return
+                data = conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL)
+                reply = self.answer(data, "tcp")
+                if reply is None:
+                    return
+                conn.sendall(len(reply).to_bytes(2, "big") + reply)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self._stop = True
+        for t in self.threads:
+            t.join(5)
+        self.udp.close()
+        self.tcp.close()

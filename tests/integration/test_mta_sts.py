@@ -11,13 +11,13 @@ during the test); TLS-RPT counters show in /metrics. Port 443 needs root: withou
 saying so."""
 import http.server
 import re
-import socket
 import ssl
 import threading
 
 import pytest
 
 from conftest import wait_for
+from peers import ZoneServer
 from test_delivery import log_events, net, send  # noqa: F401 (net is a fixture)
 from test_http_api import Api
 from testca import TestCA
@@ -166,60 +166,6 @@ def test_a_policy_that_cannot_be_fetched_is_reported_and_mail_still_goes(sts):
     assert tls_rpt(gw, "broken.test", "sts", "sts-policy-fetch-error") >= 1
     assert re.search(r"broken\.test: MTA-STS policy discovery failed \(sts-policy-fetch-error\).*"
                      r"HTTP status 404", gw.log()), gw.log()
-
-
-class ZoneServer:
-    """A small DNS server (dnspython) on 127.0.0.1 whose records a test can
-    change while the gateway runs (dnsmasq's cannot be): `records` maps
-    (name, type) to a list of rdata texts; TTL 1 (the gateway's cache keeps
-    answers its minimum of 5 s); unknown names under .test get NXDOMAIN."""
-
-    def __init__(self, records):
-        import dns.message  # python3-dnspython (scripts/setup)
-        import dns.rcode
-        import dns.rdataclass
-        import dns.rdatatype
-        import dns.rrset
-        self.records = dict(records)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self._stop = False
-
-        def serve():
-            while not self._stop:
-                try:
-                    data, peer = self.sock.recvfrom(4096)
-                except (socket.timeout, OSError):
-                    continue
-                try:
-                    q = dns.message.from_wire(data)
-                except Exception:
-                    continue
-                r = dns.message.make_response(q)
-                question = q.question[0]
-                name = question.name.to_text().rstrip(".").lower()
-                kind = dns.rdatatype.to_text(question.rdtype)
-                texts = self.records.get((name, kind))
-                if texts:
-                    r.answer.append(dns.rrset.from_text_list(question.name, 1, dns.rdataclass.IN,
-                                                             question.rdtype, texts))
-                elif not any(n == name for n, _ in self.records):
-                    r.set_rcode(dns.rcode.NXDOMAIN)
-                self.sock.sendto(r.to_wire(), peer)
-
-        self.thread = threading.Thread(target=serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def server(self):
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self):
-        self._stop = True
-        self.thread.join(5)
-        self.sock.close()
 
 
 def test_a_new_txt_id_fetches_the_policy_again(net, tmp_path):
