@@ -81,7 +81,10 @@ def test_kill9_loop_under_load_loses_nothing_acknowledged(net):  # noqa: F811
             if rng.random() < 0.2:
                 during_recovery += 1  # right away: recovery may still be scanning
             else:
-                load.wait_acked(rng.randint(5, 80), 60, "acknowledgements before the kill")
+                # Bounded: frequent kills. Soak: runs of up to a few seconds
+                # too, so that queues build up and drain between kills.
+                most = 400 if SOAK_MINUTES else 80
+                load.wait_acked(rng.randint(5, most), 60, "acknowledgements before the kill")
             active, total = connection_counts(peers)
             gw.kill9()
             kills += 1
