@@ -17,10 +17,10 @@ runs that long (scripts/soak) and prints its totals."""
 import random
 import time
 
-from faultlib import (SOAK_MINUTES, LoadGen, Outcome, arrivals, connection_counts, queue_empty,
-                      wait_for)
+from faultlib import (SOAK_MINUTES, LoadGen, Outcome, arrivals, connection_counts,
+                      dsn_message_ids, fixed_port, queue_empty, wait_for)
 from hostile_remote import HostileRemote
-from peers import Recorder, ZoneServer, free_port
+from peers import Recorder, ZoneServer
 from test_delivery import log_events, net  # noqa: F401 (net is a fixture)
 from test_http_api import Api
 
@@ -63,7 +63,7 @@ def test_kill9_loop_under_load_loses_nothing_acknowledged(net):  # noqa: F811
     def received():
         return [p.handler.messages for p in sinks + [sender_sink, flaky_sink]] + [hostile.delivered]
 
-    port = free_port()
+    port = fixed_port()
     sets = [f"listen.address=127.0.0.1:{port}", "delivery.timeouts.data_end=5s",
             "delivery.timeouts.command=5s", "delivery.drain_timeout=5s"]
     spool = None
@@ -142,6 +142,14 @@ def test_kill9_loop_under_load_loses_nothing_acknowledged(net):  # noqa: F811
     assert dns_deferrals and dns_deferrals[0]["code"] // 100 == 4, dns_deferrals[:1]
     duplicates = sum(n - 1 for n in delivered.values()) + sum(n - 1 for n in dsns.values())
     assert duplicates <= in_flight_at_kills, (duplicates, in_flight_at_kills)
+    assert load.malformed == 0
+    dsn_duplicates = sum(n - 1 for n in dsns.values())
+    # A DSN is made once (queued in the batch that records the failure): its
+    # copies, if a kill repeated its delivery, are of one and the same DSN.
+    dsn_ids = dsn_message_ids(*received())
+    assert dsn_ids and all(None not in ids for ids in dsn_ids.values())
+    made_twice = {s: ids for s, ids in dsn_ids.items() if len(ids) != 1}
+    assert not made_twice, made_twice
     lost = len([k for k in want_delivered if not delivered[k]]) + \
         len([s for s in want_dsn if not dsns[s]])
     assert lost == 0
@@ -152,7 +160,8 @@ def test_kill9_loop_under_load_loses_nothing_acknowledged(net):  # noqa: F811
           f"refused {len(refused)}, unanswered {len(unanswered)} (of which "
           f"{len(set(unanswered) & arrived)} arrived anyway), delivered "
           f"{sum(1 for k in want_delivered if delivered[k])} recipient copies + "
-          f"{sum(1 for s in want_dsn if dsns[s])} DSNs, duplicates {duplicates} (bound: "
+          f"{sum(1 for s in want_dsn if dsns[s])} DSNs, duplicates {duplicates} (of them DSNs: "
+          f"{dsn_duplicates}; bound: "
           f"{in_flight_at_kills} transactions in flight at the kills), lost {lost}, "
           f"hostile remote: {len(hostile.connections)} connections, "
           f"{len(hostile.swallowed)} messages taken without a reply; "
