@@ -6,6 +6,7 @@ client saw it (acknowledged, refused, unanswered), and a count of what the
 sinks received per number and recipient. The promise checked with them is
 RFC 5321 §6.1: a message answered 250 at the end of data is never lost."""
 import collections
+import contextlib
 import os
 import random
 import re
@@ -235,3 +236,16 @@ def queue_empty(api):
     status, q = api.json("GET", "/api/v1/queue")
     t = q["totals"]
     return status == 200 and t["scheduled"] + t["ready"] + t["in_flight"] == 0
+
+
+@contextlib.contextmanager
+def gateway_log_on_failure(gw_of):
+    """Adds the tail of the gateway's log (gw_of(): the Gateway running now)
+    to an assertion that fails inside the block."""
+    try:
+        yield
+    except AssertionError as e:
+        gw = gw_of()
+        tail = gw.log()[-4000:] if gw is not None else "(no gateway)"
+        raise AssertionError(f"{e}\n--- gateway log (exit {gw and gw.proc.poll()}) ---\n{tail}") \
+            from e

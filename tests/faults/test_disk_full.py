@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from faultlib import LoadGen, Outcome, arrivals, queue_empty, wait_for
+from faultlib import LoadGen, Outcome, arrivals, gateway_log_on_failure, queue_empty, wait_for
 from peers import Recorder
 from rawsmtp import greet
 from test_delivery import net  # noqa: F401 (a fixture)
@@ -48,14 +48,13 @@ def free_bytes(path):
 def fill(path, leave):
     """Appends to `path` until at most `leave` bytes are free (0: until ENOSPC)."""
     chunk = b"\0" * (256 << 10)
-    with open(path, "ab") as f:
+    with open(path, "ab", buffering=0) as f:  # unbuffered: nothing left to fail at close
         while True:
             room = free_bytes(os.path.dirname(path)) - leave
             if leave and room <= 0:
                 return
             try:
                 f.write(chunk[:max(4096, min(len(chunk), room))] if leave else chunk)
-                f.flush()
             except OSError:  # ENOSPC: the disk is full
                 return
 
@@ -82,66 +81,67 @@ def test_full_disk_refuses_with_4xx_never_250_and_recovers(tmpfs, net, tmp_path)
     log = tmp_path / "deliveries.jsonl"  # off the tmpfs: the log is not under test here
     gw = net.gateway(dns, spool=spool, sets=[f"spool.min_free_space={MIN_FREE}",
                                              f"log.deliveries={log}"])
-    api = Api(gw)
-    assert readyz(api, gw)[0] == 200
-    load = LoadGen((gw.host, gw.port), lambda s: [f"u{s}@full.test"], threads=4,
-                   body_size=16 << 10, per_conn=10).start()
-    filler = tmpfs / "filler"
-    try:
-        load.wait_acked(30, 60, "mail accepted before the disk fills")
-        # Transactions whose data is about to come, opened while there is room.
-        late = [open_transaction(gw, n) for n in range(LATE)]
+    with gateway_log_on_failure(lambda: gw):
+        api = Api(gw)
+        assert readyz(api, gw)[0] == 200
+        load = LoadGen((gw.host, gw.port), lambda s: [f"u{s}@full.test"], threads=4,
+                       body_size=16 << 10, per_conn=10).start()
+        filler = tmpfs / "filler"
+        try:
+            load.wait_acked(30, 60, "mail accepted before the disk fills")
+            # Transactions whose data is about to come, opened while there is room.
+            late = [open_transaction(gw, n) for n in range(LATE)]
 
-        fill(str(filler), MIN_FREE * 3 // 4)  # below min_free_space, above half of it
-        wait_for(lambda: readyz(api, gw)[0] == 503, 20, what="/readyz 503 on a low disk")
-        status, body = readyz(api, gw)
-        assert b"spool.min_free_space" in body, body
-        wait_for(lambda: any(o[0] == Outcome.REFUSED and o[1][1] == 452
-                             for o in load.snapshot().values()), 20, what="452 at MAIL")
-        refusals = [o[1] for o in load.snapshot().values() if o[0] == Outcome.REFUSED]
-        for stage, code, text in refusals:
-            assert (stage, code) in (("MAIL", 452), ("end of data", 451)), (stage, code, text)
-            assert text.startswith("4.3.1" if code == 452 else "4.3.0"), text
+            fill(str(filler), MIN_FREE * 3 // 4)  # below min_free_space, above half of it
+            wait_for(lambda: readyz(api, gw)[0] == 503, 20, what="/readyz 503 on a low disk")
+            status, body = readyz(api, gw)
+            assert b"spool.min_free_space" in body, body
+            wait_for(lambda: any(o[0] == Outcome.REFUSED and o[1][1] == 452
+                                 for o in load.snapshot().values()), 20, what="452 at MAIL")
+            refusals = [o[1] for o in load.snapshot().values() if o[0] == Outcome.REFUSED]
+            for stage, code, text in refusals:
+                assert (stage, code) in (("MAIL", 452), ("end of data", 451)), (stage, code, text)
+                assert text.startswith("4.3.1" if code == 452 else "4.3.0"), text
 
-        # Completely full. Filled while the gateway writes nothing (MAIL is
-        # refused, everything accepted is delivered), so that it is the gateway
-        # that finds the disk full, not the filler.
-        wait_for(lambda: queue_empty(api), 60, interval=0.2, what="the queue delivered")
-        fill(str(filler), 0)
-        assert free_bytes(str(tmpfs)) < (1 << 20)
-        line = b"x" * 998 + b"\r\n"
-        for n, c in enumerate(late):  # 1 MiB each (written in chunks as it comes), or small
-            c.send(f"Subject: late {n}\r\nX-Late: {n}\r\n\r\n".encode() +
-                   (line * 1024 if n % 2 else b"small\r\n") + b".\r\n")
-        late_replies = [c.reply() for c in late]
-        for c in late:
-            c.close()
-        # Nothing can be stored (the spool writes nothing below half of
-        # min_free_space), so nothing may be acknowledged.
-        assert [(code, lines[0][:5]) for code, lines in late_replies] == \
-            [(451, "4.3.0")] * LATE, late_replies
-        acked_while_full = load.count(Outcome.ACKED)
+            # Completely full. Filled while the gateway writes nothing (MAIL is
+            # refused, everything accepted is delivered), so that it is the gateway
+            # that finds the disk full, not the filler.
+            wait_for(lambda: queue_empty(api), 60, interval=0.2, what="the queue delivered")
+            fill(str(filler), 0)
+            assert free_bytes(str(tmpfs)) < (1 << 20)
+            line = b"x" * 998 + b"\r\n"
+            for n, c in enumerate(late):  # 1 MiB each (written in chunks as it comes), or small
+                c.send(f"Subject: late {n}\r\nX-Late: {n}\r\n\r\n".encode() +
+                       (line * 1024 if n % 2 else b"small\r\n") + b".\r\n")
+            late_replies = [c.reply() for c in late]
+            for c in late:
+                c.close()
+            # Nothing can be stored (the spool writes nothing below half of
+            # min_free_space), so nothing may be acknowledged.
+            assert [(code, lines[0][:5]) for code, lines in late_replies] == \
+                [(451, "4.3.0")] * LATE, late_replies
+            acked_while_full = load.count(Outcome.ACKED)
 
-        os.unlink(filler)
-        wait_for(lambda: readyz(api, gw)[0] == 200, 30, what="/readyz 200 after space is freed")
-        load.wait_acked(30, 60, "mail accepted again after space is freed")
-    finally:
-        load.stop()
-    outcomes = load.snapshot()
-    acked = {s for s, o in outcomes.items() if o[0] == Outcome.ACKED}
-    refused = {s for s, o in outcomes.items() if o[0] == Outcome.REFUSED}
-    assert load.count(Outcome.UNANSWERED) == 0, [o for o in outcomes.values()
-                                                 if o[0] == Outcome.UNANSWERED][:3]
-    assert len(acked) > acked_while_full
+            os.unlink(filler)
+            wait_for(lambda: readyz(api, gw)[0] == 200, 30, what="/readyz 200 after space is freed")
+            load.wait_acked(30, 60, "mail accepted again after space is freed")
+        finally:
+            load.stop()
+        outcomes = load.snapshot()
+        acked = {s for s, o in outcomes.items() if o[0] == Outcome.ACKED}
+        refused = {s for s, o in outcomes.items() if o[0] == Outcome.REFUSED}
+        assert load.count(Outcome.UNANSWERED) == 0, [o for o in outcomes.values()
+                                                     if o[0] == Outcome.UNANSWERED][:3]
+        assert len(acked) > acked_while_full
 
-    def delivered_seqs():
-        return {s for s, _ in arrivals(sink.handler.messages)[0]}
+        def delivered_seqs():
+            return {s for s, _ in arrivals(sink.handler.messages)[0]}
 
-    wait_for(lambda: acked <= delivered_seqs(), 90, interval=0.5,
-             what="every acknowledged message delivered")
-    assert not (refused & delivered_seqs())
+        wait_for(lambda: acked <= delivered_seqs(), 90, interval=0.5,
+                 what="every acknowledged message delivered")
+        assert not (refused & delivered_seqs())
 
-    assert not any(b"X-Late: " in m["data"] for m in sink.handler.messages)
+        assert not any(b"X-Late: " in m["data"] for m in sink.handler.messages)
     print(f"\n[disk full] acknowledged {len(acked)}, refused {len(refused)} "
           f"({sum(1 for s in refused if outcomes[s][1][1] == 452)} at MAIL 452 4.3.1, "
           f"{sum(1 for s in refused if outcomes[s][1][1] == 451)} at end of data 451 4.3.0); "

@@ -133,7 +133,8 @@ def rate_to(gw, sink, n, tag):
 def test_a_stalling_remote_does_not_slow_the_others(net):  # noqa: F811
     dns = net.dns("--mx-host=healthy.test,mx.healthy.test,10",
                   "--host-record=mx.healthy.test,127.0.1.150",
-                  "--mx-host=stall.test,mx.stall.test,10", "--host-record=mx.stall.test,127.0.1.151")
+                  "--mx-host=stall.test,mx.stall.test,10",
+                  "--host-record=mx.stall.test,127.0.1.151")
     healthy = net.sink("127.0.1.150", Recorder())
     stall = net.track(HostileRemote("127.0.1.151", net.port, default="stall_after_data",
                                     name="mx.stall.test"))
