@@ -35,10 +35,11 @@ const config::Section<RetryConfig>& retry_section() {
 const config::Section<ClientTimeoutConfig>& client_timeout_section() {
   using C = ClientTimeoutConfig;
   static const config::Section<C> s{{
-      config::duration("connect", &C::connect, "TCP connect (and the STARTTLS handshake)"),
+      config::duration("connect", &C::connect, "the TCP connection to each MX address"),
       config::duration("greeting", &C::greeting, "the server's 220 greeting (RFC 5321 §4.5.3.2.1)"),
       config::duration("command", &C::command,
-                       "the reply to EHLO, MAIL, RCPT, STARTTLS, AUTH, RSET, QUIT (§4.5.3.2.2-3)"),
+                       "the reply to EHLO, MAIL, RCPT, STARTTLS (and its TLS handshake), AUTH, "
+                       "RSET, QUIT (§4.5.3.2.2-3)"),
       config::duration("data_init", &C::data_init, "the 354 reply to DATA (§4.5.3.2.4)"),
       config::duration("data_block", &C::data_block,
                        "sending each block of the message (§4.5.3.2.5)"),

@@ -7,6 +7,7 @@ sinks received per number and recipient. The promise checked with them is
 RFC 5321 §6.1: a message answered 250 at the end of data is never lost."""
 import collections
 import contextlib
+import json
 import os
 import random
 import re
@@ -249,3 +250,28 @@ def gateway_log_on_failure(gw_of):
         tail = gw.log()[-4000:] if gw is not None else "(no gateway)"
         raise AssertionError(f"{e}\n--- gateway log (exit {gw and gw.proc.poll()}) ---\n{tail}") \
             from e
+
+
+def read_delivery_log(path):
+    """(events, torn, merged) of a delivery log written by gateways that were
+    killed: a kill -9 may cut the last record short (a torn line: tolerated);
+    a line holding a cut record and a whole one glued after it (merged: the
+    restart appended without a newline) loses that record, a bug."""
+    events, torn, merged = [], 0, 0
+    with open(path, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            try:
+                events.append(json.loads(line))
+                continue
+            except ValueError:
+                torn += 1
+            for i in range(1, len(line)):
+                if line.startswith('{"', i):
+                    try:
+                        json.loads(line[i:])
+                        merged += 1
+                        break
+                    except ValueError:
+                        pass
+    return events, torn, merged
