@@ -28,6 +28,10 @@ namespace {
 // How long an idle outbound connection waits for more mail before QUIT.
 constexpr std::chrono::seconds kIdleReuse{2};
 
+ClientTimeouts client_timeouts(const ClientTimeoutConfig& c) {
+  return ClientTimeouts{c.connect, c.greeting, c.command, c.data_init, c.data_block, c.data_end};
+}
+
 bool is_loop(const asio::ip::tcp::endpoint& ep, const std::vector<asio::ip::tcp::endpoint>& own) {
   for (const auto& o : own) {
     if (o.port() != ep.port()) continue;
@@ -175,7 +179,8 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
       if (mode != smtp::TlsMode::Dane) count_dane(dane.result);
     }
     out.client = std::make_unique<SmtpClient>(ctx.get_executor(), settings.ehlo_name,
-                                              ClientTimeouts{}, mode, tls_context);
+                                              client_timeouts(deps.config->delivery.timeouts),
+                                              mode, tls_context);
     if (mode == smtp::TlsMode::Dane) out.client->set_dane(std::move(dane.records));
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));

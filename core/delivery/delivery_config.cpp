@@ -32,6 +32,24 @@ const config::Section<RetryConfig>& retry_section() {
   return s;
 }
 
+const config::Section<ClientTimeoutConfig>& client_timeout_section() {
+  using C = ClientTimeoutConfig;
+  static const config::Section<C> s{{
+      config::duration("connect", &C::connect, "the TCP connection to each MX address"),
+      config::duration("greeting", &C::greeting, "the server's 220 greeting (RFC 5321 §4.5.3.2.1)"),
+      config::duration("command", &C::command,
+                       "the reply to EHLO, MAIL, RCPT, STARTTLS (and its TLS handshake), AUTH, "
+                       "RSET, QUIT (§4.5.3.2.2-3)"),
+      config::duration("data_init", &C::data_init, "the 354 reply to DATA (§4.5.3.2.4)"),
+      config::duration("data_block", &C::data_block,
+                       "sending each block of the message (§4.5.3.2.5)"),
+      config::duration("data_end", &C::data_end,
+                       "the reply to the final dot (§4.5.3.2.6); past it the attempt counts as "
+                       "a temporary failure and the message is retried (it may arrive twice)"),
+  }};
+  return s;
+}
+
 std::vector<std::pair<std::string, smtp::TlsMode>> tls_modes() {
   std::vector<std::pair<std::string, smtp::TlsMode>> out;
   for (auto m : smtp::kTlsModes) out.emplace_back(smtp::to_string(m), m);
@@ -122,6 +140,9 @@ const config::Section<DeliveryConfig>& delivery_section() {
           "finish and record their results (a remote may take minutes to answer the end of "
           "data, RFC 5321 §4.5.3.2.6); attempts still running then are abandoned and retried "
           "after the restart, so their recipients may get the message twice"),
+      config::section("timeouts", &C::timeouts, client_timeout_section(),
+                      "time limits of an outbound SMTP session, per step; an expired one is a "
+                      "temporary failure (`4.4.2`)"),
   }};
   return s;
 }

@@ -20,6 +20,17 @@ struct RetryConfig {
   config::Duration delay_warning{4ll * 3600 * 1000};  // 0: no delay DSN
 };
 
+// Time limits of an outbound session, per step (RFC 5321 §4.5.3.2 gives the
+// defaults); short values are for tests with stalling remotes.
+struct ClientTimeoutConfig {
+  config::Duration connect{30 * 1000};
+  config::Duration greeting{5 * 60 * 1000};
+  config::Duration command{5 * 60 * 1000};
+  config::Duration data_init{2 * 60 * 1000};
+  config::Duration data_block{3 * 60 * 1000};
+  config::Duration data_end{10 * 60 * 1000};
+};
+
 struct DeliveryConfig {
   std::uint16_t port = 25;
   RetryConfig retry;
@@ -31,6 +42,7 @@ struct DeliveryConfig {
   // Operator rules for the delivery log's bounce_class, tried before the built-ins.
   std::vector<smtp::BounceRule> bounce_rules;
   config::Duration drain_timeout{60 * 1000};  // SIGTERM: attempts in flight may finish
+  ClientTimeoutConfig timeouts;
 };
 
 const config::Section<DeliveryConfig>& delivery_section();

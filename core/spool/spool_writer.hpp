@@ -6,7 +6,9 @@
 // Promises: the admitted queue is bounded in bytes; a request that does not
 // fit waits (its submitter stays suspended: backpressure) until space frees;
 // a failed write completes every request of that round with an error (the
-// session answers 451 4.3.0), never a crash. Disk space is watched here too.
+// session answers 451 4.3.0), never a crash. Disk space is watched here too:
+// below min_free_space MAIL is refused (disk_low), and a round that would
+// leave less than half of it free is not written at all (it fails, 451).
 #pragma once
 
 #include <asio/associated_executor.hpp>
@@ -94,7 +96,8 @@ class SpoolWriter {
         token, std::move(set), sync);
   }
 
-  // true while free disk space is below min_free_space (checked about once a second).
+  // true while free disk space is below min_free_space (checked about once a
+  // second, and before every write).
   bool disk_low() const { return disk_low_.load(std::memory_order_relaxed); }
   const WriterStats& stats() const { return stats_; }
   std::uint64_t min_free_space() const { return min_free_space_; }
@@ -108,7 +111,7 @@ class SpoolWriter {
     Completion done;
   };
   void run();
-  void check_disk();
+  std::uint64_t check_disk();            // the free bytes (on error: the max, unknown)
   bool fits(std::uint64_t bytes) const;  // mu_ held
   void admit_parked();                   // mu_ held
   void write_round(std::deque<Request>& round);

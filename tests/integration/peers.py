@@ -173,6 +173,11 @@ class Sink:
                                      server_kwargs=kwargs)
         self.controller.start()
 
+    def connection_counts(self):
+        """(connections open now, connections ever)."""
+        with self.handler.lock:
+            return self.handler.active, self.handler.connections
+
     def stop(self):
         self.controller.stop()
 
@@ -224,67 +229,130 @@ class SlowDns:
 
 
 class ZoneServer:
-    """A small DNS server (dnspython) on 127.0.0.1 whose records a test can
-    change while the gateway runs (dnsmasq's cannot be): `records` maps
-    (name, type) to a list of rdata texts; TTL 1 (the gateway's cache keeps
-    answers its minimum of 5 s); unknown names under .test get NXDOMAIN.
+    """A small DNS server (dnspython) on 127.0.0.1, UDP and TCP on one port,
+    whose records a test can change while the gateway runs (dnsmasq's cannot
+    be): `records` maps (name, type) to a list of rdata texts, or to one of the
+    faults "SERVFAIL", "REFUSED" (that rcode) or "DROP" (no answer at all);
+    TTL 1 (the gateway's cache keeps answers its minimum of 5 s). A name with a
+    CNAME is followed inside the zone, as a recursive resolver would. Names in
+    `truncate` get an empty answer with the TC bit over UDP (RFC 1035 §4.2.1)
+    and the full one over TCP. Unknown names get NXDOMAIN.
     It plays a validating resolver too: answers for names in `secure` zones
     (the name or a suffix of it) carry AD — only when the query asks for
     DNSSEC information (AD or EDNS0 DO set), as RFC 6840 §5.7 / RFC 3225 say
     a resolver does — and names in `servfail` get SERVFAIL (what a
-    validating resolver answers for bogus data). `queries` records each
-    question as (name, type, asked_dnssec)."""
+    validating resolver answers for bogus data). `queries` lists
+    (name, type, asked_dnssec) and `via` (name, type, "udp"|"tcp") as asked."""
 
-    def __init__(self, records, secure=(), servfail=()):
-        import dns.flags  # python3-dnspython (scripts/setup)
-        import dns.message
-        import dns.rcode
-        import dns.rdataclass
+    def __init__(self, records, truncate=(), secure=(), servfail=()):
+        import dns.message  # python3-dnspython (scripts/setup)
         import dns.rdatatype
-        import dns.rrset
+        self._dns_message, self._rdatatype = dns.message, dns.rdatatype
         self.records = dict(records)
+        self.truncate = set(truncate)
         self.secure = tuple(secure)
         self.servfail = set(servfail)
         self.queries = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
+        self.via = []
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.1)
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        self.tcp.settimeout(0.1)
         self._stop = False
+        self.threads = [threading.Thread(target=self._serve_udp, daemon=True),
+                        threading.Thread(target=self._serve_tcp, daemon=True)]
+        for t in self.threads:
+            t.start()
 
-        def in_secure_zone(name):
-            return any(name == z or name.endswith("." + z) for z in self.secure)
+    def answer(self, data, transport):
+        """The wire reply to query `data`, or None to stay silent."""
+        import dns.flags
+        import dns.name
+        import dns.rcode
+        import dns.rdataclass
+        import dns.rrset
+        try:
+            q = self._dns_message.from_wire(data)
+        except Exception:
+            return None
+        r = self._dns_message.make_response(q)
+        question = q.question[0]
+        name = question.name.to_text().rstrip(".").lower()
+        kind = self._rdatatype.to_text(question.rdtype)
+        asked = bool(q.flags & dns.flags.AD) or bool(q.ednsflags & dns.flags.DO)
+        self.queries.append((name, kind, asked))
+        self.via.append((name, kind, transport))
+        if name in self.servfail:
+            r.set_rcode(dns.rcode.SERVFAIL)
+            return r.to_wire()
+        if asked and any(name == z or name.endswith("." + z) for z in self.secure):
+            r.flags |= dns.flags.AD
+        if transport == "udp" and name in self.truncate:
+            r.flags |= dns.flags.TC
+            return r.to_wire()
+        owner = question.name
+        for _ in range(8):  # a CNAME chain inside the zone
+            texts = self.records.get((name, kind))
+            if texts in ("SERVFAIL", "REFUSED"):
+                r.set_rcode(dns.rcode.from_text(texts))
+                return r.to_wire()
+            if texts == "DROP":
+                return None
+            if texts:
+                r.answer.append(dns.rrset.from_text_list(owner, 1, dns.rdataclass.IN,
+                                                         question.rdtype, texts))
+                break
+            cname = self.records.get((name, "CNAME"))
+            if kind != "CNAME" and cname:
+                r.answer.append(dns.rrset.from_text_list(owner, 1, dns.rdataclass.IN,
+                                                         "CNAME", cname))
+                owner = dns.name.from_text(cname[0])
+                name = cname[0].rstrip(".").lower()
+                continue
+            if not any(n == name for n, _ in self.records):
+                r.set_rcode(dns.rcode.NXDOMAIN)
+            break
+        return r.to_wire()
 
-        def serve():
+    def _serve_udp(self):
+        while not self._stop:
+            try:
+                data, peer = self.udp.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            reply = self.answer(data, "udp")
+            if reply is not None:
+                self.udp.sendto(reply, peer)
+
+    def _serve_tcp(self):
+        while not self._stop:
+            try:
+                conn, _ = self.tcp.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self._serve_tcp_conn, args=(conn,), daemon=True).start()
+
+    def _serve_tcp_conn(self, conn):
+        conn.settimeout(10)
+        try:
             while not self._stop:
-                try:
-                    data, peer = self.sock.recvfrom(4096)
-                except (socket.timeout, OSError):
-                    continue
-                try:
-                    q = dns.message.from_wire(data)
-                except Exception:
-                    continue
-                r = dns.message.make_response(q)
-                question = q.question[0]
-                name = question.name.to_text().rstrip(".").lower()
-                kind = dns.rdatatype.to_text(question.rdtype)
-                asked = bool(q.flags & dns.flags.AD) or bool(q.ednsflags & dns.flags.DO)
-                self.queries.append((name, kind, asked))
-                texts = self.records.get((name, kind))
-                if name in self.servfail:
-                    r.set_rcode(dns.rcode.SERVFAIL)
-                elif texts:
-                    r.answer.append(dns.rrset.from_text_list(question.name, 1, dns.rdataclass.IN,
-                                                             question.rdtype, texts))
-                elif not any(n == name for n, _ in self.records):
-                    r.set_rcode(dns.rcode.NXDOMAIN)
-                if asked and name not in self.servfail and in_secure_zone(name):
-                    r.flags |= dns.flags.AD
-                self.sock.sendto(r.to_wire(), peer)
-
-        self.thread = threading.Thread(target=serve, daemon=True)
-        self.thread.start()
+                head = conn.recv(2, socket.MSG_WAITALL)
+                if len(head) < 2:
+                    return
+                data = conn.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL)
+                reply = self.answer(data, "tcp")
+                if reply is None:
+                    return
+                conn.sendall(len(reply).to_bytes(2, "big") + reply)
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
     @property
     def server(self):
@@ -292,5 +360,7 @@ class ZoneServer:
 
     def stop(self):
         self._stop = True
-        self.thread.join(5)
-        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+        self.udp.close()
+        self.tcp.close()

@@ -42,6 +42,11 @@ def net(tmp_path):
             started.append(s)
             return s
 
+        def track(self, peer):
+            """Stops `peer` (anything with stop()) with the rest."""
+            started.append(peer)
+            return peer
+
         def gateway(self, dns, sets=(), spool=None, **kw):
             gw = Gateway(spool or tmp_path / "spool", dns=dns.server,
                          sets=[f"delivery.port={self.port}", "delivery.retry.first=1s",

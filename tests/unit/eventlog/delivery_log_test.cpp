@@ -9,6 +9,7 @@
 // within log.max_pending, the oldest records are dropped and counted, the
 // process log says so a bounded number of times, records written after the
 // fault clears reach the file, and stop() returns within its bound.
+// A torn last line (a crash) is ended before new records are appended.
 #include "eventlog/delivery_log.hpp"
 
 #include <fcntl.h>
@@ -305,6 +306,26 @@ TEST(DeliveryLog, StopWritesEverythingStillQueued) {
   EXPECT_EQ(read_lines(path).size(), 3000u);
   EXPECT_EQ(log.count("bounce"), 3000u);
   log.stop();  // twice is fine
+}
+
+// A kill -9 can leave the last line cut short; the next run's first record
+// must not be glued to it (it was: the restarted gateway appended to the torn
+// line, making one unparsable line of two records).
+TEST(DeliveryLog, StartsOnANewLineAfterATornLastRecord) {
+  TempDir tmp;
+  const auto path = tmp.sub("deliveries.jsonl");
+  {
+    std::ofstream f(path);
+    f << "{\"event\":\"delivery\"}\n{\"event\":\"rec";  // cut mid-record
+  }
+  DeliveryLog log(path, 1);
+  log.start();
+  log.write(0, numbered("bounce", 0, 7));
+  log.stop();
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], "{\"event\":\"rec");
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["event"], "bounce");
 }
 
 TEST(DeliveryLog, CountsPerEvent) {

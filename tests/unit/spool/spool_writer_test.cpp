@@ -7,6 +7,7 @@
 #include <rocksdb/write_batch.h>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -214,6 +215,35 @@ TEST(SpoolWriter, CombinedRoundKeepsOperationOrderAndAllKinds) {
   EXPECT_EQ(f.get(f.store->dest(), "y"), "3");
   EXPECT_EQ(f.get(f.store->suppress(), "s"), "<missing>");
   EXPECT_EQ(f.get(f.store->default_cf(), "d"), "1");
+}
+
+// Below half of min_free_space nothing reaches RocksDB (a WAL write that
+// meets a full disk breaks its log writer, and the next write aborts in
+// Debian's assert-enabled build): the round fails and readiness says so.
+// Found by tests/faults/test_disk_full.py (the gateway died of SIGABRT).
+TEST(SpoolWriter, NearlyFullDiskFailsTheRoundWithoutWriting) {
+  Fixture f;
+  // More than any disk has free: the disk counts as nearly full.
+  SpoolWriter w(*f.store, 1 << 20, std::numeric_limits<std::uint64_t>::max() / 4);
+  std::vector<std::string> logged;
+  w.set_error_log([&](const std::string& m) { logged.push_back(m); });
+  std::atomic<int> calls{0};
+  w.set_write_fn([&](rocksdb::WriteBatch& b, bool sync, std::string& err) {
+    ++calls;
+    return f.real_write(b, sync, err);
+  });
+  w.start();
+  EXPECT_TRUE(w.disk_low());
+  Completions done;
+  w.submit(f.message("m"), true, done.make(0));
+  ASSERT_TRUE(done.wait_for(1));
+  EXPECT_EQ(done.codes()[0], std::make_error_code(std::errc::io_error));
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(f.get(f.store->meta(), "m"), "<missing>");
+  EXPECT_FALSE(w.stats().last_write_ok.load());
+  w.stop();
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("below half of spool.min_free_space"), std::string::npos);
 }
 
 TEST(SpoolWriter, FailedRoundFailsAllItsRequestsThenRecovers) {
