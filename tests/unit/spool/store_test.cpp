@@ -33,7 +33,7 @@ TEST(Store, OpensCreatingParentsWithAllFamilies) {
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families).ok());
   std::sort(families.begin(), families.end());
   EXPECT_EQ(families, (std::vector<std::string>{"body", "default", "dest", "meta", "quarantine",
-                                                "suppress"}));
+                                                "suppress", "webhook"}));
 }
 
 // A spool written before the quarantine family existed: a read-only view
