@@ -350,9 +350,13 @@ def test_keys_are_cached_until_reload(env):
     live.write_bytes(open(paths["s1"], "rb").read())
     sink = env.sink()
     gw = env.gateway(sign_lua(domain=DOMAIN, selector="s1", key=str(live)))
+    # Each message waits for the one before at the sink: the sink's order is
+    # then the sending order (two deliveries in flight may finish either way).
     send(gw, MESSAGE)
+    received(sink, 1)
     live.write_bytes(open(paths["s2"], "rb").read())  # not s1's key any more
     send(gw, MESSAGE)
+    received(sink, 2)
     status, body = api_post(gw, "/api/v1/reload", None)
     assert status == 200, body
     send(gw, MESSAGE)
