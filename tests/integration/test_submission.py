@@ -189,8 +189,10 @@ def test_inject_runs_envelope_hooks_with_the_http_client_and_tx_id(env):
     data = sink.handler.messages[0]["data"]
     assert f"X-Tx: {body['id']}\r\n".encode() in data
     assert data.startswith(b"X-Tx: ") and b"\r\nReceived: from gw.mailgate.test" in data
-    rej = [e for e in log_events(gw) if e["event"] == "rejection"]
-    assert [(e["recipient"], e["id"]) for e in rej] == [("blocked@in.test", body["id"])]
+    def rejections():
+        return [(e["recipient"], e["id"]) for e in log_events(gw) if e["event"] == "rejection"]
+    wait_for(lambda: rejections(), 20, what="the rejection record")
+    assert rejections() == [("blocked@in.test", body["id"])]
     # Over SMTP the refused recipient's rejection record names the transaction too.
     with smtplib.SMTP(gw.host, gw.port, timeout=10) as s:
         s.ehlo("c.test")
@@ -200,8 +202,12 @@ def test_inject_runs_envelope_hooks_with_the_http_client_and_tx_id(env):
         code, reply = s.data(b"Subject: x\r\n\r\nx\r\n")
         assert code == 250
     msg_id = reply.decode().split("id=")[1]
-    recs = [e for e in log_events(gw) if e.get("id") == msg_id and e["event"] == "reception"]
-    assert {e["recipient"] for e in recs} == {"x@in.test", "y@unrelayed.invalid"}
+    # The delivery log is written by its own thread, after the 250.
+    def receptions():
+        return {e["recipient"] for e in log_events(gw)
+                if e.get("id") == msg_id and e["event"] == "reception"}
+    wait_for(lambda: len(receptions()) >= 2, 20, what="the two reception records")
+    assert receptions() == {"x@in.test", "y@unrelayed.invalid"}
 
 
 def test_bdat_spilled_then_refused_ehlo_keeps_the_whole_message(gateway):
