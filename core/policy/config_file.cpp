@@ -103,23 +103,20 @@ int l_configure(lua_State* L) {
   return 0;
 }
 
-int l_listen(lua_State* L) {
+// Appends a copy of the table argument to the config state's list `field`
+// (mailgate.listen{} and mailgate.webhook{} each declare one entry).
+int append_declaration(lua_State* L, const char* field) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  push_state_field(L, "listeners");
+  push_state_field(L, field);
   const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
   push_copy(L, 1, 0);
   lua_rawseti(L, -2, n + 1);
   return 0;
 }
 
-int l_webhook(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  push_state_field(L, "webhooks");
-  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
-  push_copy(L, 1, 0);
-  lua_rawseti(L, -2, n + 1);
-  return 0;
-}
+int l_listen(lua_State* L) { return append_declaration(L, "listeners"); }
+
+int l_webhook(lua_State* L) { return append_declaration(L, "webhooks"); }
 
 // The hook API (mailgate.on/use/reject/...) is the run-time one, so that
 // check-config registers handlers and loads plugins exactly as serve does.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "old_spool.hpp"
 #include "temp_dir.hpp"
 
 using mailgate::spool::Store;
@@ -41,19 +42,7 @@ TEST(Store, OpensCreatingParentsWithAllFamilies) {
 TEST(Store, SpoolWithoutQuarantineFamilyOpens) {
   TempDir tmp;
   const auto path = tmp.sub("old");
-  {
-    rocksdb::DBOptions o;
-    o.create_if_missing = true;
-    o.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> fams;
-    for (const char* n : {"default", "body", "meta", "dest", "suppress"})
-      fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(o, path, fams, &handles, &db).ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
+  ASSERT_TRUE(mailgate::spool::testing::make_spool_without_new_families(path).ok());
   std::string err;
   {
     auto view = Store::open_read_only(path, err);

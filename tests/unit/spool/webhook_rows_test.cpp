@@ -7,6 +7,7 @@
 
 #include <future>
 
+#include "old_spool.hpp"
 #include "spool/records.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
@@ -107,20 +108,7 @@ TEST(WebhookRows, WrittenThroughTheWriterScannedInOrderAndSurviveReopen) {
 
 TEST(WebhookRows, ReadOnlyOpenOfASpoolWithoutTheFamily) {
   TempDir tmp;
-  {
-    // A spool as an older version made it: no `webhook` family.
-    rocksdb::DBOptions o;
-    o.create_if_missing = true;
-    o.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> fams;
-    for (const char* n : {"default", "body", "meta", "dest", "suppress"})
-      fams.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(o, tmp.path(), fams, &handles, &db).ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
+  ASSERT_TRUE(mailgate::spool::testing::make_spool_without_new_families(tmp.path()).ok());
   std::string err;
   auto ro = Store::open_read_only(tmp.path(), err);
   ASSERT_TRUE(ro) << err;
