@@ -254,13 +254,9 @@ class ZoneServer:
         self.servfail = set(servfail)
         self.queries = []
         self.via = []
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = self._bind_pair()
         self.udp.settimeout(0.1)
         self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
         self.tcp.listen(16)
         self.tcp.settimeout(0.1)
         self._stop = False
@@ -268,6 +264,24 @@ class ZoneServer:
                         threading.Thread(target=self._serve_tcp, daemon=True)]
         for t in self.threads:
             t.start()
+
+    @staticmethod
+    def _bind_pair():
+        """A UDP and a TCP socket bound to one port on 127.0.0.1. The kernel
+        picks the UDP port; the same TCP port may belong to someone else (a
+        sink, another test), so try again with a new one when it does."""
+        for _ in range(50):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+                return udp, tcp
+            except OSError:
+                udp.close()
+                tcp.close()
+        raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
 
     def answer(self, data, transport):
         """The wire reply to query `data`, or None to stay silent."""
