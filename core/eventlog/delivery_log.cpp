@@ -314,6 +314,7 @@ void DeliveryLog::give_up_at_stop() {
 
 void DeliveryLog::update_pending() {
   pending_bytes_ = backlog_bytes_ + (chunk_.size() - chunk_off_);
+  pending_lines_ = backlog_.size() + (chunk_off_ < chunk_.size() ? chunk_lines_ : 0);
 }
 
 void DeliveryLog::run() {

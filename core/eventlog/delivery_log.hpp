@@ -76,6 +76,10 @@ class DeliveryLog {
   std::uint64_t written() const { return written_.load(); }  // lines in the file (or discarded)
   std::uint64_t dropped() const { return dropped_.load(); }  // lost to max_pending or to stop
   std::uint64_t pending_bytes() const { return pending_bytes_.load(); }  // held by the logger
+  // Lines the logger holds (not those still in the workers' queues): once
+  // written() + dropped() + pending_lines() equals every record handed to
+  // write(), the workers' queues are empty.
+  std::uint64_t pending_lines() const { return pending_lines_.load(); }
   std::uint64_t count(const std::string& event) const;
 
  private:
@@ -105,7 +109,7 @@ class DeliveryLog {
   std::mutex mu_;
   std::condition_variable cv_;
   bool pending_ = false, stopping_ = false, reopen_ = false;
-  std::atomic<std::uint64_t> written_{0}, dropped_{0}, pending_bytes_{0};
+  std::atomic<std::uint64_t> written_{0}, dropped_{0}, pending_bytes_{0}, pending_lines_{0};
   mutable std::mutex counts_mu_;
   std::vector<std::pair<std::string, std::uint64_t>> counts_;
   std::thread thread_;
