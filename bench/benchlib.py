@@ -6,6 +6,7 @@ on SIGINT/SIGTERM/SIGHUP; every temporary directory is removed the same way.
 """
 
 import atexit
+import json
 import os
 import re
 import shutil
@@ -797,6 +798,37 @@ def smtp_source(port, sessions, messages, length, reuse=False, extra=(), timeout
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return {"elapsed": elapsed, "rc": p.returncode, "cpu": cpu, "cmd": cmd, "t0": t0,
             "out": out.decode("utf-8", "replace").strip()}
+
+
+def loadgen(binary, port, sessions, messages, length, reuse=False, timeout=None,
+            rcpt=RECIPIENT):
+    """Run bench/loadgen (build/bench/loadgen) like smtp_source(): the same
+    sessions, messages and envelope; `length` is the whole message's size (with
+    its headers). Returns smtp_source()'s dict plus `latency`, loadgen's JSON
+    (connect_banner, mail, end_of_data percentiles in microseconds)."""
+    cmd = [binary, f"127.0.0.1:{port}", "-c", str(sessions), "-m", str(messages),
+           "-s", str(length), "-d", "0" if reuse else "1", "--from", SENDER,
+           "--to", rcpt, "--ehlo", HELO, "--json"]
+    import resource
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = PROCS.add_proc(subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_process(p)
+        out, err = b"", b"(timeout)"
+    elapsed = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    text = out.decode("utf-8", "replace").strip()
+    try:
+        latency = json.loads(text)
+    except ValueError:
+        latency = None
+    return {"elapsed": elapsed, "rc": p.returncode, "cpu": cpu, "cmd": cmd, "t0": t0,
+            "latency": latency, "out": (text + "\n" + err.decode("utf-8", "replace")).strip()}
 
 
 # --------------------------------------------------------------------------
