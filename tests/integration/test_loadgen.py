@@ -109,3 +109,22 @@ def test_network_errors_are_reported_not_hung():
 def test_bad_arguments_are_refused():
     p = subprocess.run([LOADGEN, "127.0.0.1:25", "--size", "12q"], capture_output=True, text=True)
     assert p.returncode == 2 and "bad size" in p.stderr
+
+
+def test_starttls_and_auth_against_mailgate(tmp_path):
+    """loadgen's TLS and AUTH PLAIN paths against the real gateway: accepted
+    only after STARTTLS + AUTH (relay_networks is empty); a wrong password is
+    counted under its reply, not as accepted."""
+    from conftest import Gateway
+    from test_auth import PASSWORD, write_config
+    gw = Gateway(tmp_path / "spool", config=write_config(tmp_path))
+    try:
+        rc, r = run(gw.port, "-c", "2", "-m", "6", "-d", "3", "--starttls",
+                    "--auth", f"alice:{PASSWORD}")
+        assert rc == 0, r
+        assert r["accepted"] == 6 and r["sessions"] == 2
+        rc, r = run(gw.port, "-c", "1", "-m", "1", "--starttls", "--auth", "alice:wrong")
+        assert rc == 1 and r["accepted"] == 0
+        assert list(r["errors"]) == ["AUTH 535 5.7.8"], r["errors"]
+    finally:
+        gw.stop()
