@@ -14,6 +14,8 @@
 #include <variant>
 
 #include "app/admin_api.hpp"
+#include "app/http_inject_template.hpp"
+#include "app/inject_batch.hpp"
 #include "app/inject_transaction.hpp"
 #include "http/http_server.hpp"
 #include "mime/mime.hpp"
@@ -26,10 +28,6 @@ namespace mailgate::app {
 namespace {
 
 using nlohmann::json;
-
-std::string reply_text(const smtp::Reply& r) {
-  return r.enhanced.empty() ? r.text : r.enhanced + " " + r.text;
-}
 
 // "a\nb" and "a\r\nb" → "a\r\nb\r\n": RFC 5322 line ends, a final one added.
 std::string canonical_lines(const std::string& s) {
@@ -49,11 +47,8 @@ std::string canonical_lines(const std::string& s) {
 
 // The request body as an InjectRequest, or the 400 that refuses it.
 std::variant<InjectRequest, http::Response> parse_request(const AdminContext& ctx,
-                                                          const http::Request& req) {
-  // ordered_json: extra headers keep the order the client gave them in.
-  const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object())
-    return http::error_response(400, "the body must be a JSON object");
+                                                          const http::Request& req,
+                                                          const nlohmann::ordered_json& body) {
   if (!body.contains("from") || !body["from"].is_string())
     return http::error_response(400, "\"from\" (the envelope sender, a string) is required");
   if (!body.contains("to") || !body["to"].is_array() || body["to"].empty())
@@ -150,19 +145,20 @@ http::Response to_response(const InjectResult& r) {
 }
 
 http::Response inject(const AdminContext& ctx, const http::Request& req) {
-  auto parsed = parse_request(ctx, req);
+  if (http::find_header(req, "Idempotency-Key"))
+    return http::error_response(501, "Idempotency-Key: not implemented yet");
+  // ordered_json: extra headers keep the order the client gave them in.
+  const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return http::error_response(400, "the body must be a JSON object");
+  if (body.contains("recipients")) return inject_templated(ctx, req, body);
+  auto parsed = parse_request(ctx, req, body);
   if (auto* refused = std::get_if<http::Response>(&parsed)) return std::move(*refused);
   auto request = std::make_shared<InjectRequest>(std::move(std::get<InjectRequest>(parsed)));
   // Any worker will do: round robin spreads injects like the kernel spreads connections.
   static std::atomic<unsigned> next{0};
   const unsigned w = next.fetch_add(1, std::memory_order_relaxed) % ctx.workers->size();
-  InjectWorker worker;
-  worker.index = w;
-  worker.config = ctx.config;
-  worker.policy = ctx.policy;
-  worker.submitter = ctx.submitters[w];
-  worker.writer = ctx.writer;
-  worker.store = ctx.store;
+  const InjectWorker worker = inject_worker(ctx, w);
   auto done = std::make_shared<std::promise<InjectResult>>();
   auto future = done->get_future();
   asio::co_spawn(
