@@ -18,6 +18,7 @@
 #include "app/inject_batch.hpp"
 #include "app/inject_transaction.hpp"
 #include "http/http_server.hpp"
+#include "idempotency/idempotency_cache.hpp"
 #include "mime/mime.hpp"
 #include "net/worker_pool.hpp"
 #include "settings/gateway_config.hpp"
@@ -144,9 +145,7 @@ http::Response to_response(const InjectResult& r) {
       200, {{"id", r.id}, {"accepted", r.accepted}, {"rejected", std::move(rejected)}});
 }
 
-http::Response inject(const AdminContext& ctx, const http::Request& req) {
-  if (http::find_header(req, "Idempotency-Key"))
-    return http::error_response(501, "Idempotency-Key: not implemented yet");
+http::Response run_injection(const AdminContext& ctx, const http::Request& req) {
   // ordered_json: extra headers keep the order the client gave them in.
   const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
@@ -181,6 +180,45 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
     return http::error_response(503, std::string("injection failed: ") + e.what());
   }
   return to_response(r);
+}
+
+// With an Idempotency-Key: the first final answer (200 or 422: something
+// was decided) is kept and replayed; any other answer (400, 413, 503) is not,
+// so the request can be corrected or retried under the same key.
+http::Response inject(const AdminContext& ctx, const http::Request& req) {
+  const std::string* key = http::find_header(req, "Idempotency-Key");
+  if (key == nullptr) return run_injection(ctx, req);
+  if (ctx.idempotency == nullptr)
+    return http::error_response(501, "Idempotency-Key: not supported by this server");
+  if (auto bad = idempotency::IdempotencyCache::check_key(*key))
+    return http::error_response(400, *bad);
+  using Claim = idempotency::IdempotencyCache::Claim;
+  auto begun = ctx.idempotency->begin(*key, req.body);
+  switch (begun.claim) {
+    case Claim::Replay:
+      return http::text_response(begun.response.status, "application/json",
+                                 std::move(begun.response.body));
+    case Claim::Running:
+      return http::error_response(
+          409, "a request with this Idempotency-Key is still running; retry later");
+    case Claim::Mismatch:
+      return http::error_response(
+          422, "this Idempotency-Key was used for a different request body in the last 24 h");
+    case Claim::Run:
+      break;
+  }
+  http::Response r;
+  try {
+    r = run_injection(ctx, req);
+  } catch (...) {
+    ctx.idempotency->abandon(*key);
+    throw;
+  }
+  if (r.status == 200 || r.status == 422)
+    ctx.idempotency->finish(*key, {r.status, r.body});
+  else
+    ctx.idempotency->abandon(*key);
+  return r;
 }
 
 }  // namespace

@@ -27,9 +27,9 @@ Vars& Vars::operator=(Vars&&) noexcept = default;
 namespace {
 
 // JSON → mustache data; `depth` counts the lists and objects around `j`.
-std::optional<std::string> convert(const nlohmann::json& j, mustache::data& out, std::size_t depth,
-                                   const TemplateLimits& limits) {
-  using T = nlohmann::json::value_t;
+std::optional<std::string> convert(const nlohmann::ordered_json& j, mustache::data& out,
+                                   std::size_t depth, const TemplateLimits& limits) {
+  using T = nlohmann::ordered_json::value_t;
   switch (j.type()) {
     case T::string: {
       const auto& s = j.get_ref<const std::string&>();
@@ -182,7 +182,7 @@ std::string describe_position(const std::string& text, std::size_t offset) {
   return "line " + std::to_string(line) + ", column " + std::to_string(offset - line_start + 1);
 }
 
-std::variant<Vars, TemplateError> Vars::from_json(const nlohmann::json& json,
+std::variant<Vars, TemplateError> Vars::from_json(const nlohmann::ordered_json& json,
                                                   const std::string& field,
                                                   const TemplateLimits& limits) {
   Vars v;

@@ -68,7 +68,7 @@ struct TemplateError {
 class Vars {
  public:
   // `json` must be an object (or null: no vars). `field` names it in errors.
-  static std::variant<Vars, TemplateError> from_json(const nlohmann::json& json,
+  static std::variant<Vars, TemplateError> from_json(const nlohmann::ordered_json& json,
                                                      const std::string& field,
                                                      const TemplateLimits& limits);
   Vars();

@@ -228,7 +228,6 @@ def test_mixed_good_and_bad_recipients(tmp_path, started):
     assert status == 422 and body["accepted"] == 0 and len(body["results"]) == 2
 
 
-@pytest.mark.skip(reason="Idempotency-Key: not implemented yet")
 def test_idempotency_key_replays_the_first_result(tmp_path, started):
     gw = Gateway(tmp_path / "spool")
     started.append(gw)

@@ -12,7 +12,7 @@
 namespace mailgate::templating {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 TemplateBatch parse_ok(const TemplateSources& s, const TemplateLimits& limits = {}) {
   auto r = TemplateBatch::parse(s, limits);
