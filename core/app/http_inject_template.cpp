@@ -77,8 +77,11 @@ std::variant<std::shared_ptr<TemplatedInject>, http::Response> parse(const Admin
   auto parsed = templating::TemplateBatch::parse(sources, limits);
   if (auto* e = std::get_if<templating::TemplateError>(&parsed))
     return http::error_response(400, "template " + e->what());
-  auto vars =
-      templating::Vars::from_json(body.contains("vars") ? body["vars"] : ojson(), "vars", limits);
+  // By reference: a copy of a JSON value recurses once per nesting level
+  // (a deep one would overflow the HTTP thread's stack before the depth check).
+  static const ojson kNoVars;
+  const auto* request_vars = member(body, "vars");
+  auto vars = templating::Vars::from_json(request_vars ? *request_vars : kNoVars, "vars", limits);
   if (auto* e = std::get_if<templating::TemplateError>(&vars))
     return http::error_response(400, e->what());
 
@@ -92,8 +95,9 @@ std::variant<std::shared_ptr<TemplatedInject>, http::Response> parse(const Admin
     const auto* email = member(r, "email");
     if (email == nullptr || !email->is_string())
       return http::error_response(400, field + ".email (a string) is required");
-    auto rv = templating::Vars::from_json(r.contains("vars") ? r["vars"] : ojson(), field + ".vars",
-                                          limits);
+    const auto* rcpt_vars = member(r, "vars");
+    auto rv =
+        templating::Vars::from_json(rcpt_vars ? *rcpt_vars : kNoVars, field + ".vars", limits);
     if (auto* e = std::get_if<templating::TemplateError>(&rv))
       return http::error_response(400, e->what());
     batch.push_back({email->get<std::string>(), std::move(std::get<templating::Vars>(rv))});

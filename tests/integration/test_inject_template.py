@@ -251,8 +251,9 @@ def test_idempotency_key_replays_the_first_result(tmp_path, started):
     status, fixed = api.json("POST", "/api/v1/inject", body=req, headers=k2)
     assert status == 200 and fixed["accepted"] == 20
     assert received_http(api) == 40
-    # Kept across a restart (in the spool): the replay queues nothing new.
-    gw.stop()
+    # Kept across a crash (synced to the spool before the answer): the replay
+    # after kill -9 and a restart queues nothing new.
+    gw.kill9()
     started.remove(gw)
     gw = Gateway(tmp_path / "spool")
     started.append(gw)
@@ -272,3 +273,50 @@ def test_token_required(tmp_path, started):
     assert status == 401
     status, body = Api(gw, token="t0k").json("POST", "/api/v1/inject", body=req)
     assert status == 200 and body["accepted"] == 1
+
+
+def test_hostile_templates_and_vars(tmp_path, started):
+    gw = Gateway(tmp_path / "spool")
+    started.append(gw)
+    api = Api(gw)
+    # Nested lists that would explode: refused for that recipient, the others sent.
+    big = list(range(200))
+    status, body = api.json("POST", "/api/v1/inject", body={
+        "from": "a@example.org",
+        "text": "{{#l}}{{#l}}{{#l}}{{#l}}xxxxxxxxxx{{/l}}{{/l}}{{/l}}{{/l}}",
+        "recipients": [{"email": "boom@far.test", "vars": {"l": big}},
+                       {"email": "fine@far.test", "vars": {"l": [1]}}]})
+    assert status == 200 and body["accepted"] == 1, body
+    assert body["results"][0]["code"] == 550 and body["results"][0]["text"].startswith("5.6.0 text")
+    # Sections nested 80,000 deep (a stack overflow in a recursive renderer): 400.
+    status, body = api.json("POST", "/api/v1/inject", body={
+        "from": "a@example.org", "text": "{{#a}}" * 80000 + "{{/a}}" * 80000,
+        "recipients": [{"email": "x@far.test"}]})
+    assert status == 400 and "nested deeper" in body["error"]
+    # Vars nested 10,000 deep: 400, not a crash.
+    raw = ('{"from":"a@example.org","text":"x","recipients":[{"email":"x@far.test","vars":{"d":'
+           + "[" * 10000 + "]" * 10000 + "}}]}").encode()
+    status, body = api.json("POST", "/api/v1/inject", raw=raw)
+    assert status == 400 and "nested deeper" in body["error"]
+    # A var holding template syntax is text, never parsed (no partial recursion).
+    status, body = api.json("POST", "/api/v1/inject", body={
+        "from": "a@example.org", "subject": "{{s}}", "text": "{{s}}{{{s}}}",
+        "recipients": [{"email": "y@far.test", "vars": {"s": "{{>s}}{{#s}}"}}]})
+    assert status == 200 and body["accepted"] == 1
+    assert gw.proc.poll() is None
+    assert received_http(api) == 2
+
+
+def test_low_disk_refuses_every_recipient_temporarily(tmp_path, started):
+    # min_free_space above any real disk: MAIL-stage 452 4.3.1 for each message.
+    gw = Gateway(tmp_path / "spool", sets=["spool.min_free_space=1000000GB"])
+    started.append(gw)
+    api = Api(gw)
+    wait_for(lambda: api.json("GET", "/readyz")[1].get("ready") is False, 20,
+             what="the gateway to see the low disk")
+    status, body = api.json("POST", "/api/v1/inject", body={
+        "from": "a@example.org", "text": "x",
+        "recipients": [{"email": "a@far.test"}, {"email": "b@far.test"}]})
+    assert status == 503 and body["accepted"] == 0
+    assert all(r["code"] == 452 and r["text"].startswith("4.3.1") for r in body["results"])
+    assert received_http(api) == 0
