@@ -9,6 +9,7 @@
 #include "mime/mime.hpp"
 #include "net/worker_pool.hpp"
 #include "settings/gateway_config.hpp"
+#include "submit/submitter.hpp"
 
 namespace mailgate::app {
 
@@ -53,13 +54,19 @@ std::variant<std::string, smtp::Reply> build_for(const TemplatedInject& job,
 asio::awaitable<RecipientOutcome> inject_one(const InjectWorker& w, const TemplatedInject& job,
                                              const BatchRecipient& rcpt) {
   RecipientOutcome out;
+  // Refused here, before any transaction: the delivery log and the webhooks
+  // still get the `rejection` record run_inject writes for its refusals.
+  auto refuse = [&](smtp::Reply reply) {
+    w.submitter->log_rejection(w.submitter->next_id(), job.from, rcpt.email, reply);
+    out.reply = std::move(reply);
+  };
   if (rcpt.email.empty() || rcpt.email.find_first_of("\r\n<>") != std::string::npos) {
-    out.reply = {553, "5.1.3", "bad recipient address syntax"};
+    refuse({553, "5.1.3", "bad recipient address syntax"});
     co_return out;
   }
   auto built = build_for(job, rcpt);
   if (auto* refusal = std::get_if<smtp::Reply>(&built)) {
-    out.reply = std::move(*refusal);
+    refuse(std::move(*refusal));
     co_return out;
   }
   auto request = std::make_shared<InjectRequest>();

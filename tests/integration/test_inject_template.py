@@ -16,6 +16,7 @@ import pytest
 
 from conftest import Gateway, spool_dump, wait_for
 from peers import Dnsmasq, Sink, free_port
+from test_delivery import log_events
 from test_http_api import Api as BaseApi, parse_metrics
 
 
@@ -218,6 +219,13 @@ def test_mixed_good_and_bad_recipients(tmp_path, started):
     assert r[2]["code"] == 553 and r[3]["code"] == 553
     assert r[2]["text"].startswith("5.1.3") and r[3]["text"].startswith("5.1.3")
     assert r[4]["code"] == 550 and r[4]["text"].startswith("5.6.0")
+    # Every refusal is a `rejection` record, once (written by the logger thread).
+    refused = ["refused@in.test", "not an address", "bad<x>@in.test", "inj@in.test"]
+
+    def rejections():
+        return sorted(e["recipient"] for e in log_events(gw) if e["event"] == "rejection")
+    wait_for(lambda: len(rejections()) >= 4, 20, what="four rejection records")
+    assert rejections() == sorted(refused)
     wait_for(lambda: sink.handler.count() == 2, 30, what="two deliveries")
     subjects = sorted(str(parts_of(m["data"])[0]["Subject"]) for m in sink.handler.messages)
     assert subjects == ["one", "two"]
