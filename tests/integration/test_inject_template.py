@@ -7,43 +7,13 @@ refusals (bad address, policy, header injection) beside accepted ones;
 Idempotency-Key replays; the token is required as for any inject."""
 import email
 import email.policy
-import json
 import re
-import urllib.error
-import urllib.request
-
-import pytest
 
 from conftest import Gateway, spool_dump, wait_for
 from peers import Dnsmasq, Sink, free_port
 from test_delivery import log_events
-from test_http_api import Api as BaseApi, parse_metrics
-
-
-class Api(BaseApi):
-    """test_http_api's client with a timeout per call (a 10,000-recipient
-    request takes longer than its 20 s on a loaded machine)."""
-
-    def call(self, method, path, body=None, raw=None, headers=None, timeout=60):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-
-
-@pytest.fixture
-def started(tmp_path):
-    procs = []
-    yield procs
-    for p in reversed(procs):
-        p.stop()
+# `started`: the fixture that stops what a test started, by PID.
+from test_http_api import Api, parse_metrics, started  # noqa: F401
 
 
 def received_http(api):
