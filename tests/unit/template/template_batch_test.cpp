@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <thread>
+#include <vector>
+
 #include "template/tag_scan.hpp"
 #include "template/template_batch.hpp"
 
@@ -270,6 +273,31 @@ TEST(TemplateBatch, EmptyTemplatesRenderEmpty) {
   EXPECT_EQ(r.subject, "");
   EXPECT_EQ(r.text, "");
   EXPECT_EQ(r.html, "");
+}
+
+TEST(TemplateBatch, RendersConcurrentlyFromOneParse) {
+  // The batch runner renders one parsed batch on every worker at once
+  // (render() is const; the TSan build checks that it only reads).
+  TemplateSources s;
+  s.subject = "{{n}}";
+  s.html = "{{#items}}<i>{{.}}</i>{{/items}} {{n}}";
+  const auto b = parse_ok(s);
+  const auto request = vars({{"items", {"a", "<b>"}}});
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const auto n = std::to_string(t * 1000 + i);
+        auto r = b.render(request, vars({{"n", n}}));
+        const auto* parts = std::get_if<RenderedParts>(&r);
+        if (!parts || parts->subject != n || parts->html != "<i>a</i><i>&lt;b&gt;</i> " + n)
+          ++bad[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad, std::vector<int>(4, 0));
 }
 
 TEST(TagScan, MirrorsTheParser) {
