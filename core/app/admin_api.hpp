@@ -53,6 +53,9 @@ class ReloadingContext;
 namespace mailgate::webhooks {
 class Webhooks;
 }
+namespace mailgate::idempotency {
+class IdempotencyCache;
+}
 
 namespace mailgate::app {
 
@@ -70,6 +73,8 @@ struct AdminContext {
   net::WorkerPool* workers = nullptr;          // HTTP inject runs its transaction on one
   std::vector<submit::Submitter*> submitters;  // per worker (their counters: relaxed loads)
   tls::ReloadingContext* http_tls = nullptr;   // the HTTPS certificate (null: plain HTTP)
+  // POST /api/v1/inject's Idempotency-Key answers (null: the header is refused).
+  idempotency::IdempotencyCache* idempotency = nullptr;
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};

@@ -18,6 +18,7 @@
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
 #include "httpclient/http_client.hpp"
+#include "idempotency/idempotency_cache.hpp"
 #include "net/endpoint.hpp"
 #include "net/worker_pool.hpp"
 #include "policy/runtime.hpp"
@@ -66,6 +67,7 @@ struct Gateway::Parts {
   std::vector<submit::Submitter*> submitter_ptrs;
   AdminContext admin;
   std::shared_ptr<tls::ReloadingContext> http_tls;  // HTTPS (http.tls): reloaded with SMTP's
+  std::unique_ptr<idempotency::IdempotencyCache> idempotency_cache;  // inject's Idempotency-Key
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
@@ -257,6 +259,8 @@ std::string Gateway::Parts::start_http() {
   for (auto& r : resolvers) admin.resolvers.push_back(r.get());
   admin.workers = workers.get();
   admin.submitters = submitter_ptrs;
+  idempotency_cache = std::make_unique<idempotency::IdempotencyCache>(store.get(), writer.get());
+  admin.idempotency = idempotency_cache.get();
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
   http_opts.token = cfg.http.token;

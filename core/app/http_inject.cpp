@@ -14,8 +14,11 @@
 #include <variant>
 
 #include "app/admin_api.hpp"
+#include "app/http_inject_template.hpp"
+#include "app/inject_batch.hpp"
 #include "app/inject_transaction.hpp"
 #include "http/http_server.hpp"
+#include "idempotency/idempotency_cache.hpp"
 #include "mime/mime.hpp"
 #include "net/worker_pool.hpp"
 #include "settings/gateway_config.hpp"
@@ -26,10 +29,6 @@ namespace mailgate::app {
 namespace {
 
 using nlohmann::json;
-
-std::string reply_text(const smtp::Reply& r) {
-  return r.enhanced.empty() ? r.text : r.enhanced + " " + r.text;
-}
 
 // "a\nb" and "a\r\nb" → "a\r\nb\r\n": RFC 5322 line ends, a final one added.
 std::string canonical_lines(const std::string& s) {
@@ -49,11 +48,8 @@ std::string canonical_lines(const std::string& s) {
 
 // The request body as an InjectRequest, or the 400 that refuses it.
 std::variant<InjectRequest, http::Response> parse_request(const AdminContext& ctx,
-                                                          const http::Request& req) {
-  // ordered_json: extra headers keep the order the client gave them in.
-  const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object())
-    return http::error_response(400, "the body must be a JSON object");
+                                                          const http::Request& req,
+                                                          const nlohmann::ordered_json& body) {
   if (!body.contains("from") || !body["from"].is_string())
     return http::error_response(400, "\"from\" (the envelope sender, a string) is required");
   if (!body.contains("to") || !body["to"].is_array() || body["to"].empty())
@@ -149,20 +145,19 @@ http::Response to_response(const InjectResult& r) {
       200, {{"id", r.id}, {"accepted", r.accepted}, {"rejected", std::move(rejected)}});
 }
 
-http::Response inject(const AdminContext& ctx, const http::Request& req) {
-  auto parsed = parse_request(ctx, req);
+http::Response run_injection(const AdminContext& ctx, const http::Request& req) {
+  // ordered_json: extra headers keep the order the client gave them in.
+  const auto body = nlohmann::ordered_json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    return http::error_response(400, "the body must be a JSON object");
+  if (body.contains("recipients")) return inject_templated(ctx, req, body);
+  auto parsed = parse_request(ctx, req, body);
   if (auto* refused = std::get_if<http::Response>(&parsed)) return std::move(*refused);
   auto request = std::make_shared<InjectRequest>(std::move(std::get<InjectRequest>(parsed)));
   // Any worker will do: round robin spreads injects like the kernel spreads connections.
   static std::atomic<unsigned> next{0};
   const unsigned w = next.fetch_add(1, std::memory_order_relaxed) % ctx.workers->size();
-  InjectWorker worker;
-  worker.index = w;
-  worker.config = ctx.config;
-  worker.policy = ctx.policy;
-  worker.submitter = ctx.submitters[w];
-  worker.writer = ctx.writer;
-  worker.store = ctx.store;
+  const InjectWorker worker = inject_worker(ctx, w);
   auto done = std::make_shared<std::promise<InjectResult>>();
   auto future = done->get_future();
   asio::co_spawn(
@@ -185,6 +180,45 @@ http::Response inject(const AdminContext& ctx, const http::Request& req) {
     return http::error_response(503, std::string("injection failed: ") + e.what());
   }
   return to_response(r);
+}
+
+// With an Idempotency-Key: the first final answer (200 or 422: something
+// was decided) is kept and replayed; any other answer (400, 413, 503) is not,
+// so the request can be corrected or retried under the same key.
+http::Response inject(const AdminContext& ctx, const http::Request& req) {
+  const std::string* key = http::find_header(req, "Idempotency-Key");
+  if (key == nullptr) return run_injection(ctx, req);
+  if (ctx.idempotency == nullptr)
+    return http::error_response(501, "Idempotency-Key: not supported by this server");
+  if (auto bad = idempotency::IdempotencyCache::check_key(*key))
+    return http::error_response(400, *bad);
+  using Claim = idempotency::IdempotencyCache::Claim;
+  auto begun = ctx.idempotency->begin(*key, req.body);
+  switch (begun.claim) {
+    case Claim::Replay:
+      return http::text_response(begun.response.status, "application/json",
+                                 std::move(begun.response.body));
+    case Claim::Running:
+      return http::error_response(
+          409, "a request with this Idempotency-Key is still running; retry later");
+    case Claim::Mismatch:
+      return http::error_response(
+          422, "this Idempotency-Key was used for a different request body in the last 24 h");
+    case Claim::Run:
+      break;
+  }
+  http::Response r;
+  try {
+    r = run_injection(ctx, req);
+  } catch (...) {
+    ctx.idempotency->abandon(*key);
+    throw;
+  }
+  if (r.status == 200 || r.status == 422)
+    ctx.idempotency->finish(*key, {r.status, r.body});
+  else
+    ctx.idempotency->abandon(*key);
+  return r;
 }
 
 }  // namespace

@@ -73,6 +73,11 @@ const config::Section<HttpConfig>& http_section() {
                          "bearer token required by every `/api/v1/…` route; unset: no "
                          "authentication (whoever reaches the port may inject and bounce mail)"),
           tls_field(),
+          config::integer("inject_max_recipients", &C::inject_max_recipients,
+                          "most recipients in one templated `POST /api/v1/inject` (the request "
+                          "is refused with `400` beyond; see \"Templated batch injection\"); "
+                          "the 32 MiB body limit applies too",
+                          1, 1'000'000),
       },
       require_token_off_loopback};
   return s;

@@ -4,6 +4,7 @@
 // one when http.tls = true), empty for plain HTTP.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "config/section.hpp"
@@ -18,6 +19,8 @@ struct HttpConfig {
   // own { cert, key }); none (the default): plain HTTP.
   tls::TlsConfig tls;
   bool tls_from_global = false;  // http.tls = true (core/settings copies the global tls{})
+  // Templated POST /api/v1/inject: most recipients in one request (400 beyond).
+  std::uint32_t inject_max_recipients = 10'000;
 };
 
 const config::Section<HttpConfig>& http_section();

@@ -81,6 +81,8 @@ const char* status_text(int status) {
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 409:
+      return "Conflict";
     case 413:
       return "Payload Too Large";
     case 422:
@@ -170,6 +172,8 @@ int on_request(mg_connection* conn, void* cbdata) {
   req.path = ri->local_uri_raw ? ri->local_uri_raw : (ri->local_uri ? ri->local_uri : "");
   req.query = parse_query(ri->query_string);
   req.remote_ip = ri->remote_addr;
+  for (int i = 0; i < ri->num_headers; ++i)
+    req.headers.emplace_back(ri->http_headers[i].name, ri->http_headers[i].value);
   const char* auth = mg_get_header(conn, "Authorization");
   // Route and token first: nothing of the body is read for a refused request.
   Response r;
@@ -242,6 +246,12 @@ std::string url_decode(std::string_view s) {
     }
   }
   return out;
+}
+
+const std::string* find_header(const Request& req, std::string_view name) {
+  for (const auto& [n, v] : req.headers)
+    if (text::iequals(n, name)) return &v;
+  return nullptr;
 }
 
 HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)) {}

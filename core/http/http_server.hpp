@@ -26,6 +26,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -45,7 +47,12 @@ struct Request {
   std::string remote_ip;
   // For prefix routes: the rest of the path after the prefix.
   std::string tail;
+  // The header fields as sent (name, value), e.g. Idempotency-Key.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
+
+// The value of the first header field named `name` (case-insensitive), or null.
+const std::string* find_header(const Request& req, std::string_view name);
 
 struct Response {
   int status = 200;

@@ -30,7 +30,7 @@ class Api:
         self.base = f"http://127.0.0.1:{http_port(gw)}"
         self.token = token
 
-    def call(self, method, path, body=None, raw=None, headers=None):
+    def call(self, method, path, body=None, raw=None, headers=None, timeout=20):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if self.token:
@@ -38,7 +38,7 @@ class Api:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=20) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
