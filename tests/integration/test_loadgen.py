@@ -54,7 +54,9 @@ def test_sends_numbered_messages_with_their_recipients_and_sizes(sink):
     assert rc == 0, r
     assert (r["accepted"], r["failed"], r["errors"]) == (60, 0, {})
     assert r["mail"]["count"] == 60 and r["end_of_data"]["count"] == 60
-    assert r["sessions"] == 6  # 10 messages per session
+    # 10 messages per session; which session claims the next message is a race,
+    # so up to two sessions (of the three) may end with fewer.
+    assert 6 <= r["sessions"] <= 8
     assert 0 < r["end_of_data"]["p50_us"] <= r["end_of_data"]["p99_us"] <= r["end_of_data"]["max_us"]
     wait_for(lambda: s.handler.count() == 60, what="60 messages at the sink")
     numbers = set()
@@ -122,7 +124,7 @@ def test_starttls_and_auth_against_mailgate(tmp_path):
         rc, r = run(gw.port, "-c", "2", "-m", "6", "-d", "3", "--starttls",
                     "--auth", f"alice:{PASSWORD}")
         assert rc == 0, r
-        assert r["accepted"] == 6 and r["sessions"] == 2
+        assert r["accepted"] == 6 and 2 <= r["sessions"] <= 3  # 3 per session
         rc, r = run(gw.port, "-c", "1", "-m", "1", "--starttls", "--auth", "alice:wrong")
         assert rc == 1 and r["accepted"] == 0
         assert list(r["errors"]) == ["AUTH 535 5.7.8"], r["errors"]
