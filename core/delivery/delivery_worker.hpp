@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "feedback/verp.hpp"
 #include "delivery/classify.hpp"
 #include "delivery/dane.hpp"
 #include "delivery/delivery_engine.hpp"
@@ -92,6 +93,7 @@ struct DeliveryEngine::Worker {
   std::unique_ptr<queue::QueueShard> shard;
   spool::IdGenerator ids;  // DSN message ids
   smtp::BounceClassifier classifier;
+  feedback::Verp verp;  // delivery.verp (off when unset)
   // Metrics (this worker writes them; scrapes sum every worker's).
   const metrics::DestinationLabels* labels = nullptr;
   std::shared_ptr<asio::ssl::context> tls_context;  // the engine's, for every connection

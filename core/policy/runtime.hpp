@@ -148,8 +148,11 @@ struct SmarthostAuth {
 };
 
 struct RouteDecision {
-  enum class Kind { Mx, Smarthost, Discard };
+  enum class Kind { Mx, Smarthost, Discard, Consume };
   Kind kind = Kind::Mx;
+  // Consume: parse the message as inbound feedback instead of relaying it.
+  enum class Consume { Bounce, Complaint };
+  Consume consume = Consume::Bounce;
   // The domain, or "[host]:port" for a smarthost, "user@[host]:port" for a
   // smarthost with `auth`.
   std::string destination;
