@@ -179,8 +179,8 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
       if (mode != smtp::TlsMode::Dane) count_dane(dane.result);
     }
     out.client = std::make_unique<SmtpClient>(ctx.get_executor(), settings.ehlo_name,
-                                              client_timeouts(deps.config->delivery.timeouts),
-                                              mode, tls_context);
+                                              client_timeouts(deps.config->delivery.timeouts), mode,
+                                              tls_context);
     if (mode == smtp::TlsMode::Dane) out.client->set_dane(std::move(dane.records));
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));

@@ -32,7 +32,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "feedback/verp.hpp"
 #include "delivery/classify.hpp"
 #include "delivery/dane.hpp"
 #include "delivery/delivery_engine.hpp"
@@ -41,6 +40,7 @@
 #include "delivery/smtp_client.hpp"
 #include "delivery/tls_report.hpp"
 #include "dns/resolver.hpp"
+#include "feedback/verp.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "mtasts/mtasts.hpp"

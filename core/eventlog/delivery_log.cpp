@@ -21,11 +21,10 @@ namespace {
 // worker queues' backstop cap counts this, the logger counts serialized lines.
 std::uint64_t record_bytes(const LogRecord& r) {
   std::uint64_t n = sizeof(LogRecord) + r.id.size() + r.sender.size() + r.recipient.size() +
-                  r.report_id.size() + r.feedback_type.size() + r.original_message_id.size() +
-                  r.reporter.size() +
-                    r.destination.size() + r.mx.size() + r.enhanced.size() + r.text.size() +
-                    r.bounce_class.size() + r.tls_version.size() + r.tls_cipher.size() +
-                    r.tls_error.size() + r.auth_user.size();
+                    r.report_id.size() + r.feedback_type.size() + r.original_message_id.size() +
+                    r.reporter.size() + r.destination.size() + r.mx.size() + r.enhanced.size() +
+                    r.text.size() + r.bounce_class.size() + r.tls_version.size() +
+                    r.tls_cipher.size() + r.tls_error.size() + r.auth_user.size();
   for (const auto& [k, v] : r.meta) n += k.size() + v.size() + 2 * sizeof(std::string);
   return n;
 }

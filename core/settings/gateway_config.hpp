@@ -50,7 +50,7 @@ struct GatewayConfig {
   delivery::DeliveryConfig delivery;
   policy::PolicyConfig policy;
   metrics::MetricsConfig metrics;
-  feedback::FeedbackConfig feedback;  // inbound bounces and complaints
+  feedback::FeedbackConfig feedback;              // inbound bounces and complaints
   webhooks::WebhooksConfig webhooks;              // `webhooks` + one target per mailgate.webhook{}
   std::vector<server::ListenerConfig> listeners;  // at least one
   std::string config_dir;  // directory of the config file (set by the loader)

@@ -65,7 +65,7 @@ rocksdb::ColumnFamilyOptions family_options(int i, const std::shared_ptr<rocksdb
       cf.write_buffer_size = 4 << 20;
       break;
   }
-  if (i == 5) cf.write_buffer_size = 8 << 20;  // webhook: small rows, written and deleted soon
+  if (i == 5) cf.write_buffer_size = 8 << 20;    // webhook: small rows, written and deleted soon
   if ((i >= 1 && i <= 3) || i == 5 || i == 7) {  // sent: swept in key (= time) order
     // Queue families: time-ordered keys, every one deleted eventually. Compact
     // a file when 64 of any 128 consecutive entries are deletions.

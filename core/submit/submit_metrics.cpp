@@ -15,16 +15,19 @@ constexpr metrics::Family kDkim{"mailgate_dkim_signatures_total",
                                 "(message tempfailed), sent_unsigned (on_error = send_unsigned)",
                                 {"result"}};
 constexpr metrics::Family kFeedback{
-    "mailgate_feedback_reports_total", metrics::Type::Counter,
+    "mailgate_feedback_reports_total",
+    metrics::Type::Counter,
     "inbound feedback events (async_bounce, complaint records) by kind and whether they matched "
     "a message this gateway sent",
     {"kind", "matched"}};
 constexpr metrics::Family kFeedbackUnparsed{
-    "mailgate_feedback_unparsed_total", metrics::Type::Counter,
+    "mailgate_feedback_unparsed_total",
+    metrics::Type::Counter,
     "consumed reports that were not used: unreadable, no failed recipient, or too large",
     {"kind"}};
 constexpr metrics::Family kFeedbackTenant{
-    "mailgate_feedback_tenant_reports_total", metrics::Type::Counter,
+    "mailgate_feedback_tenant_reports_total",
+    metrics::Type::Counter,
     "matched inbound feedback events by the tenant of the original message (msg meta `tenant`; "
     "at most 256 tenants per worker, then \"other\")",
     {"kind", "tenant"}};

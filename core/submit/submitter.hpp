@@ -18,15 +18,15 @@
 //   a `discard` record. A restart resubmits what is still pending.
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
-#include <array>
 #include <atomic>
-#include <mutex>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -134,9 +134,9 @@ class Submitter {
     spool::SpoolWriter* writer = nullptr;
     spool::SpoolReader* reader = nullptr;
     const spool::Store* store = nullptr;
-    eventlog::DeliveryLog* log = nullptr;     // may be null
-    webhooks::Webhooks* webhooks = nullptr;   // may be null
-    policy::PolicyRuntime* policy = nullptr;  // for generated messages (may be null)
+    eventlog::DeliveryLog* log = nullptr;             // may be null
+    webhooks::Webhooks* webhooks = nullptr;           // may be null
+    policy::PolicyRuntime* policy = nullptr;          // for generated messages (may be null)
     policy::SuppressionStore* suppression = nullptr;  // inbound complaints add to it (may be null)
     const metrics::DestinationLabels* labels = nullptr;
     // Hands a committed message to the queue (any worker may own its destinations).
