@@ -96,11 +96,10 @@ asio::awaitable<void> Submitter::consume_feedback(Submission& s,
     const std::string_view rcpt = s.recipients[c.index].address;
     const std::string_view message = *content;
     std::error_code ec;
-    co_await deps_.reader->async_job(
-        [&](const spool::Store& store) {
-          r.analysis = feedback::analyze({store, verp, classifier}, kind, rcpt, message);
-        },
-        asio::redirect_error(asio::use_awaitable, ec));
+    spool::SpoolReader::Job job = [&](const spool::Store& store) {
+      r.analysis = feedback::analyze({store, verp, classifier}, kind, rcpt, message);
+    };
+    co_await deps_.reader->async_job(std::move(job), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) r.analysis.unparsed = "spool reader stopped";
     results.push_back(std::move(r));
   }
@@ -168,8 +167,14 @@ asio::awaitable<void> Submitter::consume_feedback(Submission& s,
         msg.recipients = e.original->recipients;
         msg.headers = &headers;
         msg.meta = &meta;
-        co_await policy->bounced(msg, policy::make_address_info(e.recipient),
-                                 policy::ReplyInfo{e.code, e.status, e.text, e.bounce_class});
+        // Named, not temporaries in the co_await (g++ 12 mishandles those).
+        const auto rcpt = policy::make_address_info(e.recipient);
+        policy::ReplyInfo reply;
+        reply.code = e.code;
+        reply.enhanced = e.status;
+        reply.text = e.text;
+        reply.bounce_class = e.bounce_class;
+        co_await policy->bounced(msg, rcpt, reply);
       } else if (!matched && suppress && deps_.suppression && e.bounce_class == "bad-mailbox") {
         deps_.suppression->add(e.recipient,
                                fmt::format("async bounce {} {} {}", e.code, e.status, e.text));
