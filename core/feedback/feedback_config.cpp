@@ -13,12 +13,13 @@ const config::Section<FeedbackConfig>& feedback_section() {
                        "campaign, Message-ID) keeps a message after its reception, so that late "
                        "bounces and complaints still match it"),
       config::boolean("suppress_unmatched", &C::suppress_unmatched,
-                      "complaints that match no message sent by this gateway also add the "
-                      "reported address to the suppression list (off: a forged report cannot "
-                      "suppress an address)"),
+                      "reports that match no message sent by this gateway also suppress: an "
+                      "unmatched complaint its reported address, an unmatched bounce its address "
+                      "when classed `bad-mailbox` (off: a forged report cannot suppress anything)"),
       config::size("max_size", &C::max_size,
-                   "bytes of a consumed bounce or complaint that are parsed (the report parts "
-                   "come first); the rest, usually the returned message, is ignored",
+                   "a consumed bounce or complaint larger than this (or than "
+                   "`spool.body_buffer`: reports are parsed in memory) is accepted with `250` "
+                   "but not parsed, and counted in `mailgate_feedback_unparsed_total`",
                    4096),
   }};
   return s;
