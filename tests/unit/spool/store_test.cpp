@@ -55,6 +55,7 @@ TEST(Store, SpoolWithoutQuarantineFamilyOpens) {
   ASSERT_TRUE(store) << err;
   EXPECT_EQ(store->quarantine()->GetName(), "quarantine");
   EXPECT_EQ(store->webhook()->GetName(), "webhook");
+  EXPECT_EQ(store->sent()->GetName(), "sent");  // the sent-message index, added at open
 }
 
 TEST(Store, DataSurvivesReopenIncludingBlobs) {
