@@ -280,3 +280,28 @@ def test_consumed_domain_outside_relay_domains_is_refused(env):
         send(gw, "", ["b+00@bounces.example.com"], "Subject: x\r\n\r\nx\r\n")
     code, text = e.value.recipients["b+00@bounces.example.com"]
     assert code == 550 and b"5.7.1" in text
+
+
+@pytest.mark.parametrize("delivery,error", [
+    ('verp = "b+{id}@bounces.example.com", verp_secret = "0123456789abcdef"',
+     "delivery.verp: must contain {id} and {rcpt_hash} exactly once each"),
+    ('verp = "b+{id}.{rcpt_hash}@{id}.example.com", verp_secret = "0123456789abcdef"',
+     "delivery.verp: must contain {id} and {rcpt_hash} exactly once each"),
+    ('verp = "b+{id}.{rcpt_hash}.{x}@bounces.example.com", verp_secret = "0123456789abcdef"',
+     "unknown placeholder {x}"),
+    ('verp = "b+{id}.{rcpt_hash}@bounces.example.com"',
+     "delivery.verp_secret: required with verp"),
+    ('verp = "b+{id}.{rcpt_hash}@bounces.example.com", verp_secret = "short"',
+     "delivery.verp_secret: required with verp, at least 16 characters"),
+])
+def test_check_config_refuses_bad_verp_settings_without_showing_the_secret(tmp_path, delivery,
+                                                                          error):
+    import subprocess
+    from conftest import BIN
+    p = tmp_path / "mailgate.lua"
+    p.write_text('mailgate.configure { spool = { path = "%s" }, delivery = { %s } }\n'
+                 'mailgate.listen { address = "127.0.0.1:2525" }\n' % (tmp_path / "s", delivery))
+    r = subprocess.run([BIN, "check-config", "--config", str(p)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0 and error in r.stderr, r.stderr
+    assert "0123456789abcdef" not in r.stderr + r.stdout
