@@ -305,3 +305,52 @@ def test_check_config_refuses_bad_verp_settings_without_showing_the_secret(tmp_p
                        timeout=60)
     assert r.returncode != 0 and error in r.stderr, r.stderr
     assert "0123456789abcdef" not in r.stderr + r.stdout
+
+
+def test_index_entries_are_swept_after_retention(env):
+    gw = env.gateway(webhook=False, extra='feedback = { retention = "2s" },')
+    original_id, _ = send_original(env, gw, "old@example.net", "<m8@example.org>")
+    report = postfix_dsn("bounces@bounces.example.com", "old@example.net", "<m8@example.org>")
+    sent = []
+
+    def swept():
+        send(gw, "", ["bounces@bounces.example.com"], report)
+        sent.append(1)
+        recs = wait_for(lambda: (lambda r: r if len(r) == len(sent) else None)(
+            log_records(gw, "async_bounce")), what="the report's record")
+        return recs[-1]["id"] is None
+
+    wait_for(swept, timeout=30, interval=0.3, what="the index entry to be swept")
+    ids = [r["id"] for r in log_records(gw, "async_bounce")]
+    assert set(ids) <= {original_id, None}
+
+
+def test_report_killed_after_250_still_reaches_the_webhook(env, tmp_path):
+    # The events' webhook rows are synced before the 250: kill -9 right after
+    # it loses none.
+    env.receiver.set(status=500)  # the target is down: events stay queued
+    gw = env.gateway()
+    original_id, _ = send_original(env, gw, "kill@example.net", "<m9@example.org>")
+    send(gw, "", ["fbl@fbl.example.com"], arf("fbl@fbl.example.com", "kill@example.net",
+                                              "<m9@example.org>"))
+    gw.kill9()
+    env.receiver.set(status=200)
+    gw2 = env.gateway(spool=tmp_path / "spool")
+    ev = wait_for(lambda: [e for e in env.receiver.events() if e["event"] == "complaint"],
+                  what="the complaint at the webhook after the restart")[0]
+    assert ev["id"] == original_id and ev["recipient"] == "kill@example.net"
+
+
+def test_hostile_reports_are_answered_and_bounded(env):
+    gw = env.gateway(webhook=False, extra='feedback = { max_size = "64KB" },')
+    nested = "".join('Content-Type: multipart/report; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+                     for i in range(2000))
+    send(gw, "", ["bounces@bounces.example.com"], "Subject: nest\r\n" + nested)
+    # A well-formed DSN over feedback.max_size: accepted, not parsed.
+    big = (postfix_dsn("bounces@bounces.example.com", "x@example.net", "<x@x>") +
+           ("x" * 900 + "\r\n") * 100)
+    send(gw, "", ["bounces@bounces.example.com"], big)
+    wait_for(lambda: metric(metrics(gw), "mailgate_feedback_unparsed_total", 'kind="bounce"') == 2,
+             what="two unparsed bounces")
+    assert log_records(gw, "async_bounce") == [] and env.recorder.messages == []
+    assert gw.proc.poll() is None
