@@ -354,3 +354,36 @@ def test_hostile_reports_are_answered_and_bounded(env):
              what="two unparsed bounces")
     assert log_records(gw, "async_bounce") == [] and env.recorder.messages == []
     assert gw.proc.poll() is None
+
+
+@pytest.mark.skipif(not __import__("postfix_peer").available(),
+                    reason="a private Postfix needs root and the postfix package")
+def test_real_postfix_bounce_comes_back_and_matches(tmp_path):
+    # mailgate → Postfix (accepts) → sink (550 5.1.1 at RCPT) → Postfix's
+    # bounce(8) DSN to the VERP return path → mailgate consumes it.
+    from postfix_peer import Postfix
+    started = []
+    try:
+        sink_port, mg_port = free_port(), free_port()
+        recorder = Recorder(rcpt_reply={"gone@dest.test": "550 5.1.1 <gone@dest.test>: no such user"})
+        started.append(Sink("127.0.0.1", sink_port, recorder))
+        pf = Postfix({"dest.test": f"[127.0.0.1]:{sink_port}",
+                      "bounces.example.com": f"[127.0.0.1]:{mg_port}"}, ["dest.test"])
+        started.append(pf)
+        config = write_config(tmp_path, pf.port)
+        gw = Gateway(tmp_path / "spool", config=config,
+                     sets=[f"listen.address=127.0.0.1:{mg_port}"])
+        started.append(gw)
+        body = ("From: sender@example.org\r\nTo: gone@dest.test\r\nSubject: hi\r\n"
+                "Message-ID: <pf1@example.org>\r\n\r\nhello\r\n")
+        send(gw, "sender@example.org", ["gone@dest.test"], body)
+        sent = wait_for(lambda: log_records(gw, "delivery"), what="delivery to Postfix")[0]
+        rec = wait_for(lambda: log_records(gw, "async_bounce"), timeout=60,
+                       what="Postfix's bounce consumed:\n" + pf.log())[0]
+        assert rec["id"] == sent["id"] and rec["recipient"] == "gone@dest.test"
+        assert rec["enhanced"] == "5.1.1" and rec["bounce_class"] == "bad-mailbox"
+        assert "mx.postfix.test" in rec["reporter"]
+        assert "gone@dest.test" in suppression(gw)
+    finally:
+        for s in reversed(started):
+            s.stop()
