@@ -1,9 +1,9 @@
 """Report samples for the feedback tests (test_feedback.py, and the unit tests
 read the same shapes). postfix_dsn() follows the layout of Postfix 3.7's
 bounce(8) non-delivery notice (multipart/report with a text part, a
-message/delivery-status part and text/rfc822-headers); it is written here
-rather than captured from a private Postfix instance (see the README's
-"Inbound bounces and complaints" for why). arf() follows RFC 5965 §3."""
+message/delivery-status part and text/rfc822-headers), written from its
+format (test_real_postfix_bounce_comes_back_and_matches gets the real thing
+from a private Postfix). arf() follows RFC 5965 §3."""
 
 
 def postfix_dsn(to, failed_rcpt, message_id, status="5.1.1",
