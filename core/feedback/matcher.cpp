@@ -2,6 +2,7 @@
 #include "feedback/matcher.hpp"
 
 #include "feedback/reports.hpp"
+#include "feedback/sent_entry.hpp"
 #include "spool/store.hpp"
 #include "text/ascii.hpp"
 
@@ -15,16 +16,7 @@ std::optional<spool::SentRecord> lookup(const spool::Store& store, const spool::
   if (auto r = spool::read_sent(store, id)) return r;
   spool::Envelope env;
   if (!store.read_envelope(id, env)) return std::nullopt;
-  spool::SentRecord r;
-  r.id = id;
-  r.sender = env.sender;
-  for (const auto& rc : env.recipients) r.recipients.push_back(rc.address);
-  r.received_ms = env.received_ms;
-  for (const auto& [k, v] : env.meta) {
-    if (k == "tenant") r.tenant = v;
-    if (k == "campaign") r.campaign = v;
-  }
-  return r;
+  return sent_entry(id, env, {});  // no body read: VERP is what matches a queued message
 }
 
 const std::string* recipient_of(const spool::SentRecord& r, std::string_view address) {
