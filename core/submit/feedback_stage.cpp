@@ -72,7 +72,7 @@ asio::awaitable<void> Submitter::consume_feedback(Submission& s,
   const auto& cfg = *deps_.config;
   const auto content = s.body->content();
   const auto report_id = s.id.hex();
-  if (!content || content->size() > cfg.feedback.max_size) {
+  if (!content || content->size() > cfg.feedback.max_size || !deps_.reader) {
     for (const auto& c : consumed) {
       stats_.feedback_unparsed[c.complaint ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
       spdlog::info("feedback report {} to <{}> ignored: larger than feedback.max_size ({} bytes)",
