@@ -16,6 +16,7 @@
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
+#include "feedback/sent_sweeper.hpp"
 #include "http/http_server.hpp"
 #include "httpclient/http_client.hpp"
 #include "idempotency/idempotency_cache.hpp"
@@ -55,6 +56,7 @@ struct Gateway::Parts {
   bool threads_running = false;
   ratelimit::SharedLimiter limiter;
   std::unique_ptr<suppression::SuppressionList> suppressions;
+  std::unique_ptr<feedback::SentSweeper> sent_sweeper;  // feedback.retention
   // One per worker, used only there: the hooks' lookups and delivery's share
   // its cache (recipient_check's MX answer serves the delivery attempt).
   std::vector<std::unique_ptr<dns::Resolver>> resolvers;
@@ -157,6 +159,8 @@ std::string Gateway::Parts::start_policy() {
   // no session ever runs without its hooks. Hooks and delivery resolve
   // through the worker's resolver (made here, before the workers run).
   suppressions = std::make_unique<suppression::SuppressionList>(*store, *writer);
+  sent_sweeper = std::make_unique<feedback::SentSweeper>(*store, *writer, cfg.feedback.retention);
+  sent_sweeper->start();
   std::vector<asio::io_context*> contexts;
   std::vector<dns::Resolver*> resolver_ptrs;
   dns::ResolverOptions dns_opts;
@@ -229,6 +233,7 @@ std::string Gateway::Parts::start_delivery() {
     sd.log = log.get();
     sd.webhooks = webhooks->enabled() ? webhooks.get() : nullptr;
     sd.policy = policy.get();
+    sd.suppression = suppressions.get();
     sd.labels = &engine->labels();
     sd.queue = [e = engine.get()](const spool::MessageId& id,
                                   const std::vector<spool::QueuedDest>& destinations,
@@ -332,6 +337,7 @@ void Gateway::Parts::teardown() {
   // The sender stops before the writer, so the acknowledgements of its last
   // POSTs are written (events made during the drain stay queued in the spool).
   if (webhooks) webhooks->stop();
+  if (sent_sweeper) sent_sweeper->stop();  // waits for its write: before the writer stops
   // The writer's completions are posted to the stopped workers; flush it now.
   if (writer) writer->stop();
   if (reader) reader->stop();

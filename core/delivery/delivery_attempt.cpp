@@ -179,8 +179,8 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
       if (mode != smtp::TlsMode::Dane) count_dane(dane.result);
     }
     out.client = std::make_unique<SmtpClient>(ctx.get_executor(), settings.ehlo_name,
-                                              client_timeouts(deps.config->delivery.timeouts),
-                                              mode, tls_context);
+                                              client_timeouts(deps.config->delivery.timeouts), mode,
+                                              tls_context);
     if (mode == smtp::TlsMode::Dane) out.client->set_dane(std::move(dane.records));
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));
@@ -271,7 +271,18 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(const DestinationLink& des
   for (const auto& r : msg->dest.recipients)
     if (r.state == spool::RcptState::Pending) pending.push_back(r.index);
   std::vector<RecipientReply> replies;
-  if (!pending.empty()) {
+  if (!pending.empty() && verp.enabled() && !msg->envelope.sender.empty()) {
+    // VERP: the return path names one recipient, so each recipient gets its
+    // own transaction on this connection (a broken connection fails the
+    // rest with 4.4.2 like any transaction on it). The null sender stays.
+    const auto id = item.id.hex();
+    for (auto i : pending) {
+      const std::vector<std::uint32_t> one(1, i);
+      std::optional<std::string> path = verp.address(id, msg->envelope.recipients[i].address);
+      auto result = co_await client.send(msg->envelope, one, msg->body, std::move(path));
+      replies.push_back({i, result.recipients.at(0)});
+    }
+  } else if (!pending.empty()) {
     auto result = co_await client.send(msg->envelope, pending, msg->body);
     for (std::size_t i = 0; i < pending.size(); ++i)
       replies.push_back({pending[i], result.recipients[i]});

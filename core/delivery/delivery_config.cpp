@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "config/schema.hpp"
+#include "feedback/feedback_config.hpp"
 
 namespace mailgate::delivery {
 namespace {
@@ -95,6 +96,19 @@ const config::Section<smtp::BounceRule>& bounce_rule_section() {
   return s;
 }
 
+void verp_template(const std::string& t, const std::string& key, const config::Context& ctx) {
+  std::string error;
+  feedback::parse_verp_template(t, error);
+  if (!error.empty()) ctx.fail(key, key + ": " + error + " (e.g. \"b+{id}.{rcpt_hash}@bounces.example.com\")");
+}
+
+void verp_needs_secret(DeliveryConfig& d, const std::string& path, const config::Context& ctx) {
+  const auto key = config::field_path(path, "verp_secret");
+  if (!d.verp.empty() && d.verp_secret.size() < feedback::kMinVerpSecret)
+    ctx.fail(key, key + ": required with verp, at least " +
+                      std::to_string(feedback::kMinVerpSecret) + " characters");
+}
+
 }  // namespace
 
 const config::Section<DeliveryConfig>& delivery_section() {
@@ -143,7 +157,18 @@ const config::Section<DeliveryConfig>& delivery_section() {
       config::section("timeouts", &C::timeouts, client_timeout_section(),
                       "time limits of an outbound SMTP session, per step; an expired one is a "
                       "temporary failure (`4.4.2`)"),
-  }};
+      config::string("verp", &C::verp,
+                     "VERP return path of outbound mail, e.g. "
+                     "`\"b+{id}.{rcpt_hash}@bounces.example.com\"`: `{id}` is the message id, "
+                     "`{rcpt_hash}` the first 10 base32 characters of "
+                     "HMAC-SHA256(verp_secret, id ‖ lower-cased recipient); each recipient then "
+                     "gets its own transaction (see \"Inbound bounces and complaints\"); a "
+                     "message with the null sender keeps it")
+          .check(verp_template),
+      config::string("verp_secret", &C::verp_secret,
+                     "HMAC key of `{rcpt_hash}` (required with `verp`, 16 characters or more; "
+                     "never logged or shown)"),
+  }, verp_needs_secret};
   return s;
 }
 

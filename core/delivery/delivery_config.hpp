@@ -43,6 +43,10 @@ struct DeliveryConfig {
   std::vector<smtp::BounceRule> bounce_rules;
   config::Duration drain_timeout{60 * 1000};  // SIGTERM: attempts in flight may finish
   ClientTimeoutConfig timeouts;
+  // VERP return path of outbound mail ("" = off; feedback/feedback_config
+  // has the grammar) and the HMAC key of its {rcpt_hash} (never shown).
+  std::string verp;
+  std::string verp_secret;
 };
 
 const config::Section<DeliveryConfig>& delivery_section();

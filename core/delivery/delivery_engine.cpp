@@ -30,6 +30,7 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, const queue::RetryPolicy& r,
       counters(d.config->metrics.destinations.size() + 1),
       tls_report(d.config->metrics.destinations.size() + 1) {
   for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
+  verp = feedback::Verp::from_config(d.config->delivery.verp, d.config->delivery.verp_secret);
   queue::Shaping defaults;
   defaults.max_connections = d.config->delivery.max_connections;
   defaults.max_messages_per_connection = d.config->delivery.max_messages_per_connection;

@@ -40,6 +40,7 @@
 #include "delivery/smtp_client.hpp"
 #include "delivery/tls_report.hpp"
 #include "dns/resolver.hpp"
+#include "feedback/verp.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "mtasts/mtasts.hpp"
@@ -92,6 +93,7 @@ struct DeliveryEngine::Worker {
   std::unique_ptr<queue::QueueShard> shard;
   spool::IdGenerator ids;  // DSN message ids
   smtp::BounceClassifier classifier;
+  feedback::Verp verp;  // delivery.verp (off when unset)
   // Metrics (this worker writes them; scrapes sum every worker's).
   const metrics::DestinationLabels* labels = nullptr;
   std::shared_ptr<asio::ssl::context> tls_context;  // the engine's, for every connection

@@ -2,7 +2,8 @@
 // connection), as a pipeline of the steps in their own units: classify the
 // replies (classify.hpp, pure) → run the deferred hooks, which may choose the
 // retry time (outcome_hooks.hpp) → record results, DSN and the outcomes'
-// webhook rows (record.hpp, webhooks/) in one synced spool write → notify
+// webhook rows (record.hpp, webhooks/) and, when the message is done, its
+// sent-index entry (spool/sent_index.hpp) in one synced spool write → notify
 // (hooks, delivery log, metrics, DSN hand-off: notify.hpp) → requeue the
 // item with its owner.
 // Promises (DESIGN §4): nothing is logged, counted, reported to hooks or
@@ -16,6 +17,7 @@
 #include "delivery/delivery_worker.hpp"
 #include "delivery/outcome_hooks.hpp"
 #include "delivery/record.hpp"
+#include "feedback/sent_entry.hpp"
 #include "settings/gateway_config.hpp"
 #include "spool/spool_writer.hpp"
 #include "submit/submitter.hpp"
@@ -76,6 +78,10 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(const DestinationLink& dest
                                   .closes_message = closes_message,
                                   .body_chunks = msg->envelope.body_chunks,
                                   .dsn = dsn ? &*dsn : nullptr});
+  // The sent-message index entry (inbound feedback matches against it) is
+  // written with the final result, before the body and envelope go.
+  if (closes_message && !msg->envelope.sender.empty())
+    spool::put_sent(set, feedback::sent_entry(item.id, msg->envelope, msg->body));
   // The outcomes' webhook rows are part of the commit that records them.
   webhooks::Staged staged;
   if (deps.webhooks) staged = deps.webhooks->stage(set, log_records(plan, msg->envelope, at));

@@ -380,8 +380,8 @@ asio::awaitable<smtp::Reply> SmtpClient::start_tls(const smtp::Reply& hello,
   co_return again;
 }
 
-std::string SmtpClient::mail_command(const spool::Envelope& env) const {
-  std::string cmd = "MAIL FROM:<" + env.sender + ">";
+std::string SmtpClient::mail_command(const spool::Envelope& env, const std::string& sender) const {
+  std::string cmd = "MAIL FROM:<" + sender + ">";
   if (caps_.size) cmd += fmt::format(" SIZE={}", env.size);
   if (env.body_type == static_cast<std::uint8_t>(smtp::BodyType::EightBitMime) &&
       caps_.eightbitmime)
@@ -411,8 +411,10 @@ std::string SmtpClient::rcpt_command(const spool::EnvelopeRecipient& r) const {
 
 asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
                                                     const std::vector<std::uint32_t>& rcpts,
-                                                    const std::string& body) {
+                                                    const std::string& body,
+                                                    std::optional<std::string> return_path) {
   TransactionResult result;
+  const std::string& sender = return_path ? *return_path : env.sender;
   auto fail_all = [&](const smtp::Reply& r) {
     result.recipients.assign(rcpts.size(), r);
     return result;
@@ -435,7 +437,7 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
   smtp::Reply mail, data;
   std::vector<smtp::Reply> rcpt_replies;
   if (caps_.pipelining) {
-    std::string batch = mail_command(env);
+    std::string batch = mail_command(env, sender);
     for (const auto& l : rcpt_lines) batch += l;
     batch += "DATA\r\n";
     if (!co_await write(batch, timeouts_.command)) co_return fail_all(broken("connection lost"));
@@ -444,7 +446,7 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
       rcpt_replies.push_back(co_await read_reply(timeouts_.command));
     if (usable_) data = co_await read_reply(timeouts_.data_init);
   } else {
-    mail = co_await command(mail_command(env), timeouts_.command);
+    mail = co_await command(mail_command(env, sender), timeouts_.command);
     if (mail.code / 100 == 2) {
       for (const auto& l : rcpt_lines) {
         rcpt_replies.push_back(co_await command(l, timeouts_.command));

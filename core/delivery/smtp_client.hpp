@@ -100,10 +100,12 @@ class SmtpClient {
   // every handshake fails, never a weaker one).
   void set_dane(std::vector<dns::TlsaRecord> records) { dane_records_ = std::move(records); }
 
-  // One transaction for `rcpts` (indexes into env.recipients).
+  // One transaction for `rcpts` (indexes into env.recipients). `return_path`
+  // replaces env.sender in MAIL FROM when set (VERP, feedback/verp.hpp).
   asio::awaitable<TransactionResult> send(const spool::Envelope& env,
                                           const std::vector<std::uint32_t>& rcpts,
-                                          const std::string& body);
+                                          const std::string& body,
+                                          std::optional<std::string> return_path = std::nullopt);
   asio::awaitable<void> quit();
 
   bool usable() const { return usable_; }
@@ -135,7 +137,7 @@ class SmtpClient {
   asio::awaitable<bool> write(const std::string& data, std::chrono::milliseconds timeout);
   asio::awaitable<smtp::Reply> command(const std::string& line, std::chrono::milliseconds timeout);
   smtp::Reply broken(const char* what) const;
-  std::string mail_command(const spool::Envelope& env) const;
+  std::string mail_command(const spool::Envelope& env, const std::string& sender) const;
   // The mode does not allow mail without TLS / needs the certificate verified.
   bool tls_mandatory() const;
   bool tls_authenticated() const;

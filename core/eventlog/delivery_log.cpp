@@ -21,9 +21,10 @@ namespace {
 // worker queues' backstop cap counts this, the logger counts serialized lines.
 std::uint64_t record_bytes(const LogRecord& r) {
   std::uint64_t n = sizeof(LogRecord) + r.id.size() + r.sender.size() + r.recipient.size() +
-                    r.destination.size() + r.mx.size() + r.enhanced.size() + r.text.size() +
-                    r.bounce_class.size() + r.tls_version.size() + r.tls_cipher.size() +
-                    r.tls_error.size() + r.auth_user.size();
+                    r.report_id.size() + r.feedback_type.size() + r.original_message_id.size() +
+                    r.reporter.size() + r.destination.size() + r.mx.size() + r.enhanced.size() +
+                    r.text.size() + r.bounce_class.size() + r.tls_version.size() +
+                    r.tls_cipher.size() + r.tls_error.size() + r.auth_user.size();
   for (const auto& [k, v] : r.meta) n += k.size() + v.size() + 2 * sizeof(std::string);
   return n;
 }
@@ -45,7 +46,10 @@ std::string to_json(const LogRecord& r) {
   nlohmann::json j;
   j["event"] = r.event;
   j["time"] = iso_time(r.time_ms);
-  j["id"] = r.id;
+  if (r.id_null)
+    j["id"] = nullptr;
+  else
+    j["id"] = r.id;
   j["sender"] = r.sender;
   if (!r.recipient.empty()) j["recipient"] = r.recipient;
   if (!r.destination.empty()) j["destination"] = r.destination;
@@ -63,6 +67,10 @@ std::string to_json(const LogRecord& r) {
   if (!r.tls_error.empty()) j["tls_error"] = r.tls_error;
   if (!r.auth_user.empty()) j["auth"] = r.auth_user;
   if (r.size) j["size"] = r.size;
+  if (!r.report_id.empty()) j["report_id"] = r.report_id;
+  if (!r.feedback_type.empty()) j["feedback_type"] = r.feedback_type;
+  if (!r.original_message_id.empty()) j["original_message_id"] = r.original_message_id;
+  if (!r.reporter.empty()) j["reporter"] = r.reporter;
   if (!r.meta.empty()) {
     auto& m = j["meta"] = nlohmann::json::object();
     for (const auto& [k, v] : r.meta) m[k] = v;

@@ -1,6 +1,6 @@
 // eventlog/delivery_log: the delivery log (DESIGN §9): one JSON object per
 // line per event (reception, delivery, transient_failure, bounce, expiration,
-// admin_bounce, rejection, discard). Workers append records to their own
+// admin_bounce, rejection, discard, async_bounce, complaint). Workers append records to their own
 // queue (a short mutex held only to push); one logger thread drains every
 // queue, writes and flushes. Promises: while the file can be written no
 // record is dropped; while it cannot (disk full, unwritable or unopenable
@@ -49,6 +49,14 @@ struct LogRecord {
   std::string auth_user;  // inbound: the AUTH identity (every record of the message)
   std::uint64_t size = 0;
   std::vector<std::pair<std::string, std::string>> meta;  // msg:set_meta (tenant, ...)
+  // Inbound feedback (async_bounce, complaint): `id` is the original
+  // message's, written as null when the report matched none (id_null);
+  // report_id is the consumed report's own id.
+  bool id_null = false;
+  std::string report_id;
+  std::string feedback_type;        // complaint: the ARF Feedback-Type
+  std::string original_message_id;  // the Message-ID the report returned
+  std::string reporter;             // Reporting-MTA / ARF User-Agent
 };
 
 std::string to_json(const LogRecord& r);  // one line, no newline

@@ -1047,13 +1047,30 @@ bool read_route(lua_State* L, int idx, std::uint16_t default_port, RouteDecision
   if (lua_isnil(L, idx)) return true;  // MX of the domain (out preset by the caller)
   if (lua_type(L, idx) != LUA_TTABLE) {
     err = std::string("route hook returned a ") + luaL_typename(L, idx) +
-          "; expected {smarthost=...}, {discard=true} or nil";
+          "; expected {smarthost=...}, {discard=true}, {consume=...} or nil";
     return false;
   }
-  if (auto bad = unknown_key(L, idx, {"smarthost", "tls", "auth", "discard"}); !bad.empty()) {
+  if (auto bad = unknown_key(L, idx, {"smarthost", "tls", "auth", "discard", "consume"});
+      !bad.empty()) {
     err = "route hook result: unknown key '" + bad + "'";
     return false;
   }
+  if (lua_getfield(L, idx, "consume") != LUA_TNIL) {
+    // { consume = "bounce" | "complaint" }: inbound feedback (DESIGN §6b).
+    const char* kind = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    lua_pop(L, 1);
+    if (std::string_view(kind) == "bounce") {
+      out.consume = RouteDecision::Consume::Bounce;
+    } else if (std::string_view(kind) == "complaint") {
+      out.consume = RouteDecision::Consume::Complaint;
+    } else {
+      err = "route hook result: consume must be \"bounce\" or \"complaint\"";
+      return false;
+    }
+    out.kind = RouteDecision::Kind::Consume;
+    return true;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, idx, "discard");
   const bool discard = lua_toboolean(L, -1);
   lua_pop(L, 1);

@@ -148,8 +148,11 @@ struct SmarthostAuth {
 };
 
 struct RouteDecision {
-  enum class Kind { Mx, Smarthost, Discard };
+  enum class Kind { Mx, Smarthost, Discard, Consume };
   Kind kind = Kind::Mx;
+  // Consume: parse the message as inbound feedback instead of relaying it.
+  enum class Consume { Bounce, Complaint };
+  Consume consume = Consume::Bounce;
   // The domain, or "[host]:port" for a smarthost, "user@[host]:port" for a
   // smarthost with `auth`.
   std::string destination;
@@ -276,10 +279,10 @@ class PolicyRuntime {
   std::vector<asio::io_context*> contexts_;
   std::vector<dns::Resolver*> resolvers_;
   std::vector<std::unique_ptr<HookStats>> stats_;
-  std::unique_ptr<CryptPool> crypt_;  // when `services` came without one
+  std::unique_ptr<CryptPool> crypt_;           // when `services` came without one
   std::unique_ptr<dkim::KeyCache> dkim_keys_;  // likewise
-  std::vector<PolicyRef> current_;    // slot i: touched only on worker i (after start)
-  std::mutex reload_mu_;              // one reload at a time (SIGHUP and HTTP may race)
+  std::vector<PolicyRef> current_;             // slot i: touched only on worker i (after start)
+  std::mutex reload_mu_;                       // one reload at a time (SIGHUP and HTTP may race)
   std::atomic<std::uint64_t> version_{0};
 };
 

@@ -28,6 +28,7 @@
 #include "delivery/delivery_config.hpp"
 #include "dns/dns_config.hpp"
 #include "eventlog/log_config.hpp"
+#include "feedback/feedback_config.hpp"
 #include "http/http_config.hpp"
 #include "metrics/metrics_config.hpp"
 #include "policy/policy_config.hpp"
@@ -49,6 +50,7 @@ struct GatewayConfig {
   delivery::DeliveryConfig delivery;
   policy::PolicyConfig policy;
   metrics::MetricsConfig metrics;
+  feedback::FeedbackConfig feedback;              // inbound bounces and complaints
   webhooks::WebhooksConfig webhooks;              // `webhooks` + one target per mailgate.webhook{}
   std::vector<server::ListenerConfig> listeners;  // at least one
   std::string config_dir;  // directory of the config file (set by the loader)

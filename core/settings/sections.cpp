@@ -50,6 +50,8 @@ const config::Section<GatewayConfig>& configure_section() {
           config::section("policy", &C::policy, policy::policy_section(),
                           "limits of Lua hook calls"),
           config::section("metrics", &C::metrics, metrics::metrics_section(), "`/metrics`"),
+          config::section("feedback", &C::feedback, feedback::feedback_section(),
+                          "inbound bounces and complaints (`route` results `{ consume = ... }`)"),
           config::section("webhooks", &C::webhooks, webhooks::webhooks_section(),
                           "limits of webhook targets (targets: `mailgate.webhook{}`)"),
       },

@@ -40,6 +40,18 @@ void SpoolReader::submit(const MessageId& id, std::string destination, Completio
   done(std::make_error_code(std::errc::operation_canceled), nullptr);
 }
 
+void SpoolReader::submit_job(Job job, Completion done) {
+  {
+    std::lock_guard lk(mu_);
+    if (!stopping_) {
+      tasks_.push_back({MessageId{}, {}, std::move(done), std::move(job)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(std::make_error_code(std::errc::operation_canceled), nullptr);
+}
+
 void SpoolReader::run() {
   for (;;) {
     Task task;
@@ -49,6 +61,11 @@ void SpoolReader::run() {
       if (tasks_.empty()) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();
+    }
+    if (task.job) {
+      task.job(store_);
+      task.done({}, nullptr);
+      continue;
     }
     auto msg = std::make_shared<LoadedMessage>();
     std::error_code ec;

@@ -48,6 +48,23 @@ class SpoolReader {
   using Completion = std::function<void(std::error_code, std::shared_ptr<LoadedMessage>)>;
   void submit(const MessageId& id, std::string destination, Completion done);
 
+  // Any other blocking spool read (e.g. the sent-message index of inbound
+  // feedback): `job` runs on a reader thread; the completion gets no message.
+  using Job = std::function<void(const Store&)>;
+  void submit_job(Job job, Completion done);
+  template <class Token>
+  auto async_job(Job job, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler, Job j) {
+          auto ex = asio::get_associated_executor(handler);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          submit_job(std::move(j), [h, ex](std::error_code ec, std::shared_ptr<LoadedMessage>) {
+            asio::post(ex, [h, ec]() mutable { (*h)(ec); });
+          });
+        },
+        token, std::move(job));
+  }
+
   template <class Token>
   auto async_load(const MessageId& id, std::string destination, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code, std::shared_ptr<LoadedMessage>)>(
@@ -67,6 +84,7 @@ class SpoolReader {
     MessageId id;
     std::string destination;
     Completion done;
+    Job job;  // set: a submit_job() task
   };
   void run();
   Store& store_;

@@ -1,6 +1,6 @@
 // spool/store: opens the RocksDB spool (see store.hpp) with column families
-// default, body, meta, dest, suppress, webhook, quarantine (cf_[0..6] in that
-// order).
+// default, body, meta, dest, suppress, webhook, quarantine, sent (cf_[0..7]
+// in that order; a spool made before a family existed gets it at open).
 // Tuning: WAL on and flushed on every write (manual_wal_flush=false); the
 // `body` family keeps values >= 4 KiB in blob files (integrated BlobDB, with
 // blob GC) so compaction does not rewrite large bodies; the queue families
@@ -32,9 +32,9 @@ namespace mailgate::spool {
 
 namespace {
 
-constexpr const char* kFamilies[7] = {"default",  "body",    "meta",      "dest",
-                                      "suppress", "webhook", "quarantine"};
-constexpr int kFamilyCount = 7;
+constexpr const char* kFamilies[8] = {"default",  "body",    "meta",       "dest",
+                                      "suppress", "webhook", "quarantine", "sent"};
+constexpr int kFamilyCount = 8;
 constexpr const char* kCounterFloorKey = "counter_floor";
 constexpr std::uint64_t kCounterReserve = std::uint64_t{1} << 40;
 
@@ -65,8 +65,8 @@ rocksdb::ColumnFamilyOptions family_options(int i, const std::shared_ptr<rocksdb
       cf.write_buffer_size = 4 << 20;
       break;
   }
-  if (i == 5) cf.write_buffer_size = 8 << 20;  // webhook: small rows, written and deleted soon
-  if ((i >= 1 && i <= 3) || i == 5) {
+  if (i == 5) cf.write_buffer_size = 8 << 20;    // webhook: small rows, written and deleted soon
+  if ((i >= 1 && i <= 3) || i == 5 || i == 7) {  // sent: swept in key (= time) order
     // Queue families: time-ordered keys, every one deleted eventually. Compact
     // a file when 64 of any 128 consecutive entries are deletions.
     cf.table_properties_collector_factories.emplace_back(

@@ -1,5 +1,5 @@
 // spool/store: opens the RocksDB spool with its column families (body, meta,
-// dest, suppress, webhook, quarantine) and owns the handles; the read side of the spool's
+// dest, suppress, webhook, quarantine, sent) and owns the handles; the read side of the spool's
 // message-level API (writes go through WriteSet + SpoolWriter). Tuned for a
 // queue: WAL on, blob files for large bodies, compact-on-deletion collectors
 // on the queue families.
@@ -79,6 +79,9 @@ class Store {
   // Corrupt records recovery set aside (key "dest/" + the dest key, value as
   // found); null in a read-only view of a spool that has none yet.
   rocksdb::ColumnFamilyHandle* quarantine() const { return cf_[6]; }
+  // The sent-message index (spool/sent_index.hpp); null in a read-only view
+  // of a spool made before it existed.
+  rocksdb::ColumnFamilyHandle* sent() const { return cf_[7]; }
   // Messages with a record in `quarantine` (set by recovery; /readyz, /metrics).
   std::uint64_t quarantined_messages() const { return quarantined_.load(); }
   void set_quarantined_messages(std::uint64_t n) { quarantined_.store(n); }
@@ -98,9 +101,9 @@ class Store {
                                       const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
   std::string path_;
   rocksdb::DB* db_ = nullptr;
-  static constexpr int kFamilyCount = 7;
+  static constexpr int kFamilyCount = 8;
   rocksdb::ColumnFamilyHandle* cf_[kFamilyCount] =
-      {};  // default, body, meta, dest, suppress, webhook, quarantine
+      {};  // default, body, meta, dest, suppress, webhook, quarantine, sent
   std::atomic<std::uint64_t> quarantined_{0};
 };
 

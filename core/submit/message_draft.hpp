@@ -69,6 +69,12 @@ class MessageDraft {
   // Replaces the header section returned by header_section() (hook edits).
   void replace_header_section(std::string text);
   std::uint64_t size() const;
+  // The whole message (trace header included) while it is in memory;
+  // nullopt once it spilled to the spool (bigger than spill_at).
+  std::optional<std::string_view> content() const {
+    if (spilled_) return std::nullopt;
+    return std::string_view(tail_);
+  }
   // The DKIM body hash (the body after the empty line) as it will be stored;
   // nullopt when a spilled body's header section was never known. const:
   // safe on another thread while the owner waits.

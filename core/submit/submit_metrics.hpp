@@ -5,7 +5,10 @@
 // delivery: discards).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "metrics/exposition.hpp"
@@ -18,7 +21,10 @@ struct SubmitTotals {
   std::uint64_t bytes = 0, rejected_data = 0, rejected_message = 0;
   std::uint64_t http_accepted = 0, http_rejected = 0;
   std::uint64_t dkim_signed = 0, dkim_failed = 0, dkim_sent_unsigned = 0;
-  std::vector<std::uint64_t> discards;  // route {discard = true}, per destination label
+  std::vector<std::uint64_t> discards;       // route {discard = true}, per destination label
+  std::uint64_t feedback_events[2][2] = {};  // [bounce|complaint][unmatched|matched]
+  std::uint64_t feedback_unparsed[2] = {};
+  std::map<std::string, std::array<std::uint64_t, 2>> feedback_tenants;
 };
 
 // Relaxed loads of every worker's counters.

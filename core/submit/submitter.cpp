@@ -60,7 +60,9 @@ struct PolicyInput {
 };
 
 struct PolicyOutput {
-  std::vector<std::string> rcpt_dest;  // per recipient; "" = discarded
+  std::vector<std::string> rcpt_dest;  // per recipient; "" = discarded or consumed
+  // Recipients the route hook said to consume (index → complaint?).
+  std::map<std::uint32_t, bool> consumed;
   std::map<std::string, smtp::TlsMode> dest_tls;
   // Smarthost AUTH by destination ("user@[host]:port"), stored in each of
   // its queue records (spool::RouteAuth says why they are stored).
@@ -104,7 +106,8 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
   if (route_hook) {
     msg.headers_writable = false;
     std::map<std::string, policy::RouteDecision> by_domain;
-    for (auto& dest : out.rcpt_dest) {
+    for (std::uint32_t i = 0; i < out.rcpt_dest.size(); ++i) {
+      auto& dest = out.rcpt_dest[i];
       auto it = by_domain.find(dest);
       if (it == by_domain.end()) {
         auto d = co_await p->route(msg, dest);
@@ -117,6 +120,9 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
       const auto& d = it->second;
       if (d.kind == policy::RouteDecision::Kind::Discard) {
         dest.clear();
+      } else if (d.kind == policy::RouteDecision::Kind::Consume) {
+        dest.clear();
+        out.consumed[i] = d.consume == policy::RouteDecision::Consume::Complaint;
       } else {
         dest = d.destination;
         if (d.tls) out.dest_tls[d.destination] = *d.tls;
@@ -311,6 +317,17 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
 
   std::vector<std::uint32_t> discarded;
   auto dests = group_by_destination(routing, discarded);
+  if (!routing.consumed.empty()) {
+    // Inbound feedback: parsed here, never queued (nothing relays).
+    std::vector<Consumed> consumed;
+    std::erase_if(discarded, [&](std::uint32_t i) {
+      auto c = routing.consumed.find(i);
+      if (c == routing.consumed.end()) return false;
+      consumed.push_back({i, c->second});
+      return true;
+    });
+    co_await consume_feedback(s, consumed);
+  }
   const auto env = envelope_of(s);
 
   const auto ok = ok_reply(s.id);

@@ -18,6 +18,7 @@
 //   a `discard` record. A restart resubmits what is still pending.
 #pragma once
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <atomic>
@@ -25,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -112,6 +114,15 @@ struct SubmitStats {
   Counter dkim_failed{0};             // signatures that failed (message tempfailed)
   Counter dkim_sent_unsigned{0};      // ... that failed with on_error = "send_unsigned"
   metrics::OutcomeCounters discards;  // route {discard = true}, per destination label
+  // Inbound feedback (feedback_stage.cpp): events by [kind][matched], reports
+  // that could not be read or were too large by [kind], and events by tenant
+  // (msg meta `tenant` of the matched message; at most kMaxFeedbackTenants
+  // names per worker, the rest counted as "other").
+  Counter feedback_events[2][2] = {};
+  Counter feedback_unparsed[2] = {};
+  static constexpr std::size_t kMaxFeedbackTenants = 256;
+  mutable std::mutex feedback_tenants_mu;
+  std::map<std::string, std::array<std::uint64_t, 2>> feedback_tenants;  // [kind]
 };
 
 class Submitter {
@@ -123,9 +134,10 @@ class Submitter {
     spool::SpoolWriter* writer = nullptr;
     spool::SpoolReader* reader = nullptr;
     const spool::Store* store = nullptr;
-    eventlog::DeliveryLog* log = nullptr;     // may be null
-    webhooks::Webhooks* webhooks = nullptr;   // may be null
-    policy::PolicyRuntime* policy = nullptr;  // for generated messages (may be null)
+    eventlog::DeliveryLog* log = nullptr;             // may be null
+    webhooks::Webhooks* webhooks = nullptr;           // may be null
+    policy::PolicyRuntime* policy = nullptr;          // for generated messages (may be null)
+    policy::SuppressionStore* suppression = nullptr;  // inbound complaints add to it (may be null)
     const metrics::DestinationLabels* labels = nullptr;
     // Hands a committed message to the queue (any worker may own its destinations).
     std::function<void(const spool::MessageId&, const std::vector<spool::QueuedDest>&,
@@ -167,6 +179,14 @@ class Submitter {
 
  private:
   asio::awaitable<void> run_generated(std::shared_ptr<Generated> g);
+  // Inbound feedback (feedback_stage.cpp): the recipients (index, kind) the
+  // route hook said to consume: parse the report, match it, log, hook,
+  // suppress, count; their webhook rows are committed (synced) first.
+  struct Consumed {
+    std::uint32_t index;
+    bool complaint;
+  };
+  asio::awaitable<void> consume_feedback(Submission& s, const std::vector<Consumed>& consumed);
   // The DKIM signatures the hooks asked for (submit/dkim_signing), counted.
   asio::awaitable<SigningResult> sign(
       const std::vector<dkim::SignRequest>& requests, std::optional<std::string_view> section,

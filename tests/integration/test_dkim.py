@@ -6,6 +6,7 @@ and `opendkim-testmsg` (opendkim-tools) under `unshare -m` with a resolv.conf
 naming that dnsmasq bind-mounted over /etc/resolv.conf. Also: keygen, the
 plugin, over-signing, on_error, check-config, reload."""
 import os
+import re
 import random
 import shutil
 import smtplib
@@ -380,3 +381,30 @@ def test_reload_refuses_a_plugin_key_that_went_missing(env):
     send(gw, MESSAGE)
     data = received(sink, 2)
     assert [env.verifiers.python_ok(d) for d in data] == [[True], [True]]
+
+
+def test_list_unsubscribe_plugin_headers_are_signed(env):
+    # RFC 8058: plugins/list_unsubscribe.lua adds both headers in the message
+    # hook; the signature (computed after every hook) covers them.
+    paths = env.keys(("s1", "rsa-2048"))
+    sink = env.sink()
+    gw = env.gateway(f"""
+        mailgate.use("list_unsubscribe", {{ url = "https://unsub.signer.test/u?m={{id}}&r={{rcpt}}",
+                                           mailto = "unsub@signer.test", domains = {{ "signer.test" }} }})
+        mailgate.on("message", function(tx, msg)
+          msg:dkim_sign {{ domain = "{DOMAIN}", selector = "s1", key = "{paths['s1']}" }}
+        end)
+    """)
+    send(gw, MESSAGE)
+    send(gw, MESSAGE, sender="other@elsewhere.test")  # not selected: no headers
+    data = received(sink, 2)
+    with_header = [d for d in data if b"List-Unsubscribe:" in d]
+    assert len(with_header) == 1
+    msg = with_header[0]
+    head = msg.split(b"\r\n\r\n")[0]
+    assert re.search(rb"List-Unsubscribe: <https://unsub\.signer\.test/u\?m=[0-9a-f]{32}&r=u%40dest\.test>, "
+                     rb"<mailto:unsub@signer\.test>", head)
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in head
+    signed = re.sub(rb"\s", b"", head.lower().split(b"h=")[1].split(b";")[0]).split(b":")
+    assert b"list-unsubscribe" in signed and b"list-unsubscribe-post" in signed
+    assert env.verifiers.python_ok(msg) == [True]

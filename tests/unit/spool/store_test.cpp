@@ -27,6 +27,7 @@ TEST(Store, OpensCreatingParentsWithAllFamilies) {
     EXPECT_EQ(store->suppress()->GetName(), "suppress");
     EXPECT_EQ(store->webhook()->GetName(), "webhook");
     EXPECT_EQ(store->quarantine()->GetName(), "quarantine");
+    EXPECT_EQ(store->sent()->GetName(), "sent");
     EXPECT_EQ(store->family_by_id(store->dest()->GetID()), store->dest());
     EXPECT_EQ(store->family_by_id(12345), nullptr);
   }
@@ -34,7 +35,7 @@ TEST(Store, OpensCreatingParentsWithAllFamilies) {
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families).ok());
   std::sort(families.begin(), families.end());
   EXPECT_EQ(families, (std::vector<std::string>{"body", "default", "dest", "meta", "quarantine",
-                                                "suppress", "webhook"}));
+                                                "sent", "suppress", "webhook"}));
 }
 
 // A spool written before the quarantine family existed: a read-only view
@@ -55,6 +56,7 @@ TEST(Store, SpoolWithoutQuarantineFamilyOpens) {
   ASSERT_TRUE(store) << err;
   EXPECT_EQ(store->quarantine()->GetName(), "quarantine");
   EXPECT_EQ(store->webhook()->GetName(), "webhook");
+  EXPECT_EQ(store->sent()->GetName(), "sent");  // the sent-message index, added at open
 }
 
 TEST(Store, DataSurvivesReopenIncludingBlobs) {
