@@ -118,14 +118,19 @@ void DeliveryEngine::enqueue(const spool::MessageId& id,
                              std::uint64_t size) {
   auto ref = std::make_shared<queue::MessageRef>(static_cast<int>(destinations.size()));
   const auto ms = static_cast<std::int64_t>(id.millis());
+  // One tenancy for the message (every destination has the same).
+  std::shared_ptr<const tenancy::Tenancy> tenancy;
+  if (!destinations.empty() && !destinations.front().tenancy.empty())
+    tenancy = std::make_shared<const tenancy::Tenancy>(destinations.front().tenancy);
   for (const auto& dest : destinations) {
     auto* w = workers_[owner(dest.name)].get();
     std::shared_ptr<const spool::RouteAuth> auth;
     if (dest.auth) auth = std::make_shared<const spool::RouteAuth>(*dest.auth);
-    asio::post(w->ctx, [w, name = dest.name,
-                        item = queue::Item{id, size, 0, ms, ref, dest.tls, auth}]() mutable {
-      w->shard->add(name, std::move(item));
-    });
+    asio::post(w->ctx,
+               [w, name = dest.name,
+                item = queue::Item{id, size, 0, ms, ref, dest.tls, auth, tenancy}]() mutable {
+                 w->shard->add(name, std::move(item));
+               });
   }
 }
 
@@ -155,10 +160,11 @@ std::vector<spool::MessageId> DeliveryEngine::enqueue_recovered(
       const auto auth = e.destination < index.destination_auth.size()
                             ? index.destination_auth[e.destination]
                             : nullptr;
-      asio::post(w->ctx,
-                 [w, dest,
-                  item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls,
-                                     auth}]() mutable { w->shard->add(dest, std::move(item)); });
+      asio::post(w->ctx, [w, dest,
+                          item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls, auth,
+                                             index.tenancy_of(k)}]() mutable {
+        w->shard->add(dest, std::move(item));
+      });
     }
     i = j;
   }
