@@ -38,6 +38,12 @@ class Commands {
   int queue_show(const std::string& id);
   // action: "suspend", "resume" or "flush".
   int queue_action(const std::string& action, const std::string& destination);
+  // POST /api/v1/queue/<action> {"tenant", "campaign"?, "destination"?}
+  // ("" leaves a field out).
+  int queue_tenant_action(const std::string& action, const std::string& tenant,
+                          const std::string& campaign, const std::string& destination);
+  int queue_bounce_tenant(const std::string& tenant, const std::string& campaign,
+                          const std::string& destination, const std::optional<std::string>& reason);
   // Exactly one of id and destination is set (the CLI checks).
   int queue_bounce(const std::optional<std::string>& id,
                    const std::optional<std::string>& destination,

@@ -27,7 +27,7 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, const queue::RetryPolicy& r,
       resolver(d.resolvers.at(i)),
       // DSN ids use worker numbers above the SMTP workers' so they never collide.
       ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start),
-      counters(d.config->metrics.destinations.size() + 1),
+      counters(d.config->metrics.destinations.size() + 1, d.config->metrics.tenants.size() + 1),
       tls_report(d.config->metrics.destinations.size() + 1) {
   for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
   queue::Shaping defaults;
@@ -66,6 +66,7 @@ void DeliveryEngine::Worker::expire_item(queue::Destination& d, queue::Item item
 DeliveryEngine::DeliveryEngine(EngineDeps deps)
     : deps_(std::move(deps)),
       labels_(deps_.config->metrics.destinations),
+      tenant_labels_(deps_.config->metrics.tenants),
       retry_{deps_.config->delivery.retry.first, deps_.config->delivery.retry.max,
              deps_.config->delivery.retry.max_age} {}
 
@@ -85,12 +86,18 @@ std::string DeliveryEngine::start() {
   workers_.resize(n);
   // Suspensions survive restarts: in force before any message is queued.
   const auto suspended = deps_.store ? deps_.store->read_suspensions() : std::vector<std::string>{};
+  std::size_t bad_holds = 0;
+  auto holds = deps_.store ? deps_.store->read_tenant_suspensions(&bad_holds)
+                           : std::vector<tenancy::Suspension>{};
+  std::erase_if(holds, [now = queue::now_ms()](const auto& h) { return h.expired(now); });
   deps_.workers->run_on_all([&](unsigned i) {
     try {
       workers_[i] = std::make_unique<Worker>(deps_, retry_, i);
       for (const auto& name : suspended)
         if (owner(name) == i) workers_[i]->shard->suspend(name);
+      for (const auto& h : holds) workers_[i]->shard->hold(h);
       workers_[i]->labels = &labels_;
+      workers_[i]->tenant_labels = &tenant_labels_;
       workers_[i]->tls_context = tls_context_;
       workers_[i]->mta_sts = mta_sts_.get();
     } catch (const std::exception& e) {
@@ -106,6 +113,12 @@ std::string DeliveryEngine::start() {
     spdlog::info("delivery: {} destination(s) suspended (kept in the spool): {}{}",
                  suspended.size(), names, suspended.size() > 10 ? ", ..." : "");
   }
+  if (!holds.empty())
+    spdlog::info("delivery: {} tenant or campaign suspension(s) in force (kept in the spool)",
+                 holds.size());
+  if (bad_holds)
+    spdlog::warn("delivery: {} unreadable tenant suspension row(s) in the spool ignored",
+                 bad_holds);
   return error.empty() ? "" : "delivery: " + error;
 }
 

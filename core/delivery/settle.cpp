@@ -116,7 +116,7 @@ asio::awaitable<void> DeliveryEngine::Worker::requeue(const DestinationLink& des
 }
 
 Listeners DeliveryEngine::Worker::listeners() {
-  return Listeners{*deps.log,
+  auto to = Listeners{*deps.log,
                    index,
                    *labels,
                    counters,
@@ -125,6 +125,8 @@ Listeners DeliveryEngine::Worker::listeners() {
                          {m.id, std::move(m.envelope), std::move(m.body), true});
                    },
                    deps.webhooks};
+  to.tenant_labels = tenant_labels;
+  return to;
 }
 
 }  // namespace mailgate::delivery
