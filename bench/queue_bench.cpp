@@ -21,9 +21,9 @@ using namespace mailgate;
 std::vector<std::shared_ptr<const tenancy::Tenancy>> tenancies(int tenants) {
   std::vector<std::shared_ptr<const tenancy::Tenancy>> out;
   for (int t = 0; t < tenants; ++t)
-    out.push_back(std::make_shared<const tenancy::Tenancy>(tenancy::Tenancy{
-        "tenant" + std::to_string(t), "c" + std::to_string(t % 3),
-        static_cast<tenancy::Priority>(t % tenancy::kPriorityCount)}));
+    out.push_back(std::make_shared<const tenancy::Tenancy>(
+        tenancy::Tenancy{"tenant" + std::to_string(t), "c" + std::to_string(t % 3),
+                         static_cast<tenancy::Priority>(t % tenancy::kPriorityCount)}));
   return out;
 }
 

@@ -71,8 +71,9 @@ json tenant_suspensions_json(const std::vector<tenancy::Suspension>& rules) {
 http::Response tenant_queue_action(const AdminContext& ctx, const http::Request& req,
                                    const std::string& action) {
   if (action != "suspend" && action != "resume" && action != "flush")
-    return http::error_response(404, "expected /api/v1/queue/suspend|resume|flush with a tenant, "
-                                     "or /api/v1/queue/DESTINATION/suspend|resume|flush");
+    return http::error_response(404,
+                                "expected /api/v1/queue/suspend|resume|flush with a tenant, "
+                                "or /api/v1/queue/DESTINATION/suspend|resume|flush");
   json body = json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return http::error_response(400, "the body must be a JSON object");
@@ -81,14 +82,14 @@ http::Response tenant_queue_action(const AdminContext& ctx, const http::Request&
   if (!scope) return error;
   if (action != "suspend" && scope->until_ms)
     return http::error_response(400, "\"until\" is for suspend only");
-  json answer = {{"tenant", scope->tenant},
-                 {"campaign", scope->campaign.empty() ? json(nullptr) : json(scope->campaign)},
-                 {"destination",
-                  scope->destination.empty() ? json(nullptr) : json(scope->destination)},
-                 {"action", action}};
+  json answer = {
+      {"tenant", scope->tenant},
+      {"campaign", scope->campaign.empty() ? json(nullptr) : json(scope->campaign)},
+      {"destination", scope->destination.empty() ? json(nullptr) : json(scope->destination)},
+      {"action", action}};
   if (action == "flush") {
-    auto n = ctx.engine->flush_tenant(scope->destination,
-                                      queue::TenancyFilter{scope->tenant, scope->campaign}, kDeadline);
+    auto n = ctx.engine->flush_tenant(
+        scope->destination, queue::TenancyFilter{scope->tenant, scope->campaign}, kDeadline);
     if (!n) return http::error_response(503, "the workers did not answer in time; try again");
     answer["flushed"] = *n;
     return http::json_response(200, answer);

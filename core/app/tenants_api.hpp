@@ -23,8 +23,7 @@ http::Response tenant_queue_action(const AdminContext& ctx, const http::Request&
                                    const std::string& action);
 // The scope {"tenant", "campaign"?, "destination"?} of a JSON body; nullopt
 // and `error` (a 400) when a field is missing, of the wrong type or invalid.
-std::optional<tenancy::Suspension> tenant_scope(const nlohmann::json& body,
-                                                http::Response& error);
+std::optional<tenancy::Suspension> tenant_scope(const nlohmann::json& body, http::Response& error);
 // The rules in force as JSON (GET /api/v1/queue "tenant_suspensions").
 nlohmann::json tenant_suspensions_json(const std::vector<tenancy::Suspension>& rules);
 
