@@ -185,24 +185,20 @@ int Commands::queue_tenant_action(const std::string& action, const std::string& 
 int Commands::queue_bounce_tenant(const std::string& tenant, const std::string& campaign,
                                   const std::string& destination,
                                   const std::optional<std::string>& reason) {
-  return guarded([&] {
-    Json body = tenant_body(tenant, campaign, destination);
-    if (reason) body["reason"] = *reason;
-    Json r = api_.call("POST", "/api/v1/bounce", &body);
-    if (json_) return print_json(r);
-    const auto& n = r.is_object() && r.contains("bounced") ? r["bounced"] : Json();
-    if (!n.is_number_integer()) unexpected("no \"bounced\" count");
-    out_ << "bounced " << cell(n) << (n == 1 ? " message" : " messages") << "\n";
-  });
+  return post_bounce(tenant_body(tenant, campaign, destination), reason);
 }
 
 int Commands::queue_bounce(const std::optional<std::string>& id,
                            const std::optional<std::string>& destination,
                            const std::optional<std::string>& reason) {
+  Json body = Json::object();
+  if (id) body["id"] = *id;
+  if (destination) body["destination"] = *destination;
+  return post_bounce(std::move(body), reason);
+}
+
+int Commands::post_bounce(Json body, const std::optional<std::string>& reason) {
   return guarded([&] {
-    Json body = Json::object();
-    if (id) body["id"] = *id;
-    if (destination) body["destination"] = *destination;
     if (reason) body["reason"] = *reason;
     Json r = api_.call("POST", "/api/v1/bounce", &body);
     if (json_) return print_json(r);

@@ -59,6 +59,8 @@ class Commands {
  private:
   template <class F>
   int guarded(F&& body);
+  // POST /api/v1/bounce with `body` (+ reason); prints "bounced N message(s)".
+  int post_bounce(Json body, const std::optional<std::string>& reason);
   // GETs `path` page by page; returns the merged object (the last page's
   // fields, `key` holding every item). Prints a "more" hint when not `all`.
   Json list(const std::string& path, std::string query, const char* key, const ListOptions& o,
