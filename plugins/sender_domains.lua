@@ -1,7 +1,8 @@
 -- sender_domains: each client network may only send as the domains assigned
 -- to its tenant, both in the envelope sender (MAIL FROM) and in the From:
 -- header, so one customer of the gateway cannot send as another's domain.
--- The tenant's name is stored with the message (msg:meta("tenant")) and so
+-- The tenant's name is the message's tenant (msg:set_tenant, read back as
+-- msg.tenant or msg:meta("tenant")) and so
 -- appears in later hooks, the delivery log and the API.
 --   envelope sender not allowed:  550 5.7.1 at MAIL FROM
 --   From: domain not allowed:     550 5.7.1 at end of data
@@ -41,6 +42,12 @@ end
 return function(opts)
   local tenants = {}
   for name, t in pairs(opts.tenants or {}) do
+    -- The name becomes the message's tenant (msg:set_tenant): the queue's
+    -- fair scheduling, suspensions and metrics go by it.
+    if type(name) ~= "string" or #name > 64 or not name:match("^[%w%._%-]+$") then
+      error("sender_domains: tenant name " .. tostring(name) ..
+            " must be 1..64 of letters, digits, '.', '_' or '-'")
+    end
     if type(t.networks) ~= "table" or type(t.domains) ~= "table" then
       error("sender_domains: tenant " .. name .. " needs networks and domains")
     end
@@ -73,7 +80,7 @@ return function(opts)
   mailgate.on("message", function(tx, msg)
     local t = tenant_of(tx.conn.remote_ip)
     if not t then return nil end
-    msg:set_meta("tenant", t.name)
+    msg:set_tenant(t.name)
     local froms = msg:headers("From")
     if #froms == 0 then
       return mailgate.reject(550, "5.7.1 message has no From: header")

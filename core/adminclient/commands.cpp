@@ -154,13 +154,51 @@ int Commands::queue_action(const std::string& action, const std::string& destina
   });
 }
 
+namespace {
+Json tenant_body(const std::string& tenant, const std::string& campaign,
+                 const std::string& destination) {
+  Json body = Json::object();
+  body["tenant"] = tenant;
+  if (!campaign.empty()) body["campaign"] = campaign;
+  if (!destination.empty()) body["destination"] = destination;
+  return body;
+}
+}  // namespace
+
+int Commands::queue_tenant_action(const std::string& action, const std::string& tenant,
+                                  const std::string& campaign, const std::string& destination) {
+  return guarded([&] {
+    Json body = tenant_body(tenant, campaign, destination);
+    Json r = api_.call("POST", "/api/v1/queue/" + action, &body);
+    if (json_) return print_json(r);
+    const std::string done = action == "suspend"  ? "suspended"
+                             : action == "resume" ? "resumed"
+                                                  : "flushed";
+    out_ << done << " tenant " << sanitize(tenant);
+    if (!campaign.empty()) out_ << " campaign " << sanitize(campaign);
+    if (!destination.empty()) out_ << " at " << sanitize(destination);
+    if (r.is_object() && r.contains("flushed")) out_ << " (" << cell(r["flushed"]) << " messages)";
+    out_ << "\n";
+  });
+}
+
+int Commands::queue_bounce_tenant(const std::string& tenant, const std::string& campaign,
+                                  const std::string& destination,
+                                  const std::optional<std::string>& reason) {
+  return post_bounce(tenant_body(tenant, campaign, destination), reason);
+}
+
 int Commands::queue_bounce(const std::optional<std::string>& id,
                            const std::optional<std::string>& destination,
                            const std::optional<std::string>& reason) {
+  Json body = Json::object();
+  if (id) body["id"] = *id;
+  if (destination) body["destination"] = *destination;
+  return post_bounce(std::move(body), reason);
+}
+
+int Commands::post_bounce(Json body, const std::optional<std::string>& reason) {
   return guarded([&] {
-    Json body = Json::object();
-    if (id) body["id"] = *id;
-    if (destination) body["destination"] = *destination;
     if (reason) body["reason"] = *reason;
     Json r = api_.call("POST", "/api/v1/bounce", &body);
     if (json_) return print_json(r);

@@ -38,6 +38,12 @@ class Commands {
   int queue_show(const std::string& id);
   // action: "suspend", "resume" or "flush".
   int queue_action(const std::string& action, const std::string& destination);
+  // POST /api/v1/queue/<action> {"tenant", "campaign"?, "destination"?}
+  // ("" leaves a field out).
+  int queue_tenant_action(const std::string& action, const std::string& tenant,
+                          const std::string& campaign, const std::string& destination);
+  int queue_bounce_tenant(const std::string& tenant, const std::string& campaign,
+                          const std::string& destination, const std::optional<std::string>& reason);
   // Exactly one of id and destination is set (the CLI checks).
   int queue_bounce(const std::optional<std::string>& id,
                    const std::optional<std::string>& destination,
@@ -53,6 +59,8 @@ class Commands {
  private:
   template <class F>
   int guarded(F&& body);
+  // POST /api/v1/bounce with `body` (+ reason); prints "bounced N message(s)".
+  int post_bounce(Json body, const std::optional<std::string>& reason);
   // GETs `path` page by page; returns the merged object (the last page's
   // fields, `key` holding every item). Prints a "more" hint when not `all`.
   Json list(const std::string& path, std::string query, const char* key, const ListOptions& o,

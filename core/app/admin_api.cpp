@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "app/tenants_api.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
@@ -87,6 +88,7 @@ http::Response queue_summary(const AdminContext& ctx) {
                      {"in_flight", d.in_flight},
                      {"connections", d.active},
                      {"suspended", d.suspended},
+                     {"held", d.held},
                      {"oldest_age_seconds",
                       d.oldest_ms ? static_cast<double>(now - d.oldest_ms) / 1000.0 : 0.0}});
     scheduled += d.scheduled;
@@ -94,7 +96,10 @@ http::Response queue_summary(const AdminContext& ctx) {
     in_flight += d.in_flight;
   }
   const auto count = dests.size();
+  auto holds = ctx.engine->tenant_suspensions(kWorkerDeadline);
+  if (!holds) return busy();
   return http::json_response(200, {{"destinations", std::move(dests)},
+                                   {"tenant_suspensions", tenant_suspensions_json(*holds)},
                                    {"totals",
                                     {{"scheduled", scheduled},
                                      {"ready", ready},
@@ -115,9 +120,11 @@ http::Response list_messages(const AdminContext& ctx, const http::Request& req) 
   json out = json::array();
   std::string last;
   bool more = false;
+  const auto tenant = query(req, "tenant");
   for (const auto& v : *items) {
     const auto k = key(v);
     if (!cursor.empty() && k <= cursor) continue;
+    if (!tenant.empty() && (!v.tenancy || v.tenancy->tenant != tenant)) continue;
     if (out.size() == limit) {
       more = true;
       break;
@@ -133,6 +140,11 @@ http::Response list_messages(const AdminContext& ctx, const http::Request& req) 
                    {"received", eventlog::iso_time(env.received_ms)},
                    {"attempts", rec.attempts},
                    {"next_attempt", eventlog::iso_time(v.next_ms)},
+                   {"tenant", v.tenancy ? json(v.tenancy->tenant) : json(nullptr)},
+                   {"campaign", v.tenancy && !v.tenancy->campaign.empty()
+                                    ? json(v.tenancy->campaign)
+                                    : json(nullptr)},
+                   {"suspended", v.held},
                    {"recipients", recipients_json(env, rec)}});
     last = k;
   }
@@ -196,7 +208,9 @@ http::Response show_message(const AdminContext& ctx, const std::string& hex) {
 http::Response queue_action(const AdminContext& ctx, const http::Request& req) {
   // tail: "<destination>/<action>"
   const auto slash = req.tail.rfind('/');
-  if (slash == std::string::npos || slash == 0)
+  // No destination in the path: a tenant action with a JSON scope.
+  if (slash == std::string::npos) return tenant_queue_action(ctx, req, req.tail);
+  if (slash == 0)
     return http::error_response(404, "expected /api/v1/queue/DESTINATION/suspend|resume|flush");
   const auto dest = req.tail.substr(0, slash);
   const auto action = req.tail.substr(slash + 1);
@@ -231,6 +245,18 @@ http::Response bounce(const AdminContext& ctx, const http::Request& req) {
   auto body = json_body(req, error);
   if (!body) return error;
   const auto reason = body->value("reason", std::string());
+  if (body->contains("tenant")) {
+    if (body->contains("id")) return http::error_response(400, "give \"id\" or \"tenant\", not both");
+    auto scope = tenant_scope(*body, error);
+    if (!scope) return error;
+    auto n = ctx.engine->bounce(scope->destination, nullptr, reason, kWorkerDeadline,
+                                queue::TenancyFilter{scope->tenant, scope->campaign});
+    if (!n) return busy();
+    if (*n == 0)
+      return http::error_response(
+          404, "nothing queued matches (in-flight messages finish their attempt)");
+    return http::json_response(200, {{"bounced", *n}});
+  }
   if (body->contains("id") == body->contains("destination"))
     return http::error_response(400, "give exactly one of \"id\" and \"destination\"");
   std::optional<std::size_t> n;

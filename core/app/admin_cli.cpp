@@ -43,15 +43,25 @@ AdminCli::AdminCli(CLI::App& app) {
   q_suspend_ = queue_->add_subcommand("suspend", "stop delivering to a destination");
   q_resume_ = queue_->add_subcommand("resume", "resume a suspended destination");
   q_flush_ = queue_->add_subcommand("flush", "retry a destination's messages now");
+  int n = 0;
   for (auto* sub : {q_suspend_, q_resume_, q_flush_})
-    sub->add_option("DESTINATION", target_, "destination, e.g. gmail.com or [10.0.0.1]:25")
-        ->required();
+    target_opt_[n++] =
+        sub->add_option("DESTINATION", target_, "destination, e.g. gmail.com or [10.0.0.1]:25");
   q_bounce_ = queue_->add_subcommand("bounce", "bounce a message or a destination (DSNs sent)");
   bounce_id_ = q_bounce_->add_option("ID", id_, "message id");
   bounce_dest_ =
       q_bounce_->add_option("--destination", destination_, "bounce every message to this");
   bounce_id_->excludes(bounce_dest_);
   bounce_reason_ = q_bounce_->add_option("--reason", reason_, "text for the DSN");
+  // Tenants and campaigns (README "Tenants, campaigns and fair scheduling").
+  n = 0;
+  for (auto* sub : {q_suspend_, q_resume_, q_flush_, q_bounce_}) {
+    tenant_opt_[n] = sub->add_option("--tenant", tenant_, "only this tenant's messages");
+    campaign_opt_[n] = sub->add_option("--campaign", campaign_, "only this campaign's (needs --tenant)")
+                           ->needs(tenant_opt_[n]);
+    ++n;
+  }
+  tenant_opt_[3]->excludes(bounce_id_);
 
   suppression_ = app.add_subcommand("suppression", "admin: the suppression list (HTTP admin API)");
   suppression_->require_subcommand(1);
@@ -137,8 +147,19 @@ int AdminCli::run() {
   for (auto [sub, action] : {std::pair{q_suspend_, "suspend"}, std::pair{q_resume_, "resume"},
                              std::pair{q_flush_, "flush"}}) {
     if (!*sub) continue;
-    if (target_.empty()) return usage(std::string("queue ") + action + ": empty destination");
+    const bool tenant = sub->count("--tenant") > 0;
+    if (tenant) {
+      if (tenant_.empty()) return usage(std::string("queue ") + action + ": empty --tenant");
+      return cmd.queue_tenant_action(action, tenant_, campaign_, target_);
+    }
+    if (target_.empty())
+      return usage(std::string("queue ") + action + ": give a DESTINATION or --tenant T");
     return cmd.queue_action(action, target_);
+  }
+  if (*q_bounce_ && q_bounce_->count("--tenant") > 0) {
+    if (tenant_.empty()) return usage("queue bounce: empty --tenant");
+    return cmd.queue_bounce_tenant(tenant_, campaign_, destination_,
+                                   given(bounce_reason_, reason_));
   }
   if (*q_bounce_) {
     auto id = given(bounce_id_, id_);

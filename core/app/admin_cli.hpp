@@ -49,6 +49,8 @@ class AdminCli {
   bool all_ = false;
   std::string id_;       // queue show, queue bounce
   std::string target_;   // queue suspend/resume/flush DESTINATION
+  std::string tenant_, campaign_;  // queue suspend/resume/flush/bounce --tenant T --campaign C
+  CLI::Option *target_opt_[3] = {}, *tenant_opt_[4] = {}, *campaign_opt_[4] = {};
   std::string address_;  // suppression add/remove
   std::string webhook_;  // webhooks dead-letters/replay NAME
   std::string reason_;

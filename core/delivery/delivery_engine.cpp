@@ -27,7 +27,7 @@ DeliveryEngine::Worker::Worker(const EngineDeps& d, const queue::RetryPolicy& r,
       resolver(d.resolvers.at(i)),
       // DSN ids use worker numbers above the SMTP workers' so they never collide.
       ids(static_cast<std::uint16_t>(d.workers->size() + i), d.id_counter_start),
-      counters(d.config->metrics.destinations.size() + 1),
+      counters(d.config->metrics.destinations.size() + 1, d.config->metrics.tenants.size() + 1),
       tls_report(d.config->metrics.destinations.size() + 1) {
   for (const auto& rule : d.config->delivery.bounce_rules) classifier.add_rule(rule);
   verp = feedback::Verp::from_config(d.config->delivery.verp, d.config->delivery.verp_secret);
@@ -67,6 +67,7 @@ void DeliveryEngine::Worker::expire_item(queue::Destination& d, queue::Item item
 DeliveryEngine::DeliveryEngine(EngineDeps deps)
     : deps_(std::move(deps)),
       labels_(deps_.config->metrics.destinations),
+      tenant_labels_(deps_.config->metrics.tenants),
       retry_{deps_.config->delivery.retry.first, deps_.config->delivery.retry.max,
              deps_.config->delivery.retry.max_age} {}
 
@@ -86,12 +87,18 @@ std::string DeliveryEngine::start() {
   workers_.resize(n);
   // Suspensions survive restarts: in force before any message is queued.
   const auto suspended = deps_.store ? deps_.store->read_suspensions() : std::vector<std::string>{};
+  std::size_t bad_holds = 0;
+  auto holds = deps_.store ? deps_.store->read_tenant_suspensions(&bad_holds)
+                           : std::vector<tenancy::Suspension>{};
+  std::erase_if(holds, [now = queue::now_ms()](const auto& h) { return h.expired(now); });
   deps_.workers->run_on_all([&](unsigned i) {
     try {
       workers_[i] = std::make_unique<Worker>(deps_, retry_, i);
       for (const auto& name : suspended)
         if (owner(name) == i) workers_[i]->shard->suspend(name);
+      for (const auto& h : holds) workers_[i]->shard->hold(h);
       workers_[i]->labels = &labels_;
+      workers_[i]->tenant_labels = &tenant_labels_;
       workers_[i]->tls_context = tls_context_;
       workers_[i]->mta_sts = mta_sts_.get();
     } catch (const std::exception& e) {
@@ -107,6 +114,12 @@ std::string DeliveryEngine::start() {
     spdlog::info("delivery: {} destination(s) suspended (kept in the spool): {}{}",
                  suspended.size(), names, suspended.size() > 10 ? ", ..." : "");
   }
+  if (!holds.empty())
+    spdlog::info("delivery: {} tenant or campaign suspension(s) in force (kept in the spool)",
+                 holds.size());
+  if (bad_holds)
+    spdlog::warn("delivery: {} unreadable tenant suspension row(s) in the spool ignored",
+                 bad_holds);
   return error.empty() ? "" : "delivery: " + error;
 }
 
@@ -119,14 +132,19 @@ void DeliveryEngine::enqueue(const spool::MessageId& id,
                              std::uint64_t size) {
   auto ref = std::make_shared<queue::MessageRef>(static_cast<int>(destinations.size()));
   const auto ms = static_cast<std::int64_t>(id.millis());
+  // One tenancy for the message (every destination has the same).
+  std::shared_ptr<const tenancy::Tenancy> tenancy;
+  if (!destinations.empty() && !destinations.front().tenancy.empty())
+    tenancy = std::make_shared<const tenancy::Tenancy>(destinations.front().tenancy);
   for (const auto& dest : destinations) {
     auto* w = workers_[owner(dest.name)].get();
     std::shared_ptr<const spool::RouteAuth> auth;
     if (dest.auth) auth = std::make_shared<const spool::RouteAuth>(*dest.auth);
-    asio::post(w->ctx, [w, name = dest.name,
-                        item = queue::Item{id, size, 0, ms, ref, dest.tls, auth}]() mutable {
-      w->shard->add(name, std::move(item));
-    });
+    asio::post(w->ctx,
+               [w, name = dest.name,
+                item = queue::Item{id, size, 0, ms, ref, dest.tls, auth, tenancy}]() mutable {
+                 w->shard->add(name, std::move(item));
+               });
   }
 }
 
@@ -156,10 +174,11 @@ std::vector<spool::MessageId> DeliveryEngine::enqueue_recovered(
       const auto auth = e.destination < index.destination_auth.size()
                             ? index.destination_auth[e.destination]
                             : nullptr;
-      asio::post(w->ctx,
-                 [w, dest,
-                  item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls,
-                                     auth}]() mutable { w->shard->add(dest, std::move(item)); });
+      asio::post(w->ctx, [w, dest,
+                          item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls, auth,
+                                             index.tenancy_of(k)}]() mutable {
+        w->shard->add(dest, std::move(item));
+      });
     }
     i = j;
   }

@@ -95,6 +95,9 @@ struct DeliveryStats {
 struct DeliveryMetrics {
   // [label][outcome]; labels as in labels() (the last one is "other").
   std::vector<std::array<std::uint64_t, metrics::kOutcomeCount>> outcomes;
+  // [tenant label][outcome] (metrics.tenants, then "other") and the label names.
+  std::vector<std::array<std::uint64_t, metrics::kOutcomeCount>> tenant_outcomes;
+  std::vector<std::string> tenant_names;
   metrics::HistogramSnapshot delivery_seconds, queue_delay_seconds;
   std::uint64_t connections_active = 0, opened_tls = 0, opened_plain = 0, dsns = 0;
   // TLS-RPT sessions, indexed as TlsReportCounters::index() (tls_report.hpp).
@@ -164,14 +167,38 @@ class DeliveryEngine {
   // Bounces waiting messages (all of `id`'s destinations, or every message of
   // `destination`) with DSNs, logged as admin_bounce. Returns how many queue
   // entries were bounced (in-flight attempts are left to finish).
+  // With a tenant in `filter`: only that tenant's (campaign's) messages, at
+  // `destination` or (empty) everywhere.
   std::optional<std::size_t> bounce(const std::string& destination, const spool::MessageId* id,
-                                    const std::string& reason, std::chrono::milliseconds deadline);
+                                    const std::string& reason, std::chrono::milliseconds deadline,
+                                    const queue::TenancyFilter& filter = {});
+
+  // --- Tenants and campaigns (engine_tenants.cpp) ---
+  // Suspends the mail of s.tenant (s.campaign's only, when set) at
+  // s.destination (everywhere when empty) until s.until_ms (0: until
+  // resumed): persisted (synced) first, then in force on every worker for
+  // queued and later mail. The same rule again replaces its times.
+  ActResult suspend_tenant(const tenancy::Suspension& s, std::chrono::milliseconds deadline,
+                           std::string& error);
+  // Removes the rule with s's tenant, campaign and destination; NoQueue
+  // when there is none.
+  ActResult resume_tenant(const tenancy::Suspension& s, std::chrono::milliseconds deadline,
+                          std::string& error);
+  // The rules in force (every worker has the same; expired ones are gone).
+  std::optional<std::vector<tenancy::Suspension>> tenant_suspensions(
+      std::chrono::milliseconds deadline) const;
+  // Scheduled messages of the tenant (campaign) at `destination` (or
+  // everywhere) go to their ready queues now. How many moved.
+  std::optional<std::size_t> flush_tenant(const std::string& destination,
+                                          const queue::TenancyFilter& filter,
+                                          std::chrono::milliseconds deadline);
 
   struct Worker;  // per-worker state (delivery_worker.hpp)
 
  private:
   EngineDeps deps_;
   metrics::DestinationLabels labels_;
+  metrics::DestinationLabels tenant_labels_;  // metrics.tenants (+ "other")
   // Every outbound connection's TLS client context (trusting
   // delivery.tls_ca_file or the system store), made by start().
   std::shared_ptr<asio::ssl::context> tls_context_;
@@ -180,6 +207,8 @@ class DeliveryEngine {
   // From delivery.retry; immutable, shared by every worker (and its shard).
   queue::RetryPolicy retry_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // The workers a tenant action touches: the destination's owner, or all.
+  std::vector<Worker*> targets(const std::string& destination) const;
   std::vector<Worker*> all_;
 };
 

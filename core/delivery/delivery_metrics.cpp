@@ -34,6 +34,11 @@ constexpr Family kDaneSessions{"mailgate_dane_sessions_total",
                                "Outbound sessions to MX hosts of destinations in TLS mode dane, "
                                "by what DANE (RFC 7672) made of them",
                                {"result"}};
+constexpr Family kTenantMessages{"mailgate_tenant_messages_total",
+                                 Type::Counter,
+                                 "Delivery outcomes per recipient of messages with a tenant, by "
+                                 "tenant (metrics.tenants, else other) and delivery log event name",
+                                 {"tenant", "outcome"}};
 constexpr Family kDsns{"mailgate_bounces_generated_total", Type::Counter,
                        "DSNs generated (failed, delayed, relayed)"};
 
@@ -52,6 +57,11 @@ void export_metrics(metrics::Exposition& e, const DeliveryMetrics& m,
       e.add(kDeliveries, n, {metrics::outcome_name(outcome), labels.name(l)});
     }
   }
+  // Every listed tenant and "other", at 0 until it happens.
+  for (std::size_t l = 0; l < m.tenant_outcomes.size() && l < m.tenant_names.size(); ++l)
+    for (std::size_t o = 0; o < metrics::kOutcomeCount; ++o)
+      e.add(kTenantMessages, static_cast<double>(m.tenant_outcomes[l][o]),
+            {m.tenant_names[l], metrics::outcome_name(static_cast<metrics::Outcome>(o))});
   e.add(kDeliverySeconds, m.delivery_seconds);
   e.add(kQueueDelay, m.queue_delay_seconds);
   e.add(kConnectionsActive, static_cast<double>(m.connections_active));

@@ -96,6 +96,7 @@ struct DeliveryEngine::Worker {
   feedback::Verp verp;  // delivery.verp (off when unset)
   // Metrics (this worker writes them; scrapes sum every worker's).
   const metrics::DestinationLabels* labels = nullptr;
+  const metrics::DestinationLabels* tenant_labels = nullptr;  // metrics.tenants
   std::shared_ptr<asio::ssl::context> tls_context;  // the engine's, for every connection
   mtasts::PolicyService* mta_sts = nullptr;         // the engine's (delivery.mta_sts), or null
   DeliveryCounters counters;

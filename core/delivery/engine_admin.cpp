@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "delivery/delivery_worker.hpp"
+#include "delivery/worker_calls.hpp"
 #include "net/worker_pool.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
@@ -21,36 +22,6 @@
 
 namespace mailgate::delivery {
 
-namespace {
-
-// Runs `f(worker)` on each of `targets` and collects the results.
-template <class R>
-struct Gather {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<R> results;
-  std::size_t pending = 0;
-};
-
-template <class R, class F>
-std::optional<std::vector<R>> run_on(const std::vector<DeliveryEngine::Worker*>& targets, F f,
-                                     std::chrono::milliseconds deadline) {
-  auto g = std::make_shared<Gather<R>>();
-  g->pending = targets.size();
-  for (auto* w : targets) {
-    asio::post(w->ctx, [g, w, f]() mutable {
-      R r = f(*w);
-      std::lock_guard lock(g->mu);
-      g->results.push_back(std::move(r));
-      if (--g->pending == 0) g->cv.notify_all();
-    });
-  }
-  std::unique_lock lock(g->mu);
-  if (!g->cv.wait_for(lock, deadline, [&] { return g->pending == 0; })) return std::nullopt;
-  return std::move(g->results);
-}
-
-}  // namespace
 
 std::size_t DeliveryEngine::drain(std::chrono::milliseconds deadline) const {
   const auto until = std::chrono::steady_clock::now() + deadline;
@@ -68,11 +39,18 @@ std::size_t DeliveryEngine::drain(std::chrono::milliseconds deadline) const {
 DeliveryMetrics DeliveryEngine::metrics() const {
   DeliveryMetrics m;
   m.outcomes.assign(labels_.size(), {});
+  m.tenant_outcomes.assign(tenant_labels_.size(), {});
+  for (std::size_t l = 0; l < tenant_labels_.size(); ++l)
+    m.tenant_names.emplace_back(tenant_labels_.name(l));
   for (const auto& w : workers_) {
     if (!w) continue;
     for (std::size_t l = 0; l < labels_.size(); ++l)
       for (std::size_t o = 0; o < metrics::kOutcomeCount; ++o)
         m.outcomes[l][o] += w->counters.outcomes.get(static_cast<metrics::Outcome>(o), l);
+    for (std::size_t l = 0; l < tenant_labels_.size(); ++l)
+      for (std::size_t o = 0; o < metrics::kOutcomeCount; ++o)
+        m.tenant_outcomes[l][o] +=
+            w->counters.tenant_outcomes.get(static_cast<metrics::Outcome>(o), l);
     w->delivery_seconds.add_to(m.delivery_seconds);
     w->counters.queue_delay_seconds.add_to(m.queue_delay_seconds);
     const auto started = w->connections.load(std::memory_order_relaxed);
@@ -145,31 +123,6 @@ std::optional<std::vector<queue::ItemView>> DeliveryEngine::queued_items(
   return out;
 }
 
-namespace {
-
-// Writes `set` synced and waits up to `deadline` for it: "" or why not.
-std::string write_synced(spool::SpoolWriter& writer, spool::WriteSet set,
-                         std::chrono::milliseconds deadline) {
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::error_code ec;
-  };
-  auto d = std::make_shared<Done>();
-  writer.submit(std::move(set), true, [d](std::error_code ec) {
-    std::lock_guard lock(d->mu);
-    d->done = true;
-    d->ec = ec;
-    d->cv.notify_all();
-  });
-  std::unique_lock lock(d->mu);
-  if (!d->cv.wait_for(lock, deadline, [&] { return d->done; }))
-    return "the spool write did not finish in time";
-  return d->ec ? "the spool write failed: " + d->ec.message() : "";
-}
-
-}  // namespace
 
 DeliveryEngine::ActResult DeliveryEngine::act(Action a, const std::string& destination,
                                               std::chrono::milliseconds deadline,
@@ -205,10 +158,32 @@ DeliveryEngine::ActResult DeliveryEngine::act(Action a, const std::string& desti
   return r->front() ? ActResult::Done : ActResult::NoQueue;
 }
 
+std::string write_synced(spool::SpoolWriter& writer, spool::WriteSet set,
+                         std::chrono::milliseconds deadline) {
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::error_code ec;
+  };
+  auto d = std::make_shared<Done>();
+  writer.submit(std::move(set), true, [d](std::error_code ec) {
+    std::lock_guard lock(d->mu);
+    d->done = true;
+    d->ec = ec;
+    d->cv.notify_all();
+  });
+  std::unique_lock lock(d->mu);
+  if (!d->cv.wait_for(lock, deadline, [&] { return d->done; }))
+    return "the spool write did not finish in time";
+  return d->ec ? "the spool write failed: " + d->ec.message() : "";
+}
+
 std::optional<std::size_t> DeliveryEngine::bounce(const std::string& destination,
                                                   const spool::MessageId* id,
                                                   const std::string& reason,
-                                                  std::chrono::milliseconds deadline) {
+                                                  std::chrono::milliseconds deadline,
+                                                  const queue::TenancyFilter& filter) {
   std::vector<Worker*> targets = all_;
   if (!destination.empty() && !workers_.empty()) targets = {workers_[owner(destination)].get()};
   const std::optional<spool::MessageId> only = id ? std::optional(*id) : std::nullopt;
@@ -217,9 +192,9 @@ std::optional<std::size_t> DeliveryEngine::bounce(const std::string& destination
                               (reason.empty() ? "" : ": " + reason.substr(0, 200))};
   auto counts = run_on<std::size_t>(
       targets,
-      [destination, only, reply](Worker& w) -> std::size_t {
+      [destination, only, reply, filter](Worker& w) -> std::size_t {
         if (!w.shard) return 0;
-        auto items = w.shard->extract(destination, only ? &*only : nullptr);
+        auto items = w.shard->extract(destination, only ? &*only : nullptr, filter);
         for (auto& [d, item] : items) {
           asio::co_spawn(
               w.ctx,

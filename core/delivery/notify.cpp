@@ -1,6 +1,7 @@
 // delivery/notify: see notify.hpp.
 #include "delivery/notify.hpp"
 
+#include "text/ascii.hpp"
 #include "webhooks/webhooks.hpp"
 
 namespace mailgate::delivery {
@@ -44,6 +45,9 @@ void publish(const DeliveryPlan& plan, const spool::Envelope& envelope, const At
   }
   auto records = log_records(plan, envelope, at);
   for (std::size_t i = 0; i < records.size(); ++i) {
+    if (auto tenant = eventlog::tenant_of(records[i]); !tenant.empty() && to.tenant_labels)
+      c.tenant_outcomes.add(outcome_of(plan.outcomes[i].event),
+                            to.tenant_labels->index(text::to_lower(tenant)));
     switch (plan.outcomes[i].event) {
       case DeliveryEvent::Delivery:
         c.delivered.fetch_add(1, std::memory_order_relaxed);

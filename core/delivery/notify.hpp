@@ -34,9 +34,12 @@ namespace mailgate::delivery {
 
 // One worker's delivery counters.
 struct DeliveryCounters {
-  explicit DeliveryCounters(std::size_t labels) : outcomes(labels) {}
+  explicit DeliveryCounters(std::size_t labels, std::size_t tenant_labels = 1)
+      : outcomes(labels), tenant_outcomes(tenant_labels) {}
   std::atomic<std::uint64_t> delivered{0}, deferred{0}, bounced{0}, expired{0}, dsns{0};
   metrics::OutcomeCounters outcomes;  // [result][destination label]
+  // [result][tenant label] (metrics.tenants), for messages with a tenant only.
+  metrics::OutcomeCounters tenant_outcomes;
   metrics::Histogram queue_delay_seconds{metrics::queue_delay_buckets()};  // final outcomes
 };
 
@@ -50,6 +53,7 @@ struct Listeners {
   // Events without a commit (connection-level deferrals) go to the webhooks
   // from here; an attempt's outcomes are staged in its commit (settle.cpp).
   webhooks::Webhooks* webhooks = nullptr;
+  const metrics::DestinationLabels* tenant_labels = nullptr;  // metrics.tenants (null: none)
 };
 
 // The delivery log records of `plan`, one per outcome, in order.

@@ -122,7 +122,7 @@ asio::awaitable<void> DeliveryEngine::Worker::requeue(const DestinationLink& des
 }
 
 Listeners DeliveryEngine::Worker::listeners() {
-  return Listeners{*deps.log,
+  auto to = Listeners{*deps.log,
                    index,
                    *labels,
                    counters,
@@ -131,6 +131,8 @@ Listeners DeliveryEngine::Worker::listeners() {
                          {m.id, std::move(m.envelope), std::move(m.body), true});
                    },
                    deps.webhooks};
+  to.tenant_labels = tenant_labels;
+  return to;
 }
 
 }  // namespace mailgate::delivery

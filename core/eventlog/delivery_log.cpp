@@ -1,6 +1,8 @@
 // eventlog/delivery_log: see delivery_log.hpp.
 #include "eventlog/delivery_log.hpp"
 
+#include "tenancy/tenancy.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +44,19 @@ std::string iso_time(std::int64_t ms) {
   return buf;
 }
 
+namespace {
+std::string_view meta_name(const LogRecord& r, std::string_view key) {
+  for (const auto& [k, v] : r.meta)
+    if (k == key) return tenancy::valid_name(v) ? std::string_view(v) : std::string_view();
+  return {};
+}
+}  // namespace
+
+std::string_view tenant_of(const LogRecord& r) { return meta_name(r, tenancy::kTenantKey); }
+std::string_view campaign_of(const LogRecord& r) {
+  return tenant_of(r).empty() ? std::string_view() : meta_name(r, tenancy::kCampaignKey);
+}
+
 std::string to_json(const LogRecord& r) {
   nlohmann::json j;
   j["event"] = r.event;
@@ -67,6 +82,8 @@ std::string to_json(const LogRecord& r) {
   if (!r.tls_error.empty()) j["tls_error"] = r.tls_error;
   if (!r.auth_user.empty()) j["auth"] = r.auth_user;
   if (r.size) j["size"] = r.size;
+  if (auto t = tenant_of(r); !t.empty()) j["tenant"] = t;
+  if (auto c = campaign_of(r); !c.empty()) j["campaign"] = c;
   if (!r.report_id.empty()) j["report_id"] = r.report_id;
   if (!r.feedback_type.empty()) j["feedback_type"] = r.feedback_type;
   if (!r.original_message_id.empty()) j["original_message_id"] = r.original_message_id;

@@ -59,6 +59,11 @@ struct LogRecord {
   std::string reporter;             // Reporting-MTA / ARF User-Agent
 };
 
+// The record's tenant and campaign (msg:set_tenant / set_campaign, kept in
+// its metadata); "" when unset or not a valid name. to_json() writes them as
+// top-level "tenant" and "campaign" keys (DESIGN §9).
+std::string_view tenant_of(const LogRecord& r);
+std::string_view campaign_of(const LogRecord& r);
 std::string to_json(const LogRecord& r);  // one line, no newline
 // Epoch milliseconds as "2026-11-28T17:04:00.000Z" (UTC), as in the log and the API.
 std::string iso_time(std::int64_t ms);

@@ -3,6 +3,7 @@
 
 #include "config/schema.hpp"
 #include "dns/idna.hpp"
+#include "tenancy/tenancy.hpp"
 
 namespace mailgate::metrics {
 
@@ -17,6 +18,19 @@ const config::Section<MetricsConfig>& metrics_section() {
           // Compared with destinations in the one normalized form.
           [](const config::Value& v, const std::string& key, const config::Context& ctx) {
             return dns::normalize_domain(config::read_string(v, key, ctx));
+          },
+          [](const std::string& x) { return x; }),
+      config::list<C, std::string>(
+          "tenants", &C::tenants,
+          "tenants (`msg:set_tenant`) that get their own `tenant` label in "
+          "`mailgate_tenant_messages_total` (e.g. `{ \"acme\", \"globex\" }`); every other "
+          "tenant counts as `other` (compared case-insensitively)",
+          "strings",
+          [](const config::Value& v, const std::string& key, const config::Context& ctx) {
+            auto name = config::read_string(v, key, ctx);
+            if (!tenancy::valid_name(name))
+              ctx.fail(key, key + ": a tenant is 1..64 bytes of letters, digits, '.', '_' or '-'");
+            return name;
           },
           [](const std::string& x) { return x; }),
   }};

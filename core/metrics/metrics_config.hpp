@@ -11,6 +11,9 @@ namespace mailgate::metrics {
 
 struct MetricsConfig {
   std::vector<std::string> destinations;  // normalized (lower case, A-labels)
+  // Tenants that get their own `tenant` label (mailgate_tenant_messages_total);
+  // mail of any other tenant counts as "other", mail without one not at all.
+  std::vector<std::string> tenants;
 };
 
 const config::Section<MetricsConfig>& metrics_section();

@@ -31,6 +31,7 @@
 #include "policy/lua_state.hpp"
 #include "policy/units.hpp"
 #include "ratelimit/shared_limiter.hpp"
+#include "tenancy/tenancy.hpp"
 #include "text/ascii.hpp"
 
 namespace mailgate::policy {
@@ -575,8 +576,33 @@ int l_msg_set_meta(lua_State* L) {
     return luaL_error(L, "msg:set_meta: key must be 1..64 bytes and value at most 1024");
   if (m->meta->size() >= 64 && m->meta->count(std::string(key, kn)) == 0)
     return luaL_error(L, "msg:set_meta: at most 64 keys");
+  // tenant, campaign and priority steer the queue: the same checks as their setters.
+  if (auto err = tenancy::check_meta(std::string_view(key, kn), std::string_view(value, vn));
+      !err.empty())
+    return luaL_error(L, "msg:set_meta: %s", err.c_str());
   (*m->meta)[std::string(key, kn)] = std::string(value, vn);
   return 0;
+}
+
+// msg:set_tenant / set_campaign / set_priority: a checked metadata key.
+int set_tenancy(lua_State* L, const char* op, std::string_view key) {
+  Message* m = check_msg(L);
+  std::size_t vn = 0;
+  const char* value = luaL_checklstring(L, 2, &vn);
+  if (m->meta == nullptr || !m->meta_writable)
+    return luaL_error(L, "msg:%s: only in the message hook, before the message is queued", op);
+  if (auto err = tenancy::check_meta(key, std::string_view(value, vn)); !err.empty())
+    return luaL_error(L, "msg:%s: %s", op, err.c_str());
+  (*m->meta)[std::string(key)] = std::string(value, vn);
+  return 0;
+}
+
+int l_msg_set_tenant(lua_State* L) { return set_tenancy(L, "set_tenant", tenancy::kTenantKey); }
+int l_msg_set_campaign(lua_State* L) {
+  return set_tenancy(L, "set_campaign", tenancy::kCampaignKey);
+}
+int l_msg_set_priority(lua_State* L) {
+  return set_tenancy(L, "set_priority", tenancy::kPriorityKey);
 }
 
 int l_msg_meta(lua_State* L) {
@@ -612,6 +638,20 @@ int l_msg_index(lua_State* L) {
     push_string_array(L, m->recipients);
   } else if (std::strcmp(key, "dsn") == 0) {
     lua_pushboolean(L, m->dsn);
+  } else if (std::strcmp(key, "tenant") == 0 || std::strcmp(key, "campaign") == 0 ||
+             std::strcmp(key, "priority") == 0) {
+    // Read back from the metadata (nil when unset; priority: "normal").
+    const std::string* value = nullptr;
+    if (m->meta) {
+      auto it = m->meta->find(key);
+      if (it != m->meta->end()) value = &it->second;
+    }
+    if (value)
+      lua_pushlstring(L, value->data(), value->size());
+    else if (std::strcmp(key, "priority") == 0)
+      lua_pushliteral(L, "normal");
+    else
+      lua_pushnil(L);
   } else {
     // Methods live in the metatable's `methods` table.
     luaL_getmetatable(L, "mailgate.msg");
@@ -629,6 +669,9 @@ void register_msg_metatable(lua_State* L) {
                                      {"remove_header", l_msg_remove_header},
                                      {"replace_header", l_msg_replace_header},
                                      {"set_meta", l_msg_set_meta},
+                                     {"set_tenant", l_msg_set_tenant},
+                                     {"set_campaign", l_msg_set_campaign},
+                                     {"set_priority", l_msg_set_priority},
                                      {"meta", l_msg_meta},
                                      {"dkim_sign", l_msg_dkim_sign},
                                      {nullptr, nullptr}};

@@ -87,7 +87,7 @@ void QueueShard::add(const std::string& name, Item item) {
   if (when > now) {
     schedule(d, std::move(item), when);
   } else {
-    d.ready.push_back(std::move(item));
+    d.ready.push(std::move(item), hold_test(d));
     pump(d);
   }
   arm();
@@ -100,14 +100,13 @@ void QueueShard::schedule(Destination& d, Item item, std::int64_t when) {
 }
 
 std::optional<Item> QueueShard::take(Destination& d) {
-  if (d.suspended || d.ready.empty() || stopped_) return std::nullopt;
+  if (d.suspended || d.ready.takeable() == 0 || stopped_) return std::nullopt;
   const auto now = steady_us();
   if (auto wait = d.shaping.message_rate.acquire(now); wait > 0) {
     arm_rate_timer(d, now + wait);
     return std::nullopt;
   }
-  Item it = std::move(d.ready.front());
-  d.ready.pop_front();
+  Item it = std::move(*d.ready.take());
   --total_;
   ++d.in_flight;
   note_left(d, it);
@@ -152,10 +151,8 @@ void QueueShard::connection_closed(Destination& d) {
 
 void QueueShard::defer_destination(Destination& d, std::int64_t until_ms) {
   d.backoff_until_ms = std::max(d.backoff_until_ms, until_ms);
-  while (!d.ready.empty()) {
-    schedule(d, std::move(d.ready.front()), d.backoff_until_ms);
-    d.ready.pop_front();
-  }
+  d.ready.erase_if([](const Item&) { return true; },
+                   [&](Item&& item) { schedule(d, std::move(item), d.backoff_until_ms); });
   arm();
 }
 
@@ -176,24 +173,79 @@ bool QueueShard::resume(const std::string& name) {
 bool QueueShard::flush(const std::string& name) {
   auto it = dests_.find(name);
   if (it == dests_.end()) return false;
-  Destination* d = it->second.get();
-  d->backoff_until_ms = 0;
-  // Rebuild the heap without this destination's items (flush is rare).
+  it->second->backoff_until_ms = 0;
+  flush(name, TenancyFilter{});
+  return true;
+}
+
+std::size_t QueueShard::flush(const std::string& name, const TenancyFilter& filter) {
+  // Rebuild the heap without the matching items (flush is rare).
   std::vector<Scheduled> keep;
+  std::vector<Destination*> touched;
+  std::size_t moved = 0;
   while (!heap_.empty()) {
     auto s = heap_.top();
     heap_.pop();
-    if (s.dest == d) {
-      --d->scheduled;
-      d->ready.push_back(std::move(s.item));
+    if ((name.empty() || s.dest->name == name) && filter.matches(s.item) &&
+        s.dest->backoff_until_ms == 0) {
+      --s.dest->scheduled;
+      s.dest->ready.push(std::move(s.item), hold_test(*s.dest));
+      touched.push_back(s.dest);
+      ++moved;
     } else {
       keep.push_back(std::move(s));
     }
   }
   for (auto& s : keep) heap_.push(std::move(s));
-  pump(*d);
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (auto* d : touched) pump(*d);
   arm();
+  return moved;
+}
+
+bool QueueShard::held(const Destination& d, const tenancy::Tenancy& t) const {
+  if (t.tenant.empty()) return false;
+  for (const auto& h : holds_)
+    if (h.holds(t.tenant, t.campaign, d.name)) return true;
+  return false;
+}
+
+FairQueue::HoldTest QueueShard::hold_test(const Destination& d) const {
+  if (holds_.empty()) return {};
+  return [this, &d](const tenancy::Tenancy& t) { return held(d, t); };
+}
+
+void QueueShard::rehold_all() {
+  for (auto& [name, d] : dests_) {
+    if (d->ready.empty()) continue;
+    if (d->ready.rehold(hold_test(*d))) pump(*d);
+  }
+}
+
+void QueueShard::hold(const tenancy::Suspension& s) {
+  auto it = std::find_if(holds_.begin(), holds_.end(),
+                         [&](const tenancy::Suspension& h) { return h.same_rule(s); });
+  if (it != holds_.end())
+    *it = s;
+  else
+    holds_.push_back(s);
+  rehold_all();
+}
+
+bool QueueShard::release(const tenancy::Suspension& s) {
+  auto it = std::find_if(holds_.begin(), holds_.end(),
+                         [&](const tenancy::Suspension& h) { return h.same_rule(s); });
+  if (it == holds_.end()) return false;
+  holds_.erase(it);
+  rehold_all();
   return true;
+}
+
+void QueueShard::expire_holds(std::int64_t now) {
+  const auto n = holds_.size();
+  std::erase_if(holds_, [now](const tenancy::Suspension& h) { return h.expired(now); });
+  if (holds_.size() != n) rehold_all();
 }
 
 std::vector<std::string> QueueShard::suspended() const {
@@ -214,7 +266,7 @@ std::vector<DestinationSummary> QueueShard::summary() const {
   out.reserve(dests_.size());
   for (const auto& [name, d] : dests_)
     out.push_back({name, d->ready.size(), d->scheduled, d->in_flight, d->active, d->suspended,
-                   oldest_waiting(*d)});
+                   d->ready.held(), oldest_waiting(*d)});
   return out;
 }
 
@@ -223,7 +275,9 @@ ShardTotals QueueShard::totals() const {
   t.destinations = dests_.size();
   for (const auto& [name, d] : dests_) {
     // Each waiting item in exactly one state: a suspended destination's are "suspended".
-    (d->suspended ? t.suspended : t.ready) += d->ready.size();
+    // A ready item held by a tenant suspension is "suspended" too.
+    t.suspended += d->suspended ? d->ready.size() : d->ready.held();
+    if (!d->suspended) t.ready += d->ready.takeable();
     (d->suspended ? t.suspended : t.scheduled) += d->scheduled;
     t.in_flight += d->in_flight;
     const auto oldest = oldest_waiting(*d);
@@ -239,18 +293,21 @@ std::optional<ItemState> QueueShard::item_state(const std::string& destination,
   const Destination& d = *it->second;
   ItemState st;
   st.suspended = d.suspended;
-  for (const auto& item : d.ready) {
-    if (item.id == id) {
-      st.where = ItemState::Where::Ready;
-      st.next_ms = std::max(now_ms(), d.backoff_until_ms);
-      return st;
-    }
-  }
+  bool found = false;
+  d.ready.for_each([&](const Item& item, bool held) {
+    if (found || item.id != id) return;
+    found = true;
+    st.where = ItemState::Where::Ready;
+    st.next_ms = std::max(now_ms(), d.backoff_until_ms);
+    st.suspended = st.suspended || held;
+  });
+  if (found) return st;
   if (d.scheduled) {
     for (const auto& s : heap_.items()) {
       if (s.dest == &d && s.item.id == id) {
         st.where = ItemState::Where::Scheduled;
         st.next_ms = std::max(s.when, d.backoff_until_ms);  // a due item waits out the backoff
+        st.suspended = st.suspended || held(d, s.item.tenancy_or_none());
         return st;
       }
     }
@@ -264,33 +321,36 @@ std::vector<ItemView> QueueShard::items(const std::string& filter) const {
   std::vector<ItemView> out;
   for (const auto& [name, d] : dests_) {
     if (!filter.empty() && filter != name) continue;
-    for (const auto& it : d->ready) out.push_back({name, it.id, it.attempts, it.next_ms, false});
+    d->ready.for_each([&](const Item& it, bool held) {
+      out.push_back({name, it.id, it.attempts, it.next_ms, false, it.tenancy, held});
+    });
   }
   for (const auto& s : heap_.items())
     if (filter.empty() || filter == s.dest->name)
       out.push_back({s.dest->name, s.item.id, s.item.attempts,
-                     std::max(s.when, s.dest->backoff_until_ms), true});
+                     std::max(s.when, s.dest->backoff_until_ms), true, s.item.tenancy,
+                     held(*s.dest, s.item.tenancy_or_none())});
   return out;
 }
 
 std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string& destination,
-                                                               const spool::MessageId* id) {
+                                                               const spool::MessageId* id,
+                                                               const TenancyFilter& filter) {
   std::vector<std::pair<Destination*, Item>> out;
   auto match = [&](const Destination& d, const Item& it) {
-    return (destination.empty() || d.name == destination) && (id == nullptr || it.id == *id);
+    return (destination.empty() || d.name == destination) && (id == nullptr || it.id == *id) &&
+           filter.matches(it);
   };
   for (auto& [name, d] : dests_) {
-    for (auto it = d->ready.begin(); it != d->ready.end();) {
-      if (match(*d, *it)) {
-        note_left(*d, *it);
-        out.emplace_back(d.get(), std::move(*it));
-        it = d->ready.erase(it);
-        --total_;
-        ++d->in_flight;
-      } else {
-        ++it;
-      }
-    }
+    Destination* dp = d.get();
+    if (!destination.empty() && name != destination) continue;
+    dp->ready.erase_if([&](const Item& it) { return match(*dp, it); },
+                       [&](Item&& it) {
+                         note_left(*dp, it);
+                         out.emplace_back(dp, std::move(it));
+                         --total_;
+                         ++dp->in_flight;
+                       });
   }
   std::vector<Scheduled> keep;
   while (!heap_.empty()) {
@@ -311,7 +371,7 @@ std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string
 }
 
 void QueueShard::pump(Destination& d) {
-  if (stopped_ || d.suspended || d.ready.empty()) return;
+  if (stopped_ || d.suspended || d.ready.takeable() == 0) return;
   if (shaper_ && !shaper_(d)) return;
   const auto now = steady_us();
   // Nothing may go before the message rate admits the next one: wake no
@@ -322,13 +382,14 @@ void QueueShard::pump(Destination& d) {
   }
   // Reuse idle connections first (most recently parked: its TCP state is warmest).
   std::size_t woken = 0;
-  while (!d.idle.empty() && woken < d.ready.size()) {
+  const auto ready = d.ready.takeable();
+  while (!d.idle.empty() && woken < ready) {
     wake(d.idle.back());
     d.idle.pop_back();
     ++woken;
   }
   // One more connection only while there is more ready work than busy connections.
-  while (d.active < d.shaping.max_connections && d.ready.size() > d.active - d.idle.size()) {
+  while (d.active < d.shaping.max_connections && ready > d.active - d.idle.size()) {
     if (auto wait = d.shaping.connection_rate.acquire(now); wait > 0) {
       arm_rate_timer(d, now + wait);
       break;
@@ -364,11 +425,12 @@ void QueueShard::on_timer() {
       continue;
     }
     --s.dest->scheduled;
-    s.dest->ready.push_back(std::move(s.item));
+    s.dest->ready.push(std::move(s.item), hold_test(*s.dest));
     touched.push_back(s.dest);
   }
   if (now >= next_sweep_) {
     sweep_expired(now);
+    expire_holds(now);
     remove_idle(now);
     next_sweep_ = now + kSweepEveryMs;
   }
@@ -378,17 +440,20 @@ void QueueShard::on_timer() {
 
 void QueueShard::sweep_expired(std::int64_t now) {
   for (auto& [name, d] : dests_) {
-    for (auto it = d->ready.begin(); it != d->ready.end();) {
-      if (policy_.expired(static_cast<std::int64_t>(it->id.millis()), now)) {
-        Item item = std::move(*it);
-        it = d->ready.erase(it);
-        note_left(*d, item);
-        --total_;
-        ++d->in_flight;
-        expire_(*d, std::move(item));
-      } else {
-        ++it;
-      }
+    Destination* dp = d.get();
+    if (dp->ready.empty()) continue;
+    // Held items expire too: a suspension does not make mail immortal.
+    std::vector<Item> expired;
+    dp->ready.erase_if(
+        [&](const Item& it) {
+          return policy_.expired(static_cast<std::int64_t>(it.id.millis()), now);
+        },
+        [&](Item&& it) { expired.push_back(std::move(it)); });
+    for (auto& item : expired) {
+      note_left(*dp, item);
+      --total_;
+      ++dp->in_flight;
+      expire_(*dp, std::move(item));
     }
   }
 }

@@ -33,32 +33,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "queue/fair_queue.hpp"
+#include "queue/item.hpp"
 #include "queue/retry_policy.hpp"
 #include "ratelimit/gcra.hpp"
 #include "smtp/tls_mode.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
+#include "tenancy/tenancy.hpp"
 
 namespace mailgate::queue {
-
-// Shared by all dest records of one message (possibly on several workers):
-// whoever closes the last one also deletes the body and envelope.
-struct MessageRef {
-  explicit MessageRef(int dests) : open_dests(dests) {}
-  std::atomic<int> open_dests;
-};
-
-struct Item {
-  spool::MessageId id;
-  std::uint64_t size = 0;
-  std::uint32_t attempts = 0;
-  std::int64_t next_ms = 0;
-  std::shared_ptr<MessageRef> ref;
-  std::optional<smtp::TlsMode> tls{};  // what the route hook asked for (none: no choice)
-  // Smarthost AUTH the route hook gave (shared by the items of a message or
-  // of a recovered destination); null: none.
-  std::shared_ptr<const spool::RouteAuth> auth{};
-};
 
 // How a destination may be used (delivery.* defaults, or its egress_path).
 struct Shaping {
@@ -83,7 +67,9 @@ struct Destination {
   // Wakes the destination when its rate limit admits the next message or connection.
   std::unique_ptr<asio::steady_timer> rate_timer;
   std::int64_t rate_timer_at_us = 0;
-  std::deque<Item> ready;
+  // Ready items, fair between tenants (fair_queue.hpp); those of a
+  // suspended tenant or campaign stay in it, held.
+  FairQueue ready;
   std::size_t scheduled = 0;  // items of this destination in the scheduled heap
   std::size_t in_flight = 0;  // taken (or expiring) and not yet settled
   unsigned active = 0;        // connections running (idle ones included)
@@ -102,7 +88,9 @@ struct Destination {
 struct ShardTotals {
   std::size_t destinations = 0;
   std::size_t ready = 0, scheduled = 0, in_flight = 0;
-  std::size_t suspended = 0;   // waiting items (ready + scheduled) of suspended destinations
+  // Waiting items (ready + scheduled) of suspended destinations, and ready
+  // items held by a tenant or campaign suspension.
+  std::size_t suspended = 0;
   std::int64_t oldest_ms = 0;  // reception time of the oldest waiting message (0: none)
   void add(const ShardTotals& o);
 };
@@ -112,6 +100,7 @@ struct DestinationSummary {
   std::size_t ready = 0, scheduled = 0, in_flight = 0;
   unsigned active = 0;
   bool suspended = false;
+  std::size_t held = 0;        // ready items held by a tenant or campaign suspension
   std::int64_t oldest_ms = 0;  // reception time of the oldest queued message (0: none)
 };
 
@@ -122,13 +111,26 @@ struct ItemView {
   std::uint32_t attempts = 0;
   std::int64_t next_ms = 0;
   bool scheduled = false;
+  std::shared_ptr<const tenancy::Tenancy> tenancy;  // null: none
+  bool held = false;                                // a tenant or campaign suspension holds it
+};
+
+// Which items an admin action is about: every item (empty tenant), or a
+// tenant's (only one campaign's when set).
+struct TenancyFilter {
+  std::string tenant, campaign;
+  bool matches(const Item& item) const {
+    if (tenant.empty()) return true;
+    const auto& t = item.tenancy_or_none();
+    return t.tenant == tenant && (campaign.empty() || t.campaign == campaign);
+  }
 };
 
 // Where one message waits at one destination (GET /api/v1/messages/ID).
 struct ItemState {
   enum class Where { Ready, Scheduled, InFlight } where = Where::Ready;
   std::int64_t next_ms = 0;  // when it is attempted next (Ready: now, as soon as a connection can)
-  bool suspended = false;    // its destination is suspended
+  bool suspended = false;    // its destination, tenant or campaign is suspended
 };
 
 class QueueShard {
@@ -168,6 +170,18 @@ class QueueShard {
   bool suspend(const std::string& destination);  // creates it when unknown: always true
   bool resume(const std::string& destination);
   bool flush(const std::string& destination);  // scheduled → ready now
+  // Scheduled items of `filter`'s tenant (and campaign) → ready now, at
+  // `destination` or (empty) every destination of the shard. How many moved.
+  std::size_t flush(const std::string& destination, const TenancyFilter& filter);
+  // Tenant and campaign suspensions (tenancy::Suspension): every shard has
+  // all of them (a rule without a destination holds mail everywhere). hold()
+  // adds or replaces the same rule; release() removes it (false: there was
+  // none); a rule whose `until` passed is released by the sweep.
+  void hold(const tenancy::Suspension& s);
+  bool release(const tenancy::Suspension& s);
+  const std::vector<tenancy::Suspension>& holds() const { return holds_; }
+  // Is an item of `t` at `d` held by a tenant or campaign suspension?
+  bool held(const Destination& d, const tenancy::Tenancy& t) const;
   // Suspended destinations (persisted by the caller, reloaded at start).
   std::vector<std::string> suspended() const;
 
@@ -184,7 +198,8 @@ class QueueShard {
   // Removes waiting items that match (admin bounce); they count as in flight
   // until finished(). Items being attempted right now are not touched.
   std::vector<std::pair<Destination*, Item>> extract(const std::string& destination,
-                                                     const spool::MessageId* id);
+                                                     const spool::MessageId* id,
+                                                     const TenancyFilter& filter = {});
   std::size_t size() const { return total_; }
   std::size_t destinations() const { return dests_.size(); }
   // How long an unused destination stays (see the header comment).
@@ -210,6 +225,9 @@ class QueueShard {
   void on_timer();
   void sweep_expired(std::int64_t now);
   void remove_idle(std::int64_t now);
+  void expire_holds(std::int64_t now);
+  void rehold_all();
+  FairQueue::HoldTest hold_test(const Destination& d) const;
   static void note_waiting(Destination& d, const Item& item);
   static void note_left(Destination& d, const Item& item);
   // The heap's items, in no order (admin listings: no copy of the heap).
@@ -231,6 +249,7 @@ class QueueShard {
   std::int64_t idle_removal_ms_ = kIdleRemoval.count();
   std::unordered_map<std::string, std::unique_ptr<Destination>> dests_;
   std::size_t total_ = 0;
+  std::vector<tenancy::Suspension> holds_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

@@ -20,7 +20,9 @@ constexpr std::uint8_t kVersion = 1;
 // DestRecord v2 appends a flags byte (bit 0: delay DSN sent); v1 is still read.
 // v2: delay flag; v3: route TLS; v4: smarthost AUTH (written only when set,
 // so records without it stay readable by a binary that knows v3 only).
-constexpr std::uint8_t kDestVersion = 4;
+// v5: tenancy (tenant, campaign, priority), written only when set; a v5
+// record always has the auth flags byte (0: no credentials).
+constexpr std::uint8_t kDestVersion = 5;
 constexpr std::uint8_t kDestDelayNotified = 1;
 constexpr std::uint8_t kDestAuth = 1;           // v4 auth flags: credentials follow
 constexpr std::uint8_t kDestAuthPlaintext = 2;  // may go without TLS
@@ -185,7 +187,8 @@ std::string encode(const DestRecord& d) {
   std::string out;
   out.reserve(32 + d.recipients.size() * 16);
   Writer w(out);
-  w.u8(d.auth ? 4 : 3);
+  const bool tenancy = !d.tenancy.empty();
+  w.u8(tenancy ? 5 : d.auth ? 4 : 3);
   w.varint(d.recipients.size());
   for (const auto& r : d.recipients) {
     w.varint(r.index);
@@ -201,6 +204,13 @@ std::string encode(const DestRecord& d) {
     w.u8(kDestAuth | (d.auth->plaintext ? kDestAuthPlaintext : 0));
     w.str(d.auth->user);
     w.str(d.auth->password);
+  } else if (tenancy) {
+    w.u8(0);
+  }
+  if (tenancy) {
+    w.str(d.tenancy.tenant);
+    w.str(d.tenancy.campaign);
+    w.u8(static_cast<std::uint8_t>(d.tenancy.priority));
   }
   return out;
 }
@@ -237,13 +247,26 @@ bool decode(std::string_view in, DestRecord& out) {
   }
   if (version >= 4) {
     const auto flags = r.u8();
-    if (!(flags & kDestAuth) || (flags & ~(kDestAuth | kDestAuthPlaintext))) return false;
-    RouteAuth a;
-    a.plaintext = flags & kDestAuthPlaintext;
-    a.user = r.str();
-    a.password = r.str();
-    if (a.user.empty() || a.password.empty()) return false;
-    d.auth = std::move(a);
+    if (flags & ~(kDestAuth | kDestAuthPlaintext)) return false;
+    if (flags & kDestAuth) {
+      RouteAuth a;
+      a.plaintext = flags & kDestAuthPlaintext;
+      a.user = r.str();
+      a.password = r.str();
+      if (a.user.empty() || a.password.empty()) return false;
+      d.auth = std::move(a);
+    } else if (version == 4 || flags != 0) {
+      return false;  // v4 is written only with credentials
+    }
+  }
+  if (version >= 5) {
+    d.tenancy.tenant = r.str();
+    d.tenancy.campaign = r.str();
+    const auto prio = tenancy::priority_from_number(r.u8());
+    if (!prio) return false;
+    d.tenancy.priority = *prio;
+    if (!d.tenancy.tenant.empty() && !tenancy::valid_name(d.tenancy.tenant)) return false;
+    if (!d.tenancy.campaign.empty() && !tenancy::valid_name(d.tenancy.campaign)) return false;
   }
   if (!r.ok() || !r.at_end()) return false;
   out = std::move(d);
@@ -266,6 +289,45 @@ std::string suspension_key(std::string_view destination) {
   std::string k(kSuspensionPrefix);
   k += destination;
   return k;
+}
+
+std::string tenant_suspension_key(const tenancy::Suspension& s) {
+  std::string k(kTenantSuspensionPrefix);
+  k += s.tenant;
+  k += '/';
+  k += s.campaign;
+  k += '/';
+  k += s.destination;
+  return k;
+}
+
+std::string encode_tenant_suspension(const tenancy::Suspension& s) {
+  return std::to_string(s.since_ms) + " " + std::to_string(s.until_ms);
+}
+
+bool decode_tenant_suspension(std::string_view key, std::string_view value,
+                              tenancy::Suspension& out) {
+  if (!key.starts_with(kTenantSuspensionPrefix)) return false;
+  key.remove_prefix(kTenantSuspensionPrefix.size());
+  const auto a = key.find('/');
+  if (a == std::string_view::npos) return false;
+  const auto b = key.find('/', a + 1);
+  if (b == std::string_view::npos) return false;
+  tenancy::Suspension s;
+  s.tenant = std::string(key.substr(0, a));
+  s.campaign = std::string(key.substr(a + 1, b - a - 1));
+  s.destination = std::string(key.substr(b + 1));
+  const auto sp = value.find(' ');
+  if (sp == std::string_view::npos) return false;
+  char* end = nullptr;
+  const std::string since(value.substr(0, sp)), until(value.substr(sp + 1));
+  s.since_ms = std::strtoll(since.c_str(), &end, 10);
+  if (since.empty() || *end) return false;
+  s.until_ms = std::strtoll(until.c_str(), &end, 10);
+  if (until.empty() || *end) return false;
+  if (!tenancy::check(s).empty()) return false;
+  out = std::move(s);
+  return true;
 }
 
 std::string body_key(const MessageId& id, std::uint32_t chunk) {

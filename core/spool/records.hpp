@@ -15,6 +15,7 @@
 
 #include "smtp/tls_mode.hpp"
 #include "spool/message_id.hpp"
+#include "tenancy/tenancy.hpp"
 
 namespace mailgate::spool {
 
@@ -78,6 +79,7 @@ struct QueuedDest {
   // setting (egress_path, else delivery.tls).
   std::optional<smtp::TlsMode> tls{};
   std::optional<RouteAuth> auth{};
+  tenancy::Tenancy tenancy{};  // the message's tenant, campaign, priority
 };
 
 // Per (message, destination) delivery state (column family `dest`).
@@ -92,6 +94,10 @@ struct DestRecord {
   // existed read the same).
   std::optional<smtp::TlsMode> tls{};
   std::optional<RouteAuth> auth{};  // (v4; a record without it is written as v3)
+  // (v5; written only when not empty, so a record without one stays v3/v4)
+  // The message's tenant, campaign and priority: the queue schedules and
+  // holds by them after a restart without reading the envelope.
+  tenancy::Tenancy tenancy{};
 };
 
 // One entry of the suppression list (column family `suppress`, keyed by the
@@ -113,6 +119,17 @@ SuppressionRecord decode_suppression(std::string_view key, std::string_view valu
 // family (beside the counter floor), value its suspension time (decimal ms).
 inline constexpr std::string_view kSuspensionPrefix = "suspend/";
 std::string suspension_key(std::string_view destination);
+
+// A tenant (or campaign) suspension (tenancy::Suspension): key
+// "suspend_tenant/" + tenant + "/" + campaign + "/" + destination (names
+// never contain '/'; the destination is the rest), value "since until"
+// (decimal ms). Same family as the destination suspensions.
+inline constexpr std::string_view kTenantSuspensionPrefix = "suspend_tenant/";
+std::string tenant_suspension_key(const tenancy::Suspension& s);
+std::string encode_tenant_suspension(const tenancy::Suspension& s);
+// false when the key or value is malformed.
+bool decode_tenant_suspension(std::string_view key, std::string_view value,
+                              tenancy::Suspension& out);
 
 std::string body_key(const MessageId& id, std::uint32_t chunk);
 std::string dest_key(const MessageId& id, std::string_view destination);

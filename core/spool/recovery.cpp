@@ -143,6 +143,8 @@ void Recovery::run() {
     std::uint64_t records = 0, messages = 0, skipped = 0;
     std::string destination;
     DestRecord rec;
+    std::unordered_map<std::string, std::uint32_t> tenancies;
+    index_.tenancies.assign(1, nullptr);  // index 0: none
     std::uint64_t n = 0;
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if ((++n & 1023) == 0 && cancel_.load(std::memory_order_relaxed)) break;
@@ -173,7 +175,24 @@ void Recovery::run() {
         auto& a = index_.destination_auth[pos->second];
         if (!a || *a != *rec.auth) a = std::make_shared<const RouteAuth>(*rec.auth);
       }
-      index_.entries.push_back(IndexEntry{id, pos->second, rec.tls, rec.next_attempt_ms, rec.size});
+      std::uint32_t tenancy_index = 0;  // into index_.tenancies
+      if (!rec.tenancy.empty()) {
+        // Interned: a campaign's many records share one Tenancy.
+        auto [t, added] =
+            tenancies.try_emplace(rec.tenancy.tenant + '/' + rec.tenancy.campaign + '/' +
+                                      std::to_string(static_cast<int>(rec.tenancy.priority)),
+                                  static_cast<std::uint32_t>(index_.tenancies.size()));
+        if (added)
+          index_.tenancies.push_back(std::make_shared<const tenancy::Tenancy>(rec.tenancy));
+        tenancy_index = t->second;
+      }
+      std::uint16_t small = static_cast<std::uint16_t>(tenancy_index);
+      if (tenancy_index >= kTenancyOverflow) {
+        small = kTenancyOverflow;
+        index_.tenancy_overflow.emplace(index_.entries.size(), tenancy_index);
+      }
+      index_.entries.push_back(
+          IndexEntry{id, pos->second, rec.tls, small, rec.next_attempt_ms, rec.size});
       if (!have_last || last != id) {
         last = id;
         have_last = true;

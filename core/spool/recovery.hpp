@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "spool/message_id.hpp"
@@ -27,9 +28,13 @@ struct IndexEntry {
   MessageId id;
   std::uint32_t destination;           // index into RecoveredIndex::destinations
   std::optional<smtp::TlsMode> tls{};  // (fits in the padding after `destination`)
+  // Index into RecoveredIndex::tenancies (0: none), in the rest of the
+  // padding; kTenancyOverflow: see RecoveredIndex::tenancy_overflow.
+  std::uint16_t tenancy = 0;
   std::int64_t next_attempt_ms;
   std::uint64_t size;
 };
+inline constexpr std::uint16_t kTenancyOverflow = 0xffff;
 
 struct RecoveredIndex {
   std::vector<std::string> destinations;  // interned destination names
@@ -38,7 +43,16 @@ struct RecoveredIndex {
   // named "user@[host]:port", so its records normally all carry the same
   // ones; after a password change the newest wins, as it does live.
   std::vector<std::shared_ptr<const RouteAuth>> destination_auth;
+  // Interned tenancies of the records (index 0 is null: no tenancy).
+  std::vector<std::shared_ptr<const tenancy::Tenancy>> tenancies{nullptr};
   std::vector<IndexEntry> entries;
+  // Entries whose tenancy index does not fit 16 bits (more than 65,534
+  // distinct tenant/campaign/priority triples): entry position → index.
+  std::unordered_map<std::size_t, std::uint32_t> tenancy_overflow;
+  const std::shared_ptr<const tenancy::Tenancy>& tenancy_of(std::size_t entry) const {
+    const auto t = entries[entry].tenancy;
+    return tenancies.at(t == kTenancyOverflow ? tenancy_overflow.at(entry) : t);
+  }
 };
 
 class Recovery {

@@ -58,6 +58,9 @@ class Store {
   std::vector<SuppressionRecord> read_suppressions() const;
   // The destinations suspended by the administrator (WriteSet::put_suspension).
   std::vector<std::string> read_suspensions() const;
+  // The tenant and campaign suspensions (WriteSet::put_tenant_suspension);
+  // malformed rows are skipped (and counted in `skipped` when given).
+  std::vector<tenancy::Suspension> read_tenant_suspensions(std::size_t* skipped = nullptr) const;
   // Webhook rows in key order (kind, then target, then sequence): all of
   // them, or those of one kind and target; `visit` returns false to stop.
   // Undecodable keys are skipped. A read-only store of a spool made before

@@ -124,6 +124,20 @@ std::vector<std::string> Store::read_suspensions() const {
   return out;
 }
 
+std::vector<tenancy::Suspension> Store::read_tenant_suspensions(std::size_t* skipped) const {
+  std::vector<tenancy::Suspension> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), default_cf()));
+  const rocksdb::Slice prefix(kTenantSuspensionPrefix.data(), kTenantSuspensionPrefix.size());
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    tenancy::Suspension s;
+    if (decode_tenant_suspension(it->key().ToStringView(), it->value().ToStringView(), s))
+      out.push_back(std::move(s));
+    else if (skipped)
+      ++*skipped;
+  }
+  return out;
+}
+
 namespace {
 void scan_webhook(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
                   const Store::WebhookVisitor& visit) {

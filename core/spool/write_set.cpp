@@ -74,6 +74,14 @@ void WriteSet::remove_suspension(std::string_view destination) {
   batch_->Delete(store_->default_cf(), suspension_key(destination));
 }
 
+void WriteSet::put_tenant_suspension(const tenancy::Suspension& s) {
+  batch_->Put(store_->default_cf(), tenant_suspension_key(s), encode_tenant_suspension(s));
+}
+
+void WriteSet::remove_tenant_suspension(const tenancy::Suspension& s) {
+  batch_->Delete(store_->default_cf(), tenant_suspension_key(s));
+}
+
 bool WriteSet::empty() const { return batch_->Count() == 0; }
 std::uint64_t WriteSet::bytes() const { return batch_->GetDataSize(); }
 

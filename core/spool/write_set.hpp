@@ -53,6 +53,10 @@ class WriteSet {
   // A destination suspended by the administrator (kept across restarts).
   void put_suspension(std::string_view destination, std::int64_t since_ms);
   void remove_suspension(std::string_view destination);
+  // A tenant or campaign suspension (kept across restarts); put replaces
+  // the same rule's times.
+  void put_tenant_suspension(const tenancy::Suspension& s);
+  void remove_tenant_suspension(const tenancy::Suspension& s);
 
   bool empty() const;
   std::uint64_t bytes() const;

@@ -144,8 +144,11 @@ bool delivers(const PolicyOutput& routing) {
 
 // One queue record per destination, in recipient order; discarded recipients get none.
 std::map<std::string, spool::DestRecord> group_by_destination(
-    const PolicyOutput& routing, std::vector<std::uint32_t>& discarded) {
+    const PolicyOutput& routing, const std::map<std::string, std::string>& meta,
+    std::vector<std::uint32_t>& discarded) {
   std::map<std::string, spool::DestRecord> dests;
+  // Kept in every dest record: the queue schedules by it after a restart.
+  const auto tenancy = tenancy::from_meta(meta);
   for (std::uint32_t i = 0; i < routing.rcpt_dest.size(); ++i) {
     const auto& dest = routing.rcpt_dest[i];
     if (dest.empty()) {
@@ -153,6 +156,7 @@ std::map<std::string, spool::DestRecord> group_by_destination(
       continue;
     }
     auto& rec = dests[dest];
+    rec.tenancy = tenancy;
     rec.recipients.push_back({i, spool::RcptState::Pending, {}});
     if (auto t = routing.dest_tls.find(dest); t != routing.dest_tls.end()) rec.tls = t->second;
     if (auto a = routing.dest_auth.find(dest); a != routing.dest_auth.end()) rec.auth = a->second;
@@ -163,7 +167,7 @@ std::map<std::string, spool::DestRecord> group_by_destination(
 std::vector<spool::QueuedDest> queued(const std::map<std::string, spool::DestRecord>& dests) {
   std::vector<spool::QueuedDest> out;
   out.reserve(dests.size());
-  for (const auto& [name, rec] : dests) out.push_back({name, rec.tls, rec.auth});
+  for (const auto& [name, rec] : dests) out.push_back({name, rec.tls, rec.auth, rec.tenancy});
   return out;
 }
 
@@ -316,7 +320,7 @@ asio::awaitable<SubmitResult> Submitter::submit(Submission& s) {
   }
 
   std::vector<std::uint32_t> discarded;
-  auto dests = group_by_destination(routing, discarded);
+  auto dests = group_by_destination(routing, s.meta, discarded);
   if (!routing.consumed.empty()) {
     // Inbound feedback: parsed here, never queued (nothing relays).
     std::vector<Consumed> consumed;
@@ -494,7 +498,7 @@ asio::awaitable<void> Submitter::run_generated(std::shared_ptr<Generated> g) {
     } else {
       if (!refused_for_good) {
         if (!final_body.empty()) env.size = final_body.size();
-        dests = group_by_destination(routing, discarded);
+        dests = group_by_destination(routing, meta, discarded);
       } else {
         for (std::uint32_t i = 0; i < env.recipients.size(); ++i) discarded.push_back(i);
       }

@@ -34,7 +34,9 @@ struct Target {
   static std::vector<double> post_buckets() {
     return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
   }
-  bool wants(std::string_view event) const;
+  // Its `events` name the record's event, and with a `tenant` filter the
+  // record is that tenant's.
+  bool wants(const eventlog::LogRecord& r) const;
 
   const TargetConfig cfg;
   std::atomic<std::uint64_t> next_seq{1};

@@ -31,7 +31,9 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-bool Target::wants(std::string_view event) const {
+bool Target::wants(const eventlog::LogRecord& r) const {
+  if (!cfg.tenant.empty() && eventlog::tenant_of(r) != cfg.tenant) return false;
+  const std::string_view event = r.event;
   return cfg.events.empty() ||
          std::find(cfg.events.begin(), cfg.events.end(), event) != cfg.events.end();
 }
@@ -131,7 +133,7 @@ Staged Webhooks::stage(spool::WriteSet& set, std::span<const eventlog::LogRecord
     std::string json;
     for (std::size_t i = 0; i < m.targets.size(); ++i) {
       auto& t = *m.targets[i];
-      if (!t.wants(r.event)) continue;
+      if (!t.wants(r)) continue;
       if (json.empty()) json = eventlog::to_json(r);
       const auto seq = t.next_seq.fetch_add(1, std::memory_order_relaxed);
       const auto ms = now_ms();
@@ -186,7 +188,7 @@ void Webhooks::abandoned(Staged&& staged) {
 void Webhooks::publish_uncommitted(const eventlog::LogRecord& record) {
   auto& m = *impl_;
   if (m.stopping.load() || std::none_of(m.targets.begin(), m.targets.end(),
-                                        [&](const auto& t) { return t->wants(record.event); }))
+                                        [&](const auto& t) { return t->wants(record); }))
     return;  // the common case (rejection floods): no allocation, no write
   auto set = std::make_shared<spool::WriteSet>(*m.deps.store);
   auto staged = std::make_shared<Staged>(stage(*set, std::span(&record, 1)));

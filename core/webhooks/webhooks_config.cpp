@@ -1,6 +1,8 @@
 // webhooks/webhooks_config: the keys of `webhooks` and of mailgate.webhook{}.
 #include "webhooks/webhooks_config.hpp"
 
+#include "tenancy/tenancy.hpp"
+
 #include <algorithm>
 
 #include "config/schema.hpp"
@@ -40,9 +42,10 @@ void event_names(const std::vector<std::string>& events, const std::string& key,
   }
 }
 
-void no_tenant(const std::string& s, const std::string& key, const config::Context& ctx) {
-  // Delivery-log records carry no tenant yet (tenants are a later capability).
-  if (!s.empty()) ctx.fail(key, key + ": webhook tenant filter: not implemented yet");
+void check_tenant(const std::string& s, const std::string& key, const config::Context& ctx) {
+  // The names msg:set_tenant accepts.
+  if (!s.empty() && !tenancy::valid_name(s))
+    ctx.fail(key, key + ": a tenant is 1..64 bytes of letters, digits, '.', '_' or '-'");
 }
 
 void check_target(TargetConfig& t, const std::string& path, const config::Context& ctx) {
@@ -94,8 +97,9 @@ const config::Section<TargetConfig>& target_section() {
           config::duration("retry_first", &C::retry_first,
                            "wait after the first failed POST (doubles, with jitter)"),
           config::duration("retry_max", &C::retry_max, "longest wait between POSTs of a batch"),
-          config::string("tenant", &C::tenant, "only this tenant's events (not implemented yet)")
-              .check(no_tenant),
+          config::string("tenant", &C::tenant,
+                         "only this tenant's events (records whose `tenant` is this name)")
+              .check(check_tenant),
       },
       check_target};
   return s;

@@ -3,8 +3,8 @@
 // target, one `mailgate.webhook{}` call each (DESIGN §6b).
 // Promises: check-config refuses a target without a name, a duplicate name,
 // a url that is not http:// or https://, an empty secret, an unknown event
-// name, batch/time values out of range, and `tenant` (delivery-log records
-// carry no tenant yet: "webhook tenant filter: not implemented yet").
+// name, batch/time values out of range, and a `tenant` that is not a valid
+// tenant name (a target with one gets only records of that tenant).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +32,7 @@ struct TargetConfig {
   config::Duration timeout{10'000};      // one POST, connection included
   config::Duration retry_first{1000};    // backoff after the first failure ...
   config::Duration retry_max{300'000};   // ... doubling up to this (with jitter)
-  std::string tenant;                    // refused for now (see above)
+  std::string tenant;                    // "": every tenant's (and untenanted) events
 };
 
 struct WebhooksConfig {

@@ -60,6 +60,8 @@ METRICS = {
     "mailgate_queue_oldest_message_age_seconds": ("gauge", {}),
     # destination: the names in metrics.destinations, plus "other".
     "mailgate_deliveries_total": ("counter", {"result": DELIVERY_RESULTS, "destination": None}),
+    # tenant: the names in metrics.tenants, plus "other".
+    "mailgate_tenant_messages_total": ("counter", {"tenant": None, "outcome": DELIVERY_RESULTS}),
     "mailgate_delivery_seconds": ("histogram", {}),
     "mailgate_queue_delay_seconds": ("histogram", {}),
     "mailgate_outbound_connections_active": ("gauge", {}),

@@ -298,8 +298,8 @@ def test_https_targets_verify_the_certificate_against_ca_file(env, tmp_path):
     ('name = "a", url = "ftp://x/", secret = "s"', "an http:// or https:// URL"),
     ('name = "a", url = "http://x/", secret = ""', "must not be empty"),
     ('name = "a", url = "http://x/", secret = "s", events = { "delivered" }', 'unknown event "delivered"'),
-    ('name = "a", url = "http://x/", secret = "s", tenant = "acme"',
-     "webhook tenant filter: not implemented yet"),
+    ('name = "a", url = "http://x/", secret = "s", tenant = "ac me"',
+     "a tenant is 1..64 bytes"),
     ('name = "a b", url = "http://x/", secret = "s"', "a name of"),
     ('name = "a", url = "http://x/", secret = "s", batch_size = 0', "batch_size"),
     ('url = "http://x/", secret = "s"', "name: required"),
@@ -320,3 +320,30 @@ def test_check_config_refuses_duplicate_names_and_accepts_a_good_target(tmp_path
     config = write_config(tmp_path, [good])
     p = subprocess.run([BIN, "check-config", "--config", config], capture_output=True, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+def test_tenant_filter_sends_only_that_tenants_events(env):
+    """mailgate.webhook{ tenant = "acme" } gets only records whose tenant is
+    acme (set by msg:set_tenant); a target without one gets every record,
+    and the records carry "tenant" and "campaign" (DESIGN §9)."""
+    rx_acme = env.receiver()
+    rx_all = env.receiver()
+    lua = """
+        mailgate.on("message", function(tx, msg)
+          local t = msg:header("X-Tenant")
+          if t then msg:set_tenant(t); msg:set_campaign("c1") end
+        end)
+    """
+    gw = env.gateway([target(rx_acme.url, "acme", extra=', tenant = "acme"'),
+                      target(rx_all.url, "all")], lua=lua)
+    with smtplib.SMTP(gw.host, gw.port, timeout=30) as s:
+        for tenant in ("acme", "other", None, "acme"):
+            hdr = f"X-Tenant: {tenant}\r\n" if tenant else ""
+            s.sendmail("sender@example.com", ["user@example.net"],
+                       f"{hdr}Subject: t\r\n\r\nbody\r\n".encode())
+    wait_for(lambda: len(ids_of(rx_all.events())) >= 4, what="all four receptions")
+    wait_for(lambda: len(ids_of(rx_acme.events())) >= 2, what="acme's two receptions")
+    acme = [e for e in rx_acme.events() if e["event"] == "reception"]
+    assert len(acme) == 2 and all(e["tenant"] == "acme" and e["campaign"] == "c1" for e in acme)
+    everything = [e for e in rx_all.events() if e["event"] == "reception"]
+    assert sorted(e.get("tenant", "") for e in everything) == ["", "acme", "acme", "other"]

@@ -9,7 +9,7 @@ by reading #include lines (run by ctest as `layering`):
 - core/config (the schema library) includes nothing of mailgate but itself
   and core/text;
 - a module's config section (<module>/*_config.hpp/.cpp) includes only
-  core/config, the low modules text, smtp, net and dns, and other sections:
+  core/config, the low modules text, smtp, net, dns and tenancy, and other sections:
   sections are leaves, so the aggregate can include them all;
 - core/settings (the aggregate) includes only core/config and sections,
   never module code; only the modules above it (policy, submit, server,
@@ -22,7 +22,7 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "core")
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 
-SECTION_MAY_INCLUDE = ("config", "text", "smtp", "net", "dns")
+SECTION_MAY_INCLUDE = ("config", "text", "smtp", "net", "dns", "tenancy")
 ABOVE_SETTINGS = ("settings", "policy", "submit", "server", "delivery", "suppression", "app")
 
 

@@ -146,3 +146,36 @@ TEST(Notify, AConnectionLevelDeferralIsOneRoutingRecordForTheDestination) {
 
 }  // namespace
 }  // namespace mailgate::delivery
+
+namespace mailgate::delivery {
+namespace {
+
+// metrics.tenants: a listed tenant counts under its own label (compared in
+// lower case), any other under "other"; the log records carry the tenant.
+TEST(Notify, TenantOutcomesAreCountedByAllowListedLabel) {
+  Fixture f;
+  metrics::DestinationLabels tenants{{"T1"}};
+  DeliveryCounters counters{f.labels.size(), tenants.size()};
+  Listeners to{f.log, 0, f.labels, counters, [](DsnMessage&&) {}};
+  to.tenant_labels = &tenants;
+  publish(f.plan, f.env, f.at, std::nullopt, to);
+  EXPECT_EQ(counters.tenant_outcomes.get(metrics::Outcome::Delivery, 0), 1u);
+  EXPECT_EQ(counters.tenant_outcomes.get(metrics::Outcome::Bounce, 0), 1u);
+  EXPECT_EQ(counters.tenant_outcomes.get(metrics::Outcome::Delivery, 1), 0u);
+  f.env.meta = {{"tenant", "unlisted"}};
+  publish(f.plan, f.env, f.at, std::nullopt, to);
+  EXPECT_EQ(counters.tenant_outcomes.get(metrics::Outcome::Delivery, 1), 1u);
+  f.env.meta = {};  // no tenant: not counted per tenant
+  publish(f.plan, f.env, f.at, std::nullopt, to);
+  EXPECT_EQ(counters.tenant_outcomes.get(metrics::Outcome::Delivery, 0) +
+                counters.tenant_outcomes.get(metrics::Outcome::Delivery, 1),
+            2u);
+  f.env.meta = {{"tenant", "t1"}, {"campaign", "c"}};
+  const auto records = log_records(f.plan, f.env, f.at);
+  const auto line = eventlog::to_json(records[0]);
+  EXPECT_NE(line.find("\"tenant\":\"t1\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"campaign\":\"c\""), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace mailgate::delivery

@@ -169,7 +169,25 @@ TEST(ToJson, CarriesEveryDocumentedKey) {
   EXPECT_EQ(j.at("tls"), true);
   EXPECT_EQ(j.at("size"), 962);
   EXPECT_EQ(j.at("meta"), (json{{"tenant", "acme"}, {"campaign", "spring"}}));
-  EXPECT_EQ(j.size(), 15u);
+  // DESIGN §9: records carry tenant and campaign when set (from the metadata).
+  EXPECT_EQ(j.at("tenant"), "acme");
+  EXPECT_EQ(j.at("campaign"), "spring");
+  EXPECT_EQ(j.size(), 17u);
+}
+
+TEST(ToJson, TenantKeysOnlyForValidNamesAndCampaignOnlyWithATenant) {
+  LogRecord r;
+  r.event = "delivery";
+  r.meta = {{"tenant", "has space"}, {"campaign", "c"}};  // set_meta before names were checked
+  auto j = json::parse(to_json(r));
+  EXPECT_FALSE(j.contains("tenant"));
+  EXPECT_FALSE(j.contains("campaign"));
+  r.meta = {{"campaign", "c"}};
+  EXPECT_FALSE(json::parse(to_json(r)).contains("campaign"));
+  r.meta = {{"tenant", "t"}};
+  j = json::parse(to_json(r));
+  EXPECT_EQ(j.at("tenant"), "t");
+  EXPECT_FALSE(j.contains("campaign"));
 }
 
 TEST(ToJson, OmitsEmptyOptionalFields) {

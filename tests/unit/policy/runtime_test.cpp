@@ -643,5 +643,54 @@ TEST(PolicyRuntime, ReloadKeepsTheOldVersionOnError) {
   worker.join();
 }
 
+
+// Issue 12 item 4: tenancy setters are checked like set_meta, read back as
+// fields, and an invalid value is a Lua error (the hook tempfails).
+TEST(PolicyRuntime, TenancySettersValidateAndReadBack) {
+  Harness h(R"(
+    mailgate.on("message", function(tx, msg)
+      local bad = msg:header("X-Bad")
+      if msg.tenant ~= nil or msg.campaign ~= nil or msg.priority ~= "normal" then
+        return mailgate.reject(550, "not empty at first")
+      end
+      msg:set_tenant(msg:header("X-Tenant") or "acme")
+      msg:set_campaign("spring-2026.a_b")
+      msg:set_priority("high")
+      if bad == "tenant" then msg:set_tenant("has space") end
+      if bad == "long" then msg:set_campaign(string.rep("x", 65)) end
+      if bad == "priority" then msg:set_priority("urgent") end
+      if bad == "meta" then msg:set_meta("tenant", "a/b") end
+      if bad == "slash" then msg:set_tenant("a/b") end
+      if msg.tenant ~= "acme" or msg.campaign ~= "spring-2026.a_b" or msg.priority ~= "high" then
+        return mailgate.reject(550, "read back: " .. tostring(msg.tenant))
+      end
+    end)
+  )");
+  auto run = [&](const std::string& bad, std::map<std::string, std::string>& meta) {
+    HeaderSection headers(bad.empty() ? "Subject: x\r\n" : "X-Bad: " + bad + "\r\n");
+    Message msg;
+    msg.id = "abc";
+    msg.headers = &headers;
+    msg.meta = &meta;
+    msg.meta_writable = true;
+    TxInfo tx;
+    Verdict v;
+    h.run([&]() -> asio::awaitable<void> { v = co_await h.policy->message(tx, msg); });
+    return v;
+  };
+  std::map<std::string, std::string> meta;
+  auto v = run("", meta);
+  EXPECT_EQ(v.kind, Verdict::Kind::None) << v.reply.text;
+  EXPECT_EQ(meta["tenant"], "acme");
+  EXPECT_EQ(meta["campaign"], "spring-2026.a_b");
+  EXPECT_EQ(meta["priority"], "high");
+  for (std::string bad : {"tenant", "long", "priority", "meta", "slash"}) {
+    std::map<std::string, std::string> m;
+    v = run(bad, m);
+    EXPECT_EQ(v.kind, Verdict::Kind::Tempfail) << bad;
+    EXPECT_EQ(v.reply.code, 451) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace mailgate::policy

@@ -78,6 +78,48 @@ void expect_equal(const DestRecord& a, const DestRecord& b) {
   EXPECT_EQ(a.delay_notified, b.delay_notified);
 }
 
+
+// Issue 12 item 4: the tenancy rides in the dest record (v5, only when set,
+// so records without one stay v3/v4), with or without credentials; bad
+// names or priorities are refused; suspensions round-trip their key.
+TEST(Records, DestV5CarriesTenancyOnlyWhenSet) {
+  DestRecord d;
+  d.recipients.push_back({0, RcptState::Pending, ""});
+  EXPECT_EQ(encode(d)[0], 3);
+  d.tenancy = {"acme", "spring", mailgate::tenancy::Priority::Bulk};
+  auto v5 = encode(d);
+  EXPECT_EQ(v5[0], 5);
+  DestRecord out;
+  ASSERT_TRUE(decode(v5, out));
+  EXPECT_EQ(out.tenancy, d.tenancy);
+  EXPECT_FALSE(out.auth);
+  for (std::size_t n = 1; n < v5.size(); ++n) EXPECT_FALSE(decode(v5.substr(0, n), out)) << n;
+  d.auth = RouteAuth{"u", "p", true};
+  ASSERT_TRUE(decode(encode(d), out));
+  EXPECT_EQ(out.tenancy, d.tenancy);
+  ASSERT_TRUE(out.auth);
+  EXPECT_EQ(*out.auth, *d.auth);
+  std::string bad = v5;
+  bad.back() = 7;  // priority out of range
+  EXPECT_FALSE(decode(bad, out));
+  d.auth.reset();
+  d.tenancy.tenant = "a/b";  // never valid: refuse rather than schedule by it
+  EXPECT_FALSE(decode(encode(d), out));
+}
+
+TEST(Records, TenantSuspensionKeyRoundTrip) {
+  mailgate::tenancy::Suspension s{"acme", "", "[10.0.0.1]:25", 1000, 2000};
+  mailgate::tenancy::Suspension out;
+  ASSERT_TRUE(decode_tenant_suspension(tenant_suspension_key(s), encode_tenant_suspension(s), out));
+  EXPECT_TRUE(out.same_rule(s));
+  EXPECT_EQ(out.since_ms, 1000);
+  EXPECT_EQ(out.until_ms, 2000);
+  EXPECT_FALSE(decode_tenant_suspension("suspend_tenant/acme", "1 2", out));
+  EXPECT_FALSE(decode_tenant_suspension(tenant_suspension_key(s), "1", out));
+  EXPECT_FALSE(decode_tenant_suspension(tenant_suspension_key(s), "x 2", out));
+  EXPECT_FALSE(decode_tenant_suspension("suspend_tenant/a b//", "1 2", out));
+}
+
 }  // namespace
 
 TEST(Records, EnvelopeRoundTripWithHostileBytes) {
