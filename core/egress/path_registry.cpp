@@ -20,19 +20,18 @@ PathRegistry::Path& PathRegistry::path(const std::string& source, const std::str
   return it->second;
 }
 
-bool PathRegistry::try_connect(const std::string& source, const Site* site) {
-  if (!site || site->max_connections == 0) return true;
+bool PathRegistry::try_connect(const std::string& source, const std::string& site_name,
+                               unsigned max) {
   std::lock_guard lock(mu_);
-  auto& p = path(source, site->name);
-  if (p.connections >= site->max_connections) return false;
+  auto& p = path(source, site_name);
+  if (max != 0 && p.connections >= max) return false;
   ++p.connections;
   return true;
 }
 
-void PathRegistry::disconnect(const std::string& source, const Site* site) {
-  if (!site || site->max_connections == 0) return;
+void PathRegistry::disconnect(const std::string& source, const std::string& site_name) {
   std::lock_guard lock(mu_);
-  auto& p = path(source, site->name);
+  auto& p = path(source, site_name);
   if (p.connections > 0) --p.connections;
 }
 
@@ -176,10 +175,21 @@ void PathRegistry::mark_persisted(const std::vector<WarmupRow>& rows) {
   }
 }
 
-std::vector<PathView> PathRegistry::view(const Plan& plan, std::int64_t now_ms) {
+void PathRegistry::set_plan(std::shared_ptr<const Plan> plan) {
+  std::lock_guard lock(mu_);
+  plan_ = std::move(plan);
+}
+
+std::shared_ptr<const Plan> PathRegistry::plan() {
+  std::lock_guard lock(mu_);
+  return plan_;
+}
+
+std::vector<PathView> PathRegistry::view(std::int64_t now_ms) {
   const auto today = utc_day(now_ms);
   std::vector<PathView> out;
   std::lock_guard lock(mu_);
+  const Plan& plan = *plan_;
   for (auto& [key, p] : paths_) {
     roll(p, today);
     PathView v{key.first, key.second,   p.connections, p.messages,

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -50,10 +51,10 @@ struct PathView {
 
 class PathRegistry {
  public:
-  // A connection of `source` to `site` may open (counted until disconnect()).
-  // No site or no cap: always (and nothing is counted).
-  bool try_connect(const std::string& source, const Site* site);
-  void disconnect(const std::string& source, const Site* site);
+  // A connection of `source` to site `site_name` may open: counted until
+  // disconnect(); false (nothing counted) when `max` (0: no cap) are open.
+  bool try_connect(const std::string& source, const std::string& site_name, unsigned max);
+  void disconnect(const std::string& source, const std::string& site_name);
   // 0: one message admitted under the site's rate; else microseconds to wait.
   std::int64_t acquire_message(const std::string& source, const Site* site, std::int64_t now_us);
 
@@ -78,7 +79,11 @@ class PathRegistry {
   Dirty take_dirty();
   void mark_persisted(const std::vector<WarmupRow>& rows);
 
-  std::vector<PathView> view(const Plan& plan, std::int64_t now_ms);
+  // Every path known, with the newest plan's warm-up caps.
+  std::vector<PathView> view(std::int64_t now_ms);
+  // The newest plan a worker used (for views from other threads).
+  void set_plan(std::shared_ptr<const Plan> plan);
+  std::shared_ptr<const Plan> plan();
 
  private:
   struct Path {
@@ -98,6 +103,7 @@ class PathRegistry {
   static void roll(Path& p, std::int64_t today);
 
   std::mutex mu_;
+  std::shared_ptr<const Plan> plan_ = std::make_shared<Plan>();
   std::map<Key, Path, std::less<>> paths_;
   std::map<std::string, std::int64_t, std::less<>> first_day_;  // source → its day 1
   std::vector<std::string> dirty_first_day_;

@@ -19,8 +19,9 @@ namespace {
 constexpr std::uint8_t kVersion = 1;
 // DestRecord v2 appends a flags byte (bit 0: delay DSN sent); v1 is still read.
 // v2: delay flag; v3: route TLS; v4: smarthost AUTH (written only when set,
-// so records without it stay readable by a binary that knows v3 only).
-constexpr std::uint8_t kDestVersion = 4;
+// so records without it stay readable by a binary that knows v3 only); v5:
+// the egress pool (written only when set; its AUTH flags byte may be 0).
+constexpr std::uint8_t kDestVersion = 5;
 constexpr std::uint8_t kDestDelayNotified = 1;
 constexpr std::uint8_t kDestAuth = 1;           // v4 auth flags: credentials follow
 constexpr std::uint8_t kDestAuthPlaintext = 2;  // may go without TLS
@@ -185,7 +186,7 @@ std::string encode(const DestRecord& d) {
   std::string out;
   out.reserve(32 + d.recipients.size() * 16);
   Writer w(out);
-  w.u8(d.auth ? 4 : 3);
+  w.u8(!d.pool.empty() ? 5 : d.auth ? 4 : 3);
   w.varint(d.recipients.size());
   for (const auto& r : d.recipients) {
     w.varint(r.index);
@@ -201,7 +202,10 @@ std::string encode(const DestRecord& d) {
     w.u8(kDestAuth | (d.auth->plaintext ? kDestAuthPlaintext : 0));
     w.str(d.auth->user);
     w.str(d.auth->password);
+  } else if (!d.pool.empty()) {
+    w.u8(0);  // v5: no AUTH
   }
+  if (!d.pool.empty()) w.str(d.pool);
   return out;
 }
 
@@ -237,13 +241,21 @@ bool decode(std::string_view in, DestRecord& out) {
   }
   if (version >= 4) {
     const auto flags = r.u8();
-    if (!(flags & kDestAuth) || (flags & ~(kDestAuth | kDestAuthPlaintext))) return false;
-    RouteAuth a;
-    a.plaintext = flags & kDestAuthPlaintext;
-    a.user = r.str();
-    a.password = r.str();
-    if (a.user.empty() || a.password.empty()) return false;
-    d.auth = std::move(a);
+    if (flags & ~(kDestAuth | kDestAuthPlaintext)) return false;
+    if (flags == 0 && version < 5) return false;  // v4 is written only with AUTH
+    if (flags != 0) {
+      if (!(flags & kDestAuth)) return false;
+      RouteAuth a;
+      a.plaintext = flags & kDestAuthPlaintext;
+      a.user = r.str();
+      a.password = r.str();
+      if (a.user.empty() || a.password.empty()) return false;
+      d.auth = std::move(a);
+    }
+  }
+  if (version >= 5) {
+    d.pool = r.str();
+    if (d.pool.empty() || d.pool.size() > 255) return false;
   }
   if (!r.ok() || !r.at_end()) return false;
   out = std::move(d);

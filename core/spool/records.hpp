@@ -78,6 +78,7 @@ struct QueuedDest {
   // setting (egress_path, else delivery.tls).
   std::optional<smtp::TlsMode> tls{};
   std::optional<RouteAuth> auth{};
+  std::string pool{};  // msg:set_pool's (""= the default pool)
 };
 
 // Per (message, destination) delivery state (column family `dest`).
@@ -92,6 +93,9 @@ struct DestRecord {
   // existed read the same).
   std::optional<smtp::TlsMode> tls{};
   std::optional<RouteAuth> auth{};  // (v4; a record without it is written as v3)
+  // (v5) The egress pool msg:set_pool chose; "" = the default. Written as v5
+  // only when set, so records without one stay readable by older binaries.
+  std::string pool{};
 };
 
 // One entry of the suppression list (column family `suppress`, keyed by the

@@ -173,7 +173,14 @@ void Recovery::run() {
         auto& a = index_.destination_auth[pos->second];
         if (!a || *a != *rec.auth) a = std::make_shared<const RouteAuth>(*rec.auth);
       }
-      index_.entries.push_back(IndexEntry{id, pos->second, rec.tls, rec.next_attempt_ms, rec.size});
+      std::uint32_t pool = 0;
+      if (!rec.pool.empty()) {
+        auto found = std::find(index_.pools.begin(), index_.pools.end(), rec.pool);
+        pool = static_cast<std::uint32_t>(found - index_.pools.begin());
+        if (found == index_.pools.end()) index_.pools.push_back(rec.pool);
+      }
+      index_.entries.push_back(
+          IndexEntry{id, pos->second, rec.tls, rec.next_attempt_ms, rec.size, pool});
       if (!have_last || last != id) {
         last = id;
         have_last = true;

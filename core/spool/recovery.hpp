@@ -29,6 +29,7 @@ struct IndexEntry {
   std::optional<smtp::TlsMode> tls{};  // (fits in the padding after `destination`)
   std::int64_t next_attempt_ms;
   std::uint64_t size;
+  std::uint32_t pool = 0;  // index into RecoveredIndex::pools (0: the default, "")
 };
 
 struct RecoveredIndex {
@@ -39,6 +40,7 @@ struct RecoveredIndex {
   // ones; after a password change the newest wins, as it does live.
   std::vector<std::shared_ptr<const RouteAuth>> destination_auth;
   std::vector<IndexEntry> entries;
+  std::vector<std::string> pools{""};  // interned egress pool names (DestRecord::pool)
 };
 
 class Recovery {

@@ -58,6 +58,9 @@ class Store {
   std::vector<SuppressionRecord> read_suppressions() const;
   // The destinations suspended by the administrator (WriteSet::put_suspension).
   std::vector<std::string> read_suspensions() const;
+  // Rows of the default family whose key starts with `prefix` (egress
+  // warm-up counters: "warmup/").
+  std::vector<std::pair<std::string, std::string>> read_prefix(std::string_view prefix) const;
   // Webhook rows in key order (kind, then target, then sequence): all of
   // them, or those of one kind and target; `visit` returns false to stop.
   // Undecodable keys are skipped. A read-only store of a spool made before

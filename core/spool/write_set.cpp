@@ -74,6 +74,12 @@ void WriteSet::remove_suspension(std::string_view destination) {
   batch_->Delete(store_->default_cf(), suspension_key(destination));
 }
 
+void WriteSet::put_warmup(std::string_view key, std::string_view value) {
+  batch_->Put(store_->default_cf(), key, value);
+}
+
+void WriteSet::remove_warmup(std::string_view key) { batch_->Delete(store_->default_cf(), key); }
+
 bool WriteSet::empty() const { return batch_->Count() == 0; }
 std::uint64_t WriteSet::bytes() const { return batch_->GetDataSize(); }
 

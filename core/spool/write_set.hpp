@@ -53,6 +53,9 @@ class WriteSet {
   // A destination suspended by the administrator (kept across restarts).
   void put_suspension(std::string_view destination, std::int64_t since_ms);
   void remove_suspension(std::string_view destination);
+  // Egress warm-up counters (egress/path_registry: keys "warmup/...").
+  void put_warmup(std::string_view key, std::string_view value);
+  void remove_warmup(std::string_view key);
 
   bool empty() const;
   std::uint64_t bytes() const;

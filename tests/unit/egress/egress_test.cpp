@@ -85,13 +85,13 @@ TEST(PoolPicker, SharesFollowWeightsAndSkipUnusable) {
 TEST(PathRegistry, ConnectionCapAndRatePerSourceAndSite) {
   Site google{"google", {".google.com"}, 2, 10, 1};
   PathRegistry r;
-  EXPECT_TRUE(r.try_connect("ip1", &google));
-  EXPECT_TRUE(r.try_connect("ip1", &google));
-  EXPECT_FALSE(r.try_connect("ip1", &google));
-  EXPECT_TRUE(r.try_connect("ip2", &google));  // per source
-  EXPECT_TRUE(r.try_connect("ip1", nullptr));  // no site: no cap
-  r.disconnect("ip1", &google);
-  EXPECT_TRUE(r.try_connect("ip1", &google));
+  EXPECT_TRUE(r.try_connect("ip1", "google", 2));
+  EXPECT_TRUE(r.try_connect("ip1", "google", 2));
+  EXPECT_FALSE(r.try_connect("ip1", "google", 2));
+  EXPECT_TRUE(r.try_connect("ip2", "google", 2));  // per source
+  EXPECT_TRUE(r.try_connect("ip1", "other", 0));   // no cap
+  r.disconnect("ip1", "google");
+  EXPECT_TRUE(r.try_connect("ip1", "google", 2));
   EXPECT_EQ(r.acquire_message("ip1", &google, 1'000'000), 0);
   EXPECT_GT(r.acquire_message("ip1", &google, 1'000'000), 0);  // 10/s: next in 100 ms
   EXPECT_EQ(r.acquire_message("ip1", &google, 1'100'000), 0);
@@ -132,13 +132,13 @@ TEST(PathRegistry, ConnectionCapHoldsAcrossThreads) {
   for (int t = 0; t < 4; ++t)
     ts.emplace_back([&] {
       for (int i = 0; i < 2000; ++i) {
-        if (!r.try_connect("a", &site)) continue;
+        if (!r.try_connect("a", site.name, site.max_connections)) continue;
         const int now = ++inside;
         int w = worst.load();
         while (now > w && !worst.compare_exchange_weak(w, now)) {
         }
         --inside;
-        r.disconnect("a", &site);
+        r.disconnect("a", site.name);
       }
     });
   for (auto& t : ts) t.join();
