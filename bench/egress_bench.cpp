@@ -117,3 +117,4 @@ void BM_SiteOfMxHosts(benchmark::State& state) {
 BENCHMARK(BM_SiteOfMxHosts)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
+BENCHMARK_MAIN();

@@ -173,14 +173,18 @@ void Recovery::run() {
         auto& a = index_.destination_auth[pos->second];
         if (!a || *a != *rec.auth) a = std::make_shared<const RouteAuth>(*rec.auth);
       }
-      std::uint32_t pool = 0;
+      std::uint16_t pool = 0;  // pools are declared, so few; past 65,535: the default
       if (!rec.pool.empty()) {
         auto found = std::find(index_.pools.begin(), index_.pools.end(), rec.pool);
-        pool = static_cast<std::uint32_t>(found - index_.pools.begin());
-        if (found == index_.pools.end()) index_.pools.push_back(rec.pool);
+        if (found != index_.pools.end()) {
+          pool = static_cast<std::uint16_t>(found - index_.pools.begin());
+        } else if (index_.pools.size() <= 0xffff) {
+          pool = static_cast<std::uint16_t>(index_.pools.size());
+          index_.pools.push_back(rec.pool);
+        }
       }
       index_.entries.push_back(
-          IndexEntry{id, pos->second, rec.tls, rec.next_attempt_ms, rec.size, pool});
+          IndexEntry{id, pos->second, rec.tls, pool, rec.next_attempt_ms, rec.size});
       if (!have_last || last != id) {
         last = id;
         have_last = true;

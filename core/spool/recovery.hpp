@@ -27,9 +27,9 @@ struct IndexEntry {
   MessageId id;
   std::uint32_t destination;           // index into RecoveredIndex::destinations
   std::optional<smtp::TlsMode> tls{};  // (fits in the padding after `destination`)
+  std::uint16_t pool = 0;  // index into RecoveredIndex::pools (0: the default, ""); padding too
   std::int64_t next_attempt_ms;
   std::uint64_t size;
-  std::uint32_t pool = 0;  // index into RecoveredIndex::pools (0: the default, "")
 };
 
 struct RecoveredIndex {
