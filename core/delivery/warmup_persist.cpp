@@ -2,7 +2,7 @@
 // egress::PathRegistry in the spool (default family, keys "warmup/<source>"
 // for a source's day 1 and "warmup/<source>/<site>/<utc-day>" for a day's
 // count). Read once at start; written through the spool writer (never
-// RocksDB on a worker) once a second when something changed, and at stop.
+// a store write on a worker) once a second when something changed, and at stop.
 // Promises: after a crash at most the last second's counts are forgotten
 // (so a source may send that many more on the day of the crash); earlier
 // days' rows are deleted once read.

@@ -8,13 +8,13 @@ import json
 import os
 import smtplib
 import subprocess
-import textwrap
 import urllib.request
 
 import pytest
 
-from conftest import BIN, Gateway, wait_for
-from peers import Dnsmasq, Recorder, Sink, free_port
+from conftest import BIN, wait_for
+from peers import Recorder
+from test_policy import env, write_policy  # noqa: F401 (env is a fixture)
 
 SRC1, SRC2 = "127.0.0.2", "127.0.0.3"
 
@@ -22,46 +22,6 @@ SOURCES = f"""
 mailgate.source {{ name = "ip1", address = "{SRC1}", ehlo_name = "mta1.mailgate.test" }}
 mailgate.source {{ name = "ip2", address = "{SRC2}", ehlo_name = "mta2.mailgate.test" }}
 """
-
-
-def write_config(path, lua):
-    path.write_text(textwrap.dedent("""
-        mailgate.configure { policy = { hook_timeout = "3s" } }
-        mailgate.listen { address = "127.0.0.1:2525" }
-    """) + textwrap.dedent(lua))
-    return str(path)
-
-
-@pytest.fixture
-def env(tmp_path):
-    started = []
-
-    class Env:
-        port = free_port()
-        config = tmp_path / "mailgate.lua"
-
-        def dns(self, *records):
-            d = Dnsmasq(records)
-            started.append(d)
-            return d
-
-        def sink(self, host, handler=None):
-            s = Sink(host, self.port, handler)
-            started.append(s)
-            return s
-
-        def gateway(self, dns, lua=None, sets=(), **kw):
-            if lua is not None:
-                write_config(self.config, lua)
-            gw = Gateway(tmp_path / "spool", dns=dns.server, config=str(self.config),
-                         sets=[f"delivery.port={self.port}", "delivery.retry.first=1s",
-                               "delivery.retry.max=2s"] + list(sets), **kw)
-            started.append(gw)
-            return gw
-
-    yield Env()
-    for s in reversed(started):
-        s.stop()
 
 
 def send_each(gw, rcpts, sender="s@example.org"):
@@ -125,7 +85,7 @@ def test_thirty_domains_on_one_provider_mx_share_one_connection_limit_and_rate(e
     send_each(gw, rcpts)
     gw.stop()
     sink = env.sink("127.0.0.11", Recorder(data_delay=0.05))
-    gw = env.gateway(dns, sets=["delivery.max_connections=10"])
+    gw = env.gateway(dns, lua, sets=["delivery.max_connections=10"])
     wait_for(lambda: sink.handler.count() == 120, 60, what="120 deliveries")
     # Each of the 30 destinations alone may open 10 connections: the site holds them to 3.
     assert 1 <= sink.handler.max_active <= 3, sink.handler.max_active
@@ -170,7 +130,7 @@ def test_warmup_quota_moves_the_rest_to_the_other_source_and_survives_kill9(env)
     p = path_of(gw, "ip1", "other")
     assert p["quota_today"] == 20 and p["quota_remaining"] == 0, p
     gw.kill9()
-    gw = env.gateway(dns)
+    gw = env.gateway(dns, warmup_config())
     assert path_of(gw, "ip1", "other")["sent_today"] == 20
     send_each(gw, [f"s{i}@warm.test" for i in range(10)])
     wait_for(lambda: sink.handler.count() == 70, 60, what="70 deliveries")
@@ -220,15 +180,15 @@ def test_unknown_pool_is_a_temporary_failure_with_a_clear_log_line(env):
     ('mailgate.source { name = "a", adress = "127.0.0.2" }', "unknown key 'adress'"),
 ])
 def test_check_config_refuses_bad_declarations(tmp_path, lua, expect):
-    cfg = write_config(tmp_path / "bad.lua", lua)
+    cfg = write_policy(tmp_path, lua)
     r = subprocess.run([BIN, "check-config", "--config", cfg], capture_output=True, timeout=60)
     out = (r.stdout + r.stderr).decode()
     assert r.returncode != 0 and expect in out, out
-    assert "bad.lua:" in out, out  # names the file (and line)
+    assert "mailgate.lua:" in out, out  # names the file (and line)
 
 
 def test_check_config_accepts_the_shipped_provider_sites(tmp_path):
-    cfg = write_config(tmp_path / "ok.lua", SOURCES + """
+    cfg = write_policy(tmp_path, SOURCES + """
         mailgate.use("shaping/providers", { google = { max_connections = 40 }, comcast = false })
         mailgate.site { name = "yahoo", mx_suffixes = { ".yahoodns.net" }, max_connections = 2 }
         mailgate.pool { name = "default", sources = { { "ip1", weight = 2 }, "ip2" } }
@@ -237,7 +197,7 @@ def test_check_config_accepts_the_shipped_provider_sites(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
 
 
-def test_reload_changes_the_weights(env):
+def test_reload_changes_the_weights(env, tmp_path):
     domains = [f"rl{i}.test" for i in range(10)]
     dns = env.dns(*mx_records(domains, "mx.reload.test", "127.0.0.14"))
     sink = env.sink("127.0.0.14")
@@ -252,7 +212,7 @@ def test_reload_changes_the_weights(env):
     wait_for(lambda: sink.handler.count() == 80, 60, what="80 deliveries")
     n1, n2 = by_peer(sink)
     assert abs(n1 - 40) <= 4, (n1, n2)
-    write_config(env.config, config(3, 1))
+    write_policy(tmp_path, config(3, 1))
     assert api(gw, "/api/v1/reload", method="POST")
     send_each(gw, [f"b{i}@{domains[i % 10]}" for i in range(80)])
     wait_for(lambda: sink.handler.count() == 160, 60, what="160 deliveries")
