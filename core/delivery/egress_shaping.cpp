@@ -49,7 +49,10 @@ bool DeliveryEngine::Worker::shaping_current(queue::Destination& d) {
 
 asio::awaitable<void> DeliveryEngine::Worker::evaluate_egress(queue::Destination& d,
                                                               policy::PolicyRef policy) {
-  auto p = co_await policy->egress_path(d.name, policy::EgressPathInfo{d.site, d.source});
+  // A named local, not a temporary in the co_await: g++ 12 destroys such
+  // temporaries twice (seen: free(): invalid pointer).
+  const policy::EgressPathInfo path{d.site, d.source};
+  auto p = co_await policy->egress_path(d.name, path);
   // A failed hook (logged and counted by the runtime) leaves the defaults
   // until the next reload rather than calling a broken hook for every message.
   // (A reload starts the rate limiters afresh: at most one extra burst.)
