@@ -58,14 +58,18 @@ std::string Plan::add_pool(Pool p) {
   return "";
 }
 
-void Plan::add_site(Site s) {
+std::string Plan::add_site(Site s) {
+  if (s.name.empty()) return "mailgate.site: name is required";
+  if (s.name == "other")
+    return "mailgate.site: the name 'other' is reserved (destinations no site covers)";
   for (auto& existing : sites_) {
     if (existing.name == s.name) {
       existing = std::move(s);
-      return;
+      return "";
     }
   }
   sites_.push_back(std::move(s));
+  return "";
 }
 
 namespace {

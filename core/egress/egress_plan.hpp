@@ -5,7 +5,8 @@
 // hold per (source, site). One Plan per policy version, immutable once built.
 // Promises: add_* refuse (return an error text, change nothing) a duplicate
 // source or pool, a malformed address, a pool naming an unknown source, a
-// weight <= 0, a site without suffixes; a site declared again under the same
+// weight <= 0, a site named "other" (reserved for destinations no site
+// covers); a site declared again under the same
 // name replaces the earlier one (so a sender overrides shipped defaults).
 // site_for() picks the site by the longest matching suffix; a destination no
 // site covers is its own site ("" here: only its egress_path limits apply).
@@ -58,7 +59,7 @@ class Plan {
  public:
   std::string add_source(Source s);
   std::string add_pool(Pool p);
-  void add_site(Site s);
+  std::string add_site(Site s);  // refuses the reserved name "other" and an empty name
 
   const Source* source(std::string_view name) const;
   const Pool* pool(std::string_view name) const;

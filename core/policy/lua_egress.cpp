@@ -200,8 +200,7 @@ std::string declare_site(lua_State* L, egress::Plan& plan) {
   lua_pop(L, 1);
   if (s.mx_suffixes.empty())
     return what + ": mx_suffixes must list at least one host name suffix, e.g. { \".google.com\" }";
-  plan.add_site(std::move(s));
-  return "";
+  return plan.add_site(std::move(s));
 }
 
 using Declare = std::string (*)(lua_State*, egress::Plan&);

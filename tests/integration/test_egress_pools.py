@@ -77,6 +77,10 @@ def test_thirty_domains_on_one_provider_mx_share_one_connection_limit_and_rate(e
     lua = """
         mailgate.site { name = "provider", mx_suffixes = { ".provider.test" },
                         max_connections = 3, max_message_rate = "20/s" }
+        mailgate.on("egress_path", function(d, path)
+          mailgate.log("info", "egress_path " .. d .. " site=" .. tostring(path.site) ..
+                               " source=" .. tostring(path.source))
+        end)
     """
     rcpts = [f"r{i}@{domains[i % 30]}" for i in range(120)]
     # Queue everything while the MX is down (connection failures do not
@@ -89,6 +93,7 @@ def test_thirty_domains_on_one_provider_mx_share_one_connection_limit_and_rate(e
     wait_for(lambda: sink.handler.count() == 120, 60, what="120 deliveries")
     # Each of the 30 destinations alone may open 10 connections: the site holds them to 3.
     assert 1 <= sink.handler.max_active <= 3, sink.handler.max_active
+    gw.wait_log(r"egress_path d7\.test site=provider source=nil")  # path = { site, source }
     t = sorted(m["t"] for m in sink.handler.messages)
     rate = (len(t) - 1) / (t[-1] - t[0])
     assert 18.0 <= rate <= 22.0, rate
@@ -177,6 +182,7 @@ def test_unknown_pool_is_a_temporary_failure_with_a_clear_log_line(env):
     ('mailgate.site { name = "s", mx_suffixes = { ".x.test" }, max_message_rate = "fast" }',
      "max_message_rate"),
     ('mailgate.site { name = "s" }', "mx_suffixes"),
+    ('mailgate.site { name = "other", mx_suffixes = { ".x.test" } }', "reserved"),
     ('mailgate.source { name = "a", adress = "127.0.0.2" }', "unknown key 'adress'"),
 ])
 def test_check_config_refuses_bad_declarations(tmp_path, lua, expect):

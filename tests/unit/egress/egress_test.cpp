@@ -53,6 +53,8 @@ TEST(EgressPlan, SiteByLongestMxSuffixAndOverride) {
   p.add_site({"google", {".google.com"}, 2, 1, 1});  // a later declaration replaces
   EXPECT_EQ(p.site("google")->max_connections, 2u);
   EXPECT_EQ(p.sites().size(), 3u);
+  EXPECT_NE(p.add_site({"other", {".x.test"}, 1, 0, 1}), "");  // reserved
+  EXPECT_NE(p.add_site({"", {".x.test"}, 1, 0, 1}), "");
 }
 
 TEST(EgressPlan, WarmupSchedule) {
