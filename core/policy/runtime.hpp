@@ -184,6 +184,9 @@ struct EgressPathInfo {
   std::string site;
   std::string source;
 };
+// The default argument of Policy::egress_path: an object, not `{}` (g++ 12
+// destroys a temporary bound in a co_await expression twice).
+inline const EgressPathInfo kNoEgressPath{};
 
 // Process-wide services shared by every worker's state.
 class SuppressionStore {
@@ -239,7 +242,7 @@ class Policy {
   asio::awaitable<Verdict> message(const TxInfo& tx, Message& msg);
   asio::awaitable<RouteDecision> route(Message& msg, std::string_view domain);
   asio::awaitable<EgressPath> egress_path(std::string_view destination,
-                                          const EgressPathInfo& path = {});
+                                          const EgressPathInfo& path = kNoEgressPath);
   // delivered / bounced: for side effects (suppression, logs). deferred: may
   // return a new retry delay.
   asio::awaitable<void> delivered(Message& msg, const AddressInfo& rcpt, const ReplyInfo& reply);

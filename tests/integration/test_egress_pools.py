@@ -8,6 +8,7 @@ import json
 import os
 import smtplib
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -152,6 +153,11 @@ def test_spent_quota_with_no_other_source_holds_until_midnight_without_bounce(en
     wait_for(lambda: api(gw, "/api/v1/queue")["totals"]["scheduled"] == 3, 20,
              what="3 messages held")
     assert api(gw, "/api/v1/sites")["warmup_held"] >= 3
+    held = api(gw, "/api/v1/messages?destination=hold.test&limit=10")["messages"]
+    assert len(held) == 3, held
+    tomorrow = time.strftime("%Y-%m-%dT00:00:00", time.gmtime(time.time() + 86400))
+    for m in held:  # not an attempt; waits for 00:00 UTC
+        assert m["attempts"] == 0 and m["next_attempt"].startswith(tomorrow), m
     assert sink.handler.count() == 5
     log = os.path.join(os.path.dirname(gw.spool), "deliveries.jsonl")
     events = [json.loads(l)["event"] for l in open(log) if l.strip()]
