@@ -67,6 +67,7 @@ def test_pool_weights_three_to_one_land_at_the_sink_by_source_address(env):
     wait_for(lambda: sink.handler.count() == 200, 60, what="200 deliveries")
     n1, n2 = by_peer(sink)
     assert n1 + n2 == 200
+    print(f"weights 3:1 -> {n1}:{n2}")
     assert abs(n1 - 150) <= 15 and abs(n2 - 50) <= 15, (n1, n2)
     helos = {m["peer"]: m["helo"] for m in sink.handler.messages}
     assert helos == {SRC1: "mta1.mailgate.test", SRC2: "mta2.mailgate.test"}, helos
@@ -97,6 +98,7 @@ def test_thirty_domains_on_one_provider_mx_share_one_connection_limit_and_rate(e
     gw.wait_log(r"egress_path d7\.test site=provider source=nil")  # path = { site, source }
     t = sorted(m["t"] for m in sink.handler.messages)
     rate = (len(t) - 1) / (t[-1] - t[0])
+    print(f"site: {rate:.2f} msg/s, at most {sink.handler.max_active} connections")
     assert 18.0 <= rate <= 22.0, rate
     sites = api(gw, "/api/v1/sites")
     assert [s["name"] for s in sites["sites"]] == ["provider"]
