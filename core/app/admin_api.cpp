@@ -83,6 +83,8 @@ http::Response queue_summary(const AdminContext& ctx) {
   for (const auto& d : *summary) {
     if (d.ready + d.scheduled + d.in_flight == 0 && d.active == 0 && !d.suspended) continue;
     dests.push_back({{"name", d.name},
+                     {"source", d.source},  // egress source ("" = the default)
+                     {"site", d.site},      // provider site ("" = none)
                      {"scheduled", d.scheduled},
                      {"ready", d.ready},
                      {"in_flight", d.in_flight},

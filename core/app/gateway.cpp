@@ -281,6 +281,7 @@ std::string Gateway::Parts::start_http() {
   register_admin_routes(*http, admin);
   register_inject_route(*http, admin);
   register_webhook_routes(*http, admin);
+  register_sites_routes(*http, admin);
   return http->start();
 }
 

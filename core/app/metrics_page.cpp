@@ -8,6 +8,7 @@
 #include "app/admin_api.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
+#include "delivery/egress_metrics.hpp"
 #include "dns/dns_metrics.hpp"
 #include "eventlog/eventlog_metrics.hpp"
 #include "metrics/exposition.hpp"
@@ -43,6 +44,7 @@ std::string render_metrics(const AdminContext& ctx) {
     queue::export_metrics(e, *totals);
   const auto delivered = ctx.engine->metrics();
   delivery::export_metrics(e, delivered, ctx.engine->labels(), submitted);
+  delivery::export_egress_metrics(e, *ctx.engine);
   eventlog::export_metrics(e, *ctx.log);
   dns::LookupTotals lookups;  // hooks' and delivery's: one resolver per worker
   for (const auto* r : ctx.resolvers) lookups.add(r->stats());

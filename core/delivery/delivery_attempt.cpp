@@ -226,12 +226,14 @@ asio::awaitable<std::optional<queue::Item>> DeliveryEngine::Worker::next_item(
     const DestinationLink& dest) {
   for (;;) {
     auto idle = std::make_shared<asio::steady_timer>(ctx, kIdleReuse);
-    auto item = co_await on(dest, [&idle](auto& q, auto& d) {
+    bool linger = true;
+    auto item = co_await on(dest, [&idle, &linger](auto& q, auto& d) {
       auto it = q.take(d);
-      if (!it) q.park(d, idle);
+      if (!it) linger = q.may_linger(d);
+      if (!it && linger) q.park(d, idle);
       return it;
     });
-    if (item) co_return item;
+    if (item || !linger) co_return item;  // not lingering: a capped site slot goes back
     // Linger a little: mail often arrives in a trickle, and a new TCP +
     // EHLO per message is what connection reuse is meant to save.
     std::error_code ec;

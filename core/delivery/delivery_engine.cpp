@@ -85,6 +85,7 @@ std::string DeliveryEngine::start() {
   const unsigned n = deps_.workers->size();
   if (deps_.resolvers.size() != n) return "delivery: needs one resolver per worker";
   workers_.resize(n);
+  load_warmup();
   // Suspensions survive restarts: in force before any message is queued.
   const auto suspended = deps_.store ? deps_.store->read_suspensions() : std::vector<std::string>{};
   std::size_t bad_holds = 0;
@@ -101,12 +102,17 @@ std::string DeliveryEngine::start() {
       workers_[i]->tenant_labels = &tenant_labels_;
       workers_[i]->tls_context = tls_context_;
       workers_[i]->mta_sts = mta_sts_.get();
+      if (deps_.policy) {
+        workers_[i]->paths = std::make_unique<EgressPaths>(*workers_[i], paths_);
+        workers_[i]->shard->set_gate(workers_[i]->paths.get());
+      }
     } catch (const std::exception& e) {
       error = e.what();  // same error on every worker; any one will do
     }
   });
   for (auto& w : workers_) all_.push_back(w.get());
   for (auto& w : workers_) w->all = &all_;
+  if (error.empty()) arm_warmup_flush();
   if (!suspended.empty()) {
     std::string names;
     for (std::size_t i = 0; i < suspended.size() && i < 10; ++i)
@@ -140,11 +146,11 @@ void DeliveryEngine::enqueue(const spool::MessageId& id,
     auto* w = workers_[owner(dest.name)].get();
     std::shared_ptr<const spool::RouteAuth> auth;
     if (dest.auth) auth = std::make_shared<const spool::RouteAuth>(*dest.auth);
-    asio::post(w->ctx,
-               [w, name = dest.name,
-                item = queue::Item{id, size, 0, ms, ref, dest.tls, auth, tenancy}]() mutable {
-                 w->shard->add(name, std::move(item));
-               });
+    queue::Item item{id, size, 0, ms, ref, dest.tls, auth, tenancy};
+    item.pool = dest.pool;
+    asio::post(w->ctx, [w, name = dest.name, item = std::move(item)]() mutable {
+      w->shard->add(name, std::move(item));
+    });
   }
 }
 
@@ -174,9 +180,9 @@ std::vector<spool::MessageId> DeliveryEngine::enqueue_recovered(
       const auto auth = e.destination < index.destination_auth.size()
                             ? index.destination_auth[e.destination]
                             : nullptr;
-      asio::post(w->ctx, [w, dest,
-                          item = queue::Item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls, auth,
-                                             index.tenancy_of(k)}]() mutable {
+      queue::Item item{e.id, e.size, 0, e.next_attempt_ms, ref, e.tls, auth, index.tenancy_of(k)};
+      item.pool = index.pool_of(k);
+      asio::post(w->ctx, [w, dest, item = std::move(item)]() mutable {
         w->shard->add(dest, std::move(item));
       });
     }
@@ -190,10 +196,13 @@ void DeliveryEngine::stop() {
   deps_.workers->run_on_all([this](unsigned i) {
     if (!workers_[i]) return;
     workers_[i]->shard->stop();
+    if (i == 0 && warmup_timer_) warmup_timer_->cancel();
   });
+  flush_warmup();  // the last counts, before the writer stops
 }
 
 void DeliveryEngine::release_io() {
+  warmup_timer_.reset();
   for (auto& w : workers_) {
     if (!w) continue;
     w->shard.reset();

@@ -20,6 +20,7 @@
 #include <array>
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "dns/dns_metrics.hpp"
+#include "egress/path_registry.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "queue/queue_shard.hpp"
@@ -193,6 +195,12 @@ class DeliveryEngine {
                                           const queue::TenancyFilter& filter,
                                           std::chrono::milliseconds deadline);
 
+  // Sources and sites (any thread): every (source, site) path with its
+  // counts, and the newest egress plan (GET /api/v1/sites, /metrics).
+  std::vector<egress::PathView> paths() const;
+  std::shared_ptr<const egress::Plan> egress_plan() const;
+  std::uint64_t warmup_holds() const;
+
   struct Worker;  // per-worker state (delivery_worker.hpp)
 
  private:
@@ -210,6 +218,13 @@ class DeliveryEngine {
   // The workers a tenant action touches: the destination's owner, or all.
   std::vector<Worker*> targets(const std::string& destination) const;
   std::vector<Worker*> all_;
+  // (source, site) limits and warm-up counts, shared by every worker
+  // (mutable: its views roll the UTC day). Persisted by warmup_persist.cpp.
+  mutable egress::PathRegistry paths_;
+  std::unique_ptr<asio::steady_timer> warmup_timer_;  // on worker 0
+  void load_warmup();
+  void arm_warmup_flush();
+  void flush_warmup();
 };
 
 }  // namespace mailgate::delivery

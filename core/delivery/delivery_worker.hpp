@@ -36,6 +36,7 @@
 #include "delivery/dane.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/destination_link.hpp"
+#include "delivery/egress_paths.hpp"
 #include "delivery/notify.hpp"
 #include "delivery/smtp_client.hpp"
 #include "delivery/tls_report.hpp"
@@ -91,6 +92,8 @@ struct DeliveryEngine::Worker {
   // The destinations this worker owns. Only this worker's thread touches it:
   // other workers go through on(link, f).
   std::unique_ptr<queue::QueueShard> shard;
+  // Sources, pools, sites, warm-up (the shard's PathGate; null without a policy).
+  std::unique_ptr<EgressPaths> paths;
   spool::IdGenerator ids;  // DSN message ids
   smtp::BounceClassifier classifier;
   feedback::Verp verp;  // delivery.verp (off when unset)

@@ -30,10 +30,13 @@ queue::Shaping shaping_from(const queue::Shaping& defaults, const policy::Egress
 }  // namespace
 
 bool DeliveryEngine::Worker::shaping_current(queue::Destination& d) {
+  // The site first: egress_path sees it, and site limits need it.
+  if (paths && !paths->site_current(d)) return false;
   auto policy = deps.policy->current(index);
   if (d.shaping_version == policy->version()) return true;
   if (!policy->has(policy::Event::EgressPath)) {
     d.shaping = shard->default_shaping();
+    if (paths) paths->apply_source(d);
     d.shaping_version = policy->version();
     return true;
   }
@@ -46,11 +49,15 @@ bool DeliveryEngine::Worker::shaping_current(queue::Destination& d) {
 
 asio::awaitable<void> DeliveryEngine::Worker::evaluate_egress(queue::Destination& d,
                                                               policy::PolicyRef policy) {
-  auto p = co_await policy->egress_path(d.name);
+  // A named local, not a temporary in the co_await: g++ 12 destroys such
+  // temporaries twice (seen: free(): invalid pointer).
+  const policy::EgressPathInfo path{d.site, d.source};
+  auto p = co_await policy->egress_path(d.name, path);
   // A failed hook (logged and counted by the runtime) leaves the defaults
   // until the next reload rather than calling a broken hook for every message.
   // (A reload starts the rate limiters afresh: at most one extra burst.)
   d.shaping = shaping_from(shard->default_shaping(), p);
+  if (paths) paths->apply_source(d);  // a declared source's address and EHLO name win
   d.shaping_version = policy->version();
   d.shaping_pending = false;
   spdlog::debug("{}: egress shaping from policy version {}: max_connections={}", d.name,

@@ -83,10 +83,18 @@ int l_on(lua_State* L) {
   return 0;
 }
 
+// Lower-case letters, digits and '_', in at most two parts split by '/'
+// ("shaping/providers": plugins/shaping/providers.lua); never a path out.
 bool plugin_name_ok(const char* s) {
-  if (*s == '\0' || std::strlen(s) > 64) return false;
-  for (; *s; ++s)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+  if (*s == '\0' || *s == '/' || std::strlen(s) > 64) return false;
+  int slashes = 0;
+  for (const char* p = s; *p; ++p) {
+    if (*p == '/') {
+      if (++slashes > 1 || p[1] == '\0') return false;
+      continue;
+    }
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) return false;
+  }
   return true;
 }
 
@@ -623,6 +631,8 @@ int l_msg_meta(lua_State* L) {
 
 int l_msg_dkim_sign(lua_State* L) { return msg_dkim_sign(L, check_msg(L)); }
 
+int l_msg_set_pool(lua_State* L) { return msg_set_pool(L, check_msg(L)); }
+
 int l_dkim_check_key(lua_State* L) { return dkim_check_key(L, context(L)->services); }
 
 int l_msg_index(lua_State* L) {
@@ -674,6 +684,7 @@ void register_msg_metatable(lua_State* L) {
                                      {"set_priority", l_msg_set_priority},
                                      {"meta", l_msg_meta},
                                      {"dkim_sign", l_msg_dkim_sign},
+                                     {"set_pool", l_msg_set_pool},
                                      {nullptr, nullptr}};
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "methods");
@@ -766,7 +777,10 @@ void install_mailgate_api(lua_State* L, ApiContext* ctx) {
   luaL_newlib(L, dkimfns);
   lua_setfield(L, -2, "dkim");
   lua_setglobal(L, "mailgate");
+  install_egress_api(L);
 }
+
+ApiContext* api_context(lua_State* L) { return context(L); }
 
 void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*listen)(lua_State*),
                           int (*webhook)(lua_State*)) {

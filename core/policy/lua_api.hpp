@@ -15,10 +15,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "dns/answers.hpp"
+#include "egress/egress_plan.hpp"
 #include "policy/lua_state.hpp"
 #include "policy/runtime.hpp"
 
@@ -47,6 +49,8 @@ struct ApiContext {
   // it reads from disk here; null: `own_sources` (check-config).
   PolicySources* sources = nullptr;
   PolicySources own_sources;
+  // What mailgate.source{}, pool{} and site{} declared (policy/lua_egress).
+  std::shared_ptr<egress::Plan> egress = std::make_shared<egress::Plan>();
 };
 
 // Loads a chunk of Lua source as luaL_loadfilex would (a UTF-8 BOM and a
@@ -90,6 +94,13 @@ void set_config_functions(lua_State* L, int (*configure)(lua_State*), int (*list
 // mailgate.dkim.check_key(path [, algorithm]) (`services` null: check-config).
 int msg_dkim_sign(lua_State* L, Message* m);
 int dkim_check_key(lua_State* L, const Services* services);
+
+// Bulk sending (policy/lua_egress): mailgate.source/pool/site on the
+// `mailgate` global, and msg:set_pool(name) on `m`.
+void install_egress_api(lua_State* L);
+int msg_set_pool(lua_State* L, Message* m);
+// The state's API context (null if none was installed).
+ApiContext* api_context(lua_State* L);
 
 // Registry access: the Lua dispatcher function and each event's handler list.
 void push_dispatcher(lua_State* L);

@@ -281,6 +281,7 @@ Policy::Policy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Policy::~Policy() = default;
 std::uint64_t Policy::version() const { return impl_->version; }
 bool Policy::has(Event e) const { return impl_->state->has[static_cast<int>(e)]; }
+std::shared_ptr<const egress::Plan> Policy::egress() const { return impl_->state->api.egress; }
 
 namespace {
 
@@ -404,12 +405,22 @@ asio::awaitable<RouteDecision> Policy::route(Message& msg, std::string_view doma
   co_return d;
 }
 
-asio::awaitable<EgressPath> Policy::egress_path(std::string_view destination) {
+asio::awaitable<EgressPath> Policy::egress_path(std::string_view destination,
+                                                const EgressPathInfo& path) {
   EgressPath p;
   if (!has(Event::EgressPath)) co_return p;
   const Impl::Pusher push = [&](lua_State* co, HookCall&) {
     lua_pushlstring(co, destination.data(), destination.size());
-    return 1;
+    lua_createtable(co, 0, 2);
+    if (!path.site.empty()) {
+      lua_pushlstring(co, path.site.data(), path.site.size());
+      lua_setfield(co, -2, "site");
+    }
+    if (!path.source.empty()) {
+      lua_pushlstring(co, path.source.data(), path.source.size());
+      lua_setfield(co, -2, "source");
+    }
+    return 2;
   };
   const Impl::Reader read = [&](lua_State* co, std::string& err) {
     return read_egress(co, -1, p, err);

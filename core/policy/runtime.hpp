@@ -56,6 +56,9 @@ class KeyCache;
 namespace mailgate::ratelimit {
 class SharedLimiter;
 }
+namespace mailgate::egress {
+class Plan;
+}
 
 namespace mailgate::policy {
 
@@ -131,6 +134,8 @@ struct Message {
   // The message hook: where msg:dkim_sign{} records its requests, in call
   // order (null elsewhere: the call is an error).
   std::vector<dkim::SignRequest>* dkim = nullptr;
+  // The message hook: where msg:set_pool(name) records the pool (null elsewhere).
+  std::string* pool = nullptr;
 };
 
 struct ReplyInfo {
@@ -175,6 +180,17 @@ struct EgressPath {
   bool failed = false;  // the hook failed: defaults apply until the next reload
 };
 
+// egress_path's second argument, `path = { site, source, pool }` (DESIGN
+// §6b): the destination's provider site and source ("" = none: nil in Lua).
+// A destination's queue is per source, not per pool, so `pool` is nil.
+struct EgressPathInfo {
+  std::string site;
+  std::string source;
+};
+// The default argument of Policy::egress_path: an object, not `{}` (g++ 12
+// destroys a temporary bound in a co_await expression twice).
+inline const EgressPathInfo kNoEgressPath{};
+
 // Process-wide services shared by every worker's state.
 class SuppressionStore {
  public:
@@ -212,6 +228,8 @@ class Policy {
 
   std::uint64_t version() const;
   bool has(Event e) const;
+  // What this version's mailgate.source/pool/site{} declared (never null).
+  std::shared_ptr<const egress::Plan> egress() const;
 
   asio::awaitable<Verdict> connect(const ConnInfo& conn);
   asio::awaitable<Verdict> helo(const ConnInfo& conn, std::string_view name);
@@ -226,7 +244,8 @@ class Policy {
   asio::awaitable<Verdict> rcpt_to(const TxInfo& tx, const AddressInfo& rcpt);
   asio::awaitable<Verdict> message(const TxInfo& tx, Message& msg);
   asio::awaitable<RouteDecision> route(Message& msg, std::string_view domain);
-  asio::awaitable<EgressPath> egress_path(std::string_view destination);
+  asio::awaitable<EgressPath> egress_path(std::string_view destination,
+                                          const EgressPathInfo& path = kNoEgressPath);
   // delivered / bounced: for side effects (suppression, logs). deferred: may
   // return a new retry delay.
   asio::awaitable<void> delivered(Message& msg, const AddressInfo& rcpt, const ReplyInfo& reply);

@@ -40,14 +40,31 @@ void ShardTotals::add(const ShardTotals& o) {
   if (o.oldest_ms && (oldest_ms == 0 || o.oldest_ms < oldest_ms)) oldest_ms = o.oldest_ms;
 }
 
-Destination& QueueShard::destination(const std::string& name) {
-  auto it = dests_.find(name);
+std::string QueueShard::key_of(const std::string& name, const std::string& source) {
+  // No domain or route name holds a control character.
+  return source.empty() ? name : name + '\x1f' + source;
+}
+
+Destination& QueueShard::destination(const std::string& name, const std::string& source) {
+  auto key = key_of(name, source);
+  auto it = dests_.find(key);
   if (it != dests_.end()) return *it->second;
   auto d = std::make_unique<Destination>();
   d->name = name;
+  d->source = source;
   d->shaping = defaults_;
   d->last_used_ms = now_ms();
-  return *dests_.emplace(name, std::move(d)).first->second;
+  if (!source.empty()) {  // a suspension of the name holds for every source
+    auto plain = dests_.find(name);
+    d->suspended = plain != dests_.end() && plain->second->suspended;
+  }
+  return *dests_.emplace(std::move(key), std::move(d)).first->second;
+}
+
+template <class F>
+void QueueShard::each_named(const std::string& name, F&& f) {
+  for (auto& [key, d] : dests_)
+    if (d->name == name) f(*d);
 }
 
 void QueueShard::note_waiting(Destination& d, const Item& item) {
@@ -76,7 +93,11 @@ void QueueShard::arm_rate_timer(Destination& d, std::int64_t at_us) {
 
 void QueueShard::add(const std::string& name, Item item) {
   if (stopped_) return;
-  auto& d = destination(name);
+  if (gate_ && !item.source_set) {
+    item.source = gate_->pick_source(name, item);
+    item.source_set = true;
+  }
+  auto& d = destination(name, item.source);
   if (item.tls) d.route_tls = item.tls;
   if (item.auth) d.route_auth = item.auth;
   ++total_;
@@ -102,6 +123,7 @@ void QueueShard::schedule(Destination& d, Item item, std::int64_t when) {
 std::optional<Item> QueueShard::take(Destination& d) {
   if (d.suspended || d.ready.takeable() == 0 || stopped_) return std::nullopt;
   const auto now = steady_us();
+  if (gate_ && !take_through_gate(d, now)) return std::nullopt;
   if (auto wait = d.shaping.message_rate.acquire(now); wait > 0) {
     arm_rate_timer(d, now + wait);
     return std::nullopt;
@@ -112,6 +134,38 @@ std::optional<Item> QueueShard::take(Destination& d) {
   note_left(d, it);
   d.last_used_ms = now_ms();
   return it;
+}
+
+// Warm-up first (items this source may not send today go to another source
+// of their pool, or wait for 00:00 UTC), then the destination's and the
+// site's rates. True: the front item may be taken (its quota counted).
+bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
+  while (!d.ready.empty()) {
+    auto q = gate_->take_quota(d, d.ready.front());
+    if (q.kind == PathGate::Quota::Kind::Go) break;
+    Item it = std::move(d.ready.front());
+    d.ready.pop_front();
+    if (q.kind == PathGate::Quota::Kind::Move) {
+      note_left(d, it);
+      --total_;
+      it.source = std::move(q.source);
+      it.source_set = true;
+      it.next_ms = 0;
+      add(d.name, std::move(it));  // may create a Destination: `d` stays valid (unique_ptr)
+    } else {
+      schedule(d, std::move(it), q.until_ms);  // not an attempt: its count stays
+      arm();
+    }
+  }
+  if (d.ready.empty()) return false;
+  std::int64_t wait = d.shaping.message_rate.wait_us(now_us);
+  if (wait == 0) wait = gate_->admit_message(d, now_us);
+  if (wait > 0) {
+    gate_->refund_quota(d);
+    arm_rate_timer(d, now_us + wait);
+    return false;
+  }
+  return true;
 }
 
 void QueueShard::finished(Destination& d) {
@@ -145,6 +199,7 @@ void QueueShard::unpark(Destination& d, const std::shared_ptr<asio::steady_timer
 
 void QueueShard::connection_closed(Destination& d) {
   if (d.active > 0) --d.active;
+  if (gate_) gate_->close_connection(d);
   d.last_used_ms = now_ms();
   pump(d);
 }
@@ -159,27 +214,35 @@ void QueueShard::defer_destination(Destination& d, std::int64_t until_ms) {
 bool QueueShard::suspend(const std::string& name) {
   // Creates the destination: an operator may suspend one before its mail comes.
   destination(name).suspended = true;
+  each_named(name, [](Destination& d) { d.suspended = true; });  // every source's
   return true;
 }
 
 bool QueueShard::resume(const std::string& name) {
-  auto it = dests_.find(name);
-  if (it == dests_.end()) return false;
-  it->second->suspended = false;
-  pump(*it->second);
-  return true;
+  bool any = false;
+  std::vector<Destination*> named;
+  each_named(name, [&](Destination& d) { named.push_back(&d); });
+  for (auto* d : named) {
+    d->suspended = false;
+    pump(*d);
+    any = true;
+  }
+  return any;
 }
 
 bool QueueShard::flush(const std::string& name) {
-  auto it = dests_.find(name);
-  if (it == dests_.end()) return false;
-  it->second->backoff_until_ms = 0;
+  std::vector<Destination*> named;
+  each_named(name, [&](Destination& d) { named.push_back(&d); });
+  if (named.empty()) return false;
+  for (auto* d : named) d->backoff_until_ms = 0;
   flush(name, TenancyFilter{});
   return true;
 }
 
 std::size_t QueueShard::flush(const std::string& name, const TenancyFilter& filter) {
-  // Rebuild the heap without the matching items (flush is rare).
+  // Rebuild the heap without the matching items (flush is rare). An empty
+  // name: every destination (a tenant's flush); each source's destination
+  // of a name is matched by the name.
   std::vector<Scheduled> keep;
   std::vector<Destination*> touched;
   std::size_t moved = 0;
@@ -250,8 +313,8 @@ void QueueShard::expire_holds(std::int64_t now) {
 
 std::vector<std::string> QueueShard::suspended() const {
   std::vector<std::string> out;
-  for (const auto& [name, d] : dests_)
-    if (d->suspended) out.push_back(name);
+  for (const auto& [key, d] : dests_)
+    if (d->suspended && d->source.empty()) out.push_back(d->name);
   return out;
 }
 
@@ -264,9 +327,9 @@ std::int64_t oldest_waiting(const Destination& d) {
 std::vector<DestinationSummary> QueueShard::summary() const {
   std::vector<DestinationSummary> out;
   out.reserve(dests_.size());
-  for (const auto& [name, d] : dests_)
-    out.push_back({name, d->ready.size(), d->scheduled, d->in_flight, d->active, d->suspended,
-                   d->ready.held(), oldest_waiting(*d)});
+  for (const auto& [key, d] : dests_)
+    out.push_back({d->name, d->source, d->site, d->ready.size(), d->scheduled, d->in_flight,
+                   d->active, d->suspended, d->ready.held(), oldest_waiting(*d)});
   return out;
 }
 
@@ -288,9 +351,18 @@ ShardTotals QueueShard::totals() const {
 
 std::optional<ItemState> QueueShard::item_state(const std::string& destination,
                                                 const spool::MessageId& id) const {
-  auto it = dests_.find(destination);
-  if (it == dests_.end()) return std::nullopt;
-  const Destination& d = *it->second;
+  // The item waits at one of the name's sources, or none: in flight.
+  std::optional<ItemState> found;
+  for (const auto& [key, dp] : dests_) {
+    if (dp->name != destination) continue;
+    auto st = item_state_at(*dp, id);
+    if (st.where != ItemState::Where::InFlight) return st;
+    if (!found) found = st;
+  }
+  return found;
+}
+
+ItemState QueueShard::item_state_at(const Destination& d, const spool::MessageId& id) const {
   ItemState st;
   st.suspended = d.suspended;
   bool found = false;
@@ -319,10 +391,10 @@ std::optional<ItemState> QueueShard::item_state(const std::string& destination,
 
 std::vector<ItemView> QueueShard::items(const std::string& filter) const {
   std::vector<ItemView> out;
-  for (const auto& [name, d] : dests_) {
-    if (!filter.empty() && filter != name) continue;
+  for (const auto& [key, d] : dests_) {
+    if (!filter.empty() && filter != d->name) continue;
     d->ready.for_each([&](const Item& it, bool held) {
-      out.push_back({name, it.id, it.attempts, it.next_ms, false, it.tenancy, held});
+      out.push_back({d->name, it.id, it.attempts, it.next_ms, false, it.tenancy, held});
     });
   }
   for (const auto& s : heap_.items())
@@ -341,9 +413,9 @@ std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string
     return (destination.empty() || d.name == destination) && (id == nullptr || it.id == *id) &&
            filter.matches(it);
   };
-  for (auto& [name, d] : dests_) {
+  for (auto& [key, d] : dests_) {
     Destination* dp = d.get();
-    if (!destination.empty() && name != destination) continue;
+    if (!destination.empty() && dp->name != destination) continue;
     dp->ready.erase_if([&](const Item& it) { return match(*dp, it); },
                        [&](Item&& it) {
                          note_left(*dp, it);
@@ -390,10 +462,15 @@ void QueueShard::pump(Destination& d) {
   }
   // One more connection only while there is more ready work than busy connections.
   while (d.active < d.shaping.max_connections && ready > d.active - d.idle.size()) {
-    if (auto wait = d.shaping.connection_rate.acquire(now); wait > 0) {
+    if (auto wait = d.shaping.connection_rate.wait_us(now); wait > 0) {
       arm_rate_timer(d, now + wait);
       break;
     }
+    if (gate_ && !gate_->open_connection(d)) {  // the site's connections are all in use
+      arm_rate_timer(d, now + kPathRetryUs);
+      break;
+    }
+    d.shaping.connection_rate.acquire(now);
     ++d.active;
     start_(d);
   }
@@ -467,7 +544,7 @@ void QueueShard::remove_idle(std::int64_t now) {
   for (auto it = dests_.begin(); it != dests_.end();) {
     const Destination& d = *it->second;
     const bool unused = d.ready.empty() && d.scheduled == 0 && d.in_flight == 0 && d.active == 0 &&
-                        d.idle.empty() && !d.suspended && !d.shaping_pending &&
+                        d.idle.empty() && !d.suspended && !d.shaping_pending && !d.site_pending &&
                         d.rate_timer_at_us == 0 && d.backoff_until_ms <= now &&
                         d.shaping.message_rate.tat_us() <= now_us &&
                         d.shaping.connection_rate.tat_us() <= now_us;

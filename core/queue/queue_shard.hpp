@@ -35,6 +35,7 @@
 
 #include "queue/fair_queue.hpp"
 #include "queue/item.hpp"
+#include "queue/path_gate.hpp"
 #include "queue/retry_policy.hpp"
 #include "ratelimit/gcra.hpp"
 #include "smtp/tls_mode.hpp"
@@ -57,6 +58,15 @@ struct Shaping {
 
 struct Destination {
   std::string name;
+  // The egress source its connections use ("" = the default). Each source
+  // of a destination has its own Destination (queue, limits, connections);
+  // they share the name and, being keyed by it, the owner worker.
+  std::string source;
+  // The provider site (mailgate.site) its MX hosts belong to; "" = none.
+  // Changed only while no connection runs (its site slots are counted by it).
+  std::string site;
+  bool site_pending = false;  // its MX lookup for the site is running
+  unsigned site_slots = 0;    // its connections counted at (source, site) (PathGate)
   Shaping shaping;
   std::uint64_t shaping_version = 0;       // policy version it came from (0: defaults)
   bool shaping_pending = false;            // an egress_path call is running
@@ -97,6 +107,7 @@ struct ShardTotals {
 
 struct DestinationSummary {
   std::string name;
+  std::string source, site;
   std::size_t ready = 0, scheduled = 0, in_flight = 0;
   unsigned active = 0;
   bool suspended = false;
@@ -146,6 +157,10 @@ class QueueShard {
   QueueShard(asio::io_context& ctx, RetryPolicy policy, Shaping defaults, Starter start,
              Expirer expire);
   void set_shaper(Shaper s) { shaper_ = std::move(s); }
+  // Sources and sites (null: none). Not owned; outlives the shard.
+  void set_gate(PathGate* g) { gate_ = g; }
+  // How soon a destination refused a site slot asks again.
+  static constexpr std::int64_t kPathRetryUs = 20'000;
   void shaping_ready(Destination& d);
   const Shaping& default_shaping() const { return defaults_; }
 
@@ -163,6 +178,10 @@ class QueueShard {
   // work: add() wakes it (cancels the timer) before starting new connections.
   void park(Destination& d, std::shared_ptr<asio::steady_timer> t);
   void unpark(Destination& d, const std::shared_ptr<asio::steady_timer>& t);
+  // False when an idle connection of `d` should close at once (PathGate::may_linger).
+  bool may_linger(const Destination& d) const {
+    return !gate_ || !d.ready.empty() || gate_->may_linger(d);
+  }
   // A connection-level failure (refused, timeout, 421 greeting): the whole
   // destination waits until `until_ms`; its ready items move back together.
   void defer_destination(Destination& d, std::int64_t until_ms);
@@ -217,8 +236,13 @@ class QueueShard {
     Item item;
     bool operator>(const Scheduled& o) const { return when > o.when; }
   };
-  Destination& destination(const std::string& name);
+  Destination& destination(const std::string& name, const std::string& source = {});
+  static std::string key_of(const std::string& name, const std::string& source);
+  template <class F>
+  void each_named(const std::string& name, F&& f);  // every source's Destination of `name`
   void pump(Destination& d);
+  bool take_through_gate(Destination& d, std::int64_t now_us);
+  ItemState item_state_at(const Destination& d, const spool::MessageId& id) const;
   void schedule(Destination& d, Item item, std::int64_t when);
   void arm();
   void arm_rate_timer(Destination& d, std::int64_t at_us);
@@ -240,6 +264,7 @@ class QueueShard {
   Starter start_;
   Expirer expire_;
   Shaper shaper_;
+  PathGate* gate_ = nullptr;
   asio::io_context& ctx_;
   asio::steady_timer timer_;
   std::int64_t armed_for_ = 0;

@@ -21,8 +21,9 @@ constexpr std::uint8_t kVersion = 1;
 // v2: delay flag; v3: route TLS; v4: smarthost AUTH (written only when set,
 // so records without it stay readable by a binary that knows v3 only).
 // v5: tenancy (tenant, campaign, priority), written only when set; a v5
-// record always has the auth flags byte (0: no credentials).
-constexpr std::uint8_t kDestVersion = 5;
+// record always has the auth flags byte (0: no credentials). v6: v5 plus
+// the egress pool (msg:set_pool), written only when a pool is set.
+constexpr std::uint8_t kDestVersion = 6;
 constexpr std::uint8_t kDestDelayNotified = 1;
 constexpr std::uint8_t kDestAuth = 1;           // v4 auth flags: credentials follow
 constexpr std::uint8_t kDestAuthPlaintext = 2;  // may go without TLS
@@ -188,7 +189,8 @@ std::string encode(const DestRecord& d) {
   out.reserve(32 + d.recipients.size() * 16);
   Writer w(out);
   const bool tenancy = !d.tenancy.empty();
-  w.u8(tenancy ? 5 : d.auth ? 4 : 3);
+  const bool pool = !d.pool.empty();
+  w.u8(pool ? 6 : tenancy ? 5 : d.auth ? 4 : 3);
   w.varint(d.recipients.size());
   for (const auto& r : d.recipients) {
     w.varint(r.index);
@@ -204,14 +206,15 @@ std::string encode(const DestRecord& d) {
     w.u8(kDestAuth | (d.auth->plaintext ? kDestAuthPlaintext : 0));
     w.str(d.auth->user);
     w.str(d.auth->password);
-  } else if (tenancy) {
+  } else if (tenancy || pool) {
     w.u8(0);
   }
-  if (tenancy) {
+  if (tenancy || pool) {
     w.str(d.tenancy.tenant);
     w.str(d.tenancy.campaign);
     w.u8(static_cast<std::uint8_t>(d.tenancy.priority));
   }
+  if (!d.pool.empty()) w.str(d.pool);
   return out;
 }
 
@@ -267,6 +270,10 @@ bool decode(std::string_view in, DestRecord& out) {
     d.tenancy.priority = *prio;
     if (!d.tenancy.tenant.empty() && !tenancy::valid_name(d.tenancy.tenant)) return false;
     if (!d.tenancy.campaign.empty() && !tenancy::valid_name(d.tenancy.campaign)) return false;
+  }
+  if (version >= 6) {
+    d.pool = r.str();
+    if (d.pool.empty() || d.pool.size() > 255) return false;
   }
   if (!r.ok() || !r.at_end()) return false;
   out = std::move(d);

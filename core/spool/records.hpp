@@ -80,6 +80,7 @@ struct QueuedDest {
   std::optional<smtp::TlsMode> tls{};
   std::optional<RouteAuth> auth{};
   tenancy::Tenancy tenancy{};  // the message's tenant, campaign, priority
+  std::string pool{};  // msg:set_pool's (""= the default pool)
 };
 
 // Per (message, destination) delivery state (column family `dest`).
@@ -98,6 +99,9 @@ struct DestRecord {
   // The message's tenant, campaign and priority: the queue schedules and
   // holds by them after a restart without reading the envelope.
   tenancy::Tenancy tenancy{};
+  // (v6) The egress pool msg:set_pool chose; "" = the default. Written as v6
+  // only when set, so records without one stay readable by older binaries.
+  std::string pool{};
 };
 
 // One entry of the suppression list (column family `suppress`, keyed by the

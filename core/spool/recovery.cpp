@@ -176,14 +176,17 @@ void Recovery::run() {
         if (!a || *a != *rec.auth) a = std::make_shared<const RouteAuth>(*rec.auth);
       }
       std::uint32_t tenancy_index = 0;  // into index_.tenancies
-      if (!rec.tenancy.empty()) {
-        // Interned: a campaign's many records share one Tenancy.
-        auto [t, added] =
-            tenancies.try_emplace(rec.tenancy.tenant + '/' + rec.tenancy.campaign + '/' +
-                                      std::to_string(static_cast<int>(rec.tenancy.priority)),
-                                  static_cast<std::uint32_t>(index_.tenancies.size()));
-        if (added)
-          index_.tenancies.push_back(std::make_shared<const tenancy::Tenancy>(rec.tenancy));
+      if (!rec.tenancy.empty() || !rec.pool.empty()) {
+        // Interned with the pool: a campaign's many records share one Tenancy.
+        auto [t, added] = tenancies.try_emplace(
+            rec.tenancy.tenant + '/' + rec.tenancy.campaign + '/' +
+                std::to_string(static_cast<int>(rec.tenancy.priority)) + '/' + rec.pool,
+            static_cast<std::uint32_t>(index_.tenancies.size()));
+        if (added) {
+          index_.tenancies.push_back(
+              rec.tenancy.empty() ? nullptr : std::make_shared<const tenancy::Tenancy>(rec.tenancy));
+          index_.pools.push_back(rec.pool);
+        }
         tenancy_index = t->second;
       }
       std::uint16_t small = static_cast<std::uint16_t>(tenancy_index);

@@ -28,8 +28,8 @@ struct IndexEntry {
   MessageId id;
   std::uint32_t destination;           // index into RecoveredIndex::destinations
   std::optional<smtp::TlsMode> tls{};  // (fits in the padding after `destination`)
-  // Index into RecoveredIndex::tenancies (0: none), in the rest of the
-  // padding; kTenancyOverflow: see RecoveredIndex::tenancy_overflow.
+  // Index into RecoveredIndex::tenancies and ::pools (0: neither), in the
+  // rest of the padding; kTenancyOverflow: see RecoveredIndex::tenancy_overflow.
   std::uint16_t tenancy = 0;
   std::int64_t next_attempt_ms;
   std::uint64_t size;
@@ -49,10 +49,18 @@ struct RecoveredIndex {
   // Entries whose tenancy index does not fit 16 bits (more than 65,534
   // distinct tenant/campaign/priority triples): entry position → index.
   std::unordered_map<std::size_t, std::uint32_t> tenancy_overflow;
-  const std::shared_ptr<const tenancy::Tenancy>& tenancy_of(std::size_t entry) const {
+  // Parallel to tenancies: the egress pool of the records with that index
+  // (DestRecord::pool, "" = the default). A (tenancy, pool) pair is interned
+  // as one index, so the entry stays 40 bytes.
+  std::vector<std::string> pools{""};
+  std::uint32_t tenancy_index(std::size_t entry) const {
     const auto t = entries[entry].tenancy;
-    return tenancies.at(t == kTenancyOverflow ? tenancy_overflow.at(entry) : t);
+    return t == kTenancyOverflow ? tenancy_overflow.at(entry) : t;
   }
+  const std::shared_ptr<const tenancy::Tenancy>& tenancy_of(std::size_t entry) const {
+    return tenancies.at(tenancy_index(entry));
+  }
+  const std::string& pool_of(std::size_t entry) const { return pools.at(tenancy_index(entry)); }
 };
 
 class Recovery {

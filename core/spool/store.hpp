@@ -61,6 +61,9 @@ class Store {
   // The tenant and campaign suspensions (WriteSet::put_tenant_suspension);
   // malformed rows are skipped (and counted in `skipped` when given).
   std::vector<tenancy::Suspension> read_tenant_suspensions(std::size_t* skipped = nullptr) const;
+  // Rows of the default family whose key starts with `prefix` (egress
+  // warm-up counters: "warmup/").
+  std::vector<std::pair<std::string, std::string>> read_prefix(std::string_view prefix) const;
   // Webhook rows in key order (kind, then target, then sequence): all of
   // them, or those of one kind and target; `visit` returns false to stop.
   // Undecodable keys are skipped. A read-only store of a spool made before

@@ -138,6 +138,15 @@ std::vector<tenancy::Suspension> Store::read_tenant_suspensions(std::size_t* ski
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> Store::read_prefix(std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), default_cf()));
+  const rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next())
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  return out;
+}
+
 namespace {
 void scan_webhook(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view prefix,
                   const Store::WebhookVisitor& visit) {

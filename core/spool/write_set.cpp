@@ -81,6 +81,11 @@ void WriteSet::put_tenant_suspension(const tenancy::Suspension& s) {
 void WriteSet::remove_tenant_suspension(const tenancy::Suspension& s) {
   batch_->Delete(store_->default_cf(), tenant_suspension_key(s));
 }
+void WriteSet::put_warmup(std::string_view key, std::string_view value) {
+  batch_->Put(store_->default_cf(), key, value);
+}
+
+void WriteSet::remove_warmup(std::string_view key) { batch_->Delete(store_->default_cf(), key); }
 
 bool WriteSet::empty() const { return batch_->Count() == 0; }
 std::uint64_t WriteSet::bytes() const { return batch_->GetDataSize(); }

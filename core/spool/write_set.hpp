@@ -57,6 +57,9 @@ class WriteSet {
   // the same rule's times.
   void put_tenant_suspension(const tenancy::Suspension& s);
   void remove_tenant_suspension(const tenancy::Suspension& s);
+  // Egress warm-up counters (egress/path_registry: keys "warmup/...").
+  void put_warmup(std::string_view key, std::string_view value);
+  void remove_warmup(std::string_view key);
 
   bool empty() const;
   std::uint64_t bytes() const;

@@ -69,6 +69,7 @@ struct PolicyOutput {
   std::map<std::string, spool::RouteAuth> dest_auth;
   std::optional<std::string> new_headers;  // the edited header section
   std::vector<dkim::SignRequest> dkim;     // msg:dkim_sign{} calls, in order
+  std::string pool;                        // msg:set_pool's ("": the default)
   smtp::Reply refusal;                     // code != 0: refused
   bool by_message_hook = false;
 };
@@ -93,6 +94,7 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
   msg.meta_writable = true;
   msg.dsn = in.dsn;
   msg.dkim = &out.dkim;
+  msg.pool = &out.pool;
 
   if (message_hook) {
     auto v = co_await p->message(*in.tx, msg);
@@ -103,6 +105,7 @@ asio::awaitable<void> apply_policy(const PolicyInput& in, PolicyOutput& out) {
     }
   }
   msg.dkim = nullptr;
+  msg.pool = nullptr;
   if (route_hook) {
     msg.headers_writable = false;
     std::map<std::string, policy::RouteDecision> by_domain;
@@ -160,6 +163,7 @@ std::map<std::string, spool::DestRecord> group_by_destination(
     rec.recipients.push_back({i, spool::RcptState::Pending, {}});
     if (auto t = routing.dest_tls.find(dest); t != routing.dest_tls.end()) rec.tls = t->second;
     if (auto a = routing.dest_auth.find(dest); a != routing.dest_auth.end()) rec.auth = a->second;
+    rec.pool = routing.pool;
   }
   return dests;
 }
@@ -167,7 +171,8 @@ std::map<std::string, spool::DestRecord> group_by_destination(
 std::vector<spool::QueuedDest> queued(const std::map<std::string, spool::DestRecord>& dests) {
   std::vector<spool::QueuedDest> out;
   out.reserve(dests.size());
-  for (const auto& [name, rec] : dests) out.push_back({name, rec.tls, rec.auth, rec.tenancy});
+  for (const auto& [name, rec] : dests)
+    out.push_back({name, rec.tls, rec.auth, rec.tenancy, rec.pool});
   return out;
 }
 

@@ -1,0 +1,194 @@
+// delivery/egress_paths: see egress_paths.hpp.
+#include "delivery/egress_paths.hpp"
+
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
+#include "delivery/delivery_worker.hpp"
+#include "policy/runtime.hpp"
+
+namespace mailgate::delivery {
+
+namespace {
+constexpr std::int64_t kMinSiteTtlMs = 60'000;
+constexpr std::int64_t kMaxSiteTtlMs = 86'400'000;
+constexpr std::size_t kMaxCachedSites = 100'000;
+
+// A route or address literal ("[host]:port", "user@[host]:port", "[1.2.3.4]") has no MX.
+bool is_route(const std::string& name) { return name.find('[') != std::string::npos; }
+}  // namespace
+
+EgressPaths::EgressPaths(DeliveryEngine::Worker& worker, egress::PathRegistry& registry)
+    : worker_(worker), registry_(registry) {}
+
+std::shared_ptr<const egress::Plan> EgressPaths::plan() const {
+  auto p = worker_.deps.policy->current(worker_.index)->egress();
+  if (p.get() != shared_plan_) {  // a new policy version: the API and /metrics see it
+    shared_plan_ = p.get();
+    registry_.set_plan(p);
+  }
+  return p;
+}
+
+const egress::Pool* EgressPaths::pool_of(const egress::Plan& plan, const queue::Item& item) const {
+  return item.pool.empty() ? plan.default_pool() : plan.pool(item.pool);
+}
+
+std::string EgressPaths::quota_site(const std::string& site) const {
+  return site.empty() ? std::string(egress::kOtherSite) : site;
+}
+
+std::string EgressPaths::pick_source(const std::string& destination, const queue::Item& item) {
+  const auto p = plan();
+  const auto* pool = pool_of(*p, item);
+  if (!pool) {
+    if (!item.pool.empty())
+      spdlog::warn("{}: message {}: pool '{}' is no longer declared: sent from the default source",
+                   destination, item.id.hex(), item.pool);
+    return "";
+  }
+  std::string site;  // "" = not known yet: every source may have quota
+  if (p->sites().empty() || is_route(destination))
+    site = egress::kOtherSite;
+  else if (auto it = sites_.find(destination); it != sites_.end() && it->second.plan == p.get())
+    site = quota_site(it->second.site);
+  const auto now = queue::now_ms();
+  auto has_quota = [&](const egress::PoolMember& m) {
+    const auto* src = p->source(m.source);
+    if (!src || !src->warmup || site.empty()) return true;
+    auto left = registry_.remaining(*src, site, now);
+    return !left || *left > 0;
+  };
+  const auto* m = picker_.next(*p, *pool, has_quota);
+  if (!m) m = picker_.next(*p, *pool);  // every quota spent: take_quota() holds it
+  return m ? m->source : "";
+}
+
+bool EgressPaths::open_connection(queue::Destination& d) {
+  if (d.site.empty() && d.source.empty()) return true;  // nothing declared for it
+  const auto p = plan();
+  const auto* site = p->site(d.site);
+  if (!registry_.try_connect(d.source, quota_site(d.site), site ? site->max_connections : 0))
+    return false;
+  ++d.site_slots;
+  return true;
+}
+
+void EgressPaths::close_connection(queue::Destination& d) {
+  if (d.site_slots == 0) return;
+  --d.site_slots;
+  registry_.disconnect(d.source, quota_site(d.site));
+}
+
+std::int64_t EgressPaths::admit_message(queue::Destination& d, std::int64_t now_us) {
+  if (d.site.empty()) return 0;
+  const auto p = plan();
+  return registry_.acquire_message(d.source, p->site(d.site), now_us);
+}
+
+// The default source (no mailgate.source): no warm-up, counted per site.
+const egress::Source kDefaultSource{};
+
+queue::PathGate::Quota EgressPaths::take_quota(queue::Destination& d, const queue::Item& item) {
+  if (d.source.empty()) {
+    if (!d.site.empty()) registry_.take_quota(kDefaultSource, d.site, queue::now_ms());
+    return {};
+  }
+  const auto p = plan();
+  const auto* src = p->source(d.source);
+  if (!src) return {};  // undeclared since (reload): no quota to keep
+  const auto site = quota_site(d.site);
+  const auto now = queue::now_ms();
+  if (registry_.take_quota(*src, site, now)) return {};
+  // Spent: another source of the message's pool with quota left, by weight.
+  if (const auto* pool = pool_of(*p, item)) {
+    const auto* m = picker_.next(*p, *pool, [&](const egress::PoolMember& m) {
+      if (m.source == d.source) return false;
+      const auto* other = p->source(m.source);
+      if (!other) return false;
+      auto left = registry_.remaining(*other, site, now);
+      return !left || *left > 0;
+    });
+    if (m) return {Quota::Kind::Move, m->source, 0};
+  }
+  warmup_holds.fetch_add(1, std::memory_order_relaxed);
+  const auto day = egress::utc_day(now);
+  if (hold_logged_day_ != day) {  // one line per worker and day, not per message
+    hold_logged_day_ = day;
+    spdlog::info(
+        "{}: warmup_hold: the warm-up quota of source {} for site {} is spent today and no other "
+        "source of the pool has any left: messages wait for 00:00 UTC (no attempt counted)",
+        d.name, d.source, site);
+  }
+  return {Quota::Kind::Hold, "", egress::next_utc_midnight_ms(now)};
+}
+
+void EgressPaths::refund_quota(queue::Destination& d) {
+  if (d.source.empty()) {
+    if (!d.site.empty()) registry_.refund_quota(kDefaultSource, d.site, queue::now_ms());
+    return;
+  }
+  const auto p = plan();
+  if (const auto* src = p->source(d.source))
+    registry_.refund_quota(*src, quota_site(d.site), queue::now_ms());
+}
+
+bool EgressPaths::may_linger(const queue::Destination& d) {
+  if (d.site_slots == 0 || d.site.empty()) return true;
+  const auto p = plan();
+  const auto* site = p->site(d.site);
+  return !site || site->max_connections == 0;
+}
+
+bool EgressPaths::site_current(queue::Destination& d) {
+  auto p = plan();
+  if (p->sites().empty() || is_route(d.name)) {
+    if (d.active == 0) d.site.clear();
+    return true;
+  }
+  const auto now = queue::now_ms();
+  auto it = sites_.find(d.name);
+  const bool known = it != sites_.end() && it->second.plan == p.get();
+  if (known && d.active == 0) d.site = it->second.site;
+  if (known && it->second.until_ms > now) return true;
+  if (!d.site_pending) {
+    d.site_pending = true;
+    asio::co_spawn(worker_.ctx, resolve_site(d, std::move(p)), asio::detached);
+  }
+  return known;  // a stale site serves while it is looked up again
+}
+
+asio::awaitable<void> EgressPaths::resolve_site(queue::Destination& d,
+                                                std::shared_ptr<const egress::Plan> plan) {
+  auto mx = co_await worker_.resolver->mx(d.name);
+  // Stopping: the shard (and `d`) may be gone or going; nothing waits for this.
+  if (!worker_.shard || worker_.shard->stopped()) co_return;
+  std::vector<std::string> hosts;
+  if (mx.status == dns::Status::Ok)
+    for (const auto& h : mx.hosts) hosts.push_back(h.name);
+  CachedSite c;
+  c.site = plan->site_for(hosts);
+  c.plan = plan.get();
+  const auto ttl =
+      std::clamp<std::int64_t>(std::int64_t{mx.ttl} * 1000, kMinSiteTtlMs, kMaxSiteTtlMs);
+  c.until_ms = queue::now_ms() + ttl;
+  if (sites_.size() >= kMaxCachedSites) sites_.clear();  // bounded: looked up again
+  if (d.active == 0) d.site = c.site;
+  spdlog::debug("{}: site '{}' (MX {})", d.name, c.site, hosts.empty() ? "-" : hosts.front());
+  sites_[d.name] = std::move(c);
+  d.site_pending = false;
+  worker_.shard->shaping_ready(d);
+}
+
+void EgressPaths::apply_source(queue::Destination& d) const {
+  if (d.source.empty()) return;
+  const auto p = plan();
+  const auto* src = p->source(d.source);
+  if (!src) return;
+  d.shaping.source_address = src->address;
+  if (!src->ehlo_name.empty()) d.shaping.ehlo_name = src->ehlo_name;
+}
+
+}  // namespace mailgate::delivery
