@@ -93,6 +93,14 @@ void FairQueue::push(Item item, const HoldTest& held) {
   link(s);
 }
 
+const Item* FairQueue::peek() const {
+  const Class* best = nullptr;
+  for (const auto& c : classes_)  // the same choice as take()
+    if (!c.ring.empty() && (!best || c.pass < best->pass)) best = &c;
+  if (!best) return nullptr;
+  return &best->ring.front()->ring.front()->items.front();
+}
+
 std::optional<Item> FairQueue::take() {
   Class* best = nullptr;
   for (auto& c : classes_)  // ties: normal, high, bulk order is fine (passes differ by design)

@@ -43,6 +43,8 @@ class FairQueue {
   // The next item by the fair order, skipping held sub-queues; nothing when
   // every item is held (or there is none).
   std::optional<Item> take();
+  // The item take() would return next (nothing changes), or null.
+  const Item* peek() const;
   // Asks `held` again for every sub-queue (a suspension was added, removed
   // or expired). Returns true when something became takeable.
   bool rehold(const HoldTest& held);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "smtp/tls_mode.hpp"
 #include "spool/message_id.hpp"
@@ -36,6 +37,9 @@ struct Item {
   // Tenant, campaign and priority (shared by the items of a message, or
   // interned by recovery); null: none (tenant "", normal priority).
   std::shared_ptr<const tenancy::Tenancy> tenancy{};
+  std::string pool{};       // the egress pool (msg:set_pool; "" = the default)
+  std::string source{};     // the source it leaves from, once chosen ("" = the default)
+  bool source_set = false;  // `source` was chosen (add() asks the PathGate otherwise)
 
   const tenancy::Tenancy& tenancy_or_none() const {
     static const tenancy::Tenancy none;

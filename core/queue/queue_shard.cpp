@@ -140,11 +140,10 @@ std::optional<Item> QueueShard::take(Destination& d) {
 // of their pool, or wait for 00:00 UTC), then the destination's and the
 // site's rates. True: the front item may be taken (its quota counted).
 bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
-  while (!d.ready.empty()) {
-    auto q = gate_->take_quota(d, d.ready.front());
+  while (const Item* next = d.ready.peek()) {
+    auto q = gate_->take_quota(d, *next);
     if (q.kind == PathGate::Quota::Kind::Go) break;
-    Item it = std::move(d.ready.front());
-    d.ready.pop_front();
+    Item it = std::move(*d.ready.take());  // the item peek() showed
     if (q.kind == PathGate::Quota::Kind::Move) {
       note_left(d, it);
       --total_;
@@ -157,7 +156,7 @@ bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
       arm();
     }
   }
-  if (d.ready.empty()) return false;
+  if (d.ready.takeable() == 0) return false;
   std::int64_t wait = d.shaping.message_rate.wait_us(now_us);
   if (wait == 0) wait = gate_->admit_message(d, now_us);
   if (wait > 0) {

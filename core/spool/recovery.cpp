@@ -183,8 +183,9 @@ void Recovery::run() {
                 std::to_string(static_cast<int>(rec.tenancy.priority)) + '/' + rec.pool,
             static_cast<std::uint32_t>(index_.tenancies.size()));
         if (added) {
-          index_.tenancies.push_back(
-              rec.tenancy.empty() ? nullptr : std::make_shared<const tenancy::Tenancy>(rec.tenancy));
+          index_.tenancies.push_back(rec.tenancy.empty()
+                                         ? nullptr
+                                         : std::make_shared<const tenancy::Tenancy>(rec.tenancy));
           index_.pools.push_back(rec.pool);
         }
         tenancy_index = t->second;

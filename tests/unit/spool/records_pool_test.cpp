@@ -1,21 +1,22 @@
-// Dest record v5: the egress pool (msg:set_pool) is kept with each queue
-// record, written as v5 only when set (with or without smarthost AUTH), so
-// records without a pool stay readable by older binaries; every truncation
-// and an empty or over-long pool are refused.
+// Dest record v6: the egress pool (msg:set_pool) is kept with each queue
+// record, written as v6 (v5's tenancy, empty, then the pool) only when set
+// (with or without smarthost AUTH, with or without a tenancy), so records
+// without a pool stay readable by older binaries; every truncation and an
+// empty pool are refused.
 #include <gtest/gtest.h>
 
 #include "spool/records.hpp"
 
 using namespace mailgate::spool;
 
-TEST(RecordsPool, DestV5CarriesThePoolAndIsWrittenOnlyWithIt) {
+TEST(RecordsPool, DestV6CarriesThePoolAndIsWrittenOnlyWithIt) {
   DestRecord d;
   d.recipients.push_back({0, RcptState::Pending, ""});
   d.attempts = 1;
   EXPECT_EQ(encode(d)[0], 3);
   d.pool = "bulk";
-  const auto v5 = encode(d);
-  EXPECT_EQ(v5[0], 5);
+  const auto v5 = encode(d);  // (named for the branch that made it v5)
+  EXPECT_EQ(v5[0], 6);
   DestRecord out;
   ASSERT_TRUE(decode(v5, out));
   EXPECT_EQ(out.pool, "bulk");
@@ -25,7 +26,7 @@ TEST(RecordsPool, DestV5CarriesThePoolAndIsWrittenOnlyWithIt) {
 
   d.auth = RouteAuth{"u", "p", true};
   const auto both = encode(d);
-  EXPECT_EQ(both[0], 5);
+  EXPECT_EQ(both[0], 6);
   ASSERT_TRUE(decode(both, out));
   EXPECT_EQ(out.pool, "bulk");
   ASSERT_TRUE(out.auth);
@@ -37,4 +38,17 @@ TEST(RecordsPool, DestV5CarriesThePoolAndIsWrittenOnlyWithIt) {
   empty_pool.resize(v5.size() - 5);  // drop "\x04bulk"
   empty_pool.push_back('\0');        // a pool of length 0
   EXPECT_FALSE(decode(empty_pool, out));
+
+  // With a tenancy too: both come back.
+  d.pool = "bulk";
+  d.tenancy.tenant = "acme";
+  d.tenancy.campaign = "spring";
+  const auto all = encode(d);
+  EXPECT_EQ(all[0], 6);
+  ASSERT_TRUE(decode(all, out));
+  EXPECT_EQ(out.pool, "bulk");
+  EXPECT_EQ(out.tenancy.tenant, "acme");
+  EXPECT_EQ(out.tenancy.campaign, "spring");
+  d.pool.clear();
+  EXPECT_EQ(encode(d)[0], 5);  // a tenancy without a pool: v5
 }
