@@ -59,9 +59,16 @@ def test_layout(staged):
                 "usr/share/mailgate/monitoring/prometheus/alerts.yml"]
     missing = [p for p in expected if not os.path.isfile(os.path.join(r, p))]
     assert not missing, missing
-    shipped = sorted(os.path.basename(p) for p in glob.glob(os.path.join(SOURCE, "plugins/*.lua")))
-    installed = sorted(os.listdir(os.path.join(r, "usr/share/mailgate/plugins")))
+    # Every shipped plugin, subdirectories included (shaping/providers.lua).
+    plugins = os.path.join(SOURCE, "plugins")
+    shipped = sorted(os.path.relpath(p, plugins)
+                     for p in glob.glob(os.path.join(plugins, "**/*.lua"), recursive=True))
+    dest = os.path.join(r, "usr/share/mailgate/plugins")
+    installed = sorted(os.path.relpath(p, dest)
+                       for p in glob.glob(os.path.join(dest, "**/*"), recursive=True)
+                       if os.path.isfile(p))
     assert installed == shipped
+    assert "shaping/providers.lua" in installed
     dyn = subprocess.run(["readelf", "-d", os.path.join(r, "usr/sbin/mailgate")],
                          capture_output=True, text=True, check=True).stdout
     # DT_RPATH (not RUNPATH: it must apply to CivetWeb's dlopen) relative to the binary.
