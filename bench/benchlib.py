@@ -783,21 +783,31 @@ def smtp_source(port, sessions, messages, length, reuse=False, extra=(), timeout
         cmd.append("-d")
     cmd += list(extra)
     cmd.append(f"127.0.0.1:{port}")
+    r = run_client(cmd, timeout, merge_stderr=True)
+    r["out"] = r.pop("stdout")
+    return r
+
+
+def run_client(cmd, timeout, merge_stderr=False):
+    """Runs a load client to completion (stopped by PID on timeout). Returns
+    dict(elapsed, rc, cpu (its user+system seconds), cmd, t0, stdout, stderr)."""
     import resource
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = PROCS.add_proc(subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    p = PROCS.add_proc(subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE))
     try:
-        out, _ = p.communicate(timeout=timeout)
+        out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop_process(p)
-        out = b"(timeout)"
+        out, err = b"(timeout)", b""
     elapsed = time.monotonic() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return {"elapsed": elapsed, "rc": p.returncode, "cpu": cpu, "cmd": cmd, "t0": t0,
-            "out": out.decode("utf-8", "replace").strip()}
+            "stdout": out.decode("utf-8", "replace").strip(),
+            "stderr": (err or b"").decode("utf-8", "replace").strip()}
 
 
 def loadgen(binary, port, sessions, messages, length, reuse=False, timeout=None,
@@ -809,26 +819,13 @@ def loadgen(binary, port, sessions, messages, length, reuse=False, timeout=None,
     cmd = [binary, f"127.0.0.1:{port}", "-c", str(sessions), "-m", str(messages),
            "-s", str(length), "-d", "0" if reuse else "1", "--from", SENDER,
            "--to", rcpt, "--ehlo", HELO, "--json"]
-    import resource
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.monotonic()
-    p = PROCS.add_proc(subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    r = run_client(cmd, timeout)
     try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stop_process(p)
-        out, err = b"", b"(timeout)"
-    elapsed = time.monotonic() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    text = out.decode("utf-8", "replace").strip()
-    try:
-        latency = json.loads(text)
+        r["latency"] = json.loads(r["stdout"])
     except ValueError:
-        latency = None
-    return {"elapsed": elapsed, "rc": p.returncode, "cpu": cpu, "cmd": cmd, "t0": t0,
-            "latency": latency, "out": (text + "\n" + err.decode("utf-8", "replace")).strip()}
+        r["latency"] = None
+    r["out"] = (r.pop("stdout") + "\n" + r.pop("stderr")).strip()
+    return r
 
 
 # --------------------------------------------------------------------------
