@@ -573,6 +573,17 @@ int l_msg_remove_header(lua_State* L) {
   return 1;
 }
 
+// luaL_error for a message held in a C++ string: lua_error longjmps over
+// the caller's frames, so no destructor runs there; the message's buffer is
+// freed here first (the caller's string is left empty: nothing to leak).
+int raise_owned(lua_State* L, std::string&& message) {
+  luaL_where(L, 1);
+  lua_pushlstring(L, message.data(), message.size());
+  lua_concat(L, 2);
+  std::string().swap(message);
+  return lua_error(L);
+}
+
 int l_msg_set_meta(lua_State* L) {
   Message* m = check_msg(L);
   std::size_t kn = 0, vn = 0;
@@ -585,9 +596,11 @@ int l_msg_set_meta(lua_State* L) {
   if (m->meta->size() >= 64 && m->meta->count(std::string(key, kn)) == 0)
     return luaL_error(L, "msg:set_meta: at most 64 keys");
   // tenant, campaign and priority steer the queue: the same checks as their setters.
-  if (auto err = tenancy::check_meta(std::string_view(key, kn), std::string_view(value, vn));
-      !err.empty())
-    return luaL_error(L, "msg:set_meta: %s", err.c_str());
+  if (std::string err = tenancy::check_meta(std::string_view(key, kn), std::string_view(value, vn));
+      !err.empty()) {
+    err = "msg:set_meta: " + err;
+    return raise_owned(L, std::move(err));
+  }
   (*m->meta)[std::string(key, kn)] = std::string(value, vn);
   return 0;
 }
@@ -599,8 +612,10 @@ int set_tenancy(lua_State* L, const char* op, std::string_view key) {
   const char* value = luaL_checklstring(L, 2, &vn);
   if (m->meta == nullptr || !m->meta_writable)
     return luaL_error(L, "msg:%s: only in the message hook, before the message is queued", op);
-  if (auto err = tenancy::check_meta(key, std::string_view(value, vn)); !err.empty())
-    return luaL_error(L, "msg:%s: %s", op, err.c_str());
+  if (std::string err = tenancy::check_meta(key, std::string_view(value, vn)); !err.empty()) {
+    err = std::string("msg:") + op + ": " + err;
+    return raise_owned(L, std::move(err));
+  }
   (*m->meta)[std::string(key)] = std::string(value, vn);
   return 0;
 }
