@@ -223,6 +223,11 @@ int declare(lua_State* L, Declare fn) {
 int l_source(lua_State* L) { return declare(L, declare_source); }
 int l_pool(lua_State* L) { return declare(L, declare_pool); }
 int l_site(lua_State* L) { return declare(L, declare_site); }
+// DESIGN §6b's traffic shaping automation (issue 12 item 3) is not built:
+// a config that declares rules must fail at check-config, not run without them.
+int l_shaping_rule(lua_State* L) {
+  return luaL_error(L, "mailgate.shaping_rule: traffic shaping automation is not implemented yet");
+}
 
 }  // namespace
 
@@ -234,6 +239,8 @@ void install_egress_api(lua_State* L) {
   lua_setfield(L, -2, "pool");
   lua_pushcfunction(L, l_site);
   lua_setfield(L, -2, "site");
+  lua_pushcfunction(L, l_shaping_rule);
+  lua_setfield(L, -2, "shaping_rule");
   lua_pop(L, 1);
 }
 
