@@ -232,15 +232,13 @@ int l_shaping_rule(lua_State* L) {
 }  // namespace
 
 void install_egress_api(lua_State* L) {
+  static constexpr luaL_Reg kFunctions[] = {{"source", l_source},
+                                            {"pool", l_pool},
+                                            {"site", l_site},
+                                            {"shaping_rule", l_shaping_rule},
+                                            {nullptr, nullptr}};
   lua_getglobal(L, "mailgate");
-  lua_pushcfunction(L, l_source);
-  lua_setfield(L, -2, "source");
-  lua_pushcfunction(L, l_pool);
-  lua_setfield(L, -2, "pool");
-  lua_pushcfunction(L, l_site);
-  lua_setfield(L, -2, "site");
-  lua_pushcfunction(L, l_shaping_rule);
-  lua_setfield(L, -2, "shaping_rule");
+  luaL_setfuncs(L, kFunctions, 0);
   lua_pop(L, 1);
 }
 
