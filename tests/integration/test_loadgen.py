@@ -6,25 +6,18 @@ network errors instead of hanging. The binary is built beside mailgate
 import email
 import json
 import os
-import socket
 import subprocess
 import time
 
 import pytest
 
 from conftest import BIN, wait_for
-from peers import Recorder, Sink
+from peers import Recorder, Sink, free_port
 
 LOADGEN = os.path.join(os.path.dirname(os.path.abspath(BIN)), "bench", "loadgen")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(LOADGEN),
                                 reason=f"{LOADGEN} not built (MAILGATE_BENCH=OFF)")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(port, *args, timeout=120):
