@@ -356,8 +356,9 @@ class Mailgate:
     stderr is read by a thread that copies it to <workdir>/mailgate.log and
     records when each line arrived (monotonic seconds since exec)."""
 
-    def __init__(self, binary, conf, spool, workers, logdir, extra_sets=(), nofile=None):
+    def __init__(self, binary, conf, spool, workers, logdir, extra_sets=(), nofile=None, env=None):
         self.binary, self.conf, self.spool, self.workers = binary, conf, spool, workers
+        self.env = dict(os.environ, **env) if env else None
         self.workdir = logdir  # cwd of mailgate: relative paths of the config land here
         self.logpath = os.path.join(logdir, "mailgate.log")
         self.extra_sets = list(extra_sets)
@@ -388,7 +389,7 @@ class Mailgate:
         self.t_exec = time.monotonic()
         self.proc = PROCS.add_proc(subprocess.Popen(
             self.cmd(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, cwd=self.workdir))
+            stderr=subprocess.PIPE, cwd=self.workdir, env=self.env))
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         line = self.wait_for("listening smtp=", timeout)
