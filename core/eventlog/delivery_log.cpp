@@ -1,6 +1,7 @@
 // eventlog/delivery_log: see delivery_log.hpp.
 #include "eventlog/delivery_log.hpp"
 
+#include "net/thread_name.hpp"
 #include "tenancy/tenancy.hpp"
 
 #include <fcntl.h>
@@ -144,7 +145,10 @@ bool DeliveryLog::open_file() {
 
 void DeliveryLog::start() {
   open_file();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    net::name_this_thread("delivery-log");
+    run();
+  });
 }
 
 void DeliveryLog::stop() {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "net/thread_name.hpp"
 #include "spool/sent_index.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/write_set.hpp"
@@ -16,7 +17,10 @@ SentSweeper::SentSweeper(spool::Store& store, spool::SpoolWriter& writer,
 SentSweeper::~SentSweeper() { stop(); }
 
 void SentSweeper::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    net::name_this_thread("sent-sweeper");
+    run();
+  });
 }
 
 void SentSweeper::stop() {

@@ -3,6 +3,7 @@
 // curl_multi_wakeup; finished transfers are read with curl_multi_info_read
 // and completed there. (Extracted from mtasts/fetcher, now its user.)
 #include "httpclient/http_client.hpp"
+#include "net/thread_name.hpp"
 
 #include <curl/curl.h>
 
@@ -110,7 +111,10 @@ Client::Client() {
   std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   multi_ = curl_multi_init();
   if (!multi_) throw std::runtime_error("http client: curl_multi_init failed");
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    net::name_this_thread("http-client");
+    run();
+  });
 }
 
 Client::~Client() {

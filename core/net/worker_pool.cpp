@@ -1,5 +1,6 @@
 // net/worker_pool: see worker_pool.hpp.
 #include "net/worker_pool.hpp"
+#include "net/thread_name.hpp"
 
 #include <asio/post.hpp>
 #include <cstdio>
@@ -48,7 +49,8 @@ void WorkerPool::destroy() {
 
 void WorkerPool::start() {
   for (auto& ctx : contexts_) {
-    threads_.emplace_back([c = ctx.get()] {
+    threads_.emplace_back([c = ctx.get(), i = threads_.size()] {
+      name_this_thread("worker-" + std::to_string(i));
       for (;;) {
         try {
           c->run();

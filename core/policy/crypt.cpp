@@ -1,5 +1,6 @@
 // policy/crypt: see crypt.hpp.
 #include "policy/crypt.hpp"
+#include "net/thread_name.hpp"
 
 #include <crypt.h>
 
@@ -39,7 +40,11 @@ bool crypt_matches(std::string_view password, std::string_view hash) {
 
 CryptPool::CryptPool(unsigned threads, std::size_t max_queue) : max_queue_(max_queue) {
   if (threads == 0) threads = 1;
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  for (unsigned i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      net::name_this_thread("crypt");
+      run();
+    });
 }
 
 CryptPool::~CryptPool() { stop(); }

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "net/thread_name.hpp"
 #include "spool/records.hpp"
 #include "spool/store.hpp"
 
@@ -75,7 +76,10 @@ void Recovery::start(std::function<void(const RecoveredIndex&)> on_done) {
   if (thread_.joinable() || start_ns_.load() != 0) return;
   on_done_ = std::move(on_done);
   start_ns_.store(now_ns());
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    net::name_this_thread("recovery");
+    run();
+  });
 }
 
 void Recovery::join() {

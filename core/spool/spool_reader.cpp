@@ -1,6 +1,7 @@
 // spool/spool_reader: see spool_reader.hpp.
 #include "spool/spool_reader.hpp"
 
+#include "net/thread_name.hpp"
 #include "spool/store.hpp"
 
 namespace mailgate::spool {
@@ -11,7 +12,11 @@ SpoolReader::SpoolReader(Store& store, unsigned threads)
 SpoolReader::~SpoolReader() { stop(); }
 
 void SpoolReader::start() {
-  for (unsigned i = 0; i < threads_n_; ++i) threads_.emplace_back([this] { run(); });
+  for (unsigned i = 0; i < threads_n_; ++i)
+    threads_.emplace_back([this] {
+      net::name_this_thread("spool-reader");
+      run();
+    });
 }
 
 void SpoolReader::stop() {

@@ -23,6 +23,7 @@
 #include <limits>
 #include <vector>
 
+#include "net/thread_name.hpp"
 #include "spool/store.hpp"
 
 namespace mailgate::spool {
@@ -122,7 +123,10 @@ void SpoolWriter::start() {
   if (started_ || stopping_) return;
   started_ = true;
   check_disk();
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    net::name_this_thread("spool-writer");
+    run();
+  });
 }
 
 void SpoolWriter::stop() {

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "eventlog/delivery_log.hpp"
+#include "net/thread_name.hpp"
 #include "spool/spool_writer.hpp"
 #include "spool/store.hpp"
 #include "spool/write_set.hpp"
@@ -102,7 +103,10 @@ std::string Webhooks::start() {
                    t->cfg.name, t->pending.size(), t->dead_letters.load());
   m.start_senders();
   m.started = true;
-  m.thread = std::thread([&m] { m.ctx.run(); });
+  m.thread = std::thread([&m] {
+    net::name_this_thread("webhooks");
+    m.ctx.run();
+  });
   return {};
 }
 
