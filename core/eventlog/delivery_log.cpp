@@ -3,16 +3,17 @@
 
 #include "net/thread_name.hpp"
 #include "tenancy/tenancy.hpp"
+#include "text/json_string.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -34,15 +35,24 @@ std::uint64_t record_bytes(const LogRecord& r) {
 
 }  // namespace
 
-std::string iso_time(std::int64_t ms) {
+namespace {
+
+// "2026-11-28T17:04:00.000Z" into buf; returns its length (24).
+std::size_t format_iso_time(std::int64_t ms, char (&buf)[40]) {
   const std::time_t t = ms / 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(ms % 1000));
+  return n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1) : 0;
+}
+
+}  // namespace
+
+std::string iso_time(std::int64_t ms) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  return std::string(buf, format_iso_time(ms, buf));
 }
 
 namespace {
@@ -51,6 +61,62 @@ std::string_view meta_name(const LogRecord& r, std::string_view key) {
     if (k == key) return tenancy::valid_name(v) ? std::string_view(v) : std::string_view();
   return {};
 }
+
+// A JSON object written member by member into one string. The caller adds
+// members in ascending key order: the delivery log's lines have always had
+// sorted keys (they were dumped from a sorted document tree), and readers
+// such as the tests and the README's examples see them in that order.
+class JsonLine {
+ public:
+  explicit JsonLine(std::string& out) : out_(out) { out_.push_back('{'); }
+  void string(std::string_view key, std::string_view value) {
+    this->key(key);
+    text::append_json_string(out_, value);
+  }
+  void string_if(std::string_view key, std::string_view value) {
+    if (!value.empty()) string(key, value);
+  }
+  void number(std::string_view key, std::uint64_t value) {
+    this->key(key);
+    char buf[24];
+    const int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(value));
+    out_.append(buf, static_cast<std::size_t>(n));
+  }
+  void literal(std::string_view key, std::string_view json) { member(key).append(json); }
+  // Writes the key; the caller appends the value (a nested object) to the result.
+  std::string& member(std::string_view key) {
+    this->key(key);
+    return out_;
+  }
+  void close() { out_.push_back('}'); }
+
+ private:
+  void key(std::string_view k) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    text::append_json_string(out_, k);
+    out_.push_back(':');
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+// msg:set_meta's pairs as a JSON object: keys sorted, a key set twice keeps
+// its last value (as the document tree did).
+void append_meta(std::string& out, const std::vector<std::pair<std::string, std::string>>& meta) {
+  std::vector<const std::pair<std::string, std::string>*> sorted;
+  sorted.reserve(meta.size());
+  for (const auto& kv : meta) sorted.push_back(&kv);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  JsonLine m(out);
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (i + 1 < sorted.size() && sorted[i + 1]->first == sorted[i]->first) continue;
+    m.string(sorted[i]->first, sorted[i]->second);
+  }
+  m.close();
+}
+
 }  // namespace
 
 std::string_view tenant_of(const LogRecord& r) { return meta_name(r, tenancy::kTenantKey); }
@@ -59,41 +125,42 @@ std::string_view campaign_of(const LogRecord& r) {
 }
 
 std::string to_json(const LogRecord& r) {
-  nlohmann::json j;
-  j["event"] = r.event;
-  j["time"] = iso_time(r.time_ms);
+  std::string out;
+  out.reserve(320 + r.text.size() + r.sender.size() + r.recipient.size());
+  JsonLine j(out);
+  // Members in ascending key order (see JsonLine).
+  if (r.attempt) j.number("attempt", r.attempt);
+  j.string_if("auth", r.auth_user);
+  j.string_if("bounce_class", r.bounce_class);
+  const std::string_view campaign = campaign_of(r);
+  j.string_if("campaign", campaign);
+  if (r.code) j.number("code", static_cast<std::uint64_t>(r.code));
+  j.string_if("destination", r.destination);
+  if (r.code) j.string("enhanced", r.enhanced);
+  j.string("event", r.event);
+  j.string_if("feedback_type", r.feedback_type);
   if (r.id_null)
-    j["id"] = nullptr;
+    j.literal("id", "null");
   else
-    j["id"] = r.id;
-  j["sender"] = r.sender;
-  if (!r.recipient.empty()) j["recipient"] = r.recipient;
-  if (!r.destination.empty()) j["destination"] = r.destination;
-  if (!r.mx.empty()) j["mx"] = r.mx;
-  if (r.code) {
-    j["code"] = r.code;
-    j["enhanced"] = r.enhanced;
-    j["text"] = r.text;
-  }
-  if (!r.bounce_class.empty()) j["bounce_class"] = r.bounce_class;
-  if (r.attempt) j["attempt"] = r.attempt;
-  j["tls"] = r.tls;
-  if (!r.tls_version.empty()) j["tls_version"] = r.tls_version;
-  if (!r.tls_cipher.empty()) j["tls_cipher"] = r.tls_cipher;
-  if (!r.tls_error.empty()) j["tls_error"] = r.tls_error;
-  if (!r.auth_user.empty()) j["auth"] = r.auth_user;
-  if (r.size) j["size"] = r.size;
-  if (auto t = tenant_of(r); !t.empty()) j["tenant"] = t;
-  if (auto c = campaign_of(r); !c.empty()) j["campaign"] = c;
-  if (!r.report_id.empty()) j["report_id"] = r.report_id;
-  if (!r.feedback_type.empty()) j["feedback_type"] = r.feedback_type;
-  if (!r.original_message_id.empty()) j["original_message_id"] = r.original_message_id;
-  if (!r.reporter.empty()) j["reporter"] = r.reporter;
-  if (!r.meta.empty()) {
-    auto& m = j["meta"] = nlohmann::json::object();
-    for (const auto& [k, v] : r.meta) m[k] = v;
-  }
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    j.string("id", r.id);
+  if (!r.meta.empty()) append_meta(j.member("meta"), r.meta);
+  j.string_if("mx", r.mx);
+  j.string_if("original_message_id", r.original_message_id);
+  j.string_if("recipient", r.recipient);
+  j.string_if("report_id", r.report_id);
+  j.string_if("reporter", r.reporter);
+  j.string("sender", r.sender);
+  if (r.size) j.number("size", r.size);
+  j.string_if("tenant", tenant_of(r));
+  if (r.code) j.string("text", r.text);
+  char time[40];
+  j.string("time", std::string_view(time, format_iso_time(r.time_ms, time)));
+  j.literal("tls", r.tls ? "true" : "false");
+  j.string_if("tls_cipher", r.tls_cipher);
+  j.string_if("tls_error", r.tls_error);
+  j.string_if("tls_version", r.tls_version);
+  j.close();
+  return out;
 }
 
 DeliveryLog::DeliveryLog(std::string path, unsigned producers, std::uint64_t max_pending)
