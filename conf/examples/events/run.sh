@@ -33,6 +33,13 @@ wait_until() {
   local deadline=$((SECONDS + $1)) what=$2
   shift 2
   until "$@" >/dev/null 2>&1; do
+    for pid in "${pids[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "run.sh: a process it started exited (a port in use?); logs in $WORK" >&2
+        KEEP=1
+        exit 1
+      fi
+    done
     if ((SECONDS >= deadline)); then
       echo "run.sh: timed out waiting for $what; logs in $WORK" >&2
       KEEP=1
