@@ -18,7 +18,7 @@ mailgate.webhook {
   name = "app", url = os.getenv("HOOK_URL") or "http://127.0.0.1:8080/", secret = "s3cr3t",
   events = { "delivery", "bounce", "async_bounce", "complaint" }, batch_time = "200ms",
 }
-mailgate.use("suppression")            -- 5.1.1 & co. and complaints suppress the address
+mailgate.use("suppression")  -- suppresses 5.1.1 & co., async bounces too (complaints always are)
 mailgate.on("message", function(tx, msg)
   local campaign = msg:header("X-Campaign")
   if campaign then msg:set_campaign(campaign) end
