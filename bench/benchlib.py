@@ -812,14 +812,15 @@ def run_client(cmd, timeout, merge_stderr=False):
 
 
 def loadgen(binary, port, sessions, messages, length, reuse=False, timeout=None,
-            rcpt=RECIPIENT):
+            rcpt=RECIPIENT, extra=()):
     """Run bench/loadgen (build/bench/loadgen) like smtp_source(): the same
     sessions, messages and envelope; `length` is the whole message's size (with
-    its headers). Returns smtp_source()'s dict plus `latency`, loadgen's JSON
-    (connect_banner, mail, end_of_data percentiles in microseconds)."""
+    its headers); `extra`: more loadgen options (e.g. --rate, -r, -P). Returns
+    smtp_source()'s dict plus `latency`, loadgen's JSON (connect_banner, mail,
+    end_of_data percentiles in microseconds)."""
     cmd = [binary, f"127.0.0.1:{port}", "-c", str(sessions), "-m", str(messages),
            "-s", str(length), "-d", "0" if reuse else "1", "--from", SENDER,
-           "--to", rcpt, "--ehlo", HELO, "--json"]
+           "--to", rcpt, "--ehlo", HELO, "--json"] + list(extra)
     r = run_client(cmd, timeout)
     try:
         r["latency"] = json.loads(r["stdout"])
