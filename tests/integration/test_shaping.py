@@ -1,0 +1,110 @@
+"""Traffic shaping automation (README "Traffic shaping automation", issue 12
+item 3) against real sinks: a yahoo-like sink answering `421 4.7.0 [TS04]`
+fires a suspend rule (no further connection to that site until the action
+is cleared, another site's mail keeps flowing, the action survives kill -9
+and is listed by GET /api/v1/shaping and `mailgate shaping list`, cleared
+by `mailgate shaping clear ID`), and an override rule lowers the message
+rate the sink sees."""
+import subprocess
+import time
+import urllib.request
+
+from conftest import BIN, wait_for
+from peers import Recorder
+from test_egress_pools import api, mx_records, send_each
+from test_policy import env  # noqa: F401 (fixture)
+
+TS04 = "421 4.7.0 [TS04] Messages from 127.0.0.1 temporarily deferred due to user complaints"
+
+YAHOO = """
+mailgate.site { name = "yahoo", mx_suffixes = { ".yahoo-like.test" } }
+mailgate.shaping_rule { name = "ts04", match = "\\\\[TS04\\\\]", site = "yahoo",
+                        action = "suspend", duration = "2h" }
+"""
+
+
+def http_port(gw):
+    return int(gw.wait_log(r"listening http=\S+:(\d+)").group(1))
+
+
+def metrics(gw):
+    url = f"http://127.0.0.1:{http_port(gw)}/metrics"
+    return urllib.request.urlopen(url, timeout=20).read().decode()
+
+
+def cli(gw, *args):
+    r = subprocess.run([BIN, "shaping", *args, "--api", f"http://127.0.0.1:{http_port(gw)}"],
+                       capture_output=True, timeout=60)
+    return r.returncode, (r.stdout + r.stderr).decode()
+
+
+def quiet_window(sink, seconds):
+    """The sink's connection count after `seconds` in which the gateway's
+    retry (delivery.retry.first=1s, max=2s) would have connected at least
+    once had nothing held it."""
+    start = sink.handler.connections
+    deadline = time.monotonic() + seconds
+    wait_for(lambda: time.monotonic() >= deadline or sink.handler.connections != start,
+             seconds + 5, what="quiet window")
+    return sink.handler.connections - start
+
+
+def test_ts04_suspends_the_site_path_until_cleared_and_survives_kill9(env, tmp_path):
+    dns = env.dns(*mx_records(["y.test"], "mx.yahoo-like.test", "127.0.0.20"),
+                  *mx_records(["o.test"], "mx.other.test", "127.0.0.21"))
+    yahoo = env.sink("127.0.0.20", Recorder(rcpt_reply={"*": TS04}))
+    other = env.sink("127.0.0.21")
+    gw = env.gateway(dns, YAHOO)
+    send_each(gw, ["a@y.test"])
+    wait_for(lambda: api(gw, "/api/v1/shaping")["actions"], 30, what="a shaping action")
+    [action] = api(gw, "/api/v1/shaping")["actions"]
+    assert action["rule"] == "ts04" and action["action"] == "suspend", action
+    assert action["site"] == "yahoo" and action["source"] == "" and action["tenant"] is None
+    assert 7_100_000 <= action["until"] - int(time.time() * 1000) <= 7_200_000, action
+    gw.wait_log(r"y\.test: shaping rule 'ts04' matched '421 4\.7\.0 \[TS04\] Messages")
+    assert 'mailgate_shaping_actions_total{rule="ts04",action="suspend"} 1' in metrics(gw)
+    assert 'mailgate_shaping_actions_active{action="suspend"} 1' in metrics(gw)
+    # Other sites are not held: their mail flows while yahoo's path waits.
+    send_each(gw, ["b@o.test", "c@o.test"])
+    wait_for(lambda: other.handler.count() == 2, 30, what="mail to the other site")
+    assert quiet_window(yahoo, 3.0) == 0
+    # kill -9: the action is in the spool, the next gateway keeps the path closed.
+    gw.kill9()
+    gw = env.gateway(dns, YAHOO, spool=tmp_path / "spool")
+    gw.wait_log(r"1 shaping action\(s\) in force \(kept in the spool\)")
+    assert [a["id"] for a in api(gw, "/api/v1/shaping")["actions"]] == [action["id"]]
+    rc, out = cli(gw, "list")
+    assert rc == 0 and action["id"] in out and "ts04" in out and "yahoo" in out, out
+    assert quiet_window(yahoo, 3.0) == 0
+    # Cleared by the operator: the next retry goes out (and the sink now accepts).
+    yahoo.handler.rcpt_reply = {}
+    rc, out = cli(gw, "clear", action["id"])
+    assert rc == 0 and "cleared 1 shaping action" in out, out
+    gw.wait_log(rf"shaping action {action['id']} of rule 'ts04' cleared")
+    wait_for(lambda: yahoo.handler.count() == 1, 30, what="yahoo mail after clear")
+    assert api(gw, "/api/v1/shaping")["actions"] == []
+    rc, out = cli(gw, "clear", action["id"])
+    assert rc == 1 and "404" in out, out
+    rc, out = cli(gw, "clear")
+    assert rc == 2 and "--all" in out, out
+
+
+def test_override_rule_lowers_the_rate_the_sink_sees(env):
+    dns = env.dns(*mx_records(["s.test"], "mx.slow-like.test", "127.0.0.22"))
+    # The first RCPT gets a rate-limit deferral, every later one is accepted.
+    sink = env.sink("127.0.0.22", Recorder(rcpt_reply={"*": ["421 4.7.28 rate limited", "250 OK"]}))
+    gw = env.gateway(dns, """
+        mailgate.site { name = "slow", mx_suffixes = { ".slow-like.test" }, max_message_rate = "100/s" }
+        mailgate.shaping_rule { name = "rate", match = "^421 4\\\\.7\\\\.28 ", site = "slow",
+                                action = { set = { max_message_rate = "4/s" } }, duration = "1h" }
+    """)
+    send_each(gw, ["first@s.test"])
+    wait_for(lambda: api(gw, "/api/v1/shaping")["actions"], 30, what="the override action")
+    [action] = api(gw, "/api/v1/shaping")["actions"]
+    assert action["action"] == "set" and action["set"] == {"max_message_rate": 4.0}, action
+    send_each(gw, [f"r{i}@s.test" for i in range(9)])
+    wait_for(lambda: sink.handler.count() == 10, 60, what="10 deliveries")
+    t = sorted(m["t"] for m in sink.handler.messages if m["to"] != ["first@s.test"])
+    rate = (len(t) - 1) / (t[-1] - t[0])
+    print(f"override 4/s over site 100/s: {rate:.2f} msg/s at the sink")
+    assert rate <= 4.6, rate
