@@ -3,8 +3,10 @@ item 3) against real sinks: a yahoo-like sink answering `421 4.7.0 [TS04]`
 fires a suspend rule (no further connection to that site until the action
 is cleared, another site's mail keeps flowing, the action survives kill -9
 and is listed by GET /api/v1/shaping and `mailgate shaping list`, cleared
-by `mailgate shaping clear ID`), and an override rule lowers the message
-rate the sink sees."""
+by `mailgate shaping clear ID`), an override rule lowers the message
+rate the sink sees, and a suspend_campaign rule holds that campaign (not
+another) at the replying destination until DELETE /api/v1/shaping/ID."""
+import smtplib
 import subprocess
 import time
 import urllib.request
@@ -108,3 +110,41 @@ def test_override_rule_lowers_the_rate_the_sink_sees(env):
     rate = (len(t) - 1) / (t[-1] - t[0])
     print(f"override 4/s over site 100/s: {rate:.2f} msg/s at the sink")
     assert rate <= 4.6, rate
+
+
+def test_suspend_campaign_holds_that_campaign_at_the_destination_until_cleared(env):
+    dns = env.dns(*mx_records(["c.test"], "mx.camp-like.test", "127.0.0.23"))
+    sink = env.sink("127.0.0.23", Recorder(rcpt_reply={"trap@c.test": TS04}))
+    gw = env.gateway(dns, """
+        mailgate.site { name = "camp", mx_suffixes = { ".camp-like.test" } }
+        mailgate.shaping_rule { name = "hold", match = "TS04", site = "camp",
+                                action = "suspend_campaign", duration = "1h" }
+        mailgate.on("message", function(tx, msg)
+          msg:set_tenant("shop")
+          msg:set_campaign(msg:header("X-Campaign"))
+        end)
+    """)
+
+    def send(rcpt, campaign):
+        with smtplib.SMTP(gw.host, gw.port, timeout=30) as s:
+            s.sendmail("s@shop.test", [rcpt],
+                       f"X-Campaign: {campaign}\r\nSubject: x\r\n\r\nhi\r\n".encode())
+
+    send("trap@c.test", "spring")
+    wait_for(lambda: api(gw, "/api/v1/shaping")["actions"], 30, what="the campaign action")
+    [action] = api(gw, "/api/v1/shaping")["actions"]
+    assert (action["action"], action["tenant"], action["campaign"], action["destination"]) == \
+        ("suspend_campaign", "shop", "spring", "c.test"), action
+    send("held@c.test", "spring")
+    send("flows@c.test", "autumn")
+    wait_for(lambda: sink.handler.count() == 1, 30, what="the other campaign's message")
+    assert sink.handler.messages[0]["to"] == ["flows@c.test"]
+    queue = api(gw, "/api/v1/queue")
+    assert any(h.get("campaign") == "spring" for h in queue["tenant_suspensions"]), queue
+    # held@ is ready and held (not sent), while autumn's went out after it.
+    wait_for(lambda: sum(d["held"] for d in api(gw, "/api/v1/queue")["destinations"]) >= 1, 10,
+             what="spring's message held")
+    assert sink.handler.count() == 1
+    sink.handler.rcpt_reply = {}
+    assert api(gw, f"/api/v1/shaping/{action['id']}", method="DELETE") == {"cleared": 1}
+    wait_for(lambda: sink.handler.count() == 3, 30, what="spring's mail after the clear")
