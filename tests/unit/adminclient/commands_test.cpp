@@ -345,9 +345,11 @@ TEST(Commands, ShapingListAndClear) {
              {"DELETE /api/v1/shaping/01a244844c490000", http_response(200, R"({"cleared":1})")},
              {"DELETE /api/v1/shaping", http_response(200, R"({"cleared":3})")}});
   EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_list(); }), kExitOk);
-  EXPECT_NE(f.out.str().find("ID                RULE  ACTION                  SITE"),
-            std::string::npos)
-      << f.out.str();
+  EXPECT_EQ(f.out.str(),
+            "ID                RULE  ACTION                    SITE   SOURCE  TENANT  CAMPAIGN  "
+            "UNTIL\n"
+            "01a244844c490000  ts04  set max_message_rate=0.5  yahoo  ip1     -       -         "
+            "2026-12-05T06:44:10Z\n");
   EXPECT_NE(f.out.str().find("set max_message_rate=0.5"), std::string::npos) << f.out.str();
   EXPECT_NE(f.out.str().find("2026-12-05T06:44:10Z"), std::string::npos) << f.out.str();
   EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_clear("01a244844c490000"); }), kExitOk);
