@@ -148,3 +148,16 @@ def test_suspend_campaign_holds_that_campaign_at_the_destination_until_cleared(e
     sink.handler.rcpt_reply = {}
     assert api(gw, f"/api/v1/shaping/{action['id']}", method="DELETE") == {"cleared": 1}
     wait_for(lambda: sink.handler.count() == 3, 30, what="spring's mail after the clear")
+
+
+def test_an_action_ends_by_itself_and_the_path_reopens(env):
+    dns = env.dns(*mx_records(["e.test"], "mx.yahoo-like.test", "127.0.0.24"))
+    sink = env.sink("127.0.0.24", Recorder(rcpt_reply={"*": [TS04, "250 OK"]}))
+    gw = env.gateway(dns, YAHOO.replace('duration = "2h"', 'duration = "2s"'))
+    send_each(gw, ["a@e.test"])
+    wait_for(lambda: api(gw, "/api/v1/shaping")["actions"], 30, what="the action")
+    [action] = api(gw, "/api/v1/shaping")["actions"]
+    assert action["until"] - action["since"] == 2000, action
+    gw.wait_log(rf"shaping action {action['id']} of rule 'ts04' ended", timeout=30)
+    wait_for(lambda: sink.handler.count() == 1, 30, what="the retry after the action ended")
+    assert api(gw, "/api/v1/shaping")["actions"] == []
