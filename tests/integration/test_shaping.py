@@ -5,7 +5,8 @@ is cleared, another site's mail keeps flowing, the action survives kill -9
 and is listed by GET /api/v1/shaping and `mailgate shaping list`, cleared
 by `mailgate shaping clear ID`), an override rule lowers the message
 rate the sink sees, and a suspend_campaign rule holds that campaign (not
-another) at the replying destination until DELETE /api/v1/shaping/ID."""
+another) at the replying destination until DELETE /api/v1/shaping/ID, an
+action ends by itself, and rules come with a reload."""
 import smtplib
 import subprocess
 import time
@@ -14,7 +15,7 @@ import urllib.request
 from conftest import BIN, wait_for
 from peers import Recorder
 from test_egress_pools import api, mx_records, send_each
-from test_policy import env  # noqa: F401 (fixture)
+from test_policy import env, write_policy  # noqa: F401 (env is a fixture)
 
 TS04 = "421 4.7.0 [TS04] Messages from 127.0.0.1 temporarily deferred due to user complaints"
 
@@ -161,3 +162,17 @@ def test_an_action_ends_by_itself_and_the_path_reopens(env):
     gw.wait_log(rf"shaping action {action['id']} of rule 'ts04' ended", timeout=30)
     wait_for(lambda: sink.handler.count() == 1, 30, what="the retry after the action ended")
     assert api(gw, "/api/v1/shaping")["actions"] == []
+
+
+def test_rules_reload_with_the_policy(env, tmp_path):
+    dns = env.dns(*mx_records(["r.test"], "mx.yahoo-like.test", "127.0.0.25"))
+    sink = env.sink("127.0.0.25", Recorder(rcpt_reply={"*": TS04}))
+    site_only = 'mailgate.site { name = "yahoo", mx_suffixes = { ".yahoo-like.test" } }\n'
+    gw = env.gateway(dns, site_only)
+    send_each(gw, ["a@r.test"])
+    wait_for(lambda: sink.handler.rcpt_calls, 30, what="a first [TS04]")
+    assert api(gw, "/api/v1/shaping")["actions"] == []  # no rule yet: only deferred
+    write_policy(tmp_path, YAHOO)
+    assert api(gw, "/api/v1/reload", method="POST")
+    wait_for(lambda: api(gw, "/api/v1/shaping")["actions"], 30, what="the action after reload")
+    assert 'mailgate_shaping_actions_total{rule="ts04",action="suspend"} 1' in metrics(gw)
