@@ -280,4 +280,24 @@ int Commands::webhooks_replay(const std::string& name) {
   });
 }
 
+int Commands::shaping_list() {
+  return guarded([&] {
+    Json r = api_.call("GET", "/api/v1/shaping");
+    if (!r.is_object() || !r.contains("actions")) unexpected("no \"actions\" array");
+    if (json_) return print_json(r);
+    out_ << render_shaping_actions(r["actions"]);
+  });
+}
+
+int Commands::shaping_clear(const std::optional<std::string>& id) {
+  return guarded([&] {
+    Json r = api_.call("DELETE",
+                       id ? "/api/v1/shaping/" + text::percent_encode(*id) : "/api/v1/shaping");
+    if (json_) return print_json(r);
+    const auto& n = r.is_object() && r.contains("cleared") ? r["cleared"] : Json();
+    if (!n.is_number_integer()) unexpected("no \"cleared\" count");
+    out_ << "cleared " << cell(n) << (n == 1 ? " shaping action" : " shaping actions") << "\n";
+  });
+}
+
 }  // namespace mailgate::adminclient

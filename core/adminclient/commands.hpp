@@ -55,6 +55,9 @@ class Commands {
   int webhooks_status();
   int webhooks_dead_letters(const std::string& name, const ListOptions& options);
   int webhooks_replay(const std::string& name);
+  // GET /api/v1/shaping; DELETE /api/v1/shaping/ID (all: DELETE /api/v1/shaping).
+  int shaping_list();
+  int shaping_clear(const std::optional<std::string>& id);
 
  private:
   template <class F>

@@ -1,6 +1,8 @@
 // adminclient/render: see render.hpp.
 #include "adminclient/render.hpp"
 
+#include <ctime>
+
 #include <cmath>
 #include <cstdio>
 
@@ -155,6 +157,28 @@ std::string render_dead_letters(const Json& dead_letters) {
                cell(field(e, "id")), cell(field(e, "recipient")), cell(field(d, "reason"))});
   }
   if (t.rows() == 0) return "no dead letters\n";
+  return t.render();
+}
+
+std::string render_shaping_actions(const Json& actions) {
+  Table t({"ID", "RULE", "ACTION", "SITE", "SOURCE", "TENANT", "CAMPAIGN", "UNTIL"});
+  for (const auto& a : array_or_empty(actions)) {
+    std::string until = cell(field(a, "until"));
+    if (const auto& u = field(a, "until"); u.is_number_integer()) {
+      const std::time_t secs = static_cast<std::time_t>(u.get<std::int64_t>() / 1000);
+      std::tm tm{};
+      char buf[32];
+      if (gmtime_r(&secs, &tm) && std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        until = buf;
+    }
+    std::string action = cell(field(a, "action"));
+    if (const auto& set = field(a, "set"); set.is_object())
+      for (const auto& [k, v] : set.items()) action += " " + k + "=" + cell(v);
+    t.add_row({cell(field(a, "id")), cell(field(a, "rule")), action, cell(field(a, "site")),
+               cell(field(a, "source")), cell(field(a, "tenant")), cell(field(a, "campaign")),
+               until});
+  }
+  if (t.rows() == 0) return "no shaping actions in force\n";
   return t.render();
 }
 

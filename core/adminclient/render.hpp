@@ -36,5 +36,7 @@ std::string render_webhook_targets(const Json& targets);
 // The "dead_letters" array of GET /api/v1/webhooks/NAME/dead_letters:
 // SEQ QUEUED EVENT ID RECIPIENT REASON.
 std::string render_dead_letters(const Json& dead_letters);
+// GET /api/v1/shaping's "actions" (`until` as UTC time).
+std::string render_shaping_actions(const Json& actions);
 
 }  // namespace mailgate::adminclient

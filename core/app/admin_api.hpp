@@ -85,6 +85,8 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx);
 void register_webhook_routes(http::HttpServer& server, AdminContext& ctx);
 // GET /api/v1/sites (sites_api.cpp).
 void register_sites_routes(http::HttpServer& server, AdminContext& ctx);
+// GET /api/v1/shaping, DELETE /api/v1/shaping[/ID] (shaping_api.cpp).
+void register_shaping_routes(http::HttpServer& server, AdminContext& ctx);
 // POST /api/v1/inject (http_inject.cpp).
 void register_inject_route(http::HttpServer& server, AdminContext& ctx);
 // Re-reads every certificate: the SMTP listeners' and the HTTPS listener's

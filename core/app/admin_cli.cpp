@@ -57,8 +57,9 @@ AdminCli::AdminCli(CLI::App& app) {
   n = 0;
   for (auto* sub : {q_suspend_, q_resume_, q_flush_, q_bounce_}) {
     tenant_opt_[n] = sub->add_option("--tenant", tenant_, "only this tenant's messages");
-    campaign_opt_[n] = sub->add_option("--campaign", campaign_, "only this campaign's (needs --tenant)")
-                           ->needs(tenant_opt_[n]);
+    campaign_opt_[n] =
+        sub->add_option("--campaign", campaign_, "only this campaign's (needs --tenant)")
+            ->needs(tenant_opt_[n]);
     ++n;
   }
   tenant_opt_[3]->excludes(bounce_id_);
@@ -92,6 +93,15 @@ AdminCli::AdminCli(CLI::App& app) {
         ->required();
   for (auto* sub : {w_status_, w_dead_, w_replay_}) add_common(sub);
 
+  shaping_ = app.add_subcommand("shaping", "admin: traffic shaping actions in force (HTTP API)");
+  shaping_->require_subcommand(1);
+  add_common(shaping_);
+  sh_list_ = shaping_->add_subcommand("list", "actions in force: rule, path, until when");
+  sh_clear_ = shaping_->add_subcommand("clear", "end an action (or every one) before its time");
+  auto* clear_id = sh_clear_->add_option("ID", id_, "the action's id (shaping list)");
+  sh_clear_->add_flag("--all", clear_all_, "every action in force")->excludes(clear_id);
+  for (auto* sub : {sh_list_, sh_clear_}) add_common(sub);
+
   for (auto* sub : {q_summary_, q_list_, q_show_, q_suspend_, q_resume_, q_flush_, q_bounce_,
                     s_list_, s_add_, s_remove_})
     add_common(sub);
@@ -108,12 +118,14 @@ void AdminCli::add_common(CLI::App* sub) {
 
 bool AdminCli::is_admin_command(int argc, char** argv) {
   if (argc < 2) return false;
-  for (const char* name : {"queue", "suppression", "reload", "webhooks"})
+  for (const char* name : {"queue", "suppression", "reload", "webhooks", "shaping"})
     if (std::strcmp(argv[1], name) == 0) return true;
   return false;
 }
 
-bool AdminCli::selected() const { return *queue_ || *suppression_ || *reload_ || *webhooks_; }
+bool AdminCli::selected() const {
+  return *queue_ || *suppression_ || *reload_ || *webhooks_ || *shaping_;
+}
 
 int AdminCli::run() {
   std::string why;
@@ -183,6 +195,12 @@ int AdminCli::run() {
   if (*w_dead_ || *w_replay_) {
     if (webhook_.empty()) return usage("webhooks: empty target name");
     return *w_dead_ ? cmd.webhooks_dead_letters(webhook_, list) : cmd.webhooks_replay(webhook_);
+  }
+  if (*sh_list_) return cmd.shaping_list();
+  if (*sh_clear_) {
+    if (clear_all_) return cmd.shaping_clear(std::nullopt);
+    if (id_.empty()) return usage("shaping clear: give an action ID or --all");
+    return cmd.shaping_clear(id_);
   }
   return usage("no admin command given");
 }

@@ -1,6 +1,7 @@
 // app/admin_cli: the admin subcommands of the mailgate command line
 // (DESIGN §5): `queue summary|list|show|suspend|resume|flush|bounce`,
-// `suppression list|add|remove`, `webhooks status|dead-letters|replay` and
+// `suppression list|add|remove`, `webhooks status|dead-letters|replay`,
+// `shaping list|clear [ID|--all]` and
 // `reload`, all clients of the HTTP admin
 // API (adminclient module). Promises: the common options --api URL (default
 // http://127.0.0.1:8025), --token TOKEN (default $MAILGATE_API_TOKEN) and
@@ -37,6 +38,8 @@ class AdminCli {
   CLI::App* reload_ = nullptr;
   CLI::App* webhooks_ = nullptr;
   CLI::App *w_status_ = nullptr, *w_dead_ = nullptr, *w_replay_ = nullptr;
+  CLI::App *shaping_ = nullptr, *sh_list_ = nullptr, *sh_clear_ = nullptr;
+  bool clear_all_ = false;  // shaping clear --all
   CLI::App *q_summary_, *q_list_, *q_show_, *q_suspend_, *q_resume_, *q_flush_, *q_bounce_;
   CLI::App *s_list_, *s_add_, *s_remove_;
 
@@ -47,8 +50,8 @@ class AdminCli {
   std::string destination_;  // queue list --destination, queue bounce --destination
   int limit_ = 0;            // 0: not given
   bool all_ = false;
-  std::string id_;       // queue show, queue bounce
-  std::string target_;   // queue suspend/resume/flush DESTINATION
+  std::string id_;                 // queue show, queue bounce
+  std::string target_;             // queue suspend/resume/flush DESTINATION
   std::string tenant_, campaign_;  // queue suspend/resume/flush/bounce --tenant T --campaign C
   CLI::Option *target_opt_[3] = {}, *tenant_opt_[4] = {}, *campaign_opt_[4] = {};
   std::string address_;  // suppression add/remove

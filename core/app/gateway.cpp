@@ -282,6 +282,7 @@ std::string Gateway::Parts::start_http() {
   register_inject_route(*http, admin);
   register_webhook_routes(*http, admin);
   register_sites_routes(*http, admin);
+  register_shaping_routes(*http, admin);
   return http->start();
 }
 

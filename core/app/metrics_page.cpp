@@ -9,6 +9,7 @@
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "delivery/egress_metrics.hpp"
+#include "delivery/shaping_metrics.hpp"
 #include "dns/dns_metrics.hpp"
 #include "eventlog/eventlog_metrics.hpp"
 #include "metrics/exposition.hpp"
@@ -45,6 +46,7 @@ std::string render_metrics(const AdminContext& ctx) {
   const auto delivered = ctx.engine->metrics();
   delivery::export_metrics(e, delivered, ctx.engine->labels(), submitted);
   delivery::export_egress_metrics(e, *ctx.engine);
+  delivery::export_shaping_metrics(e, *ctx.engine);
   eventlog::export_metrics(e, *ctx.log);
   dns::LookupTotals lookups;  // hooks' and delivery's: one resolver per worker
   for (const auto* r : ctx.resolvers) lookups.add(r->stats());

@@ -160,6 +160,7 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
   out.last = route.failure;
   out.tls_failure = route.tls_failure;
   const bool sts_enforced = route.sts && route.sts->mode == mtasts::Mode::Enforce;
+  const auto observer = shaping_observer(destination, settings);  // traffic shaping rules
   for (const auto& t : route.targets) {
     auto mode = settings.tls;
     DanePlan dane;
@@ -185,6 +186,7 @@ asio::awaitable<OpenedClient> DeliveryEngine::Worker::open_client(
     if (!settings.source_address.empty())
       out.client->set_source_address(asio::ip::make_address(settings.source_address));
     if (settings.auth) out.client->set_auth(settings.auth);
+    if (observer) out.client->set_reply_observer(observer);
     out.last = co_await out.client->open(t.endpoint, t.host);
     out.tls_failure = out.client->tls_failure();
     if (mode == smtp::TlsMode::Dane) {

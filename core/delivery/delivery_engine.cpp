@@ -86,6 +86,7 @@ std::string DeliveryEngine::start() {
   if (deps_.resolvers.size() != n) return "delivery: needs one resolver per worker";
   workers_.resize(n);
   load_warmup();
+  load_shaping();
   // Suspensions survive restarts: in force before any message is queued.
   const auto suspended = deps_.store ? deps_.store->read_suspensions() : std::vector<std::string>{};
   std::size_t bad_holds = 0;
@@ -103,7 +104,7 @@ std::string DeliveryEngine::start() {
       workers_[i]->tls_context = tls_context_;
       workers_[i]->mta_sts = mta_sts_.get();
       if (deps_.policy) {
-        workers_[i]->paths = std::make_unique<EgressPaths>(*workers_[i], paths_);
+        workers_[i]->paths = std::make_unique<EgressPaths>(*workers_[i], paths_, shaping_);
         workers_[i]->shard->set_gate(workers_[i]->paths.get());
       }
     } catch (const std::exception& e) {

@@ -30,6 +30,7 @@
 
 #include "dns/dns_metrics.hpp"
 #include "egress/path_registry.hpp"
+#include "egress/shaping_actions.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/outcome_counters.hpp"
 #include "queue/queue_shard.hpp"
@@ -201,6 +202,16 @@ class DeliveryEngine {
   std::shared_ptr<const egress::Plan> egress_plan() const;
   std::uint64_t warmup_holds() const;
 
+  // --- Traffic shaping automation (shaping_engine.cpp; DESIGN §6b) ---
+  // The actions in force (any thread), and the table itself (metrics).
+  std::vector<egress::ShapingAction> shaping_actions() const;
+  const egress::ShapingActions& shaping() const { return shaping_; }
+  // Ends action `id` (every action when `id` is empty) before its time: its
+  // spool row is deleted (synced) and a tenant or campaign suspension it
+  // made is resumed. NoQueue: no such action. `cleared`: how many ended.
+  ActResult clear_shaping(const std::string& id, std::chrono::milliseconds deadline,
+                          std::string& error, std::size_t& cleared);
+
   struct Worker;  // per-worker state (delivery_worker.hpp)
 
  private:
@@ -225,6 +236,11 @@ class DeliveryEngine {
   void load_warmup();
   void arm_warmup_flush();
   void flush_warmup();
+  // What the shaping rules did (persisted under "shaping/"; restored by
+  // start(), expired once a second with the warm-up flush).
+  egress::ShapingActions shaping_;
+  void load_shaping();
+  void expire_shaping();
 };
 
 }  // namespace mailgate::delivery

@@ -100,8 +100,8 @@ struct DeliveryEngine::Worker {
   // Metrics (this worker writes them; scrapes sum every worker's).
   const metrics::DestinationLabels* labels = nullptr;
   const metrics::DestinationLabels* tenant_labels = nullptr;  // metrics.tenants
-  std::shared_ptr<asio::ssl::context> tls_context;  // the engine's, for every connection
-  mtasts::PolicyService* mta_sts = nullptr;         // the engine's (delivery.mta_sts), or null
+  std::shared_ptr<asio::ssl::context> tls_context;            // the engine's, for every connection
+  mtasts::PolicyService* mta_sts = nullptr;  // the engine's (delivery.mta_sts), or null
   DeliveryCounters counters;
   TlsReportCounters tls_report;
   metrics::Histogram delivery_seconds{metrics::delivery_buckets()};
@@ -180,11 +180,23 @@ struct DeliveryEngine::Worker {
   // pending, else finished.
   asio::awaitable<void> requeue(const DestinationLink& dest, queue::Item item,
                                 const DeliveryPlan& plan);
+  // shaping_replies.cpp: what sees every reply of a connection to
+  // `destination` and fires the policy's shaping rules of its site (empty,
+  // i.e. no cost per reply, when the site has none).
+  SmtpClient::ReplyObserver shaping_observer(const std::string& destination,
+                                             const ConnectionSettings& settings);
+  // A rule fired: log it, persist it, and hold the tenant or campaign on
+  // every worker for a suspend_tenant / suspend_campaign action.
+  void apply_shaping(const egress::ShapingAction& a);
+
   // Where this worker's delivery news goes (notify.hpp).
   Listeners listeners();
 
   static const smtp::Reply kExpired;
 };
+
+// "suspend source 'ip1' site 'yahoo'", for the process log (shaping_replies.cpp).
+std::string describe_shaping(const egress::ShapingAction& a);
 
 template <class F>
 asio::awaitable<std::invoke_result_t<F&, queue::QueueShard&, queue::Destination&>>

@@ -7,8 +7,12 @@ ConnectionSettings settings_of(const queue::Destination& d, smtp::TlsMode defaul
                                const std::string& hostname) {
   const auto& s = d.shaping;
   return ConnectionSettings{s.max_messages_per_connection,
-                            s.tls.value_or(d.route_tls.value_or(default_tls)), s.source_address,
-                            s.ehlo_name.empty() ? hostname : s.ehlo_name, d.route_auth};
+                            s.tls.value_or(d.route_tls.value_or(default_tls)),
+                            s.source_address,
+                            s.ehlo_name.empty() ? hostname : s.ehlo_name,
+                            d.route_auth,
+                            d.source,
+                            d.site};
 }
 
 std::string_view delivery_target(std::string_view destination) {

@@ -29,6 +29,9 @@ struct ConnectionSettings {
   // opens: the connection logs in once, and only carries this
   // destination's mail, whose user is in the destination's name).
   std::shared_ptr<const spool::RouteAuth> auth;
+  // Its egress path (queue::Destination's source and site), for traffic
+  // shaping automation's reply rules.
+  std::string source, site;
 };
 
 // Owner side only. `default_tls` / `hostname`: delivery.tls and the host name

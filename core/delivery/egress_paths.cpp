@@ -20,8 +20,9 @@ constexpr std::size_t kMaxCachedSites = 100'000;
 bool is_route(const std::string& name) { return name.find('[') != std::string::npos; }
 }  // namespace
 
-EgressPaths::EgressPaths(DeliveryEngine::Worker& worker, egress::PathRegistry& registry)
-    : worker_(worker), registry_(registry) {}
+EgressPaths::EgressPaths(DeliveryEngine::Worker& worker, egress::PathRegistry& registry,
+                         egress::ShapingActions& shaping)
+    : worker_(worker), registry_(registry), shaping_(shaping) {}
 
 std::shared_ptr<const egress::Plan> EgressPaths::plan() const {
   auto p = worker_.deps.policy->current(worker_.index)->egress();
@@ -70,8 +71,10 @@ bool EgressPaths::open_connection(queue::Destination& d) {
   if (d.site.empty() && d.source.empty()) return true;  // nothing declared for it
   const auto p = plan();
   const auto* site = p->site(d.site);
-  if (!registry_.try_connect(d.source, quota_site(d.site), site ? site->max_connections : 0))
-    return false;
+  unsigned max = site ? site->max_connections : 0;
+  if (const auto o = shaping_.override_for(d.source, d.site, queue::now_ms()); o.max_connections)
+    max = max ? std::min(max, o.max_connections) : o.max_connections;
+  if (!registry_.try_connect(d.source, quota_site(d.site), max)) return false;
   ++d.site_slots;
   return true;
 }
@@ -85,7 +88,28 @@ void EgressPaths::close_connection(queue::Destination& d) {
 std::int64_t EgressPaths::admit_message(queue::Destination& d, std::int64_t now_us) {
   if (d.site.empty()) return 0;
   const auto p = plan();
-  return registry_.acquire_message(d.source, p->site(d.site), now_us);
+  const auto* site = p->site(d.site);
+  const auto o = shaping_.override_for(d.source, d.site, queue::now_ms());
+  if (site && o.max_message_rate > 0 &&
+      (site->max_message_rate <= 0 || o.max_message_rate < site->max_message_rate)) {
+    // A shaping override for a while: the registry restarts the path's rate
+    // with it, and again with the site's own when it ends.
+    egress::Site slower = *site;
+    slower.max_message_rate = o.max_message_rate;
+    slower.max_message_burst = 1;
+    return registry_.acquire_message(d.source, &slower, now_us);
+  }
+  return registry_.acquire_message(d.source, site, now_us);
+}
+
+std::int64_t EgressPaths::held_us(const queue::Destination& d, std::int64_t /*now_us*/) {
+  if (d.site.empty()) return 0;
+  const auto now = queue::now_ms();
+  const auto until = shaping_.blocked_until(d.source, d.site, now);
+  if (until <= now) return 0;
+  // Asked again at least once a second: an action cleared by the admin
+  // API lets the path go without waiting for its whole duration.
+  return std::min<std::int64_t>(until - now, 1000) * 1000;
 }
 
 // The default source (no mailgate.source): no warm-up, counted per site.

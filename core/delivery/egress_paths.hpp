@@ -13,6 +13,9 @@
 //   the site (sites no declaration covers count as "other"); a spent quota
 //   moves the message to another source of its pool, or holds it until
 //   00:00 UTC (warmup_hold: no attempt counted, no DSN).
+// - Traffic shaping actions (egress::ShapingActions) in force on a path:
+//   "suspend" holds its connections and messages (held_us), an override
+//   lowers its site's max_connections / max_message_rate until it ends.
 // Promises: only the owner worker calls it (the registry is the shared
 // part); without declarations every answer is today's behaviour (source
 // "", no site, no limit, no quota).
@@ -28,6 +31,7 @@
 #include "egress/egress_plan.hpp"
 #include "egress/path_registry.hpp"
 #include "egress/pool_picker.hpp"
+#include "egress/shaping_actions.hpp"
 #include "queue/path_gate.hpp"
 #include "queue/queue_shard.hpp"
 
@@ -35,7 +39,8 @@ namespace mailgate::delivery {
 
 class EgressPaths final : public queue::PathGate {
  public:
-  EgressPaths(DeliveryEngine::Worker& worker, egress::PathRegistry& registry);
+  EgressPaths(DeliveryEngine::Worker& worker, egress::PathRegistry& registry,
+              egress::ShapingActions& shaping);
 
   std::string pick_source(const std::string& destination, const queue::Item& item) override;
   bool open_connection(queue::Destination& d) override;
@@ -44,12 +49,15 @@ class EgressPaths final : public queue::PathGate {
   Quota take_quota(queue::Destination& d, const queue::Item& item) override;
   void refund_quota(queue::Destination& d) override;
   bool may_linger(const queue::Destination& d) override;
+  std::int64_t held_us(const queue::Destination& d, std::int64_t now_us) override;
 
   // Is d's site known? False when its lookup started (the shard hears
   // shaping_ready(d) when it ends).
   bool site_current(queue::Destination& d);
   // d's source's address and EHLO name over its shaping (after egress_path).
   void apply_source(queue::Destination& d) const;
+
+  egress::ShapingActions& shaping() { return shaping_; }  // process-wide, thread-safe
 
   std::atomic<std::uint64_t> warmup_holds{0};  // messages held until 00:00 UTC
 
@@ -62,6 +70,7 @@ class EgressPaths final : public queue::PathGate {
 
   DeliveryEngine::Worker& worker_;
   egress::PathRegistry& registry_;
+  egress::ShapingActions& shaping_;
   egress::PoolPicker picker_;
   struct CachedSite {
     std::string site;

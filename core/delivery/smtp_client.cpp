@@ -99,7 +99,11 @@ asio::awaitable<smtp::Reply> SmtpClient::read_reply(std::chrono::milliseconds ti
         usable_ = false;
         co_return smtp::Reply{421, "4.5.0", "malformed reply from " + peer_.address().to_string()};
       }
-      if (parser_.done()) co_return parser_.take();
+      if (parser_.done()) {
+        auto reply = parser_.take();
+        if (observer_) observer_(reply, current_env_);
+        co_return reply;
+      }
     }
     if (in_pos_ == in_.size()) {
       in_.clear();
@@ -414,6 +418,11 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
                                                     const std::string& body,
                                                     std::optional<std::string> return_path) {
   TransactionResult result;
+  struct Current {  // the reply observer sees which message a reply is about
+    const spool::Envelope*& env;
+    ~Current() { env = nullptr; }
+  } current{current_env_};
+  current_env_ = &env;
   const std::string& sender = return_path ? *return_path : env.sender;
   auto fail_all = [&](const smtp::Reply& r) {
     result.recipients.assign(rcpts.size(), r);

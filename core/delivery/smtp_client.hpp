@@ -41,6 +41,7 @@
 #include <asio/ssl/stream.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,6 +101,13 @@ class SmtpClient {
   // every handshake fails, never a weaker one).
   void set_dane(std::vector<dns::TlsaRecord> records) { dane_records_ = std::move(records); }
 
+  // Before open(): `f` sees every reply the server sends (greeting, EHLO,
+  // MAIL, RCPT, DATA, end of data, ...) as it is read, with the envelope of
+  // the transaction it belongs to (null outside send()). Traffic shaping
+  // automation (delivery/shaping_replies.cpp) matches its rules there.
+  using ReplyObserver = std::function<void(const smtp::Reply&, const spool::Envelope*)>;
+  void set_reply_observer(ReplyObserver f) { observer_ = std::move(f); }
+
   // One transaction for `rcpts` (indexes into env.recipients). `return_path`
   // replaces env.sender in MAIL FROM when set (VERP, feedback/verp.hpp).
   asio::awaitable<TransactionResult> send(const spool::Envelope& env,
@@ -126,6 +134,8 @@ class SmtpClient {
 
  private:
   std::optional<asio::ip::address> source_;
+  ReplyObserver observer_;
+  const spool::Envelope* current_env_ = nullptr;
   // One connection attempt of open(); `starttls`: try STARTTLS if offered.
   asio::awaitable<smtp::Reply> connect_once(bool starttls, bool& handshake_failed);
   asio::awaitable<smtp::Reply> ehlo();

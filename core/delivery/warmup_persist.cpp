@@ -53,6 +53,7 @@ void DeliveryEngine::arm_warmup_flush() {
   warmup_timer_->async_wait([this](std::error_code ec) {
     if (ec || !workers_[0] || workers_[0]->shard->stopped()) return;
     flush_warmup();
+    expire_shaping();  // shaping_engine.cpp: the same once-a-second beat
     arm_warmup_flush();
   });
 }

@@ -1,6 +1,7 @@
 // egress/egress_plan: see egress_plan.hpp.
 #include "egress/egress_plan.hpp"
 
+#include <algorithm>
 #include <asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
@@ -69,6 +70,24 @@ std::string Plan::add_site(Site s) {
     }
   }
   sites_.push_back(std::move(s));
+  return "";
+}
+
+std::string Plan::add_shaping_rule(ShapingRule r) {
+  const std::string what = "mailgate.shaping_rule '" + r.name + "'";
+  if (r.name.empty() || r.name.size() > 64 ||
+      !std::all_of(r.name.begin(), r.name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      }))
+    return what + ": name must be 1..64 of letters, digits, '_', '-', '.'";
+  if (!site(r.site))
+    return what + ": unknown site '" + r.site + "' (declare it with mailgate.site{} first)";
+  for (const auto& x : shaping_rules_)
+    if (x.name == r.name) return what + ": declared twice";
+  if (r.duration_ms <= 0) return what + ": duration must be > 0, e.g. \"2h\"";
+  if (r.kind == ShapingKind::Override && r.set.max_connections == 0 && r.set.max_message_rate <= 0)
+    return what + ": set must give max_message_rate and/or max_connections";
+  shaping_rules_.push_back(std::move(r));
   return "";
 }
 

@@ -10,6 +10,8 @@
 // name replaces the earlier one (so a sender overrides shipped defaults).
 // site_for() picks the site by the longest matching suffix; a destination no
 // site covers is its own site ("" here: only its egress_path limits apply).
+// Shaping rules (egress/shaping_rule.hpp) name a declared site, so a
+// site's rules are declared after it.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "egress/shaping_rule.hpp"
 
 namespace mailgate::egress {
 
@@ -60,6 +64,9 @@ class Plan {
   std::string add_source(Source s);
   std::string add_pool(Pool p);
   std::string add_site(Site s);  // refuses the reserved name "other" and an empty name
+  // Refuses a rule naming an undeclared site, a duplicate name, a duration
+  // <= 0, an override that sets nothing.
+  std::string add_shaping_rule(ShapingRule r);
 
   const Source* source(std::string_view name) const;
   const Pool* pool(std::string_view name) const;
@@ -73,12 +80,14 @@ class Plan {
   const std::vector<Source>& sources() const { return sources_; }
   const std::vector<Pool>& pools() const { return pools_; }
   const std::vector<Site>& sites() const { return sites_; }
+  const std::vector<ShapingRule>& shaping_rules() const { return shaping_rules_; }
   bool empty() const { return sources_.empty() && pools_.empty() && sites_.empty(); }
 
  private:
   std::vector<Source> sources_;
   std::vector<Pool> pools_;
   std::vector<Site> sites_;
+  std::vector<ShapingRule> shaping_rules_;
 };
 
 // "200/day", "200/d" or a plain number: messages per day. Nothing if malformed.

@@ -7,6 +7,8 @@
 // duplicate source or pool) is a Lua error at the declaring line, so
 // check-config and reload refuse the file; a site declared again replaces
 // the earlier one (overrides of plugins/shaping/providers.lua);
+// mailgate.shaping_rule{} compiles its `match` once (egress/reply_pattern)
+// and refuses an unknown site, action, duration or pattern feature;
 // msg:set_pool with an unknown pool is a Lua error, i.e. the hook fails and
 // the message is refused with 451 4.3.0 (logged with the pool's name).
 // Errors are raised only after the frame's C++ objects are gone.
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <string>
 
 #include "egress/egress_plan.hpp"
@@ -223,11 +226,70 @@ int declare(lua_State* L, Declare fn) {
 int l_source(lua_State* L) { return declare(L, declare_source); }
 int l_pool(lua_State* L) { return declare(L, declare_pool); }
 int l_site(lua_State* L) { return declare(L, declare_site); }
-// DESIGN §6b's traffic shaping automation (issue 12 item 3) is not built:
-// a config that declares rules must fail at check-config, not run without them.
-int l_shaping_rule(lua_State* L) {
-  return luaL_error(L, "mailgate.shaping_rule: traffic shaping automation is not implemented yet");
+// mailgate.shaping_rule { name?, match, site, action, duration }: action is
+// "suspend" | "suspend_tenant" | "suspend_campaign" | { set = { max_message_rate,
+// max_connections } }; the name defaults to "<site>-<n>" (n: the rule's place).
+std::string declare_shaping_rule(lua_State* L, egress::Plan& plan) {
+  std::string err, match, duration, action;
+  egress::ShapingRule r;
+  if (!only_keys(L, 1, {"name", "match", "site", "action", "duration"}, err,
+                 "mailgate.shaping_rule") ||
+      !string_field(L, 1, "name", r.name, err, "mailgate.shaping_rule") ||
+      !string_field(L, 1, "site", r.site, err, "mailgate.shaping_rule") ||
+      !string_field(L, 1, "match", match, err, "mailgate.shaping_rule") ||
+      !string_field(L, 1, "duration", duration, err, "mailgate.shaping_rule"))
+    return err;
+  if (r.name.empty()) r.name = r.site + "-" + std::to_string(plan.shaping_rules().size() + 1);
+  const std::string what = "mailgate.shaping_rule '" + r.name + "'";
+  if (r.site.empty()) return what + ": site is required (a mailgate.site name)";
+  auto pattern = egress::ReplyPattern::compile(match, err);
+  if (!pattern) return what + ": match: " + err;
+  r.pattern = std::move(*pattern);
+  auto d = parse_duration(duration);
+  if (duration.empty() || !d)
+    return what + ": duration: expected e.g. \"2h\", got '" + duration + "'";
+  r.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*d).count();
+  lua_getfield(L, 1, "action");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    const std::string_view a = lua_tostring(L, -1);
+    if (a == "suspend")
+      r.kind = egress::ShapingKind::Suspend;
+    else if (a == "suspend_tenant")
+      r.kind = egress::ShapingKind::SuspendTenant;
+    else if (a == "suspend_campaign")
+      r.kind = egress::ShapingKind::SuspendCampaign;
+    else
+      err = what +
+            ": action must be \"suspend\", \"suspend_tenant\", \"suspend_campaign\" or "
+            "{ set = { max_message_rate = ..., max_connections = ... } }";
+  } else if (lua_istable(L, -1)) {
+    const int t = lua_absindex(L, -1);
+    r.kind = egress::ShapingKind::Override;
+    lua_getfield(L, t, "set");
+    const int set = lua_absindex(L, -1);
+    std::string rate;
+    if (!only_keys(L, t, {"set"}, err, what + ": action") || !lua_istable(L, set)) {
+      if (err.empty()) err = what + ": action: set must be a table";
+    } else if (only_keys(L, set, {"max_message_rate", "max_connections"}, err, what + ": set") &&
+               uint_field(L, set, "max_connections", r.set.max_connections, err, what + ": set") &&
+               string_field(L, set, "max_message_rate", rate, err, what + ": set") &&
+               !rate.empty()) {
+      auto pr = parse_rate(rate);
+      if (!pr || pr->per_second() <= 0)
+        err = what + ": set.max_message_rate: expected a rate like \"10/min\", got '" + rate + "'";
+      else
+        r.set.max_message_rate = pr->per_second();
+    }
+    lua_pop(L, 1);
+  } else {
+    err = what + ": action is required";
+  }
+  lua_pop(L, 1);
+  if (!err.empty()) return err;
+  return plan.add_shaping_rule(std::move(r));
 }
+
+int l_shaping_rule(lua_State* L) { return declare(L, declare_shaping_rule); }
 
 }  // namespace
 

@@ -41,6 +41,10 @@ class PathGate {
   // May an idle connection of `d` (nothing ready for it) linger for more
   // mail? Not while it holds a capped site slot other destinations need.
   virtual bool may_linger(const Destination& /*d*/) { return true; }
+  // Is d's whole path held (traffic shaping "suspend")? 0: no; else the
+  // microseconds after which to ask again (no connection opens and no
+  // message is taken meanwhile).
+  virtual std::int64_t held_us(const Destination& /*d*/, std::int64_t /*now_us*/) { return 0; }
 };
 
 }  // namespace mailgate::queue

@@ -140,6 +140,10 @@ std::optional<Item> QueueShard::take(Destination& d) {
 // of their pool, or wait for 00:00 UTC), then the destination's and the
 // site's rates. True: the front item may be taken (its quota counted).
 bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
+  if (auto held = gate_->held_us(d, now_us); held > 0) {
+    arm_rate_timer(d, now_us + held);
+    return false;
+  }
   while (const Item* next = d.ready.peek()) {
     auto q = gate_->take_quota(d, *next);
     if (q.kind == PathGate::Quota::Kind::Go) break;
@@ -450,6 +454,12 @@ void QueueShard::pump(Destination& d) {
   if (auto wait = d.shaping.message_rate.wait_us(now); wait > 0) {
     arm_rate_timer(d, now + wait);
     return;
+  }
+  if (gate_) {  // a path held by traffic shaping: nothing opens or leaves until asked again
+    if (auto held = gate_->held_us(d, now); held > 0) {
+      arm_rate_timer(d, now + held);
+      return;
+    }
   }
   // Reuse idle connections first (most recently parked: its TCP state is warmest).
   std::size_t woken = 0;

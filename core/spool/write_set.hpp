@@ -60,6 +60,9 @@ class WriteSet {
   // Egress warm-up counters (egress/path_registry: keys "warmup/...").
   void put_warmup(std::string_view key, std::string_view value);
   void remove_warmup(std::string_view key);
+  // Traffic shaping actions (egress/shaping_actions: keys "shaping/<id>").
+  void put_shaping_action(std::string_view key, std::string_view value);
+  void remove_shaping_action(std::string_view key);
 
   bool empty() const;
   std::uint64_t bytes() const;

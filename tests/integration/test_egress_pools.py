@@ -192,9 +192,19 @@ def test_unknown_pool_is_a_temporary_failure_with_a_clear_log_line(env):
     ('mailgate.site { name = "s" }', "mx_suffixes"),
     ('mailgate.site { name = "other", mx_suffixes = { ".x.test" } }', "reserved"),
     ('mailgate.source { name = "a", adress = "127.0.0.2" }', "unknown key 'adress'"),
-    # Not built yet (issue 12 item 3): said at check-config, never ignored.
+    # Traffic shaping rules (issue 12 item 3): the site must be declared first,
+    # the pattern language is bounded (no groups), the action and duration known.
     ('mailgate.shaping_rule { match = "\\\\[TS04\\\\]", site = "yahoo", action = "suspend", '
-     'duration = "2h" }', "traffic shaping automation is not implemented yet"),
+     'duration = "2h" }', "unknown site 'yahoo'"),
+    ('mailgate.site { name = "y", mx_suffixes = { ".y.test" } }\n'
+     'mailgate.shaping_rule { match = "(TS04)", site = "y", action = "suspend", duration = "2h" }',
+     "'(' is not supported"),
+    ('mailgate.site { name = "y", mx_suffixes = { ".y.test" } }\n'
+     'mailgate.shaping_rule { match = "TS04", site = "y", action = "pause", duration = "2h" }',
+     "action must be"),
+    ('mailgate.site { name = "y", mx_suffixes = { ".y.test" } }\n'
+     'mailgate.shaping_rule { match = "TS04", site = "y", action = { set = { max_message_rate = '
+     '"often" } }, duration = "2h" }', "max_message_rate"),
 ])
 def test_check_config_refuses_bad_declarations(tmp_path, lua, expect):
     cfg = write_policy(tmp_path, lua)

@@ -43,6 +43,7 @@ QUEUE_STATES = {"scheduled", "ready", "in_flight", "suspended"}
 DELIVERY_RESULTS = {"delivery", "transient_failure", "bounce", "expiration", "admin_bounce",
                     "discard"}
 DNS_RESULTS = {"ok", "nxdomain", "nodata", "tempfail", "nullmx", "badname"}
+SHAPING_ACTIONS = {"suspend", "suspend_tenant", "suspend_campaign", "set"}
 METRICS = {
     "mailgate_build_info": ("gauge", {"version": None}),
     "mailgate_smtp_connections_total": ("counter", {}),
@@ -78,6 +79,15 @@ METRICS = {
     "mailgate_webhook_backlog_limit_bytes": ("gauge", {}),
     "mailgate_webhook_dead_letters": ("gauge", {"target": None}),
     "mailgate_webhook_post_seconds": ("histogram", {"target": None}),
+    # Bulk sending: sources and sites are declared (few), "other" / "default" added.
+    "mailgate_egress_source_messages_total": ("counter", {"source": None, "site": None}),
+    "mailgate_warmup_quota_remaining": ("gauge", {"source": None, "site": None}),
+    "mailgate_site_connections": ("gauge", {"site": None}),
+    "mailgate_warmup_held_total": ("counter", {}),
+    # Traffic shaping automation: rule names come from the config.
+    "mailgate_shaping_actions_total": ("counter", {"rule": None, "action": SHAPING_ACTIONS}),
+    "mailgate_shaping_actions_active": ("gauge", {"action": SHAPING_ACTIONS}),
+    "mailgate_shaping_actions_refused_total": ("counter", {}),
     # Synthesised by Prometheus for the scrape job "mailgate".
     "up": ("gauge", {}),
 }

@@ -88,7 +88,14 @@ def test_dashboard_queries_evaluate_against_a_live_gateway(tmp_path):
                           '  if r.user == "refused" then return mailgate.reject(550, "5.7.1 no") end\n'
                           'end)\n'
                           f'mailgate.webhook {{ name = "app", url = "{hooks.url}", secret = "s3cr3t",'
-                          ' batch_time = "100ms" }\n')
+                          ' batch_time = "100ms" }\n'
+                          # A site, a warm-up source and a shaping rule: the bulk-sending row.
+                          'mailgate.source { name = "ip1", address = "127.0.0.1",'
+                          ' warmup = { start = "1000/day", factor = 2, days = 14 } }\n'
+                          'mailgate.pool { name = "default", sources = { "ip1" } }\n'
+                          'mailgate.site { name = "ok", mx_suffixes = { ".ok.test" } }\n'
+                          'mailgate.shaping_rule { name = "ts04", match = "\\\\[TS04\\\\]",'
+                          ' site = "ok", action = "suspend", duration = "2h" }\n')
         gw = Gateway(tmp_path / "spool", dns=dns.server, config=str(config),
                      sets=[f"delivery.port={port}", "delivery.retry.first=1s",
                            "delivery.retry.max=1s", "metrics.destinations.1=ok.test"])

@@ -335,6 +335,34 @@ TEST(Commands, Reload) {
   EXPECT_EQ(f.err.str(), "mailgate: 422: conf/mailgate.lua:3: syntax error\n");
 }
 
+TEST(Commands, ShapingListAndClear) {
+  Fixture f({{"GET /api/v1/shaping",
+              http_response(200, R"({"actions":[{"id":"01a244844c490000","rule":"ts04",)"
+                                 R"("action":"set","site":"yahoo","source":"ip1","tenant":null,)"
+                                 R"("campaign":null,"destination":null,)"
+                                 R"("set":{"max_message_rate":0.5},"since":0,)"
+                                 R"("until":1796453050697}]})")},
+             {"DELETE /api/v1/shaping/01a244844c490000", http_response(200, R"({"cleared":1})")},
+             {"DELETE /api/v1/shaping", http_response(200, R"({"cleared":3})")}});
+  EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_list(); }), kExitOk);
+  EXPECT_EQ(f.out.str(),
+            "ID                RULE  ACTION                    SITE   SOURCE  TENANT  CAMPAIGN  "
+            "UNTIL\n"
+            "01a244844c490000  ts04  set max_message_rate=0.5  yahoo  ip1     -       -         "
+            "2026-12-05T06:44:10Z\n");
+  EXPECT_NE(f.out.str().find("set max_message_rate=0.5"), std::string::npos) << f.out.str();
+  EXPECT_NE(f.out.str().find("2026-12-05T06:44:10Z"), std::string::npos) << f.out.str();
+  EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_clear("01a244844c490000"); }), kExitOk);
+  EXPECT_EQ(f.out.str(), "cleared 1 shaping action\n");
+  EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_clear(std::nullopt); }), kExitOk);
+  EXPECT_EQ(f.out.str(), "cleared 3 shaping actions\n");
+  EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_clear("a/b"); }), kExitApiError);
+  EXPECT_EQ(f.err.str(), "mailgate: 404: no route DELETE /api/v1/shaping/a%2Fb\n");
+  f.answer("GET /api/v1/shaping", http_response(200, R"({"actions":[]})"));
+  EXPECT_EQ(f.run(false, [](Commands& c) { return c.shaping_list(); }), kExitOk);
+  EXPECT_EQ(f.out.str(), "no shaping actions in force\n");
+}
+
 TEST(ApiClient, RejectsTokensThatWouldBreakTheHeader) {
   EXPECT_THROW(ApiClient(Url{"h", 80, ""}, "a\r\nX: y"), std::invalid_argument);
   EXPECT_THROW(ApiClient(Url{"h", 80, ""}, "a b"), std::invalid_argument);
