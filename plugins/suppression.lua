@@ -25,7 +25,7 @@ return function(opts)
     if rcpt.relay_refused then return nil end  -- refused anyway; nothing to look up
     if mailgate.suppression.has(rcpt.address) then
       return mailgate.reject(code, enhanced .. " " .. rcpt.address ..
-                                   " is suppressed after an earlier permanent failure")
+                                   " is suppressed (an earlier permanent failure or a complaint)")
     end
   end)
 
