@@ -55,6 +55,7 @@ class Commands {
   int webhooks_status();
   int webhooks_dead_letters(const std::string& name, const ListOptions& options);
   int webhooks_replay(const std::string& name);
+  int cluster_status();
 
  private:
   template <class F>

@@ -37,6 +37,7 @@ class AdminCli {
   CLI::App* reload_ = nullptr;
   CLI::App* webhooks_ = nullptr;
   CLI::App *w_status_ = nullptr, *w_dead_ = nullptr, *w_replay_ = nullptr;
+  CLI::App *cluster_ = nullptr, *c_status_ = nullptr;
   CLI::App *q_summary_, *q_list_, *q_show_, *q_suspend_, *q_resume_, *q_flush_, *q_bounce_;
   CLI::App *s_list_, *s_add_, *s_remove_;
 

@@ -54,6 +54,8 @@ const config::Section<GatewayConfig>& configure_section() {
                           "inbound bounces and complaints (`route` results `{ consume = ... }`)"),
           config::section("webhooks", &C::webhooks, webhooks::webhooks_section(),
                           "limits of webhook targets (targets: `mailgate.webhook{}`)"),
+          config::section("cluster", &C::cluster, cluster::cluster_section(),
+                          "several nodes sharing one Redis (README \"Running several nodes\")"),
       },
       one_worker_per_core};
   return s;
