@@ -1,8 +1,6 @@
 // cluster/cluster_config: see cluster_config.hpp.
 #include "cluster/cluster_config.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "config/host_port.hpp"
@@ -47,12 +45,6 @@ void node_name(const std::string& n, const std::string& key, const config::Conte
   if (!ok) ctx.fail(key, key + ": expected a node name (1..64 printable characters, no spaces)");
 }
 
-void machine_name(std::string& out) {
-  char buf[256] = {};
-  out = gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0' ? "localhost" : buf;
-  if (out.size() > 64) out.resize(64);
-}
-
 void timeout_below_ttl(ClusterConfig& c, const std::string& path, const config::Context& ctx) {
   if (c.timeout.count() > 5000) ctx.fail(path + ".timeout", path + ".timeout: at most 5s");
   if (c.lease_ttl.count() < 1000) ctx.fail(path + ".lease_ttl", path + ".lease_ttl: at least 1s");
@@ -73,7 +65,7 @@ const config::Section<ClusterConfig>& cluster_section() {
                          "this node's name in heartbeats and `mailgate cluster status` (unique "
                          "per node)")
               .check(node_name)
-              .otherwise(machine_name, "the machine's host name"),
+              .shown_default("the gateway's `hostname`"),
           config::duration("lease_ttl", &C::lease_ttl,
                            "a node whose heartbeat is older than this is no longer live; "
                            "heartbeats are written every tenth of it (100 ms..1 s)"),

@@ -26,6 +26,8 @@ void machine_hostname(std::string& out) {
 
 void one_worker_per_core(GatewayConfig& c, const std::string&, const config::Context&) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
+  // A cluster node is named by the gateway's host name unless told otherwise.
+  if (c.cluster.node.empty()) c.cluster.node = c.hostname;
 }
 
 }  // namespace

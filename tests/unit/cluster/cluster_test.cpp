@@ -12,11 +12,13 @@
 #include <functional>
 
 #include "unit/cluster/redis_server.hpp"
+#include "unit/cluster/run_until.hpp"
 
 namespace mailgate::cluster {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::run_until;
 
 ClusterConfig config_for(const testing::RedisServer& redis, const char* node) {
   ClusterConfig c;
@@ -25,18 +27,6 @@ ClusterConfig config_for(const testing::RedisServer& redis, const char* node) {
   c.lease_ttl = config::Duration(1000);  // heartbeats every 100 ms
   c.timeout = config::Duration(50);
   return c;
-}
-
-// Runs `ctx` until `done` (or `limit` passes); returns whether it held.
-bool run_until(asio::io_context& ctx, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5000ms) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    ctx.restart();
-    ctx.run_for(10ms);
-  }
-  return true;
 }
 
 TEST(Cluster, NodesSeeEachOtherThroughHeartbeats) {

@@ -11,20 +11,13 @@
 #include <functional>
 
 #include "unit/cluster/redis_server.hpp"
+#include "unit/cluster/run_until.hpp"
 
 namespace mailgate::cluster {
 namespace {
 
 using namespace std::chrono_literals;
-
-void run_until(asio::io_context& ctx, const std::function<bool()>& done,
-               std::chrono::milliseconds limit = 5000ms) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    ctx.restart();
-    ctx.run_for(5ms);
-  }
-}
+using testing::run_until;
 
 TEST(RedisGcra, TwoNodesShareOneLimit) {
   testing::RedisServer redis;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "unit/cluster/redis_server.hpp"
+#include "unit/cluster/run_until.hpp"
 
 namespace mailgate::cluster {
 namespace {
@@ -38,16 +39,11 @@ RedisLink::Callback into(Answer& a) {
 
 // Runs `ctx` until every answer is in (or 5 s pass).
 void run_until(asio::io_context& ctx, const std::vector<Answer*>& answers) {
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  auto all = [&] {
+  testing::run_until(ctx, [&] {
     for (auto* a : answers)
       if (!a->done) return false;
     return true;
-  };
-  while (!all() && std::chrono::steady_clock::now() < deadline) {
-    ctx.restart();
-    ctx.run_for(10ms);
-  }
+  });
 }
 
 TEST(RedisLink, CommandsAndScriptsGetTheirReplies) {
