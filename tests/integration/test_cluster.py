@@ -6,6 +6,7 @@ loopback port (stopped by PID), two real gateways pointing at it:
 - Redis stalled with SIGSTOP: within a second or so /readyz says degraded
   (still 200), mail is still accepted and delivered, and after SIGCONT Redis
   is up again;
+- a node killed with kill -9 is no longer live for the others after lease_ttl;
 - check-config refuses a bad redis URL and warns that limits stay per node.
 """
 import json
@@ -135,6 +136,16 @@ def test_nodes_see_each_other_and_survive_a_stalled_redis(net, redis, tmp_path):
              what="gw-a sees Redis again")
     code, ready = get(a, "/readyz")
     assert code == 200 and not ready["cluster"]["degraded"]
+
+    # A node killed with kill -9 stops beating: after lease_ttl (2 s) the other
+    # no longer counts it live (it stays listed, with its last heartbeat).
+    b.kill9()
+    t0 = time.monotonic()
+    wait_for(lambda: get(a, "/api/v1/cluster")[1]["live_nodes"] == 1, timeout=6,
+             what="gw-b no longer live on gw-a")
+    assert time.monotonic() - t0 < 2.0 + 1.5  # lease_ttl + a heartbeat and the scrape
+    nodes = {n["node"]: n for n in get(a, "/api/v1/cluster")[1]["nodes"]}
+    assert nodes["gw-b"]["live"] is False and nodes["gw-a"]["live"] is True
 
 
 def test_without_cluster_the_api_says_so(gateway):
