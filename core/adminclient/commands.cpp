@@ -258,6 +258,15 @@ int Commands::webhooks_status() {
   });
 }
 
+int Commands::cluster_status() {
+  return guarded([&] {
+    Json r = api_.call("GET", "/api/v1/cluster");
+    if (!r.is_object() || !r.contains("nodes")) unexpected("no \"nodes\" array");
+    if (json_) return print_json(r);
+    out_ << render_cluster(r);
+  });
+}
+
 int Commands::webhooks_dead_letters(const std::string& name, const ListOptions& o) {
   return guarded([&] {
     std::string target = "/api/v1/webhooks/" + text::percent_encode(name) + "/dead_letters";

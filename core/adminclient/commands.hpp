@@ -58,6 +58,7 @@ class Commands {
   // GET /api/v1/shaping; DELETE /api/v1/shaping/ID (all: DELETE /api/v1/shaping).
   int shaping_list();
   int shaping_clear(const std::optional<std::string>& id);
+  int cluster_status();
 
  private:
   template <class F>

@@ -149,6 +149,24 @@ std::string render_webhook_targets(const Json& targets) {
   return t.render();
 }
 
+std::string render_cluster(const Json& c) {
+  const auto& redis = field(c, "redis");
+  const bool up = field(redis, "up").is_boolean() && field(redis, "up").get<bool>();
+  std::string out = "node " + cell(field(c, "node")) + ", redis " + cell(field(redis, "url")) +
+                    (up ? " up, latency " + cell(field(redis, "latency_ms")) + " ms"
+                        : " DOWN (" + cell(field(redis, "last_error")) + "): local limits") +
+                    ", " + cell(field(c, "live_nodes")) + " live node(s)\n";
+  Table t({"NODE", "LAST-SEEN", "AGE-MS", "CONNECTIONS", "LIVE"},
+          {Table::Align::Left, Table::Align::Left, Table::Align::Right, Table::Align::Right,
+           Table::Align::Left});
+  for (const auto& n : array_or_empty(field(c, "nodes"))) {
+    t.add_row({cell(field(n, "node")), cell(field(n, "last_seen")), cell(field(n, "age_ms")),
+               cell(field(n, "connections")), cell(field(n, "live"))});
+  }
+  if (t.rows() == 0) return out + "no heartbeats seen yet\n";
+  return out + t.render();
+}
+
 std::string render_dead_letters(const Json& dead_letters) {
   Table t({"SEQ", "QUEUED", "EVENT", "ID", "RECIPIENT", "REASON"}, {Table::Align::Right});
   for (const auto& d : array_or_empty(dead_letters)) {

@@ -33,6 +33,9 @@ std::string render_suppression_list(const Json& entries);
 // The "targets" array of GET /api/v1/webhooks: TARGET URL BACKLOG BYTES DEAD
 // SENT FAILED LAST-ERROR.
 std::string render_webhook_targets(const Json& targets);
+// GET /api/v1/cluster: a "redis URL up|DOWN, latency" line, then NODE
+// LAST-SEEN AGE CONNECTIONS LIVE per node.
+std::string render_cluster(const Json& cluster);
 // The "dead_letters" array of GET /api/v1/webhooks/NAME/dead_letters:
 // SEQ QUEUED EVENT ID RECIPIENT REASON.
 std::string render_dead_letters(const Json& dead_letters);

@@ -352,10 +352,14 @@ void register_admin_routes(http::HttpServer& server, AdminContext& ctx) {
           return http::json_response(503, {{"ready", false},
                                            {"reason", reason},
                                            {"recovery", recovery},
-                                           {"quarantine", quarantine}});
+                                           {"quarantine", quarantine},
+                                           {"cluster", cluster_readiness(*c)}});
         // Mail is accepted while recovery runs: ready, with its progress.
-        return http::json_response(
-            200, {{"ready", true}, {"recovery", recovery}, {"quarantine", quarantine}});
+        // Redis down is "degraded", not unready: mail flows on local limits.
+        return http::json_response(200, {{"ready", true},
+                                         {"recovery", recovery},
+                                         {"quarantine", quarantine},
+                                         {"cluster", cluster_readiness(*c)}});
       },
       false);
   server.handle(

@@ -8,6 +8,8 @@
 // error is a JSON body with a 4xx/5xx status.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <atomic>
 #include <string>
 #include <vector>
@@ -53,6 +55,9 @@ class ReloadingContext;
 namespace mailgate::webhooks {
 class Webhooks;
 }
+namespace mailgate::cluster {
+class Cluster;
+}
 namespace mailgate::idempotency {
 class IdempotencyCache;
 }
@@ -75,6 +80,9 @@ struct AdminContext {
   tls::ReloadingContext* http_tls = nullptr;   // the HTTPS certificate (null: plain HTTP)
   // POST /api/v1/inject's Idempotency-Key answers (null: the header is refused).
   idempotency::IdempotencyCache* idempotency = nullptr;
+  // This node's view of the cluster (null: no `cluster` section); its status
+  // is read under its own lock.
+  std::atomic<const cluster::Cluster*> cluster{nullptr};
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};
@@ -87,6 +95,11 @@ void register_webhook_routes(http::HttpServer& server, AdminContext& ctx);
 void register_sites_routes(http::HttpServer& server, AdminContext& ctx);
 // GET /api/v1/shaping, DELETE /api/v1/shaping[/ID] (shaping_api.cpp).
 void register_shaping_routes(http::HttpServer& server, AdminContext& ctx);
+// GET /api/v1/cluster (cluster_api.cpp).
+void register_cluster_routes(http::HttpServer& server, AdminContext& ctx);
+// The "cluster" object of /readyz: null without a cluster, else whether
+// Redis answers ("degraded" when not: limits local, mail still flows).
+nlohmann::json cluster_readiness(const AdminContext& ctx);
 // POST /api/v1/inject (http_inject.cpp).
 void register_inject_route(http::HttpServer& server, AdminContext& ctx);
 // Re-reads every certificate: the SMTP listeners' and the HTTPS listener's

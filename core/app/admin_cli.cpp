@@ -101,6 +101,11 @@ AdminCli::AdminCli(CLI::App& app) {
   auto* clear_id = sh_clear_->add_option("ID", id_, "the action's id (shaping list)");
   sh_clear_->add_flag("--all", clear_all_, "every action in force")->excludes(clear_id);
   for (auto* sub : {sh_list_, sh_clear_}) add_common(sub);
+  cluster_ = app.add_subcommand("cluster", "admin: nodes sharing one Redis (HTTP admin API)");
+  cluster_->require_subcommand(1);
+  add_common(cluster_);
+  c_status_ = cluster_->add_subcommand("status", "nodes seen, their heartbeats, Redis latency");
+  add_common(c_status_);
 
   for (auto* sub : {q_summary_, q_list_, q_show_, q_suspend_, q_resume_, q_flush_, q_bounce_,
                     s_list_, s_add_, s_remove_})
@@ -118,13 +123,13 @@ void AdminCli::add_common(CLI::App* sub) {
 
 bool AdminCli::is_admin_command(int argc, char** argv) {
   if (argc < 2) return false;
-  for (const char* name : {"queue", "suppression", "reload", "webhooks", "shaping"})
+  for (const char* name : {"queue", "suppression", "reload", "webhooks", "shaping", "cluster"})
     if (std::strcmp(argv[1], name) == 0) return true;
   return false;
 }
 
 bool AdminCli::selected() const {
-  return *queue_ || *suppression_ || *reload_ || *webhooks_ || *shaping_;
+  return *queue_ || *suppression_ || *reload_ || *webhooks_ || *shaping_ || *cluster_;
 }
 
 int AdminCli::run() {
@@ -192,6 +197,7 @@ int AdminCli::run() {
   }
   if (*reload_) return cmd.reload();
   if (*w_status_) return cmd.webhooks_status();
+  if (*c_status_) return cmd.cluster_status();
   if (*w_dead_ || *w_replay_) {
     if (webhook_.empty()) return usage("webhooks: empty target name");
     return *w_dead_ ? cmd.webhooks_dead_letters(webhook_, list) : cmd.webhooks_replay(webhook_);

@@ -40,6 +40,7 @@ class AdminCli {
   CLI::App *w_status_ = nullptr, *w_dead_ = nullptr, *w_replay_ = nullptr;
   CLI::App *shaping_ = nullptr, *sh_list_ = nullptr, *sh_clear_ = nullptr;
   bool clear_all_ = false;  // shaping clear --all
+  CLI::App *cluster_ = nullptr, *c_status_ = nullptr;
   CLI::App *q_summary_, *q_list_, *q_show_, *q_suspend_, *q_resume_, *q_flush_, *q_bounce_;
   CLI::App *s_list_, *s_add_, *s_remove_;
 

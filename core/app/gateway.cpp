@@ -13,6 +13,7 @@
 
 #include "app/admin_api.hpp"
 #include "app/service_notify.hpp"
+#include "cluster/cluster.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -71,6 +72,8 @@ struct Gateway::Parts {
   std::shared_ptr<tls::ReloadingContext> http_tls;  // HTTPS (http.tls): reloaded with SMTP's
   std::unique_ptr<idempotency::IdempotencyCache> idempotency_cache;  // inject's Idempotency-Key
   std::unique_ptr<http::HttpServer> http;
+  // Heartbeats to the cluster's Redis, on worker 0 (null: no cluster section).
+  std::unique_ptr<cluster::Cluster> cluster;
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
 
@@ -266,6 +269,15 @@ std::string Gateway::Parts::start_http() {
   admin.submitters = submitter_ptrs;
   idempotency_cache = std::make_unique<idempotency::IdempotencyCache>(store.get(), writer.get());
   admin.idempotency = idempotency_cache.get();
+  if (cfg.cluster.enabled()) {
+    cluster = std::make_unique<cluster::Cluster>(
+        cfg.cluster, workers->context(0),
+        [e = engine.get()] { return e->metrics().connections_active; });
+    asio::post(workers->context(0), [c = cluster.get()] { c->start(); });
+    spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
+                 cfg.cluster.redis);
+    admin.cluster = cluster.get();
+  }
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
   http_opts.token = cfg.http.token;
@@ -283,6 +295,7 @@ std::string Gateway::Parts::start_http() {
   register_webhook_routes(*http, admin);
   register_sites_routes(*http, admin);
   register_shaping_routes(*http, admin);
+  register_cluster_routes(*http, admin);
   return http->start();
 }
 
@@ -331,6 +344,12 @@ void Gateway::Parts::teardown() {
     if (const auto n = engine->drain(cfg.delivery.drain_timeout); n > 0)
       spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
   }
+  // The cluster's connection lives on worker 0: closed there, while it runs.
+  admin.cluster = nullptr;
+  if (cluster && threads_running)
+    workers->run_on_all([this](unsigned i) {
+      if (i == 0) cluster->stop();
+    });
   // Recovery posts to the workers: it must be over while they still run.
   admin.recovery = nullptr;
   recovery.reset();  // cancels a scan still running, then joins
@@ -346,6 +365,7 @@ void Gateway::Parts::teardown() {
   // Objects living on the workers go before the workers' io_contexts.
   if (smtp) smtp->shutdown();
   if (engine) engine->release_io();
+  cluster.reset();  // its timers and socket belong to worker 0's io_context
   // Completes what is in flight (MTA-STS fetches post to the stopped workers).
   http_client.reset();
   for (auto& r : resolvers) r->shutdown();

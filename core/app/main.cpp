@@ -22,6 +22,7 @@ int check_config(const std::string& path, const std::vector<std::string>& sets) 
   if (!cfg) return 1;
   std::printf("config OK: %s (hostname %s, %u workers, %zu listener(s), spool %s)\n", path.c_str(),
               cfg->hostname.c_str(), cfg->workers, cfg->listeners.size(), cfg->spool.path.c_str());
+  if (cfg->cluster.enabled()) std::printf("warning: %s\n", mailgate::cluster::kClusterNotYetShared);
   return 0;
 }
 

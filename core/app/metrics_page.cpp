@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "app/admin_api.hpp"
+#include "cluster/cluster.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "delivery/egress_metrics.hpp"
@@ -53,6 +54,7 @@ std::string render_metrics(const AdminContext& ctx) {
   dns::export_metrics(e, lookups);
   policy::export_metrics(e, *ctx.policy, ctx.config->workers);
   if (ctx.webhooks) ctx.webhooks->export_metrics(e);
+  if (const auto* c = ctx.cluster.load()) c->export_metrics(e);
   return e.text();
 }
 

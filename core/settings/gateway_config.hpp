@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_config.hpp"
 #include "config/context.hpp"
 #include "config/value.hpp"
 #include "delivery/delivery_config.hpp"
@@ -52,6 +53,7 @@ struct GatewayConfig {
   metrics::MetricsConfig metrics;
   feedback::FeedbackConfig feedback;              // inbound bounces and complaints
   webhooks::WebhooksConfig webhooks;              // `webhooks` + one target per mailgate.webhook{}
+  cluster::ClusterConfig cluster;                 // several nodes sharing one Redis
   std::vector<server::ListenerConfig> listeners;  // at least one
   std::string config_dir;  // directory of the config file (set by the loader)
 };

@@ -26,6 +26,8 @@ void machine_hostname(std::string& out) {
 
 void one_worker_per_core(GatewayConfig& c, const std::string&, const config::Context&) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
+  // A cluster node is named by the gateway's host name unless told otherwise.
+  if (c.cluster.node.empty()) c.cluster.node = c.hostname;
 }
 
 }  // namespace
@@ -54,6 +56,8 @@ const config::Section<GatewayConfig>& configure_section() {
                           "inbound bounces and complaints (`route` results `{ consume = ... }`)"),
           config::section("webhooks", &C::webhooks, webhooks::webhooks_section(),
                           "limits of webhook targets (targets: `mailgate.webhook{}`)"),
+          config::section("cluster", &C::cluster, cluster::cluster_section(),
+                          "several nodes sharing one Redis (README \"Running several nodes\")"),
       },
       one_worker_per_core};
   return s;

@@ -175,7 +175,7 @@ def test_debian_package(tmp_path):
     assert ";" not in re.search(r"^ Description:.*?(?=^ \S+:)", info, re.M | re.S).group(0)
     depends = re.search(r"^ Depends: (.*)$", info, re.M).group(1)
     for lib in ("adduser", "libssl3", "liblua5.4-0", "librocksdb", "libsystemd0", "libc-ares2",
-                "libcivetweb"):
+                "libcivetweb", "libhiredis"):
         assert lib in depends, depends
     for script in ("postinst", "prerm", "postrm", "conffiles"):
         assert re.search(rf"^\s+\d+ bytes,\s+\d+ lines\s+\*?\s*{script}\b", info, re.M), info

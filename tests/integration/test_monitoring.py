@@ -46,6 +46,10 @@ DNS_RESULTS = {"ok", "nxdomain", "nodata", "tempfail", "nullmx", "badname"}
 SHAPING_ACTIONS = {"suspend", "suspend_tenant", "suspend_campaign", "set"}
 METRICS = {
     "mailgate_build_info": ("gauge", {"version": None}),
+    "mailgate_cluster_redis_up": ("gauge", {}),
+    "mailgate_cluster_redis_latency_seconds": ("gauge", {}),
+    "mailgate_cluster_nodes": ("gauge", {}),
+    "mailgate_cluster_redis_failures_total": ("counter", {}),
     "mailgate_smtp_connections_total": ("counter", {}),
     "mailgate_smtp_sessions_active": ("gauge", {}),
     "mailgate_messages_received_total": ("counter", {"protocol": {"smtp", "http"}}),

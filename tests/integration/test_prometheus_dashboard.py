@@ -98,7 +98,10 @@ def test_dashboard_queries_evaluate_against_a_live_gateway(tmp_path):
                           ' site = "ok", action = "suspend", duration = "2h" }\n')
         gw = Gateway(tmp_path / "spool", dns=dns.server, config=str(config),
                      sets=[f"delivery.port={port}", "delivery.retry.first=1s",
-                           "delivery.retry.max=1s", "metrics.destinations.1=ok.test"])
+                           "delivery.retry.max=1s", "metrics.destinations.1=ok.test",
+                           # A cluster section (its Redis absent: nothing listens
+                           # there), so the cluster panels have series too.
+                           f"cluster.redis=redis://127.0.0.1:{free_port()}"])
         started.append(gw)
         http_port = int(gw.wait_log(r"listening http=\S+:(\d+)").group(1))
         prom = Prometheus(tmp_path, f"127.0.0.1:{http_port}")

@@ -1,0 +1,62 @@
+// app/cluster_api: GET /api/v1/cluster (DESIGN §8: nodes, heartbeats, Redis
+// health) and the "cluster" object of /readyz. Reads the Cluster's status
+// snapshot under its lock; never touches a worker.
+#include <nlohmann/json.hpp>
+
+#include "app/admin_api.hpp"
+#include "cluster/cluster.hpp"
+#include "eventlog/delivery_log.hpp"
+#include "http/http_server.hpp"
+
+namespace mailgate::app {
+
+using nlohmann::json;
+
+json cluster_readiness(const AdminContext& ctx) {
+  const auto* c = ctx.cluster.load();
+  if (!c) return nullptr;
+  const bool up = c->redis_up();
+  json out = {{"redis_up", up}, {"degraded", !up}, {"live_nodes", c->live_nodes()}};
+  if (!up)
+    out["reason"] = "Redis unreachable: this node runs on local limits until it answers again";
+  return out;
+}
+
+namespace {
+
+json time_or_null(std::int64_t ms) { return ms ? json(eventlog::iso_time(ms)) : json(nullptr); }
+
+http::Response cluster_status(const AdminContext& ctx) {
+  const auto* c = ctx.cluster.load();
+  if (!c)
+    return http::error_response(
+        404, "no cluster configured (configure{ cluster = { redis = \"redis://IP:PORT\" } })");
+  const auto s = c->status();
+  json nodes = json::array();
+  for (const auto& n : s.nodes) {
+    nodes.push_back({{"node", n.node},
+                     {"last_seen", time_or_null(n.last_seen_ms)},
+                     {"age_ms", s.last_heartbeat_ms ? s.last_heartbeat_ms - n.last_seen_ms : 0},
+                     {"connections", n.connections},
+                     {"live", n.live}});
+  }
+  return http::json_response(
+      200, {{"node", s.node},
+            {"live_nodes", s.live_nodes},
+            {"nodes", std::move(nodes)},
+            {"redis",
+             {{"url", s.redis},
+              {"up", s.redis_up},
+              {"latency_ms", s.latency_ms},
+              {"failures", s.failures},
+              {"last_error", s.last_error.empty() ? json(nullptr) : json(s.last_error)}}}});
+}
+
+}  // namespace
+
+void register_cluster_routes(http::HttpServer& server, AdminContext& ctx) {
+  const AdminContext* c = &ctx;
+  server.handle("GET", "/api/v1/cluster", [c](const http::Request&) { return cluster_status(*c); });
+}
+
+}  // namespace mailgate::app

@@ -1,0 +1,50 @@
+// cluster/cluster_config: the `cluster` section of configure{} (DESIGN §6b,
+// issue 16): one Redis shared by several gateway nodes. Without `redis` the
+// gateway is a single node and nothing below runs. Promises: `redis` is
+// "redis://IP:PORT" (an IP literal: the client never resolves names on a
+// worker; no TLS, no password, no Sentinel/Cluster: hiredis 0.14 has none);
+// `node` is printable without spaces (default: the host name); the
+// heartbeat period derives from lease_ttl (heartbeat_period()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/section.hpp"
+
+namespace mailgate::cluster {
+
+struct ClusterConfig {
+  std::string redis;  // "" = no cluster
+  std::string node;   // this node's name (default: the host name)
+  // A node unseen this long is not live (its share of limits goes to the others).
+  config::Duration lease_ttl{10000};
+  // Deadline of every Redis call; three misses in a row mean "Redis down".
+  config::Duration timeout{50};
+
+  bool enabled() const { return !redis.empty(); }
+  // How often a node writes its heartbeat: a tenth of lease_ttl, 100 ms..1 s.
+  config::Duration heartbeat_period() const;
+};
+
+struct RedisAddress {
+  std::string host;  // IP literal
+  std::uint16_t port = 6379;
+};
+// "redis://127.0.0.1:6379", "redis://[::1]:6380", "redis://10.0.0.5" (port
+// 6379); nullopt for anything else.
+std::optional<RedisAddress> parse_redis_url(std::string_view url);
+
+const config::Section<ClusterConfig>& cluster_section();
+
+// What a `cluster` section does not do yet (issue 16 items 2-5), printed by
+// check-config and logged at start while it holds: limits stay per node.
+inline constexpr const char* kClusterNotYetShared =
+    "cluster: heartbeats and Redis health only; shared rate limits, leased connection limits, "
+    "the shared suppression list and shared warm-up counters are not implemented yet: every "
+    "limit is still per node";
+
+}  // namespace mailgate::cluster

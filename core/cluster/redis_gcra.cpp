@@ -1,0 +1,57 @@
+// cluster/redis_gcra: see redis_gcra.hpp. The script is ratelimit/gcra's
+// acquire() for n events: admit when tat - tolerance + (n-1)·interval <= now.
+#include "cluster/redis_gcra.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <cmath>
+
+namespace mailgate::cluster {
+namespace {
+
+// KEYS[1]: the limit's key. ARGV: interval µs, tolerance µs, n.
+// Returns {1, 0} (granted) or {0, wait µs}.
+constexpr const char* kGcraScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval * n
+local allow_at = new_tat - interval - tolerance
+if allow_at > now then
+  return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
+return {1, 0}
+)lua";
+
+}  // namespace
+
+void RedisGcra::acquire(std::string_view key, double per_second, std::uint32_t burst,
+                        std::uint32_t n, Callback done) {
+  const auto interval = static_cast<std::int64_t>(std::llround(1e6 / per_second));
+  const std::int64_t tolerance = interval * (static_cast<std::int64_t>(burst) - 1);
+  link_.eval(kGcraScript, {std::string(kRateKeyPrefix) + std::string(key)},
+             {std::to_string(std::max<std::int64_t>(interval, 1)), std::to_string(tolerance),
+              std::to_string(n)},
+             [done = std::move(done)](const redisReply* r, std::string_view error) {
+               GcraAnswer a;
+               if (!error.empty()) {
+                 a.error = std::string(error);
+               } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                          r->element[0]->type != REDIS_REPLY_INTEGER ||
+                          r->element[1]->type != REDIS_REPLY_INTEGER) {
+                 a.error = r->type == REDIS_REPLY_ERROR ? "Redis: " + std::string(r->str, r->len)
+                                                        : "unexpected reply to the GCRA script";
+               } else {
+                 a.granted = r->element[0]->integer == 1;
+                 a.wait_us = r->element[1]->integer;
+               }
+               done(a);
+             });
+}
+
+}  // namespace mailgate::cluster

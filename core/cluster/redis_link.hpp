@@ -1,0 +1,75 @@
+// cluster/redis_link: one asynchronous Redis connection driven by an Asio
+// io_context (hiredis 0.14's async API through an adapter: its
+// addRead/delRead/addWrite/delWrite/cleanup hooks wait on the socket with a
+// posix::stream_descriptor). Used from its io_context's thread only.
+// Promises:
+// - Never blocks: connecting, writing and reading are all event driven.
+// - Every call ends exactly once with a reply or an error, and at most
+//   `timeout` after it was made (hiredis 0.14 has no timeouts: a timer per
+//   call answers "timeout"; a late reply is then dropped).
+// - Bounded: at most `max_in_flight` calls wait for a reply; beyond that a
+//   call fails at once ("too many calls in flight"), never queues.
+// - Reconnects lazily: a call made while disconnected opens a connection.
+//   reset() drops the connection and fails every call still waiting (used
+//   when Redis is declared down, so a stalled server holds nothing).
+// - eval() runs a Lua script by EVALSHA, sending the script once with EVAL
+//   only when the server answers NOSCRIPT (first use, or after a restart).
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace mailgate::cluster {
+
+class RedisLink {
+ public:
+  // `reply` is valid only during the callback; null when `error` is set
+  // (timeout, connection lost, refused). A Redis error reply ("-ERR ...")
+  // is a reply of type REDIS_REPLY_ERROR, not an `error`.
+  using Callback = std::function<void(const redisReply* reply, std::string_view error)>;
+
+  RedisLink(asio::io_context& ctx, std::string host, std::uint16_t port,
+            std::chrono::milliseconds timeout, std::size_t max_in_flight = 4096);
+  ~RedisLink();  // fails the calls still waiting ("shutting down")
+  RedisLink(const RedisLink&) = delete;
+  RedisLink& operator=(const RedisLink&) = delete;
+
+  void command(std::vector<std::string> args, Callback cb);
+  // EVALSHA `script` (its SHA-1 computed here) with KEYS and ARGV.
+  void eval(const std::string& script, std::vector<std::string> keys, std::vector<std::string> args,
+            Callback cb);
+  void reset();
+
+  bool connected() const { return ac_ != nullptr; }
+  std::size_t in_flight() const { return in_flight_; }
+
+ private:
+  struct Call;
+  struct Watch;
+  bool ensure_connected(std::string& error);
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_disconnect(const redisAsyncContext* ac, int status);
+
+  asio::io_context& ctx_;
+  std::string host_;
+  std::uint16_t port_;
+  std::chrono::milliseconds timeout_;
+  std::size_t max_in_flight_;
+  std::size_t in_flight_ = 0;
+  redisAsyncContext* ac_ = nullptr;
+};
+
+// The lowercase hex SHA-1 of a script (the EVALSHA name).
+std::string script_sha1(std::string_view script);
+
+}  // namespace mailgate::cluster
