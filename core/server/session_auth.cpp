@@ -82,7 +82,7 @@ asio::awaitable<bool> Session::do_auth(std::string_view arg) {
     ++errors_;
     co_return true;
   }
-  if (tx_.active) {
+  if (tx_active()) {
     reply(503, "5.5.1", "AUTH not allowed during a mail transaction");
     ++errors_;
     co_return true;

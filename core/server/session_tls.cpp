@@ -34,7 +34,7 @@ bool Session::starttls_allowed(std::string_view arg) {
     code = 501;
     enhanced = "5.5.4";
     refusal = "STARTTLS takes no arguments";
-  } else if (tx_.active) {
+  } else if (tx_active()) {
     refusal = "STARTTLS not allowed during a mail transaction";
   }
   if (!refusal) return true;
