@@ -63,7 +63,11 @@ Store::ReadStatus Store::read_message(const MessageId& id, std::string_view dest
 
 bool Store::read_body_chunk(const MessageId& id, std::uint32_t chunk, std::string& out) const {
   out.clear();
-  return db_->Get(rocksdb::ReadOptions(), body(), body_key(id, chunk), &out).ok();
+  // A streamed chunk is read once per attempt: it must not push the
+  // envelopes and queue records out of the block cache.
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  return db_->Get(ro, body(), body_key(id, chunk), &out).ok();
 }
 
 bool Store::read_envelope(const MessageId& id, Envelope& out) const {
