@@ -36,10 +36,10 @@ Session::Session(asio::ip::tcp::socket socket, WorkerState& worker, const Listen
     auto addr = ep.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
       addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    remote_ip_ = addr.to_string();
+    conn_.remote_ip = addr.to_string();
   }
-  may_relay_ = !remote_ip_.empty() && net::any_contains(listener_.relay_networks, remote_ip_);
-  conn_.remote_ip = remote_ip_;
+  may_relay_ =
+      !conn_.remote_ip.empty() && net::any_contains(listener_.relay_networks, conn_.remote_ip);
   if (!ec) conn_.remote_port = ep.port();
   auto local = socket_.local_endpoint(ec);
   if (!ec) {
@@ -60,7 +60,7 @@ Session::~Session() {
 
 void Session::admit(ConnectionGate& gate, std::size_t listener_index) {
   listener_index_ = listener_index;
-  admission_ = gate.admit(listener_index, remote_ip_);
+  admission_ = gate.admit(listener_index, conn_.remote_ip);
 }
 
 void Session::request_drain() {
@@ -281,7 +281,7 @@ asio::awaitable<void> Session::run() {
     co_await converse();
   } catch (const std::exception& e) {
     // A bug must cost one connection, not the worker.
-    spdlog::error("session from {} failed: {}", remote_ip_, e.what());
+    spdlog::error("session from {} failed: {}", conn_.remote_ip, e.what());
   }
   close();
 }
@@ -513,8 +513,7 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
       co_return;
     }
   }
-  helo_ = std::get<std::string>(parsed);
-  conn_.helo = helo_;
+  conn_.helo = std::get<std::string>(parsed);
   esmtp_ = esmtp;
   const auto& host = worker_.config->hostname;
   if (!esmtp) {
@@ -524,12 +523,13 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
   reply(250, "",
         fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
                     "ENHANCEDSTATUSCODES\nCHUNKING\nDSN{}{}",
-                    host, helo_, listener_.max_message_size, starttls_offered() ? "\nSTARTTLS" : "",
+                    host, conn_.helo, listener_.max_message_size,
+                    starttls_offered() ? "\nSTARTTLS" : "",
                     auth_offered() ? "\nAUTH PLAIN LOGIN" : ""));
 }
 
 asio::awaitable<void> Session::do_mail(std::string_view arg) {
-  if (helo_.empty()) {
+  if (conn_.helo.empty()) {
     reply(503, "5.5.1", "send EHLO or HELO first");
     ++errors_;
     co_return;
@@ -559,7 +559,7 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
     ++errors_;
     co_return;
   }
-  if (listener_.auth == policy::AuthMode::Required && auth_user_.empty()) {
+  if (listener_.auth == policy::AuthMode::Required && conn_.auth.empty()) {
     reply(530, "5.7.0", "authentication required");
     ++errors_;
     co_return;

@@ -173,7 +173,6 @@ class Session : public std::enable_shared_from_this<Session> {
   WorkerState& worker_;
   const ListenerConfig& listener_;
   std::size_t listener_index_ = 0;
-  std::string remote_ip_;
   bool may_relay_ = false;
 
   std::chrono::steady_clock::time_point session_deadline_;
@@ -190,11 +189,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_wait_ = false;  // blocked waiting for a command (drain may interrupt)
   bool closing_ = false;
 
-  std::string helo_;
   bool esmtp_ = false;
-  std::string auth_user_;  // SMTP AUTH identity ("" until AUTH succeeded)
   unsigned auth_failures_ = 0;
   policy::PolicyRef policy_;  // the version the connection started with
+  // The connection as hooks see it, and the session's own record of it: the
+  // client's address, its EHLO/HELO name ("" before one) and its SMTP AUTH
+  // identity ("" until AUTH succeeded) are kept here only (no second copy).
   policy::ConnInfo conn_;
   unsigned errors_ = 0;
   unsigned junk_ = 0;

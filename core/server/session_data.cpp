@@ -130,14 +130,14 @@ submit::Submission Session::submission() {
   submit::Submission s;
   s.id = tx().id;
   s.origin.source = submit::Source::Smtp;
-  s.origin.helo = helo_;
-  s.origin.client_ip = remote_ip_;
+  s.origin.helo = conn_.helo;
+  s.origin.client_ip = conn_.remote_ip;
   s.origin.esmtp = esmtp_;
   s.origin.tls = conn_.tls;
   s.origin.tls_version = tls_version_;
   s.origin.tls_cipher = tls_cipher_;
   s.origin.tls_bits = tls_bits_;
-  s.origin.auth_user = auth_user_;
+  s.origin.auth_user = conn_.auth;
   s.sender = tx().sender.address.str();
   s.recipients.reserve(tx().recipients.size());
   for (const auto& r : tx().recipients)
