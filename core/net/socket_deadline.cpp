@@ -4,7 +4,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
-#include <stdexcept>
+#include <optional>
 
 namespace mailgate::net {
 
@@ -14,18 +14,19 @@ class DeadlineService : public asio::execution_context::service {
  public:
   inline static asio::execution_context::id id;
 
-  explicit DeadlineService(asio::io_context& ctx)
-      : asio::execution_context::service(ctx), timer_(ctx) {}
+  explicit DeadlineService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
   // The service of the socket's context, created with its first deadline.
-  // (Its timer is made in its constructor, before the service is registered,
-  // so the timer's own service is older and outlives this one when the
-  // context is destroyed.)
   static DeadlineService& of(asio::ip::tcp::socket& socket) {
-    auto ex = socket.get_executor();
-    const auto* io = ex.target<asio::io_context::executor_type>();
-    if (!io) throw std::logic_error("SocketDeadline: the socket is not on an io_context");
-    return asio::use_service<DeadlineService>(io->context());
+    auto& ctx = socket.get_executor().context();
+    if (!asio::has_service<DeadlineService>(ctx)) {
+      // A timer first, so that the timer service is registered before this
+      // one: services are destroyed newest first, and ours owns a timer.
+      asio::steady_timer registers_timer_service(socket.get_executor());
+    }
+    auto& svc = asio::use_service<DeadlineService>(ctx);
+    if (!svc.timer_) svc.timer_.emplace(socket.get_executor());
+    return svc;
   }
 
   void link(SocketDeadline& d) {
@@ -50,8 +51,8 @@ class DeadlineService : public asio::execution_context::service {
   void due(Clock::time_point t) {
     if (t >= wake_) return;
     wake_ = t;
-    timer_.expires_at(t);  // (cancels the pending wait, whose handler ignores it)
-    timer_.async_wait([this](std::error_code ec) {
+    timer_->expires_at(t);  // (cancels the pending wait, whose handler ignores it)
+    timer_->async_wait([this](std::error_code ec) {
       if (!ec) sweep();
     });
   }
@@ -82,10 +83,10 @@ class DeadlineService : public asio::execution_context::service {
     // must not touch the list.
     while (head_) unlink(*head_);
     wake_ = Clock::time_point::min();  // no more waits
-    timer_.cancel();
+    if (timer_) timer_->cancel();
   }
 
-  asio::steady_timer timer_;
+  std::optional<asio::steady_timer> timer_;  // on the first deadline's executor
   SocketDeadline* head_ = nullptr;
   Clock::time_point wake_ = Clock::time_point::max();  // when the timer fires
 };
