@@ -419,18 +419,24 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
   co_return result;
 }
 
+asio::awaitable<bool> SmtpClient::write_stuffed(std::string_view content,
+                                                smtp::DotStuffer& stuffer) {
+  std::string out;
+  for (std::size_t pos = 0; pos < content.size(); pos += kWriteChunk) {
+    out.clear();
+    stuffer.feed(content.substr(pos, kWriteChunk), out);
+    const bool ok = co_await write(out, timeouts_.data_block);
+    if (!ok) co_return false;
+  }
+  co_return true;
+}
+
 asio::awaitable<bool> SmtpClient::send_content(const BodySource& body, smtp::DotStuffer& stuffer,
                                                bool& spool_error) {
-  std::string out;
   if (body.whole) {
     const std::string_view all(*body.whole);
-    for (std::size_t pos = 0; pos < all.size(); pos += kWriteChunk) {
-      out.clear();
-      stuffer.feed(all.substr(pos, kWriteChunk), out);
-      const bool ok = co_await write(out, timeouts_.data_block);
-      if (!ok) co_return false;
-    }
-    co_return true;
+    const bool ok = co_await write_stuffed(all, stuffer);
+    co_return ok;
   }
   // Streamed: one chunk in memory at a time (plus its stuffed copy, written
   // in kWriteChunk pieces). The stuffer keeps its line state across chunks.
@@ -443,13 +449,9 @@ asio::awaitable<bool> SmtpClient::send_content(const BodySource& body, smtp::Dot
       spool_error = true;
       co_return false;
     }
-    const std::string_view all(*chunk);
-    for (std::size_t pos = 0; pos < all.size(); pos += kWriteChunk) {
-      out.clear();
-      stuffer.feed(all.substr(pos, kWriteChunk), out);
-      const bool ok = co_await write(out, timeouts_.data_block);
-      if (!ok) co_return false;
-    }
+    const std::string_view got(*chunk);
+    const bool ok = co_await write_stuffed(got, stuffer);
+    if (!ok) co_return false;
   }
   co_return true;
 }

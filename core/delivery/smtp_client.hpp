@@ -145,6 +145,8 @@ class SmtpClient {
   // connection broke or (`spool_error`) a streamed chunk could not be read.
   asio::awaitable<bool> send_content(const BodySource& body, smtp::DotStuffer& stuffer,
                                      bool& spool_error);
+  // `content` dot-stuffed, written in kWriteChunk pieces (false: connection lost).
+  asio::awaitable<bool> write_stuffed(std::string_view content, smtp::DotStuffer& stuffer);
   asio::awaitable<smtp::Reply> read_reply(std::chrono::milliseconds timeout);
   asio::awaitable<bool> write(const std::string& data, std::chrono::milliseconds timeout);
   asio::awaitable<smtp::Reply> command(const std::string& line, std::chrono::milliseconds timeout);
