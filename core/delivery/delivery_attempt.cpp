@@ -275,6 +275,15 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(const DestinationLink& des
   for (const auto& r : msg->dest.recipients)
     if (r.state == spool::RcptState::Pending) pending.push_back(r.index);
   std::vector<RecipientReply> replies;
+  // A large body is streamed from the spool chunk by chunk (delivery/body_source.hpp).
+  BodySource body;
+  if (msg->body_complete) {
+    body.whole = &msg->body;
+  } else {
+    body.reader = deps.reader;
+    body.id = item.id;
+    body.chunks = msg->envelope.body_chunks;
+  }
   if (!pending.empty() && verp.enabled() && !msg->envelope.sender.empty()) {
     // VERP: the return path names one recipient, so each recipient gets its
     // own transaction on this connection (a broken connection fails the
@@ -283,11 +292,11 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(const DestinationLink& des
     for (auto i : pending) {
       const std::vector<std::uint32_t> one(1, i);
       std::optional<std::string> path = verp.address(id, msg->envelope.recipients[i].address);
-      auto result = co_await client.send(msg->envelope, one, msg->body, std::move(path));
+      auto result = co_await client.send(msg->envelope, one, body, std::move(path));
       replies.push_back({i, result.recipients.at(0)});
     }
   } else if (!pending.empty()) {
-    auto result = co_await client.send(msg->envelope, pending, msg->body);
+    auto result = co_await client.send(msg->envelope, pending, body);
     for (std::size_t i = 0; i < pending.size(); ++i)
       replies.push_back({pending[i], result.recipients[i]});
   }

@@ -14,7 +14,7 @@ DsnMessage make_dsn(const DsnSource& original, std::vector<dsn::RecipientReport>
   in.message_id_domain = hostname;
   in.original_sender = env.sender;
   in.envid = env.envid;
-  in.ret = static_cast<smtp::Ret>(env.ret);
+  in.ret = original.body_complete ? static_cast<smtp::Ret>(env.ret) : smtp::Ret::Hdrs;
   in.smtputf8 = env.smtputf8;
   in.arrival_ms = original.received_ms;
   in.dsn_id = dsn_id.hex();

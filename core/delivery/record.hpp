@@ -41,6 +41,9 @@ struct DsnSource {
   const spool::Envelope& envelope;  // of the message reported on
   std::string_view body;            // its stored bytes (returned in part or whole)
   std::int64_t received_ms = 0;     // its arrival (the DSN's Arrival-Date)
+  // false: `body` is only the head of a streamed body (spool_reader.hpp), so
+  // the DSN returns the header section only (as RET=HDRS would).
+  bool body_complete = true;
 };
 
 // The DSN for `reports` (not empty; the sender may get DSNs), with id

@@ -68,8 +68,8 @@ asio::awaitable<void> DeliveryEngine::Worker::settle(const DestinationLink& dest
   const bool closes_message = !plan.pending && item.ref && item.ref->open_dests.fetch_sub(1) == 1;
   std::optional<DsnMessage> dsn;
   if (!plan.reports.empty()) {
-    dsn = make_dsn({msg->envelope, msg->body, at.received_ms()}, std::move(plan.reports),
-                   ids.next(), cfg.hostname, at.now_ms);
+    dsn = make_dsn({msg->envelope, msg->body, at.received_ms(), msg->body_complete},
+                   std::move(plan.reports), ids.next(), cfg.hostname, at.now_ms);
   }
   auto set = record(*deps.store, {.id = item.id,
                                   .destination = at.destination,

@@ -1,6 +1,7 @@
 // delivery/smtp_client: see smtp_client.hpp.
 #include "delivery/smtp_client.hpp"
 #include "smtp/address.hpp"
+#include "spool/spool_reader.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -417,6 +418,52 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
                                                     const std::vector<std::uint32_t>& rcpts,
                                                     const std::string& body,
                                                     std::optional<std::string> return_path) {
+  const BodySource source{&body};
+  auto result = co_await send(env, rcpts, source, std::move(return_path));
+  co_return result;
+}
+
+asio::awaitable<bool> SmtpClient::write_stuffed(std::string_view content,
+                                                smtp::DotStuffer& stuffer) {
+  std::string out;
+  for (std::size_t pos = 0; pos < content.size(); pos += kWriteChunk) {
+    out.clear();
+    stuffer.feed(content.substr(pos, kWriteChunk), out);
+    const bool ok = co_await write(out, timeouts_.data_block);
+    if (!ok) co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> SmtpClient::send_content(const BodySource& body, smtp::DotStuffer& stuffer,
+                                               bool& spool_error) {
+  if (body.whole) {
+    const std::string_view all(*body.whole);
+    const bool ok = co_await write_stuffed(all, stuffer);
+    co_return ok;
+  }
+  // Streamed: one chunk in memory at a time (plus its stuffed copy, written
+  // in kWriteChunk pieces). The stuffer keeps its line state across chunks.
+  auto chunk = std::make_shared<std::string>();
+  for (std::uint32_t c = 0; c < body.chunks; ++c) {
+    std::error_code ec;
+    co_await body.reader->async_read_chunk(body.id, c, chunk,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spool_error = true;
+      co_return false;
+    }
+    const std::string_view got(*chunk);
+    const bool ok = co_await write_stuffed(got, stuffer);
+    if (!ok) co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
+                                                    const std::vector<std::uint32_t>& rcpts,
+                                                    const BodySource& body,
+                                                    std::optional<std::string> return_path) {
   TransactionResult result;
   struct Current {  // the reply observer sees which message a reply is about
     const spool::Envelope*& env;
@@ -494,13 +541,24 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
     co_return result;
   }
   smtp::DotStuffer stuffer;
-  std::string out;
-  for (std::size_t pos = 0; pos < body.size(); pos += kWriteChunk) {
-    out.clear();
-    stuffer.feed(std::string_view(body).substr(pos, kWriteChunk), out);
-    if (!co_await write(out, timeouts_.data_block)) co_return fail_all(broken("connection lost"));
+  bool spool_error = false;
+  const bool sent = co_await send_content(body, stuffer, spool_error);
+  if (spool_error) {
+    // No end-of-data dot: closing the connection mid-DATA makes the peer
+    // discard the partial message (RFC 5321 §4.1.1.4); the recipients wait
+    // for a retry.
+    spdlog::warn(
+        "{} [{}]: body of {} unreadable in the spool mid-message; connection closed, "
+        "will retry",
+        host_, peer_.address().to_string(), body.id.hex());
+    reset_connection();
+    deadline_.stop();
+    for (std::size_t i = 0; i < rcpts.size(); ++i)
+      if (accepted[i]) result.recipients[i] = {451, "4.3.0", "local spool read error, will retry"};
+    co_return result;
   }
-  out.clear();
+  if (!sent) co_return fail_all(broken("connection lost"));
+  std::string out;
   stuffer.finish(out);
   const auto end = co_await command(out, timeouts_.data_end);
   for (std::size_t i = 0; i < rcpts.size(); ++i)

@@ -47,9 +47,11 @@
 #include <string>
 #include <vector>
 
+#include "delivery/body_source.hpp"
 #include "delivery/tls_client.hpp"
 #include "dns/answers.hpp"
 #include "net/socket_deadline.hpp"
+#include "smtp/dot_stuffer.hpp"
 #include "smtp/ehlo_capabilities.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/reply_parser.hpp"
@@ -114,6 +116,12 @@ class SmtpClient {
                                           const std::vector<std::uint32_t>& rcpts,
                                           const std::string& body,
                                           std::optional<std::string> return_path = std::nullopt);
+  // The same with the body from `body` (delivery/body_source.hpp: in memory
+  // or streamed from the spool).
+  asio::awaitable<TransactionResult> send(const spool::Envelope& env,
+                                          const std::vector<std::uint32_t>& rcpts,
+                                          const BodySource& body,
+                                          std::optional<std::string> return_path = std::nullopt);
   asio::awaitable<void> quit();
 
   bool usable() const { return usable_; }
@@ -143,6 +151,12 @@ class SmtpClient {
   // The AUTH exchange: 235, or the 4xx open() returns.
   asio::awaitable<smtp::Reply> authenticate();
   void reset_connection();
+  // The DATA content (dot-stuffed, without the final dot): false when the
+  // connection broke or (`spool_error`) a streamed chunk could not be read.
+  asio::awaitable<bool> send_content(const BodySource& body, smtp::DotStuffer& stuffer,
+                                     bool& spool_error);
+  // `content` dot-stuffed, written in kWriteChunk pieces (false: connection lost).
+  asio::awaitable<bool> write_stuffed(std::string_view content, smtp::DotStuffer& stuffer);
   asio::awaitable<smtp::Reply> read_reply(std::chrono::milliseconds timeout);
   asio::awaitable<bool> write(const std::string& data, std::chrono::milliseconds timeout);
   asio::awaitable<smtp::Reply> command(const std::string& line, std::chrono::milliseconds timeout);

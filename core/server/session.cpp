@@ -29,21 +29,17 @@ constexpr std::size_t kMaxPendingReplies = 16 * 1024;
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket socket, WorkerState& worker, const ListenerConfig& listener)
-    : socket_(std::move(socket)),
-      deadline_(socket_),
-      worker_(worker),
-      listener_(listener),
-      draft_(*worker.writer, *worker.store, worker.config->spool.body_buffer) {
+    : socket_(std::move(socket)), deadline_(socket_), worker_(worker), listener_(listener) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) {
     auto addr = ep.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
       addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    remote_ip_ = addr.to_string();
+    conn_.remote_ip = addr.to_string();
   }
-  may_relay_ = !remote_ip_.empty() && net::any_contains(listener_.relay_networks, remote_ip_);
-  conn_.remote_ip = remote_ip_;
+  may_relay_ =
+      !conn_.remote_ip.empty() && net::any_contains(listener_.relay_networks, conn_.remote_ip);
   if (!ec) conn_.remote_port = ep.port();
   auto local = socket_.local_endpoint(ec);
   if (!ec) {
@@ -64,7 +60,7 @@ Session::~Session() {
 
 void Session::admit(ConnectionGate& gate, std::size_t listener_index) {
   listener_index_ = listener_index;
-  admission_ = gate.admit(listener_index, remote_ip_);
+  admission_ = gate.admit(listener_index, conn_.remote_ip);
 }
 
 void Session::request_drain() {
@@ -116,8 +112,8 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     }
   };
   consider(session_deadline_, Limit::Session);
-  if (tx_.active) consider(tx_deadline_, Limit::Transaction);
-  if (draft_.receiving() && listener_.min_data_rate) {
+  if (tx_active()) consider(tx_deadline_, Limit::Transaction);
+  if (receiving() && listener_.min_data_rate) {
     // Data must keep coming at min_data_rate on average, after a grace period.
     constexpr auto kGrace = std::chrono::seconds(10);
     consider(data_start_ + kGrace +
@@ -145,7 +141,7 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     if (!ec) ec = read_available();
   }
   if (!ec) {
-    if (draft_.receiving()) data_bytes_ += in_.size() - before;
+    if (receiving()) data_bytes_ += in_.size() - before;
     co_return ReadResult::Ok;
   }
   if (deadline_.expired()) co_return ReadResult::Timeout;
@@ -242,8 +238,8 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
   eventlog::LogRecord rec;
   rec.event = event;
   rec.time_ms = spool::wall_clock_ms();
-  if (tx_.active) rec.id = tx_.id.hex();
-  rec.sender = tx_.sender.address.str();
+  if (tx_active()) rec.id = txs_->tx.id.hex();
+  if (txs_) rec.sender = txs_->tx.sender.address.str();
   rec.recipient = std::string(recipient.substr(0, 512));
   auto at = recipient.rfind('@');
   if (at != std::string_view::npos)
@@ -254,31 +250,28 @@ void Session::log_event(const char* event, std::string_view recipient, const smt
     rec.text = r->text;
   }
   rec.size = size;
-  rec.meta.assign(tx_.meta.begin(), tx_.meta.end());
+  if (txs_) rec.meta.assign(txs_->tx.meta.begin(), txs_->tx.meta.end());
   // A rejection has no commit: its webhook row is at most once (webhooks.hpp).
   if (worker_.webhooks) worker_.webhooks->publish_uncommitted(rec);
   if (worker_.log) worker_.log->write(worker_.index, std::move(rec));
 }
 
 void Session::log_rejected_message(const smtp::Reply& reply) {
-  for (const auto& r : tx_.recipients) log_event("rejection", r.address.str(), &reply);
+  if (!txs_) return;
+  for (const auto& r : txs_->tx.recipients) log_event("rejection", r.address.str(), &reply);
 }
 
-void Session::reset_transaction() {
-  tx_.active = false;
-  tx_.sender = {};
-  tx_.params = {};
-  tx_.recipients.clear();
-  tx_.bdat = false;
-  tx_.meta.clear();
-  tx_.policy.reset();
-  draft_.clear();
-  hook_tx_.recipients.clear();
-  hook_tx_sender_ = false;
+Session::TxState& Session::tx_state() {
+  if (!txs_)
+    txs_ = std::make_unique<TxState>(*worker_.writer, *worker_.store,
+                                     worker_.config->spool.body_buffer);
+  return *txs_;
 }
+
+void Session::reset_transaction() { txs_.reset(); }
 
 asio::awaitable<void> Session::abort_transaction() {
-  if (draft_.receiving()) co_await draft_.discard();
+  if (receiving()) co_await txs_->draft.discard();
   reset_transaction();
 }
 
@@ -288,7 +281,7 @@ asio::awaitable<void> Session::run() {
     co_await converse();
   } catch (const std::exception& e) {
     // A bug must cost one connection, not the worker.
-    spdlog::error("session from {} failed: {}", remote_ip_, e.what());
+    spdlog::error("session from {} failed: {}", conn_.remote_ip, e.what());
   }
   close();
 }
@@ -357,6 +350,14 @@ asio::awaitable<void> Session::converse() {
         break;
       }
       if (!co_await flush()) break;
+      // Waiting for a command can take minutes, and most sessions of a bulk
+      // sender's pool wait: hold no buffer meanwhile (a command's reads and
+      // replies cost one small allocation each instead).
+      std::string().swap(out_);
+      if (in_pos_ == in_.size()) {
+        std::string().swap(in_);
+        in_pos_ = 0;
+      }
       idle_wait_ = true;
       auto r = co_await read_more(listener_.command_timeout);
       idle_wait_ = false;
@@ -512,8 +513,7 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
       co_return;
     }
   }
-  helo_ = std::get<std::string>(parsed);
-  conn_.helo = helo_;
+  conn_.helo = std::get<std::string>(parsed);
   esmtp_ = esmtp;
   const auto& host = worker_.config->hostname;
   if (!esmtp) {
@@ -523,17 +523,18 @@ asio::awaitable<void> Session::do_ehlo(std::string_view arg, bool esmtp) {
   reply(250, "",
         fmt::format("{} greets {}\nPIPELINING\nSIZE {}\n8BITMIME\nSMTPUTF8\n"
                     "ENHANCEDSTATUSCODES\nCHUNKING\nDSN{}{}",
-                    host, helo_, listener_.max_message_size, starttls_offered() ? "\nSTARTTLS" : "",
+                    host, conn_.helo, listener_.max_message_size,
+                    starttls_offered() ? "\nSTARTTLS" : "",
                     auth_offered() ? "\nAUTH PLAIN LOGIN" : ""));
 }
 
 asio::awaitable<void> Session::do_mail(std::string_view arg) {
-  if (helo_.empty()) {
+  if (conn_.helo.empty()) {
     reply(503, "5.5.1", "send EHLO or HELO first");
     ++errors_;
     co_return;
   }
-  if (tx_.active) {
+  if (tx_active()) {
     reply(503, "5.5.1", "nested MAIL command");
     ++errors_;
     co_return;
@@ -558,7 +559,7 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
     ++errors_;
     co_return;
   }
-  if (listener_.auth == policy::AuthMode::Required && auth_user_.empty()) {
+  if (listener_.auth == policy::AuthMode::Required && conn_.auth.empty()) {
     reply(530, "5.7.0", "authentication required");
     ++errors_;
     co_return;
@@ -568,32 +569,32 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
     co_return;
   }
   reset_transaction();
-  tx_.id = worker_.submitter->next_id();
+  tx().id = worker_.submitter->next_id();
   tx_deadline_ = std::chrono::steady_clock::now() + listener_.transaction_timeout;
-  tx_.sender = std::move(mail.path);
-  tx_.params = std::move(mail.params);
+  tx().sender = std::move(mail.path);
+  tx().params = std::move(mail.params);
   // A new transaction takes the newest policy (reload happens between transactions).
-  if (worker_.policy) tx_.policy = worker_.policy->current(worker_.index);
+  if (worker_.policy) tx().policy = worker_.policy->current(worker_.index);
   if (has_hook(policy::Event::MailFrom)) {
-    auto v = co_await tx_.policy->mail_from(tx_info());
+    auto v = co_await tx().policy->mail_from(tx_info());
     if (refused_by(v)) {
       worker_.stats.senders_rejected_policy.fetch_add(1, std::memory_order_relaxed);
       reset_transaction();
       co_return;
     }
   }
-  tx_.active = true;
+  tx().active = true;
   junk_ = 0;
   reply(250, "2.1.0", "OK");
 }
 
 asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
-  if (!tx_.active) {
+  if (!tx_active()) {
     reply(503, "5.5.1", "need MAIL before RCPT");
     ++errors_;
     co_return;
   }
-  auto parsed = smtp::parse_rcpt_to(arg, tx_.params.smtputf8);
+  auto parsed = smtp::parse_rcpt_to(arg, tx().params.smtputf8);
   if (auto* err = std::get_if<smtp::Reply>(&parsed)) {
     reply(*err);
     log_event("rejection", arg, err);
@@ -607,7 +608,7 @@ asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
     ++errors_;
     co_return;
   }
-  if (tx_.recipients.size() >= listener_.max_recipients) {
+  if (tx().recipients.size() >= listener_.max_recipients) {
     // RFC 5321 §4.5.3.1.10: 452 so the client sends the rest in another transaction.
     const smtp::Reply r{452, "4.5.3", "too many recipients"};
     reply(r);
@@ -616,7 +617,7 @@ asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
     co_return;
   }
   const auto* hook_tx = has_hook(policy::Event::RcptTo) ? &tx_info() : nullptr;
-  const auto decision = co_await admit_recipient(tx_.policy.get(), hook_tx, rcpt, may_relay_,
+  const auto decision = co_await admit_recipient(tx().policy.get(), hook_tx, rcpt, may_relay_,
                                                  listener_.relay_domains);
   if (decision.kind != RecipientDecision::Kind::Accepted) {
     reply(decision.reply);
@@ -630,7 +631,7 @@ asio::awaitable<void> Session::do_rcpt(std::string_view arg) {
     }
     co_return;
   }
-  tx_.recipients.push_back({std::move(rcpt.path.address), std::move(rcpt.params)});
+  tx().recipients.push_back({std::move(rcpt.path.address), std::move(rcpt.params)});
   worker_.stats.recipients_accepted.fetch_add(1, std::memory_order_relaxed);
   reply(250, "2.1.5", "OK");
 }

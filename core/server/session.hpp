@@ -173,7 +173,6 @@ class Session : public std::enable_shared_from_this<Session> {
   WorkerState& worker_;
   const ListenerConfig& listener_;
   std::size_t listener_index_ = 0;
-  std::string remote_ip_;
   bool may_relay_ = false;
 
   std::chrono::steady_clock::time_point session_deadline_;
@@ -190,18 +189,32 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_wait_ = false;  // blocked waiting for a command (drain may interrupt)
   bool closing_ = false;
 
-  std::string helo_;
   bool esmtp_ = false;
-  std::string auth_user_;  // SMTP AUTH identity ("" until AUTH succeeded)
   unsigned auth_failures_ = 0;
   policy::PolicyRef policy_;  // the version the connection started with
+  // The connection as hooks see it, and the session's own record of it: the
+  // client's address, its EHLO/HELO name ("" before one) and its SMTP AUTH
+  // identity ("" until AUTH succeeded) are kept here only (no second copy).
   policy::ConnInfo conn_;
-  policy::TxInfo hook_tx_;       // the transaction as hooks see it (tx_info())
-  bool hook_tx_sender_ = false;  // hook_tx_.sender is set
   unsigned errors_ = 0;
   unsigned junk_ = 0;
-  Transaction tx_;
-  submit::MessageDraft draft_;  // the message being received (DATA / BDAT)
+
+  // Per-transaction state, allocated at MAIL and freed when the transaction
+  // ends (reset_transaction): an idle session holds none of it (~1 KiB).
+  struct TxState {
+    TxState(spool::SpoolWriter& writer, const spool::Store& store, std::size_t spill_at)
+        : draft(writer, store, spill_at) {}
+    Transaction tx;
+    submit::MessageDraft draft;   // the message being received (DATA / BDAT)
+    policy::TxInfo hook_tx;       // the transaction as hooks see it (tx_info())
+    bool hook_tx_sender = false;  // hook_tx.sender is set
+  };
+  std::unique_ptr<TxState> txs_;
+  TxState& tx_state();  // allocates it on first use
+  Transaction& tx() { return tx_state().tx; }
+  submit::MessageDraft& draft() { return tx_state().draft; }
+  bool tx_active() const { return txs_ && txs_->tx.active; }
+  bool receiving() const { return txs_ && txs_->draft.receiving(); }
 };
 
 }  // namespace mailgate::server

@@ -77,20 +77,21 @@ asio::awaitable<bool> Session::do_auth(std::string_view arg) {
     ++errors_;
     co_return true;
   }
-  if (!auth_user_.empty()) {
+  if (!conn_.auth.empty()) {
     reply(503, "5.5.1", "already authenticated");
     ++errors_;
     co_return true;
   }
-  if (tx_.active) {
+  if (tx_active()) {
     reply(503, "5.5.1", "AUTH not allowed during a mail transaction");
     ++errors_;
     co_return true;
   }
-  if (worker_.auth_throttle && worker_.auth_throttle->blocked(remote_ip_)) {
+  if (worker_.auth_throttle && worker_.auth_throttle->blocked(conn_.remote_ip)) {
     st.auth_throttled.fetch_add(1, std::memory_order_relaxed);
-    reply(421, "4.7.0",
-          fmt::format("too many authentication failures from {}, try again later", remote_ip_));
+    reply(
+        421, "4.7.0",
+        fmt::format("too many authentication failures from {}, try again later", conn_.remote_ip));
     co_return false;
   }
   auto parsed = smtp::parse_auth_command(arg);
@@ -160,10 +161,9 @@ asio::awaitable<bool> Session::do_auth(std::string_view arg) {
     wipe(password);
     if (verdict.accepted()) {
       st.auth_ok.fetch_add(1, std::memory_order_relaxed);
-      auth_user_ = user;
       conn_.auth = user;
       may_relay_ = true;  // authenticated clients may relay (DESIGN §6)
-      spdlog::info("AUTH {} from {}: authenticated as {}", cmd.mechanism, remote_ip_, user);
+      spdlog::info("AUTH {} from {}: authenticated as {}", cmd.mechanism, conn_.remote_ip, user);
       reply(235, "2.7.0", "authentication successful");
       co_return true;
     }
@@ -179,9 +179,9 @@ asio::awaitable<bool> Session::do_auth(std::string_view arg) {
   st.auth_failed.fetch_add(1, std::memory_order_relaxed);
   ++auth_failures_;
   ++errors_;
-  if (worker_.auth_throttle) worker_.auth_throttle->failed(remote_ip_);
-  spdlog::info("AUTH {} from {}: failed for {} ({} on this connection)", cmd.mechanism, remote_ip_,
-               user, auth_failures_);
+  if (worker_.auth_throttle) worker_.auth_throttle->failed(conn_.remote_ip);
+  spdlog::info("AUTH {} from {}: failed for {} ({} on this connection)", cmd.mechanism,
+               conn_.remote_ip, user, auth_failures_);
   asio::steady_timer pause(co_await asio::this_coro::executor);
   pause.expires_after(std::min<std::chrono::steady_clock::duration>(
       std::chrono::seconds(auth_failures_), kMaxFailureDelay));

@@ -12,11 +12,11 @@
 namespace mailgate::server {
 
 void Session::begin_body(bool bdat) {
-  tx_.bdat = bdat;
+  tx().bdat = bdat;
   data_start_ = std::chrono::steady_clock::now();
   data_bytes_ = 0;
-  draft_.begin(tx_.id, bdat ? smtp::DataScanner::Mode::Chunk : smtp::DataScanner::Mode::Dot,
-               listener_.max_message_size);
+  draft().begin(tx().id, bdat ? smtp::DataScanner::Mode::Chunk : smtp::DataScanner::Mode::Dot,
+                listener_.max_message_size);
 }
 
 asio::awaitable<void> Session::abandon_message(ReadResult why) {
@@ -25,17 +25,17 @@ asio::awaitable<void> Session::abandon_message(ReadResult why) {
 }
 
 asio::awaitable<bool> Session::do_data() {
-  if (!tx_.active) {
+  if (!tx_active()) {
     reply(503, "5.5.1", "need MAIL command");
     ++errors_;
     co_return true;
   }
-  if (tx_.bdat) {
+  if (tx().bdat) {
     reply(503, "5.5.1", "DATA not allowed after BDAT");
     ++errors_;
     co_return true;
   }
-  if (tx_.recipients.empty()) {
+  if (tx().recipients.empty()) {
     reply(554, "5.5.1", "no valid recipients");
     ++errors_;
     co_return true;
@@ -50,7 +50,7 @@ asio::awaitable<bool> Session::do_data() {
   for (;;) {
     if (in_pos_ < in_.size()) {
       auto step =
-          co_await draft_.absorb(std::string_view(in_.data() + in_pos_, in_.size() - in_pos_));
+          co_await draft().absorb(std::string_view(in_.data() + in_pos_, in_.size() - in_pos_));
       in_pos_ += step.consumed;
       if (step.done) break;
       continue;
@@ -79,13 +79,13 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
   smtp::Reply refusal;
   if (!esmtp_) {
     refusal = {503, "5.5.1", "BDAT requires EHLO"};
-  } else if (!tx_.active) {
+  } else if (!tx_active()) {
     refusal = {503, "5.5.1", "need MAIL command"};
-  } else if (tx_.recipients.empty()) {
+  } else if (tx().recipients.empty()) {
     refusal = {554, "5.5.1", "no valid recipients"};
   }
   const bool accept = refusal.code == 0;
-  if (accept && !draft_.receiving()) begin_body(true);
+  if (accept && !receiving()) begin_body(true);
 
   std::uint64_t remaining = cmd.size;
   while (remaining > 0) {
@@ -99,7 +99,7 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
     }
     const std::size_t n =
         static_cast<std::size_t>(std::min<std::uint64_t>(remaining, in_.size() - in_pos_));
-    if (accept) co_await draft_.absorb(std::string_view(in_.data() + in_pos_, n));
+    if (accept) co_await draft().absorb(std::string_view(in_.data() + in_pos_, n));
     in_pos_ += n;
     remaining -= n;
   }
@@ -108,9 +108,9 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
     ++errors_;
     co_return true;
   }
-  if (draft_.too_big()) {
+  if (draft().too_big()) {
     // Refuse at once: the client need not send the remaining chunks.
-    const smtp::Reply r = *draft_.refusal();
+    const smtp::Reply r = *draft().refusal();
     auto s = submission();
     co_await worker_.submitter->refuse(s, r, false);
     reply(r);
@@ -121,35 +121,35 @@ asio::awaitable<bool> Session::do_bdat(std::string_view arg) {
     reply(250, "2.0.0", fmt::format("{} octets received", cmd.size));
     co_return true;
   }
-  draft_.finish_chunks();
+  draft().finish_chunks();
   co_await finish_message();
   co_return true;
 }
 
 submit::Submission Session::submission() {
   submit::Submission s;
-  s.id = tx_.id;
+  s.id = tx().id;
   s.origin.source = submit::Source::Smtp;
-  s.origin.helo = helo_;
-  s.origin.client_ip = remote_ip_;
+  s.origin.helo = conn_.helo;
+  s.origin.client_ip = conn_.remote_ip;
   s.origin.esmtp = esmtp_;
   s.origin.tls = conn_.tls;
   s.origin.tls_version = tls_version_;
   s.origin.tls_cipher = tls_cipher_;
   s.origin.tls_bits = tls_bits_;
-  s.origin.auth_user = auth_user_;
-  s.sender = tx_.sender.address.str();
-  s.recipients.reserve(tx_.recipients.size());
-  for (const auto& r : tx_.recipients)
+  s.origin.auth_user = conn_.auth;
+  s.sender = tx().sender.address.str();
+  s.recipients.reserve(tx().recipients.size());
+  for (const auto& r : tx().recipients)
     s.recipients.push_back({r.address.str(), r.params.notify, r.params.orcpt});
-  s.ret = tx_.params.ret;
-  s.envid = tx_.params.envid;
-  s.body_type = tx_.params.body;
-  s.smtputf8 = tx_.params.smtputf8;
-  s.body = &draft_;
-  s.policy = tx_.policy;
+  s.ret = tx().params.ret;
+  s.envid = tx().params.envid;
+  s.body_type = tx().params.body;
+  s.smtputf8 = tx().params.smtputf8;
+  s.body = &draft();
+  s.policy = tx().policy;
   s.tx = has_hook(policy::Event::Message) ? &tx_info() : nullptr;
-  s.meta = std::move(tx_.meta);
+  s.meta = std::move(tx().meta);
   return s;
 }
 

@@ -28,29 +28,30 @@ std::vector<std::pair<std::string, std::string>> mail_params(const smtp::MailPar
 }  // namespace
 
 bool Session::has_hook(policy::Event e) const {
-  const auto& p = (e == policy::Event::Connect || e == policy::Event::Helo) ? policy_ : tx_.policy;
-  return p && p->has(e);
+  if (e == policy::Event::Connect || e == policy::Event::Helo) return policy_ && policy_->has(e);
+  return txs_ && txs_->tx.policy && txs_->tx.policy->has(e);
 }
 
 const policy::TxInfo& Session::tx_info() {
   // Kept in step with the transaction instead of rebuilt per hook call: a
   // transaction of n recipients costs O(n), not O(n²), in rcpt_to calls.
-  auto& tx = hook_tx_;
-  tx.id = tx_.id.hex();  // allocated at MAIL, before the mail_from hook runs
-  tx.conn = &conn_;
-  if (!hook_tx_sender_) {
-    tx.sender = policy::make_address_info(tx_.sender.address.str());
-    tx.sender.params = mail_params(tx_.params);
-    hook_tx_sender_ = true;
+  auto& info = tx_state().hook_tx;
+  const auto& t = txs_->tx;
+  info.id = t.id.hex();  // allocated at MAIL, before the mail_from hook runs
+  info.conn = &conn_;
+  if (!txs_->hook_tx_sender) {
+    info.sender = policy::make_address_info(t.sender.address.str());
+    info.sender.params = mail_params(t.params);
+    txs_->hook_tx_sender = true;
   }
-  for (std::size_t i = tx.recipients.size(); i < tx_.recipients.size(); ++i) {
-    const auto& r = tx_.recipients[i];
+  for (std::size_t i = info.recipients.size(); i < t.recipients.size(); ++i) {
+    const auto& r = t.recipients[i];
     auto a = policy::make_address_info(r.address.str());
     if (r.params.notify) a.params.emplace_back("NOTIFY", smtp::notify_text(r.params.notify));
     if (!r.params.orcpt.empty()) a.params.emplace_back("ORCPT", r.params.orcpt);
-    tx.recipients.push_back(std::move(a));
+    info.recipients.push_back(std::move(a));
   }
-  return tx;
+  return info;
 }
 
 bool Session::refused_by(const policy::Verdict& v) {

@@ -34,7 +34,7 @@ bool Session::starttls_allowed(std::string_view arg) {
     code = 501;
     enhanced = "5.5.4";
     refusal = "STARTTLS takes no arguments";
-  } else if (tx_.active) {
+  } else if (tx_active()) {
     refusal = "STARTTLS not allowed during a mail transaction";
   }
   if (!refusal) return true;
@@ -46,21 +46,19 @@ bool Session::starttls_allowed(std::string_view arg) {
 void Session::discard_pipelined_input() {
   if (in_pos_ < in_.size()) {
     worker_.stats.tls_pipelined_discarded.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("STARTTLS from {}: discarded {} octets sent after it in plaintext", remote_ip_,
-                 in_.size() - in_pos_);
+    spdlog::info("STARTTLS from {}: discarded {} octets sent after it in plaintext",
+                 conn_.remote_ip, in_.size() - in_pos_);
   }
   in_.clear();
   in_pos_ = 0;
 }
 
 void Session::forget_helo() {
-  helo_.clear();
   conn_.helo.clear();
   esmtp_ = false;
-  if (!auth_user_.empty()) {
-    auth_user_.clear();
+  if (!conn_.auth.empty()) {
     conn_.auth.clear();
-    may_relay_ = net::any_contains(listener_.relay_networks, remote_ip_);
+    may_relay_ = net::any_contains(listener_.relay_networks, conn_.remote_ip);
   }
 }
 
@@ -78,7 +76,7 @@ asio::awaitable<bool> Session::start_tls() {
   if (ec) {
     const bool timed_out = deadline_.expired();
     (timed_out ? st.tls_timeout : st.tls_failed).fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("TLS handshake with {} failed: {}", remote_ip_,
+    spdlog::info("TLS handshake with {} failed: {}", conn_.remote_ip,
                  timed_out ? "timeout" : ec.message());
     co_return false;
   }

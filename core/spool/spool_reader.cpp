@@ -74,7 +74,8 @@ void SpoolReader::run() {
     }
     auto msg = std::make_shared<LoadedMessage>();
     std::error_code ec;
-    switch (store_.read_message(task.id, task.destination, msg->envelope, msg->dest, msg->body)) {
+    switch (store_.read_message(task.id, task.destination, msg->envelope, msg->dest, msg->body,
+                                stream_above_.load(), msg->body_complete)) {
       case Store::ReadStatus::Found:
         break;
       case Store::ReadStatus::Absent:
@@ -87,6 +88,11 @@ void SpoolReader::run() {
     }
     task.done(ec, ec ? nullptr : std::move(msg));
   }
+}
+
+bool SpoolReader::read_chunk(const Store& store, const MessageId& id, std::uint32_t chunk,
+                             std::string& out) {
+  return store.read_body_chunk(id, chunk, out);
 }
 
 }  // namespace mailgate::spool

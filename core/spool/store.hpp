@@ -43,6 +43,15 @@ class Store {
   enum class ReadStatus { Found, Absent, Failed };
   ReadStatus read_message(const MessageId& id, std::string_view destination, Envelope& envelope,
                           DestRecord& dest, std::string& body) const;
+  // The same, but a body over `whole_up_to` bytes is not read whole: `body`
+  // gets its leading chunks up to the end of the header section (at most
+  // `whole_up_to` bytes of them) and `complete` is false; the sender then
+  // streams the chunks (read_body_chunk).
+  ReadStatus read_message(const MessageId& id, std::string_view destination, Envelope& envelope,
+                          DestRecord& dest, std::string& body, std::uint64_t whole_up_to,
+                          bool& complete) const;
+  // One body chunk (replacing `out`). False if it is missing or unreadable.
+  bool read_body_chunk(const MessageId& id, std::uint32_t chunk, std::string& out) const;
   bool read_envelope(const MessageId& id, Envelope& out) const;
   bool read_dest(const MessageId& id, std::string_view destination, DestRecord& out) const;
   using DestList = std::vector<std::pair<std::string, DestRecord>>;

@@ -36,6 +36,40 @@ Store::ReadStatus Store::read_message(const MessageId& id, std::string_view dest
   return read_body(id, envelope.body_chunks, body) ? ReadStatus::Found : ReadStatus::Failed;
 }
 
+Store::ReadStatus Store::read_message(const MessageId& id, std::string_view destination,
+                                      Envelope& envelope, DestRecord& dest, std::string& body,
+                                      std::uint64_t whole_up_to, bool& complete) const {
+  if (auto s = get_record(db_, meta(), slice(id.key()), envelope); s != ReadStatus::Found) return s;
+  if (auto s = get_record(db_, this->dest(), dest_key(id, destination), dest);
+      s != ReadStatus::Found)
+    return s;
+  complete = envelope.size <= whole_up_to;
+  if (complete) {
+    body.reserve(envelope.size);
+    return read_body(id, envelope.body_chunks, body) ? ReadStatus::Found : ReadStatus::Failed;
+  }
+  // The header section (hooks, DSNs and the sent index read it), as far as
+  // the leading chunks hold it; the body proper is streamed by the sender.
+  std::string chunk;
+  for (std::uint32_t c = 0; c < envelope.body_chunks && body.size() < whole_up_to; ++c) {
+    if (!read_body_chunk(id, c, chunk)) return ReadStatus::Failed;
+    const std::size_t from = body.size() < 3 ? 0 : body.size() - 3;
+    body += chunk;
+    const auto end = body.find("\r\n\r\n", from);
+    if (end != std::string::npos || body.starts_with("\r\n")) break;
+  }
+  return ReadStatus::Found;
+}
+
+bool Store::read_body_chunk(const MessageId& id, std::uint32_t chunk, std::string& out) const {
+  out.clear();
+  // A streamed chunk is read once per attempt: it must not push the
+  // envelopes and queue records out of the block cache.
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  return db_->Get(ro, body(), body_key(id, chunk), &out).ok();
+}
+
 bool Store::read_envelope(const MessageId& id, Envelope& out) const {
   return get_record(db_, meta(), slice(id.key()), out) == ReadStatus::Found;
 }

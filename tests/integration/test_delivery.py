@@ -429,3 +429,23 @@ def test_one_delay_dsn_after_delay_warning(net):
     wait_for(lambda: len([e for e in log_events(gw) if e["event"] == "transient_failure"]) >= 4,
              30, what="more retries")
     assert sender_mx.handler.count() == 1
+
+
+def test_a_large_body_is_streamed_from_the_spool_byte_exact(net):
+    # Issue 15: a body over 4 MiB is sent chunk by chunk from the spool (the
+    # spool's chunks are 256 KiB): dot-stuffing and line ends must survive the
+    # chunk boundaries. The sink's copy, after our Received line, hashes the same.
+    import hashlib
+    dns = net.dns("--mx-host=big.test,mx.big.test,10", "--host-record=mx.big.test,127.0.0.36")
+    sink = net.sink("127.0.0.36")
+    gw = net.gateway(dns)
+    lines = [b"Subject: big\r\n", b"\r\n"]
+    for i in range(90000):  # ~6 MB; every 7th line starts with a dot
+        lines.append((b"." if i % 7 == 0 else b"") + b"line %06d " % i + b"x" * 50 + b"\r\n")
+    body = b"".join(lines)
+    assert len(body) > 5_000_000
+    send(gw, "s@example.org", ["a@big.test"], body)
+    wait_for(lambda: sink.handler.count() == 1, 60, what="delivery of the large message")
+    data = sink.handler.messages[0]["data"]
+    assert hashlib.sha256(data[-len(body):]).hexdigest() == hashlib.sha256(body).hexdigest()
+    assert data[:-len(body)].startswith(b"Received: ")

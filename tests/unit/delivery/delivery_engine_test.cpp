@@ -505,5 +505,72 @@ TEST(DeliveryEngine, AnAdminBounceFailsWaitingMessagesWithADsn) {
   EXPECT_NE(txs[0].data.find("message bounced by the administrator"), std::string::npos);
 }
 
+// Issue 15: a body over SpoolReader::stream_above is sent chunk by chunk from
+// the spool. Stores `chunks` as the message's body chunks (a null entry: that
+// chunk is missing) and enqueues it for [127.0.0.1].
+spool::MessageId store_chunked(Gateway& gw, const std::vector<const std::string*>& chunks) {
+  const auto id = gw.ids.next();
+  spool::Envelope env;
+  env.sender = "s@[127.0.0.1]";
+  env.recipients.push_back({"a@[127.0.0.1]", 0, ""});
+  for (const auto* c : chunks) env.size += c ? c->size() : 100;
+  env.received_ms = static_cast<std::int64_t>(id.millis());
+  env.body_chunks = static_cast<std::uint32_t>(chunks.size());
+  spool::DestRecord rec;
+  rec.recipients.push_back({0, spool::RcptState::Pending, {}});
+  rec.size = env.size;
+  rec.next_attempt_ms = env.received_ms;
+  spool::WriteSet set(*gw.store);
+  for (std::uint32_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i]) set.put_body_chunk(id, i, *chunks[i]);
+  set.put_envelope(id, env);
+  set.put_dest(id, kDest, rec);
+  gw.commit(std::move(set));
+  gw.engine->enqueue(id, {{kDest, std::nullopt, std::nullopt}}, env.size);
+  return id;
+}
+
+TEST(DeliveryEngine, ALargeBodyIsStreamedChunkByChunkByteExact) {
+  FakeSmtpServer remote;
+  Gateway gw(remote.port());
+  gw.reader->set_stream_above(64);  // every body below is "large"
+  // Dot-stuffing and CRLF state must carry across chunk boundaries: a line
+  // starting with "." at a chunk's start, and a CRLF split between chunks.
+  std::string c0 = "Subject: streamed\r\n\r\n";
+  for (int i = 0; i < 2000; ++i) c0 += "line " + std::to_string(i) + " of the first chunk\r\n";
+  const std::string c1 = ".a dot line at a chunk start\r\n..two dots\r\nends with CR\r";
+  const std::string c2 = "\n.\r\nlast line\r\n";
+  store_chunked(gw, {&c0, &c1, &c2});
+  ASSERT_TRUE(remote.wait_transactions(1, kDeadline));
+  EXPECT_TRUE(remote.transactions()[0].data == c0 + c1 + c2);  // (no 70 KB diff on failure)
+  ASSERT_TRUE(eventually([&] { return gw.engine->stats().delivered == 1 && gw.idle(); }));
+}
+
+TEST(DeliveryEngine, AChunkUnreadableMidBodyDefersWithoutATruncatedMessage) {
+  FakeSmtpServer remote;
+  Gateway gw(remote.port());
+  gw.reader->set_stream_above(64);
+  std::string c0 = "Subject: half\r\n\r\n";
+  for (int i = 0; i < 200; ++i) c0 += "first part line " + std::to_string(i) + "\r\n";
+  const std::string c1 = "middle part\r\n", c2 = "last part\r\n";
+  // The head (chunk 0) loads, so the transaction starts; chunk 1 is missing.
+  const auto id = store_chunked(gw, {&c0, nullptr, &c2});
+  ASSERT_TRUE(eventually([&] { return gw.reader->failed_reads() >= 2; }));
+  EXPECT_GE(remote.connections(), 2u);          // retried, on a new connection each time
+  EXPECT_EQ(remote.transactions().size(), 0u);  // no end of data was ever sent
+  const auto deferrals = with_event(gw.log_records(1), "transient_failure");
+  ASSERT_FALSE(deferrals.empty());
+  EXPECT_EQ(deferrals[0]["code"], 451);
+  EXPECT_EQ(deferrals[0]["enhanced"], "4.3.0");
+  {
+    spool::WriteSet set(*gw.store);
+    set.put_body_chunk(id, 1, c1);
+    gw.commit(std::move(set));
+  }
+  ASSERT_TRUE(remote.wait_transactions(1, kDeadline));
+  EXPECT_EQ(remote.transactions()[0].data, c0 + c1 + c2);
+  ASSERT_TRUE(eventually([&] { return gw.engine->stats().delivered == 1 && gw.idle(); }));
+}
+
 }  // namespace
 }  // namespace mailgate::delivery
