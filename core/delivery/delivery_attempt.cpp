@@ -265,8 +265,11 @@ asio::awaitable<void> DeliveryEngine::Worker::attempt(const DestinationLink& des
     co_await fail_item(dest, std::move(item), kExpired);
     co_return;
   }
-  auto [ec, msg] = co_await deps.reader->async_load(item.id, dest.name(),
-                                                    asio::experimental::as_tuple(use_awaitable));
+  // Named, then bound: g++ 12 mishandles a structured binding of a co_await result.
+  std::tuple<std::error_code, std::shared_ptr<spool::LoadedMessage>> loaded =
+      co_await deps.reader->async_load(item.id, dest.name(),
+                                       asio::experimental::as_tuple(use_awaitable));
+  auto& [ec, msg] = loaded;
   if (ec || !msg) {
     co_await unreadable(dest, std::move(item), ec);
     co_return;
@@ -322,8 +325,11 @@ asio::awaitable<void> DeliveryEngine::Worker::unreadable(const DestinationLink& 
 
 asio::awaitable<void> DeliveryEngine::Worker::fail_item(DestinationLink dest, queue::Item item,
                                                         smtp::Reply reply, FailedBy failed_by) {
-  auto [ec, msg] = co_await deps.reader->async_load(item.id, dest.name(),
-                                                    asio::experimental::as_tuple(use_awaitable));
+  // Named, then bound: g++ 12 mishandles a structured binding of a co_await result.
+  std::tuple<std::error_code, std::shared_ptr<spool::LoadedMessage>> loaded =
+      co_await deps.reader->async_load(item.id, dest.name(),
+                                       asio::experimental::as_tuple(use_awaitable));
+  auto& [ec, msg] = loaded;
   if (ec || !msg) {
     co_await unreadable(dest, std::move(item), ec);
     co_return;

@@ -498,14 +498,18 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
     batch += "DATA\r\n";
     if (!co_await write(batch, timeouts_.command)) co_return fail_all(broken("connection lost"));
     mail = co_await read_reply(timeouts_.command);
-    for (std::size_t i = 0; i < rcpt_lines.size() && usable_; ++i)
-      rcpt_replies.push_back(co_await read_reply(timeouts_.command));
+    for (std::size_t i = 0; i < rcpt_lines.size() && usable_; ++i) {
+      // Its own statement: g++ 12 mishandles a co_await inside a larger expression.
+      smtp::Reply reply = co_await read_reply(timeouts_.command);
+      rcpt_replies.push_back(std::move(reply));
+    }
     if (usable_) data = co_await read_reply(timeouts_.data_init);
   } else {
     mail = co_await command(mail_command(env, sender), timeouts_.command);
     if (mail.code / 100 == 2) {
       for (const auto& l : rcpt_lines) {
-        rcpt_replies.push_back(co_await command(l, timeouts_.command));
+        smtp::Reply reply = co_await command(l, timeouts_.command);
+        rcpt_replies.push_back(std::move(reply));
         if (!usable_) break;
       }
       bool any = false;

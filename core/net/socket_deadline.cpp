@@ -45,6 +45,13 @@ class DeadlineService : public asio::execution_context::service {
     if (d.next_) d.next_->prev_ = d.prev_;
     d.prev_ = d.next_ = nullptr;
     d.service_ = nullptr;
+    // The last deadline gone: drop the pending wait too. It is outstanding
+    // work, and io_context::run() would not return before it fired (a
+    // client's whole timeout after its last socket closed).
+    if (!head_ && timer_ && wake_ != Clock::time_point::min()) {
+      wake_ = Clock::time_point::max();
+      timer_->cancel();
+    }
   }
 
   // A deadline moved to `t`: wake then if that is before the next sweep.

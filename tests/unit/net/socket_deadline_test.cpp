@@ -3,7 +3,8 @@
 // context's one timer; an earlier deadline set after a later one still fires
 // on time; pushing a deadline later holds the read open; stop() and
 // destruction keep the sweep off the socket; a context destroyed with
-// deadlines still linked does not touch them afterwards.
+// deadlines still linked does not touch them afterwards; once the last
+// deadline stops, the shared timer holds no work (run() returns at once).
 #include "net/socket_deadline.hpp"
 
 #include <gtest/gtest.h>
@@ -113,6 +114,35 @@ TEST(SocketDeadline, ContextDestroyedFirstThenTheDeadline) {
   io.reset();    // the service unlinks every deadline at shutdown
   d.stop();      // must not touch the destroyed service
   SUCCEED();
+}
+
+}  // namespace
+}  // namespace mailgate::net
+
+namespace mailgate::net {
+namespace {
+
+TEST(SocketDeadline, NoPendingWorkOnceTheLastDeadlineStops) {
+  asio::io_context io;
+  auto pair = std::make_unique<Pair>(io);
+  {
+    SocketDeadline deadline(pair->server);
+    deadline.start(30s);  // arms the shared timer 30 s away
+    deadline.set(20s);
+  }  // destroyed: stopped
+  const auto t0 = Clock::now();
+  io.run();  // nothing left to wait for
+  EXPECT_LT(Clock::now() - t0, 5s);
+  // A later deadline on the same context still fires.
+  io.restart();
+  SocketDeadline again(pair->server);
+  Reader reader;
+  reader.start(*pair);
+  again.start(50ms);
+  io.run_for(5s);
+  EXPECT_TRUE(reader.done);
+  EXPECT_EQ(reader.ec, asio::error::operation_aborted);
+  EXPECT_TRUE(again.expired());
 }
 
 }  // namespace
