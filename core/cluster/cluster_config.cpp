@@ -45,7 +45,8 @@ void node_name(const std::string& n, const std::string& key, const config::Conte
   if (!ok) ctx.fail(key, key + ": expected a node name (1..64 printable characters, no spaces)");
 }
 
-void timeout_below_ttl(ClusterConfig& c, const std::string& path, const config::Context& ctx) {
+// The bounds of the two durations (a section check: it names both keys).
+void duration_bounds(ClusterConfig& c, const std::string& path, const config::Context& ctx) {
   if (c.timeout.count() > 5000) ctx.fail(path + ".timeout", path + ".timeout: at most 5s");
   if (c.lease_ttl.count() < 1000) ctx.fail(path + ".lease_ttl", path + ".lease_ttl: at least 1s");
 }
@@ -73,7 +74,7 @@ const config::Section<ClusterConfig>& cluster_section() {
                            "deadline of each Redis call; three misses in a row mark Redis down "
                            "(/readyz `degraded`, limits local)"),
       },
-      timeout_below_ttl};
+      duration_bounds};
   return s;
 }
 
