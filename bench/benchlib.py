@@ -899,9 +899,8 @@ def freeze_binary(path, tmp):
                  + (f", in tree {head}" if head else ", not in a git tree"))
 
 
-def fsync_probe(directory, n=100, size=4096):
-    """Median latency (ms) of a size-byte append + fdatasync in directory: the
-    disk's fsync cost right now (it varies with what else runs)."""
+def fsync_latencies(directory, n=100, size=4096):
+    """Sorted latencies (ms) of n size-byte appends + fdatasync in directory."""
     path = os.path.join(directory, ".fsync-probe")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     buf = b"x" * size
@@ -911,9 +910,23 @@ def fsync_probe(directory, n=100, size=4096):
             t = time.perf_counter()
             os.write(fd, buf)
             os.fdatasync(fd)
-            lat.append(time.perf_counter() - t)
+            lat.append((time.perf_counter() - t) * 1000)
     finally:
         os.close(fd)
         os.unlink(path)
-    lat.sort()
-    return lat[len(lat) // 2] * 1000
+    return sorted(lat)
+
+
+def fsync_probe(directory, n=100, size=4096):
+    """Median latency (ms) of a size-byte append + fdatasync in directory: the
+    disk's fsync cost right now (it varies with what else runs)."""
+    lat = fsync_latencies(directory, n, size)
+    return lat[len(lat) // 2]
+
+
+def fsync_percentiles(directory, n=2000, size=4096):
+    """{p50, p99, p999, max} in ms of n appends + fdatasync: the floor under any
+    synced reply's tail latency (a reply waits for at least one fdatasync)."""
+    lat = fsync_latencies(directory, n, size)
+    return {"p50": lat[n // 2], "p99": lat[min(n - 1, n * 99 // 100)],
+            "p999": lat[min(n - 1, n * 999 // 1000)], "max": lat[-1]}

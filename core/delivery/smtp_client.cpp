@@ -418,7 +418,7 @@ asio::awaitable<TransactionResult> SmtpClient::send(const spool::Envelope& env,
                                                     const std::vector<std::uint32_t>& rcpts,
                                                     const std::string& body,
                                                     std::optional<std::string> return_path) {
-  const BodySource source{&body};
+  const BodySource source{&body, nullptr, {}, 0};
   auto result = co_await send(env, rcpts, source, std::move(return_path));
   co_return result;
 }

@@ -120,9 +120,10 @@ void append_meta(std::string& out, const std::vector<std::pair<std::string, std:
 }  // namespace
 
 std::string_view tenant_of(const LogRecord& r) { return meta_name(r, tenancy::kTenantKey); }
-std::string_view campaign_of(const LogRecord& r) {
-  return tenant_of(r).empty() ? std::string_view() : meta_name(r, tenancy::kCampaignKey);
-}
+// DESIGN §9: records carry the campaign whenever one is set, with or without
+// a tenant (a campaign without a tenant still names the mailing for the
+// sender's application; only scheduling and suspensions need the tenant).
+std::string_view campaign_of(const LogRecord& r) { return meta_name(r, tenancy::kCampaignKey); }
 
 std::string to_json(const LogRecord& r) {
   std::string out;

@@ -65,37 +65,6 @@ std::map<std::string, std::string> parse_query(const char* q) {
   return out;
 }
 
-const char* status_text(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 422:
-      return "Unprocessable Entity";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Status";
-  }
-}
-
 // `close`: the request's body was not read to its end (413, 408), so the
 // connection cannot carry another request.
 void send(mg_connection* conn, const Request& req, const Response& r, bool close = false) {

@@ -37,7 +37,7 @@ void SpoolReader::submit(const MessageId& id, std::string destination, Completio
   {
     std::lock_guard lk(mu_);
     if (!stopping_) {
-      tasks_.push_back({id, std::move(destination), std::move(done)});
+      tasks_.push_back({id, std::move(destination), std::move(done), {}});
       cv_.notify_one();
       return;
     }

@@ -79,18 +79,20 @@ def check_what_the_app_sees(results, events, rows):
     assert set(deliveries) == set(results)
     for rcpt, e in deliveries.items():
         assert e["id"] == results[rcpt] and e["code"] == 250 and e["mx"] == "mx.example.test"
-        assert e["meta"] == {"campaign": "december"}
+        assert e["meta"] == {"campaign": "december"} and e["campaign"] == "december"
     bounces = [e for e in events if e["event"] == "async_bounce"]
     assert len(bounces) == 1
     b = bounces[0]
     assert (b["id"], b["recipient"]) == (results["bob@example.test"], "bob@example.test")
     assert (b["code"], b["enhanced"], b["bounce_class"]) == (550, "5.1.1", "bad-mailbox")
     assert b["sender"] == "news@example.org" and b["meta"] == {"campaign": "december"}
+    assert b["campaign"] == "december"  # DESIGN §9: top level too, with no tenant
     complaints = [e for e in events if e["event"] == "complaint"]
     assert len(complaints) == 1
     c = complaints[0]
     assert (c["id"], c["recipient"]) == (results["carol@example.test"], "carol@example.test")
     assert c["feedback_type"] == "abuse" and c["meta"] == {"campaign": "december"}
+    assert c["campaign"] == "december"
     assert len(events) == 5, events  # nothing else, nothing twice
     # The suppression plugin took bob's 5.1.1, the complaint took carol.
     assert set(rows) == {"bob@example.test", "carol@example.test"}

@@ -235,14 +235,18 @@ TEST(ToJson, IsByteForByteTheSortedDocumentDump) {
   EXPECT_EQ(to_json(bare), reference(bare));
 }
 
-TEST(ToJson, TenantKeysOnlyForValidNamesAndCampaignOnlyWithATenant) {
+TEST(ToJson, TenantAndCampaignOnlyForValidNamesEachOnItsOwn) {
   LogRecord r;
   r.event = "delivery";
   r.meta = {{"tenant", "has space"}, {"campaign", "c"}};  // set_meta before names were checked
   auto j = json::parse(to_json(r));
   EXPECT_FALSE(j.contains("tenant"));
-  EXPECT_FALSE(j.contains("campaign"));
-  r.meta = {{"campaign", "c"}};
+  EXPECT_EQ(j.at("campaign"), "c");  // a valid campaign stands on its own
+  r.meta = {{"campaign", "c"}};  // DESIGN §9: carried when set, tenant or not
+  j = json::parse(to_json(r));
+  EXPECT_EQ(j.at("campaign"), "c");
+  EXPECT_FALSE(j.contains("tenant"));
+  r.meta = {{"campaign", "bad name"}};
   EXPECT_FALSE(json::parse(to_json(r)).contains("campaign"));
   r.meta = {{"tenant", "t"}};
   j = json::parse(to_json(r));

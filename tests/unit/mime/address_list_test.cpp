@@ -61,7 +61,9 @@ TEST(AddressList, RejectsWhatIsNotAnAddressList) {
     SCOPED_TRACE(bad);
     const auto r = parse_address_list(bad);
     EXPECT_TRUE(!r || r->empty()) << bad;
-    if (std::string_view(bad).find('@') != std::string_view::npos) EXPECT_FALSE(r) << bad;
+    if (std::string_view(bad).find('@') != std::string_view::npos) {
+      EXPECT_FALSE(r) << bad;
+    }
   }
 }
 

@@ -570,7 +570,7 @@ TEST(PolicyRuntime, DkimCheckKeyFailsTheConfigForABadKey) {
   auto ok = t.write(std::string(kHeader) + "assert(mailgate.dkim.check_key(\"" + key_path +
                     "\") == \"ed25519-sha256\")");
   EXPECT_NO_THROW(load_config(ok));
-  for (const std::string call : {"mailgate.dkim.check_key(\"" + t.dir() + "/missing.pem\")",
+  for (const std::string& call : {"mailgate.dkim.check_key(\"" + t.dir() + "/missing.pem\")",
                                  "mailgate.dkim.check_key(\"" + key_path + "\", \"rsa-sha256\")",
                                  "mailgate.dkim.check_key(\"" + t.dir() + "/mailgate.lua\")"}) {
     auto bad = t.write(std::string(kHeader) + call, "bad.lua");
