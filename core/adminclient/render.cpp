@@ -163,8 +163,27 @@ std::string render_cluster(const Json& c) {
     t.add_row({cell(field(n, "node")), cell(field(n, "last_seen")), cell(field(n, "age_ms")),
                cell(field(n, "connections")), cell(field(n, "live"))});
   }
-  if (t.rows() == 0) return out + "no heartbeats seen yet\n";
-  return out + t.render();
+  std::string tail;
+  if (const auto& l = field(c, "leases"); l.is_object()) {
+    const bool shared = field(l, "shared").is_boolean() && field(l, "shared").get<bool>();
+    tail += "connection leases: " + cell(field(l, "held")) + " held" +
+            (shared ? " (shared in Redis)" : " (LOCAL share: Redis down or not yet known)") + ", " +
+            cell(field(l, "refused")) + " refused, " + cell(field(l, "expired")) +
+            " expired dropped\n";
+    Table keys({"LIMIT", "HELD", "SPARE", "MAX"},
+               {Table::Align::Left, Table::Align::Right, Table::Align::Right, Table::Align::Right});
+    for (const auto& k : array_or_empty(field(l, "keys")))
+      keys.add_row({cell(field(k, "key")), cell(field(k, "held")), cell(field(k, "spare")),
+                    cell(field(k, "max"))});
+    if (keys.rows() > 0) tail += keys.render();
+  }
+  if (const auto& s = field(c, "suppression"); s.is_object()) {
+    tail += "suppression sync: " + cell(field(s, "applied")) + " applied, " +
+            cell(field(s, "pushed")) + " pushed, " + cell(field(s, "pending")) + " pending, lag " +
+            cell(field(s, "lag_seconds")) + " s\n";
+  }
+  if (t.rows() == 0) return out + "no heartbeats seen yet\n" + tail;
+  return out + t.render() + tail;
 }
 
 std::string render_dead_letters(const Json& dead_letters) {

@@ -57,7 +57,9 @@ class Webhooks;
 }
 namespace mailgate::cluster {
 class Cluster;
-}
+class ConnectionLeases;
+class SharedSuppression;
+}  // namespace mailgate::cluster
 namespace mailgate::idempotency {
 class IdempotencyCache;
 }
@@ -83,6 +85,9 @@ struct AdminContext {
   // This node's view of the cluster (null: no `cluster` section); its status
   // is read under its own lock.
   std::atomic<const cluster::Cluster*> cluster{nullptr};
+  // Its leased connection limits and suppression sync (null with `cluster`).
+  std::atomic<const cluster::ConnectionLeases*> leases{nullptr};
+  std::atomic<const cluster::SharedSuppression*> shared_suppression{nullptr};
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};

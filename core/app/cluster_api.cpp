@@ -5,6 +5,8 @@
 
 #include "app/admin_api.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/connection_leases.hpp"
+#include "cluster/shared_suppression.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
 
@@ -40,8 +42,29 @@ http::Response cluster_status(const AdminContext& ctx) {
                      {"connections", n.connections},
                      {"live", n.live}});
   }
+  json leases = nullptr;
+  if (const auto* l = ctx.leases.load()) {
+    const auto ls = l->stats();
+    json keys = json::array();
+    for (const auto& k : ls.keys)
+      keys.push_back({{"key", k.key}, {"held", k.held}, {"spare", k.spare}, {"max", k.max}});
+    leases = {{"shared", ls.shared},      {"held", ls.held},
+              {"acquired", ls.acquired},  {"refused", ls.refused},
+              {"expired", ls.expired},    {"renew_failures", ls.renew_failures},
+              {"local", ls.local_grants}, {"keys", std::move(keys)}};
+  }
+  json suppression = nullptr;
+  if (const auto* ss = ctx.shared_suppression.load()) {
+    const auto st = ss->stats();
+    suppression = {{"pushed", st.pushed},         {"applied", st.applied},
+                   {"pending", st.pending},       {"dropped", st.dropped},
+                   {"full_syncs", st.full_syncs}, {"lag_seconds", st.lag_seconds},
+                   {"version", st.version}};
+  }
   return http::json_response(
       200, {{"node", s.node},
+            {"leases", std::move(leases)},
+            {"suppression", std::move(suppression)},
             {"live_nodes", s.live_nodes},
             {"nodes", std::move(nodes)},
             {"redis",

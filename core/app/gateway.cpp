@@ -14,6 +14,8 @@
 #include "app/admin_api.hpp"
 #include "app/service_notify.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/connection_leases.hpp"
+#include "cluster/shared_suppression.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -72,8 +74,11 @@ struct Gateway::Parts {
   std::shared_ptr<tls::ReloadingContext> http_tls;  // HTTPS (http.tls): reloaded with SMTP's
   std::unique_ptr<idempotency::IdempotencyCache> idempotency_cache;  // inject's Idempotency-Key
   std::unique_ptr<http::HttpServer> http;
-  // Heartbeats to the cluster's Redis, on worker 0 (null: no cluster section).
+  // Heartbeats to the cluster's Redis, leased connection limits and the
+  // shared suppression list, all on worker 0 (null: no cluster section).
   std::unique_ptr<cluster::Cluster> cluster;
+  std::unique_ptr<cluster::ConnectionLeases> leases;
+  std::unique_ptr<cluster::SharedSuppression> shared_suppression;
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
 
@@ -82,6 +87,7 @@ struct Gateway::Parts {
   std::string start_policy();
   std::string start_delivery();
   std::string start_http();
+  void make_cluster();
   void teardown();
   void start_recovery();
 };
@@ -207,8 +213,34 @@ std::string Gateway::Parts::start_policy() {
   return {};
 }
 
+// The cluster's parts (not started: start_http does, once the engine they
+// report on exists): made before the engine, which takes the leases, and
+// before anything writes to the suppression list, whose listener they set.
+void Gateway::Parts::make_cluster() {
+  if (!cfg.cluster.enabled()) return;
+  auto& ctx = workers->context(0);
+  cluster = std::make_unique<cluster::Cluster>(
+      cfg.cluster, ctx, [this] { return engine->metrics().connections_active; });
+  leases = std::make_unique<cluster::ConnectionLeases>(cfg.cluster, *cluster, cluster->link(), ctx);
+  cluster::SuppressionReplica replica;
+  replica.apply = [list = suppressions.get()](const cluster::SuppressionChange& c) {
+    list->apply({c.removed, c.address, c.reason, c.ms});
+  };
+  replica.snapshot = [list = suppressions.get()] {
+    std::vector<cluster::SuppressionChange> out;
+    for (auto& e : list->all()) out.push_back({false, e.address, e.reason, e.added_ms});
+    return out;
+  };
+  shared_suppression = std::make_unique<cluster::SharedSuppression>(
+      cfg.cluster, *cluster, cluster->link(), ctx, std::move(replica));
+  suppressions->set_listener([sync = shared_suppression.get()](const suppression::Change& c) {
+    sync->local_change({c.removed, c.address, c.reason, c.ms});
+  });
+}
+
 // The delivery engine and each worker's submission stage.
 std::string Gateway::Parts::start_delivery() {
+  make_cluster();
   delivery::EngineDeps deps;
   deps.config = &cfg;
   deps.workers = workers.get();
@@ -222,6 +254,7 @@ std::string Gateway::Parts::start_delivery() {
   for (auto& r : resolvers) deps.resolvers.push_back(r.get());
   deps.own_endpoints = smtp->endpoints();
   deps.id_counter_start = counter_start;
+  deps.leases = leases.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
   // generated DSNs) is committed and queued there.
@@ -269,14 +302,17 @@ std::string Gateway::Parts::start_http() {
   admin.submitters = submitter_ptrs;
   idempotency_cache = std::make_unique<idempotency::IdempotencyCache>(store.get(), writer.get());
   admin.idempotency = idempotency_cache.get();
-  if (cfg.cluster.enabled()) {
-    cluster = std::make_unique<cluster::Cluster>(
-        cfg.cluster, workers->context(0),
-        [e = engine.get()] { return e->metrics().connections_active; });
-    asio::post(workers->context(0), [c = cluster.get()] { c->start(); });
+  if (cluster) {
+    asio::post(workers->context(0), [this] {
+      cluster->start();
+      leases->start();
+      shared_suppression->start();
+    });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
                  cfg.cluster.redis);
     admin.cluster = cluster.get();
+    admin.leases = leases.get();
+    admin.shared_suppression = shared_suppression.get();
   }
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
@@ -344,11 +380,17 @@ void Gateway::Parts::teardown() {
     if (const auto n = engine->drain(cfg.delivery.drain_timeout); n > 0)
       spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
   }
-  // The cluster's connection lives on worker 0: closed there, while it runs.
+  // The cluster's connection lives on worker 0: closed there, while it runs
+  // (calls still waiting fail into the leases and the sync, stopped first).
   admin.cluster = nullptr;
+  admin.leases = nullptr;
+  admin.shared_suppression = nullptr;
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
-      if (i == 0) cluster->stop();
+      if (i != 0) return;
+      shared_suppression->stop();
+      leases->stop();
+      cluster->stop();
     });
   // Recovery posts to the workers: it must be over while they still run.
   admin.recovery = nullptr;
@@ -365,7 +407,11 @@ void Gateway::Parts::teardown() {
   // Objects living on the workers go before the workers' io_contexts.
   if (smtp) smtp->shutdown();
   if (engine) engine->release_io();
-  cluster.reset();  // its timers and socket belong to worker 0's io_context
+  // Their timers and socket belong to worker 0's io_context.
+  if (suppressions) suppressions->set_listener(nullptr);
+  shared_suppression.reset();
+  leases.reset();
+  cluster.reset();
   // Completes what is in flight (MTA-STS fetches post to the stopped workers).
   http_client.reset();
   for (auto& r : resolvers) r->shutdown();

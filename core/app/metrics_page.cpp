@@ -7,6 +7,8 @@
 
 #include "app/admin_api.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/connection_leases.hpp"
+#include "cluster/shared_suppression.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "delivery/egress_metrics.hpp"
@@ -55,6 +57,8 @@ std::string render_metrics(const AdminContext& ctx) {
   policy::export_metrics(e, *ctx.policy, ctx.config->workers);
   if (ctx.webhooks) ctx.webhooks->export_metrics(e);
   if (const auto* c = ctx.cluster.load()) c->export_metrics(e);
+  if (const auto* l = ctx.leases.load()) l->export_metrics(e);
+  if (const auto* s = ctx.shared_suppression.load()) s->export_metrics(e);
   return e.text();
 }
 

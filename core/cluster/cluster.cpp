@@ -149,6 +149,7 @@ void Cluster::answered(const redisReply* r, std::chrono::steady_clock::time_poin
     spdlog::info("cluster: node {} connected to Redis at {} ({} live node(s))", cfg_.node,
                  cfg_.redis, std::max(1u, live));
   up_.store(true, std::memory_order_relaxed);
+  known_.store(true, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   status_.redis_up = true;
   status_.latency_ms = latency;
@@ -170,6 +171,7 @@ void Cluster::missed(const std::string& error) {
   // calls; the next heartbeat connects again.
   if (!health_.up()) link_.reset();
   up_.store(health_.up(), std::memory_order_relaxed);
+  if (change == RedisHealth::Change::Down) known_.store(true, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   status_.redis_up = health_.up();
   status_.failures = health_.failures();

@@ -73,6 +73,12 @@ class Cluster {
   ClusterStatus status() const;
   bool redis_up() const { return up_.load(std::memory_order_relaxed); }
   unsigned live_nodes() const { return live_.load(std::memory_order_relaxed); }
+  // Has Redis answered, or been declared down, since start? (Before that,
+  // redis_up() false means "not known yet", not "down".)
+  bool known() const { return known_.load(std::memory_order_relaxed); }
+  // The connection the cluster's other parts (leases, suppression) share;
+  // on the io_context's thread only.
+  RedisLink& link() { return link_; }
   void export_metrics(metrics::Exposition& e) const;
 
  private:
@@ -91,6 +97,7 @@ class Cluster {
   bool heartbeat_in_flight_ = false;
   std::atomic<bool> up_{false};
   std::atomic<unsigned> live_{1};
+  std::atomic<bool> known_{false};
   mutable std::mutex mu_;  // guards status_
   ClusterStatus status_;
 };

@@ -40,11 +40,11 @@ std::optional<RedisAddress> parse_redis_url(std::string_view url);
 
 const config::Section<ClusterConfig>& cluster_section();
 
-// What a `cluster` section does not do yet (issue 16 items 2-5), printed by
-// check-config and logged at start while it holds: limits stay per node.
+// What a `cluster` section does not share yet (issue 16), printed by
+// check-config and logged at start while it holds: those stay per node.
 inline constexpr const char* kClusterNotYetShared =
-    "cluster: heartbeats and Redis health only; shared rate limits, leased connection limits, "
-    "the shared suppression list and shared warm-up counters are not implemented yet: every "
-    "limit is still per node";
+    "cluster: connection limits (leases) and the suppression list are shared through Redis; "
+    "shared rate limits, traffic shaping actions, tenant/campaign suspensions and warm-up "
+    "counters are not implemented yet: those are still per node";
 
 }  // namespace mailgate::cluster

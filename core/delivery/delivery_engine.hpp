@@ -67,6 +67,9 @@ class Client;
 namespace mailgate::webhooks {
 class Webhooks;
 }
+namespace mailgate::cluster {
+class ConnectionLeases;
+}
 
 namespace mailgate::delivery {
 
@@ -86,6 +89,10 @@ struct EngineDeps {
   std::vector<dns::Resolver*> resolvers;
   std::vector<asio::ip::tcp::endpoint> own_endpoints;  // mail-loop detection
   std::uint64_t id_counter_start = 0;                  // for DSN message ids
+  // Shared connection limits (configure{ cluster }): every connection holds
+  // a lease of its destination's max_connections and of its site's, cluster
+  // wide. Null: limits are this node's alone.
+  cluster::ConnectionLeases* leases = nullptr;
   std::vector<submit::Submitter*>
       submitters;  // per worker: where generated DSNs go (set_submitters)
 };

@@ -6,6 +6,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 
+#include "cluster/connection_leases.hpp"
 #include "delivery/delivery_worker.hpp"
 #include "policy/runtime.hpp"
 
@@ -67,19 +68,90 @@ std::string EgressPaths::pick_source(const std::string& destination, const queue
   return m ? m->source : "";
 }
 
-bool EgressPaths::open_connection(queue::Destination& d) {
-  if (d.site.empty() && d.source.empty()) return true;  // nothing declared for it
+unsigned EgressPaths::site_max_connections(const queue::Destination& d) {
+  if (d.site.empty() && d.source.empty()) return 0;
   const auto p = plan();
   const auto* site = p->site(d.site);
   unsigned max = site ? site->max_connections : 0;
   if (const auto o = shaping_.override_for(d.source, d.site, queue::now_ms()); o.max_connections)
     max = max ? std::min(max, o.max_connections) : o.max_connections;
-  if (!registry_.try_connect(d.source, quota_site(d.site), max)) return false;
+  return max;
+}
+
+std::string EgressPaths::destination_lease_key(const queue::Destination& d) {
+  return "dest:" + d.name + (d.source.empty() ? "" : "/" + d.source);
+}
+
+std::string EgressPaths::site_lease_key(const queue::Destination& d) const {
+  return "site:" + d.source + "/" + quota_site(d.site);
+}
+
+// The cluster's leases: the destination's, then the site's (when capped).
+// A refusal gives back what was taken and says when to ask again.
+bool EgressPaths::take_leases(queue::Destination& d, unsigned site_max) {
+  auto* leases = worker_.deps.leases;
+  if (!leases) return true;
+  const unsigned max = std::max(1u, d.shaping.max_connections);
+  // How many this destination would open now: asked from Redis in one call.
+  const auto ready = d.ready.takeable();
+  const auto busy = d.active - std::min<std::size_t>(d.active, d.idle.size());
+  const auto want = static_cast<unsigned>(std::clamp<std::size_t>(
+      std::min<std::size_t>(max - std::min(max, d.active), ready > busy ? ready - busy : 1), 1,
+      max));
+  const auto dest = leases->try_acquire(destination_lease_key(d), max, want);
+  if (!dest.granted) {
+    open_retry_us_ = dest.wait_us;
+    return false;
+  }
+  if (site_max > 0) {
+    const auto site = leases->try_acquire(site_lease_key(d), site_max, want);
+    if (!site.granted) {
+      leases->return_unused(destination_lease_key(d));
+      open_retry_us_ = site.wait_us;
+      return false;
+    }
+    ++d.site_leases;
+  }
+  ++d.destination_leases;
+  return true;
+}
+
+bool EgressPaths::open_connection(queue::Destination& d) {
+  open_retry_us_ = kOpenRetryUs;
+  const unsigned max = site_max_connections(d);
+  if (!take_leases(d, max)) return false;
+  if (d.site.empty() && d.source.empty()) return true;  // nothing declared for it
+  if (!registry_.try_connect(d.source, quota_site(d.site), max)) {
+    // The node's own count is full: the leases go back for the next try.
+    if (auto* leases = worker_.deps.leases) {
+      if (max > 0 && d.site_leases > 0) {
+        --d.site_leases;
+        leases->return_unused(site_lease_key(d));
+      }
+      if (d.destination_leases > 0) {
+        --d.destination_leases;
+        leases->return_unused(destination_lease_key(d));
+      }
+    }
+    return false;
+  }
   ++d.site_slots;
   return true;
 }
 
+std::int64_t EgressPaths::open_retry_us(const queue::Destination&) { return open_retry_us_; }
+
 void EgressPaths::close_connection(queue::Destination& d) {
+  if (auto* leases = worker_.deps.leases) {
+    if (d.destination_leases > 0) {
+      --d.destination_leases;
+      leases->release(destination_lease_key(d));
+    }
+    if (d.site_leases > 0) {
+      --d.site_leases;
+      leases->release(site_lease_key(d));
+    }
+  }
   if (d.site_slots == 0) return;
   --d.site_slots;
   registry_.disconnect(d.source, quota_site(d.site));
@@ -160,6 +232,12 @@ void EgressPaths::refund_quota(queue::Destination& d) {
 }
 
 bool EgressPaths::may_linger(const queue::Destination& d) {
+  // Above this node's share of a cluster-wide limit: the slot goes back to
+  // the nodes that may have work for it.
+  if (auto* leases = worker_.deps.leases;
+      leases && d.destination_leases > 0 &&
+      !leases->within_share(destination_lease_key(d), d.shaping.max_connections))
+    return false;
   if (d.site_slots == 0 || d.site.empty()) return true;
   const auto p = plan();
   const auto* site = p->site(d.site);

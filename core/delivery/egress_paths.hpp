@@ -16,6 +16,9 @@
 // - Traffic shaping actions (egress::ShapingActions) in force on a path:
 //   "suspend" holds its connections and messages (held_us), an override
 //   lowers its site's max_connections / max_message_rate until it ends.
+// - In a cluster (EngineDeps::leases), a connection also holds a lease of
+//   the destination's max_connections and, when its site caps them, of the
+//   site's: the limits hold over every node (cluster/connection_leases.hpp).
 // Promises: only the owner worker calls it (the registry is the shared
 // part); without declarations every answer is today's behaviour (source
 // "", no site, no limit, no quota).
@@ -45,6 +48,7 @@ class EgressPaths final : public queue::PathGate {
   std::string pick_source(const std::string& destination, const queue::Item& item) override;
   bool open_connection(queue::Destination& d) override;
   void close_connection(queue::Destination& d) override;
+  std::int64_t open_retry_us(const queue::Destination& d) override;
   std::int64_t admit_message(queue::Destination& d, std::int64_t now_us) override;
   Quota take_quota(queue::Destination& d, const queue::Item& item) override;
   void refund_quota(queue::Destination& d) override;
@@ -65,6 +69,10 @@ class EgressPaths final : public queue::PathGate {
   std::shared_ptr<const egress::Plan> plan() const;
   const egress::Pool* pool_of(const egress::Plan& plan, const queue::Item& item) const;
   std::string quota_site(const std::string& site) const;
+  unsigned site_max_connections(const queue::Destination& d);  // 0: no cap
+  bool take_leases(queue::Destination& d, unsigned site_max);
+  static std::string destination_lease_key(const queue::Destination& d);
+  std::string site_lease_key(const queue::Destination& d) const;
   asio::awaitable<void> resolve_site(queue::Destination& d,
                                      std::shared_ptr<const egress::Plan> plan);
 
@@ -79,6 +87,7 @@ class EgressPaths final : public queue::PathGate {
   };
   std::unordered_map<std::string, CachedSite> sites_;  // by destination name
   std::int64_t hold_logged_day_ = -1;
+  std::int64_t open_retry_us_ = kOpenRetryUs;          // of the last refused open_connection()
   mutable const egress::Plan* shared_plan_ = nullptr;  // the one handed to the registry
 };
 

@@ -27,6 +27,11 @@ class PathGate {
   // tries again after kPathRetry).
   virtual bool open_connection(Destination& d) = 0;
   virtual void close_connection(Destination& d) = 0;
+  // After open_connection() said false: microseconds until `d` asks again
+  // (a shared limit answers from Redis asynchronously: sooner while the
+  // call runs, later after a refusal).
+  static constexpr std::int64_t kOpenRetryUs = 20'000;
+  virtual std::int64_t open_retry_us(const Destination& /*d*/) { return kOpenRetryUs; }
   // Before an item of `d` is taken: 0 (admitted under the site's rate) or
   // the microseconds to wait.
   virtual std::int64_t admit_message(Destination& d, std::int64_t now_us) = 0;

@@ -475,8 +475,8 @@ void QueueShard::pump(Destination& d) {
       arm_rate_timer(d, now + wait);
       break;
     }
-    if (gate_ && !gate_->open_connection(d)) {  // the site's connections are all in use
-      arm_rate_timer(d, now + kPathRetryUs);
+    if (gate_ && !gate_->open_connection(d)) {  // the site's (or the cluster's) slots are in use
+      arm_rate_timer(d, now + gate_->open_retry_us(d));
       break;
     }
     d.shaping.connection_rate.acquire(now);

@@ -67,6 +67,9 @@ struct Destination {
   std::string site;
   bool site_pending = false;  // its MX lookup for the site is running
   unsigned site_slots = 0;    // its connections counted at (source, site) (PathGate)
+  // Cluster leases its connections hold (PathGate): of the destination's
+  // shared max_connections, and of its site's.
+  unsigned destination_leases = 0, site_leases = 0;
   Shaping shaping;
   std::uint64_t shaping_version = 0;       // policy version it came from (0: defaults)
   bool shaping_pending = false;            // an egress_path call is running
@@ -160,7 +163,7 @@ class QueueShard {
   // Sources and sites (null: none). Not owned; outlives the shard.
   void set_gate(PathGate* g) { gate_ = g; }
   // How soon a destination refused a site slot asks again.
-  static constexpr std::int64_t kPathRetryUs = 20'000;
+  static constexpr std::int64_t kPathRetryUs = PathGate::kOpenRetryUs;
   void shaping_ready(Destination& d);
   const Shaping& default_shaping() const { return defaults_; }
 

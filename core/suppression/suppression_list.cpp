@@ -49,6 +49,7 @@ void SuppressionList::add(std::string_view address, std::string_view reason) {
     entries_[e.address] = e;
   }
   writer_.submit(std::move(set), false, [](std::error_code) {});
+  if (listener_) listener_(Change{false, e.address, e.reason, e.added_ms});
 }
 
 bool SuppressionList::remove(std::string_view address) {
@@ -60,7 +61,39 @@ bool SuppressionList::remove(std::string_view address) {
   spool::WriteSet set(store_);
   set.remove_suppression(key);
   writer_.submit(std::move(set), false, [](std::error_code) {});
+  if (listener_) listener_(Change{true, key, {}, spool::wall_clock_ms()});
   return true;
+}
+
+bool SuppressionList::apply(const Change& c) {
+  const auto key = normalize(c.address);
+  spool::WriteSet set(store_);
+  {
+    std::unique_lock lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && it->second.added_ms > c.ms) return false;  // ours is newer
+    if (c.removed) {
+      if (it == entries_.end()) return false;
+      entries_.erase(it);
+      set.remove_suppression(key);
+    } else {
+      if (it != entries_.end() && it->second.added_ms == c.ms && it->second.reason == c.reason)
+        return false;  // already so
+      Entry e{key, c.reason.substr(0, 512), c.ms};
+      set.put_suppression({e.address, e.reason, e.added_ms});
+      entries_[key] = std::move(e);
+    }
+  }
+  writer_.submit(std::move(set), false, [](std::error_code) {});
+  return true;
+}
+
+std::vector<Entry> SuppressionList::all() const {
+  std::vector<Entry> out;
+  std::shared_lock lock(mu_);
+  out.reserve(entries_.size());
+  for (const auto& [key, e] : entries_) out.push_back(e);
+  return out;
 }
 
 std::vector<Entry> SuppressionList::list(std::string_view after, std::size_t limit) const {

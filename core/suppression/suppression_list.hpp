@@ -6,9 +6,14 @@
 // case-insensitively; add/remove are visible at once to every worker and
 // persisted by the spool writer (unsynced: losing the last entries in a crash
 // costs a retry, not mail); list() pages in address order with a cursor.
+// In a cluster (issue 16) every add/remove made here is also reported to a
+// listener (the cluster's SharedSuppression, which writes it to Redis), and
+// apply() takes other nodes' changes without reporting them back; the newer
+// change (by its wall clock time) wins.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -31,6 +36,14 @@ struct Entry {
   std::int64_t added_ms = 0;
 };
 
+// One write to the list: an addition (with its reason) or a removal, at `ms`.
+struct Change {
+  bool removed = false;
+  std::string address;  // normalized
+  std::string reason;
+  std::int64_t ms = 0;
+};
+
 class SuppressionList : public policy::SuppressionStore {
  public:
   // Loads every entry of the column family (call before workers use it).
@@ -47,11 +60,23 @@ class SuppressionList : public policy::SuppressionStore {
 
   static std::string normalize(std::string_view address);
 
+  // Called after every local add/remove, on the caller's thread (set once,
+  // before workers use the list).
+  void set_listener(std::function<void(const Change&)> listener) {
+    listener_ = std::move(listener);
+  }
+  // A change made elsewhere: applied (memory and spool) unless the entry
+  // here is newer; not reported to the listener. True when it changed the list.
+  bool apply(const Change& c);
+  // Every entry (the cluster's catch-up), in address order.
+  std::vector<Entry> all() const;
+
  private:
   spool::Store& store_;
   spool::SpoolWriter& writer_;
   mutable std::shared_mutex mu_;
   std::map<std::string, Entry, std::less<>> entries_;
+  std::function<void(const Change&)> listener_;
 };
 
 }  // namespace mailgate::suppression

@@ -94,5 +94,34 @@ TEST(SuppressionList, LongInputsAreBounded) {
   EXPECT_EQ(e->reason.size(), 512u);
 }
 
+// In a cluster: local writes are reported to the listener, other nodes'
+// changes are applied without being reported, and the newer change wins.
+TEST(SuppressionList, ListenerSeesLocalWritesAndApplyKeepsTheNewer) {
+  TempDir tmp;
+  Spool s(tmp.path());
+  SuppressionList list(*s.store, *s.writer);
+  std::vector<Change> seen;
+  list.set_listener([&](const Change& c) { seen.push_back(c); });
+  list.add("A@Example.com", "5.1.1");
+  ASSERT_TRUE(list.remove("a@example.com"));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_FALSE(seen[0].removed);
+  EXPECT_EQ(seen[0].address, "a@example.com");
+  EXPECT_EQ(seen[0].reason, "5.1.1");
+  EXPECT_TRUE(seen[1].removed);
+  EXPECT_GE(seen[1].ms, seen[0].ms);
+
+  EXPECT_TRUE(list.apply({false, "b@example.com", "remote", 1000}));
+  EXPECT_TRUE(list.has("b@example.com"));
+  EXPECT_EQ(seen.size(), 2u);                                          // not reported back
+  EXPECT_FALSE(list.apply({false, "b@example.com", "remote", 1000}));  // already so
+  EXPECT_FALSE(list.apply({true, "b@example.com", "", 999}));          // older removal
+  EXPECT_TRUE(list.has("b@example.com"));
+  EXPECT_TRUE(list.apply({true, "b@example.com", "", 1001}));
+  EXPECT_FALSE(list.has("b@example.com"));
+  EXPECT_FALSE(list.apply({true, "b@example.com", "", 1002}));  // nothing to remove
+  EXPECT_EQ(list.all().size(), 0u);
+}
+
 }  // namespace
 }  // namespace mailgate::suppression

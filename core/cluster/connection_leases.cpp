@@ -1,0 +1,346 @@
+// cluster/connection_leases: see connection_leases.hpp. Scores are expiry
+// times in Redis's clock (TIME inside the scripts), so nodes with skewed
+// clocks agree on which leases are dead.
+#include "cluster/connection_leases.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "cluster/cluster.hpp"
+#include "cluster/redis_link.hpp"
+#include "metrics/exposition.hpp"
+
+namespace mailgate::cluster {
+namespace {
+
+// KEYS[1]: the limit's zset. ARGV: max, ttl ms, candidate lease ids...
+// Drops expired leases, adds candidates while fewer than max are held.
+// Returns {granted, expired dropped, ms until the first lease expires (refused)}.
+constexpr const char* kAcquireScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local ttl = tonumber(ARGV[2])
+local granted = 0
+for i = 3, #ARGV do
+  if granted >= free then break end
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+  granted = granted + 1
+end
+local wait = 0
+if granted > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+else
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #first == 2 then wait = tonumber(first[2]) - now end
+end
+return {granted, expired, wait}
+)lua";
+
+// KEYS: limit zsets. ARGV: ttl ms, then per key: how many ids, the ids.
+// Every id gets a new expiry (re-added when it had expired: its connection
+// is open).
+constexpr const char* kRenewScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local j = 2
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[j])
+  j = j + 1
+  for i = 1, n do
+    redis.call('ZADD', KEYS[k], now + ttl, ARGV[j])
+    j = j + 1
+  end
+  redis.call('PEXPIRE', KEYS[k], ttl * 2)
+end
+return #KEYS
+)lua";
+
+// A spare lease nobody took within this long is given back at the next renewal.
+constexpr std::int64_t kSpareKeepUs = 500'000;
+
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const metrics::Family kShared{"mailgate_cluster_leases_shared", metrics::Type::Gauge,
+                              "1 when connection limits are leased in Redis (0: local share)"};
+const metrics::Family kHeld{"mailgate_cluster_leases_held", metrics::Type::Gauge,
+                            "connection leases this node holds (open connections)"};
+const metrics::Family kAcquired{"mailgate_cluster_leases_acquired_total", metrics::Type::Counter,
+                                "connection leases Redis granted to this node"};
+const metrics::Family kRefused{"mailgate_cluster_leases_refused_total", metrics::Type::Counter,
+                               "lease requests Redis refused (the limit was full cluster-wide)"};
+const metrics::Family kExpired{"mailgate_cluster_leases_expired_total", metrics::Type::Counter,
+                               "expired leases (of dead or stalled nodes) this node dropped"};
+const metrics::Family kRenewFailures{"mailgate_cluster_lease_renew_failures_total",
+                                     metrics::Type::Counter, "lease renewals Redis did not answer"};
+const metrics::Family kLocalGrants{"mailgate_cluster_leases_local_total", metrics::Type::Counter,
+                                   "connections admitted on the local share while Redis was down"};
+
+}  // namespace
+
+ConnectionLeases::ConnectionLeases(const ClusterConfig& cfg, Cluster& cluster, RedisLink& link,
+                                   asio::io_context& ctx)
+    : cfg_(cfg),
+      cluster_(cluster),
+      link_(link),
+      ctx_(ctx),
+      timer_(ctx),
+      run_(fmt::format("{:x}", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count())) {}
+
+ConnectionLeases::~ConnectionLeases() = default;
+
+void ConnectionLeases::start() {
+  stopped_ = false;
+  tick();
+}
+
+void ConnectionLeases::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+std::string ConnectionLeases::next_id() {
+  return cfg_.node + ":" + run_ + ":" +
+         std::to_string(counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+unsigned ConnectionLeases::share(unsigned max) const {
+  const unsigned live = std::max(1u, cluster_.live_nodes());
+  return std::max(1u, (max + live - 1) / live);
+}
+
+bool ConnectionLeases::within_share(const std::string& key, unsigned max) const {
+  std::lock_guard lock(mu_);
+  auto it = keys_.find(key);
+  return it == keys_.end() || it->second.held.size() <= share(std::max(1u, max));
+}
+
+LeaseTry ConnectionLeases::try_acquire(const std::string& key, unsigned max, unsigned want) {
+  max = std::max(1u, max);
+  const auto mode = mode_.load();
+  std::lock_guard lock(mu_);
+  auto& k = keys_[key];
+  k.max = max;
+  if (mode == Mode::Starting) return {false, kStartingRetryUs};
+  if (mode == Mode::Local) {
+    // This node's share of the limit, from the last live count seen.
+    if (k.held.size() >= share(max)) return {false, kRefusedRetryUs};
+    k.held.push_back(next_id());
+    local_grants_.fetch_add(1, std::memory_order_relaxed);
+    return {true, 0};
+  }
+  if (!k.spare.empty()) {
+    k.held.push_back(std::move(k.spare.back()));
+    k.spare.pop_back();
+    return {true, 0};
+  }
+  if (k.pending) return {false, kPendingRetryUs};
+  const auto now = steady_us();
+  if (now < k.retry_at_us) return {false, k.retry_at_us - now};
+  k.pending = true;
+  asio::post(ctx_, [this, key, max, want = std::clamp(want, 1u, max)] { acquire(key, max, want); });
+  return {false, kPendingRetryUs};
+}
+
+void ConnectionLeases::return_unused(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || it->second.held.empty()) return;
+  auto& k = it->second;
+  if (mode_.load() == Mode::Shared) {
+    k.spare.push_back(std::move(k.held.back()));
+    k.spare_at_us = steady_us();
+  }
+  k.held.pop_back();
+}
+
+void ConnectionLeases::release(const std::string& key) {
+  std::string id;
+  {
+    std::lock_guard lock(mu_);
+    auto it = keys_.find(key);
+    if (it == keys_.end() || it->second.held.empty()) return;
+    id = std::move(it->second.held.back());
+    it->second.held.pop_back();
+    // A slot just came free: the next try asks Redis at once (the ZREM
+    // below goes first on the one connection).
+    it->second.retry_at_us = 0;
+  }
+  // Local mode: nothing in Redis counts it any more (it expires there).
+  if (mode_.load() != Mode::Shared) return;
+  asio::post(ctx_, [this, key, id = std::move(id)]() mutable {
+    if (stopped_) return;
+    remove_in_redis({std::move(id)}, key);
+  });
+}
+
+void ConnectionLeases::remove_in_redis(std::vector<std::string> ids, const std::string& key) {
+  std::vector<std::string> args{"ZREM", kConnKeyPrefix + key};
+  for (auto& id : ids) args.push_back(std::move(id));
+  // A ZREM that misses costs a slot until the lease expires, nothing more.
+  link_.command(std::move(args), [](const redisReply*, std::string_view) {});
+}
+
+void ConnectionLeases::acquire(std::string key, unsigned max, unsigned want) {
+  if (stopped_) return;
+  std::vector<std::string> ids;
+  std::vector<std::string> args{std::to_string(max), std::to_string(cfg_.lease_ttl.count())};
+  for (unsigned i = 0; i < want; ++i) {
+    ids.push_back(next_id());
+    args.push_back(ids.back());
+  }
+  link_.eval(kAcquireScript, {kConnKeyPrefix + key}, std::move(args),
+             [this, key, ids = std::move(ids)](const redisReply* r, std::string_view error) {
+               const auto now = steady_us();
+               std::lock_guard lock(mu_);
+               auto& k = keys_[key];
+               k.pending = false;
+               const bool ok = error.empty() && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                               r->element[0]->type == REDIS_REPLY_INTEGER &&
+                               r->element[1]->type == REDIS_REPLY_INTEGER &&
+                               r->element[2]->type == REDIS_REPLY_INTEGER;
+               if (!ok) {  // Redis did not answer: ask again after a backoff
+                 k.retry_at_us = now + kRefusedRetryUs;
+                 return;
+               }
+               const auto granted = static_cast<std::size_t>(r->element[0]->integer);
+               expired_.fetch_add(static_cast<std::uint64_t>(r->element[1]->integer),
+                                  std::memory_order_relaxed);
+               if (mode_.load() != Mode::Shared) {
+                 // Gone local meanwhile: the grant is not counted here (it
+                 // expires in Redis).
+                 return;
+               }
+               if (granted == 0) {
+                 refused_.fetch_add(1, std::memory_order_relaxed);
+                 const auto wait_ms = r->element[2]->integer;
+                 k.retry_at_us =
+                     now + std::clamp<std::int64_t>(wait_ms * 1000, 5'000, kRefusedRetryUs);
+                 return;
+               }
+               acquired_.fetch_add(granted, std::memory_order_relaxed);
+               for (std::size_t i = 0; i < granted && i < ids.size(); ++i)
+                 k.spare.push_back(ids[i]);
+               k.spare_at_us = now;
+             });
+}
+
+void ConnectionLeases::tick() {
+  if (stopped_) return;
+  const auto now = steady_us();
+  const bool up = cluster_.redis_up();
+  const auto mode = mode_.load();
+  if (mode == Mode::Starting && !up && cluster_.known()) {
+    mode_.store(Mode::Local);
+    spdlog::warn("cluster: Redis not reachable at start: connection limits are local (max / {})",
+                 std::max(1u, cluster_.live_nodes()));
+  } else if (mode == Mode::Shared && !up) {
+    mode_.store(Mode::Local);
+    std::lock_guard lock(mu_);
+    for (auto& [name, k] : keys_) k.spare.clear();  // they expire in Redis
+    spdlog::warn(
+        "cluster: connection limits are local while Redis is down (each limit / {} live "
+        "node(s)); leases held are kept counted here",
+        std::max(1u, cluster_.live_nodes()));
+  }
+  if (!renew_in_flight_ && up && mode_.load() != Mode::Shared) {
+    renew(true);  // Redis answers (again): write back what is held, then share
+  } else if (!renew_in_flight_ && mode_.load() == Mode::Shared && now >= next_renew_us_) {
+    renew(false);
+  }
+  {  // Keys with nothing held, spare or asked for are forgotten (bounded map).
+    std::lock_guard lock(mu_);
+    std::erase_if(keys_, [now](const auto& kv) {
+      const Key& k = kv.second;
+      return k.held.empty() && k.spare.empty() && !k.pending && k.retry_at_us <= now;
+    });
+  }
+  timer_.expires_after(cfg_.heartbeat_period());
+  timer_.async_wait([this](std::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+void ConnectionLeases::renew(bool adopt) {
+  const auto now = steady_us();
+  next_renew_us_ = now + cfg_.lease_ttl.count() * 1000 / 3;
+  std::vector<std::string> keys;
+  std::vector<std::string> args{std::to_string(cfg_.lease_ttl.count())};
+  std::vector<std::pair<std::string, std::vector<std::string>>> give_back;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, k] : keys_) {
+      if (!k.spare.empty() && now - k.spare_at_us > kSpareKeepUs) {
+        give_back.emplace_back(name, std::move(k.spare));
+        k.spare.clear();
+      }
+      if (k.held.empty() && k.spare.empty()) continue;
+      keys.push_back(kConnKeyPrefix + name);
+      args.push_back(std::to_string(k.held.size() + k.spare.size()));
+      for (const auto& id : k.held) args.push_back(id);
+      for (const auto& id : k.spare) args.push_back(id);
+    }
+  }
+  for (auto& [name, ids] : give_back) remove_in_redis(std::move(ids), name);
+  renew_in_flight_ = true;
+  link_.eval(kRenewScript, std::move(keys), std::move(args),
+             [this, adopt](const redisReply* r, std::string_view error) {
+               renew_in_flight_ = false;
+               if (stopped_) return;
+               const bool ok = error.empty() && r->type == REDIS_REPLY_INTEGER;
+               if (!ok) {
+                 renew_failures_.fetch_add(1, std::memory_order_relaxed);
+                 return;
+               }
+               if (adopt && mode_.load() != Mode::Shared) {
+                 mode_.store(Mode::Shared);
+                 spdlog::info("cluster: connection limits are leased in Redis (node {})",
+                              cfg_.node);
+               }
+             });
+}
+
+LeaseStats ConnectionLeases::stats() const {
+  LeaseStats s;
+  s.shared = mode_.load() == Mode::Shared;
+  s.acquired = acquired_.load();
+  s.refused = refused_.load();
+  s.expired = expired_.load();
+  s.renew_failures = renew_failures_.load();
+  s.local_grants = local_grants_.load();
+  std::lock_guard lock(mu_);
+  for (const auto& [name, k] : keys_) {
+    s.held += k.held.size();
+    if (k.held.empty() && k.spare.empty()) continue;
+    s.keys.push_back(
+        {name, static_cast<unsigned>(k.held.size()), static_cast<unsigned>(k.spare.size()), k.max});
+  }
+  return s;
+}
+
+void ConnectionLeases::export_metrics(metrics::Exposition& e) const {
+  const auto s = stats();
+  e.add(kShared, s.shared ? 1 : 0);
+  e.add(kHeld, static_cast<double>(s.held));
+  e.add(kAcquired, static_cast<double>(s.acquired));
+  e.add(kRefused, static_cast<double>(s.refused));
+  e.add(kExpired, static_cast<double>(s.expired));
+  e.add(kRenewFailures, static_cast<double>(s.renew_failures));
+  e.add(kLocalGrants, static_cast<double>(s.local_grants));
+}
+
+}  // namespace mailgate::cluster

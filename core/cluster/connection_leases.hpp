@@ -1,0 +1,136 @@
+// cluster/connection_leases: connection limits shared by every node of a
+// cluster (issue 16, DESIGN §6b). Each limit key (a destination, or a
+// (source, site) path) is a Redis sorted set of lease ids ("node:counter")
+// scored by their expiry in Redis time; one outbound connection holds one
+// lease of each limit it counts against, from open to close.
+// - try_acquire() answers at once, from what this node already holds: a
+//   spare lease Redis granted earlier becomes the connection's; otherwise it
+//   starts (at most one per key at a time) an asynchronous EVALSHA on the
+//   cluster's io_context that drops expired leases and grants up to `want`
+//   while the set holds fewer than `max`, and answers "wait" with when to
+//   ask again (a round trip while the call runs, a short backoff after a
+//   refusal: never a busy loop on Redis).
+// - Every lease this node holds is renewed in one call every lease_ttl/3;
+//   spares nobody took by then are given back. A node that dies stops
+//   renewing: its leases expire within lease_ttl and other nodes' acquires
+//   drop them.
+// - Redis down (Cluster::redis_up() false): limits are local, max ÷ live
+//   nodes (rounded up, at least 1) per key; leases held stay counted
+//   locally. When Redis answers again every lease held is written back
+//   (re-added even past max: those connections are open) before Redis
+//   decides again.
+// - Lease ids are "node:run:counter": a restarted node's ids never match
+//   those its previous run left to expire.
+// - Until the cluster's first heartbeat has answered or failed, nothing is
+//   granted (connections wait a few heartbeat periods at start).
+// Thread-safe: try_acquire/return_unused/release from any worker; the
+// Redis calls and the timer run on the cluster's io_context.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cluster/cluster_config.hpp"
+
+namespace mailgate::metrics {
+class Exposition;
+}
+
+namespace mailgate::cluster {
+
+class Cluster;
+class RedisLink;
+
+struct LeaseTry {
+  bool granted = false;
+  std::int64_t wait_us = 0;  // not granted: when to ask again
+};
+
+struct LeaseKeyView {
+  std::string key;  // without the "mailgate:conn:" prefix
+  unsigned held = 0, spare = 0, max = 0;
+};
+
+struct LeaseStats {
+  bool shared = false;  // false: local limits (Redis down or not yet known)
+  std::uint64_t held = 0, acquired = 0, refused = 0, expired = 0, renew_failures = 0,
+                local_grants = 0;
+  std::vector<LeaseKeyView> keys;  // keys with leases held or spare, by name
+};
+
+inline constexpr const char* kConnKeyPrefix = "mailgate:conn:";
+
+class ConnectionLeases {
+ public:
+  ConnectionLeases(const ClusterConfig& cfg, Cluster& cluster, RedisLink& link,
+                   asio::io_context& ctx);
+  ~ConnectionLeases();
+  ConnectionLeases(const ConnectionLeases&) = delete;
+  ConnectionLeases& operator=(const ConnectionLeases&) = delete;
+
+  // On the io_context's thread.
+  void start();
+  void stop();
+
+  // One lease of `key` under `max` (>= 1) connections cluster-wide; `want`
+  // is how many this node would open now (asked from Redis in one call).
+  LeaseTry try_acquire(const std::string& key, unsigned max, unsigned want = 1);
+  // A lease granted but not used after all: kept as a spare for the next try.
+  void return_unused(const std::string& key);
+  // The connection holding a lease of `key` closed.
+  void release(const std::string& key);
+  // Does this node hold at most its share (max / live nodes, rounded up) of
+  // `key`? An idle connection above it closes rather than lingers, so its
+  // slot goes to nodes with work.
+  bool within_share(const std::string& key, unsigned max) const;
+
+  bool shared() const { return mode_.load() == Mode::Shared; }
+  LeaseStats stats() const;
+  void export_metrics(metrics::Exposition& e) const;
+
+  // How long a destination waits before asking again.
+  static constexpr std::int64_t kPendingRetryUs = 2'000;    // a call is running
+  static constexpr std::int64_t kRefusedRetryUs = 100'000;  // Redis said no
+  static constexpr std::int64_t kStartingRetryUs = 50'000;  // Redis not known yet
+
+ private:
+  enum class Mode { Starting, Local, Shared };
+  struct Key {
+    std::vector<std::string> held;   // lease ids of open connections
+    std::vector<std::string> spare;  // granted, not yet taken
+    bool pending = false;
+    std::int64_t spare_at_us = 0;  // when the newest spare was granted
+    std::int64_t retry_at_us = 0;
+    unsigned max = 0;
+  };
+  void tick();
+  void acquire(std::string key, unsigned max, unsigned want);
+  void renew(bool adopt);
+  void remove_in_redis(std::vector<std::string> ids, const std::string& key);
+  std::string next_id();
+  unsigned share(unsigned max) const;
+
+  ClusterConfig cfg_;
+  Cluster& cluster_;
+  RedisLink& link_;
+  asio::io_context& ctx_;
+  asio::steady_timer timer_;
+  bool stopped_ = true;
+  bool renew_in_flight_ = false;
+  std::int64_t next_renew_us_ = 0;
+  std::atomic<Mode> mode_{Mode::Starting};
+  std::string run_;  // this run's part of lease ids (a restarted node never reuses one)
+  std::atomic<std::uint64_t> counter_{0};
+  std::atomic<std::uint64_t> acquired_{0}, refused_{0}, expired_{0}, renew_failures_{0},
+      local_grants_{0};
+  mutable std::mutex mu_;  // guards keys_
+  std::map<std::string, Key, std::less<>> keys_;
+};
+
+}  // namespace mailgate::cluster
