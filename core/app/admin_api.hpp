@@ -57,7 +57,8 @@ class Webhooks;
 }
 namespace mailgate::cluster {
 class Cluster;
-}
+class LeasedRates;
+}  // namespace mailgate::cluster
 namespace mailgate::idempotency {
 class IdempotencyCache;
 }
@@ -83,6 +84,8 @@ struct AdminContext {
   // This node's view of the cluster (null: no `cluster` section); its status
   // is read under its own lock.
   std::atomic<const cluster::Cluster*> cluster{nullptr};
+  // Its shared rate limits (null with no cluster): fallback state, metrics.
+  std::atomic<const cluster::LeasedRates*> rates{nullptr};
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};

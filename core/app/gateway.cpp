@@ -14,6 +14,7 @@
 #include "app/admin_api.hpp"
 #include "app/service_notify.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/leased_rates.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -74,6 +75,10 @@ struct Gateway::Parts {
   std::unique_ptr<http::HttpServer> http;
   // Heartbeats to the cluster's Redis, on worker 0 (null: no cluster section).
   std::unique_ptr<cluster::Cluster> cluster;
+  // The shared rate limits (leased from that Redis, on worker 0 too). Shared:
+  // the limits made from it (Lua keys in `limiter`) hold it; stopped in
+  // teardown, after which every limit is local.
+  std::shared_ptr<cluster::LeasedRates> rates;
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
 
@@ -173,6 +178,15 @@ std::string Gateway::Parts::start_policy() {
     resolvers.push_back(std::make_unique<dns::Resolver>(workers->context(i), dns_opts));
     resolver_ptrs.push_back(resolvers.back().get());
   }
+  // The cluster before the policy and the engine: their rate limits are
+  // shared through it (heartbeats start with the HTTP server, in start_http).
+  if (cfg.cluster.enabled()) {
+    cluster = std::make_unique<cluster::Cluster>(cfg.cluster, workers->context(0), [this] {
+      return engine ? engine->metrics().connections_active : std::uint64_t{0};
+    });
+    rates = std::make_shared<cluster::LeasedRates>(cfg.cluster, workers->context(0), *cluster);
+    limiter.set_backend(rates.get());
+  }
   policy::Services services;
   services.limiter = &limiter;
   services.suppression = suppressions.get();
@@ -222,6 +236,7 @@ std::string Gateway::Parts::start_delivery() {
   for (auto& r : resolvers) deps.resolvers.push_back(r.get());
   deps.own_endpoints = smtp->endpoints();
   deps.id_counter_start = counter_start;
+  deps.rates = rates.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
   // generated DSNs) is committed and queued there.
@@ -269,14 +284,15 @@ std::string Gateway::Parts::start_http() {
   admin.submitters = submitter_ptrs;
   idempotency_cache = std::make_unique<idempotency::IdempotencyCache>(store.get(), writer.get());
   admin.idempotency = idempotency_cache.get();
-  if (cfg.cluster.enabled()) {
-    cluster = std::make_unique<cluster::Cluster>(
-        cfg.cluster, workers->context(0),
-        [e = engine.get()] { return e->metrics().connections_active; });
-    asio::post(workers->context(0), [c = cluster.get()] { c->start(); });
+  if (cluster) {
+    asio::post(workers->context(0), [c = cluster.get(), r = rates.get()] {
+      c->start();
+      r->start();
+    });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
                  cfg.cluster.redis);
     admin.cluster = cluster.get();
+    admin.rates = rates.get();
   }
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
@@ -346,9 +362,13 @@ void Gateway::Parts::teardown() {
   }
   // The cluster's connection lives on worker 0: closed there, while it runs.
   admin.cluster = nullptr;
+  admin.rates = nullptr;
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
-      if (i == 0) cluster->stop();
+      if (i == 0) {
+        rates->stop();
+        cluster->stop();
+      }
     });
   // Recovery posts to the workers: it must be over while they still run.
   admin.recovery = nullptr;
@@ -365,7 +385,9 @@ void Gateway::Parts::teardown() {
   // Objects living on the workers go before the workers' io_contexts.
   if (smtp) smtp->shutdown();
   if (engine) engine->release_io();
-  cluster.reset();  // its timers and socket belong to worker 0's io_context
+  // (Again, for a start that failed before the threads ran: nothing runs now.)
+  if (rates) rates->stop();  // its timer and connection, before worker 0's io_context goes
+  cluster.reset();           // its timers and socket belong to worker 0's io_context
   // Completes what is in flight (MTA-STS fetches post to the stopped workers).
   http_client.reset();
   for (auto& r : resolvers) r->shutdown();

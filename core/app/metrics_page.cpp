@@ -7,6 +7,7 @@
 
 #include "app/admin_api.hpp"
 #include "cluster/cluster.hpp"
+#include "cluster/leased_rates.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "delivery/egress_metrics.hpp"
@@ -55,6 +56,7 @@ std::string render_metrics(const AdminContext& ctx) {
   policy::export_metrics(e, *ctx.policy, ctx.config->workers);
   if (ctx.webhooks) ctx.webhooks->export_metrics(e);
   if (const auto* c = ctx.cluster.load()) c->export_metrics(e);
+  if (const auto* r = ctx.rates.load()) r->export_metrics(e);
   return e.text();
 }
 

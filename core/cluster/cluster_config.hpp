@@ -40,11 +40,13 @@ std::optional<RedisAddress> parse_redis_url(std::string_view url);
 
 const config::Section<ClusterConfig>& cluster_section();
 
-// What a `cluster` section does not do yet (issue 16 items 2-5), printed by
-// check-config and logged at start while it holds: limits stay per node.
+// What a `cluster` section does not do yet (issue 16), printed by
+// check-config and logged at start while it holds. Rate limits are shared
+// (cluster/leased_rates.hpp); the rest stays per node.
 inline constexpr const char* kClusterNotYetShared =
-    "cluster: heartbeats and Redis health only; shared rate limits, leased connection limits, "
-    "the shared suppression list and shared warm-up counters are not implemented yet: every "
-    "limit is still per node";
+    "cluster: rate limits (egress_path message and connection rates, site message rates, "
+    "mailgate.ratelimit.check) are shared through Redis; leased connection limits "
+    "(max_connections), the shared suppression list and shared warm-up counters are not "
+    "implemented yet: those are still per node";
 
 }  // namespace mailgate::cluster

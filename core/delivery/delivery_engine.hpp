@@ -88,6 +88,8 @@ struct EngineDeps {
   std::uint64_t id_counter_start = 0;                  // for DSN message ids
   std::vector<submit::Submitter*>
       submitters;  // per worker: where generated DSNs go (set_submitters)
+  // Shared rate limits (a cluster's Redis: cluster::LeasedRates); null: local.
+  ratelimit::RateBackend* rates = nullptr;
 };
 
 struct DeliveryStats {

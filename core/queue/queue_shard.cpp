@@ -125,6 +125,9 @@ std::optional<Item> QueueShard::take(Destination& d) {
   const auto now = steady_us();
   if (gate_ && !take_through_gate(d, now)) return std::nullopt;
   if (auto wait = d.shaping.message_rate.acquire(now); wait > 0) {
+    // A shared rate may change between the gate's wait_us() and this
+    // acquire() (a lease answered, Redis went away): the quota taken goes back.
+    if (gate_) gate_->refund_quota(d);
     arm_rate_timer(d, now + wait);
     return std::nullopt;
   }
@@ -555,8 +558,8 @@ void QueueShard::remove_idle(std::int64_t now) {
     const bool unused = d.ready.empty() && d.scheduled == 0 && d.in_flight == 0 && d.active == 0 &&
                         d.idle.empty() && !d.suspended && !d.shaping_pending && !d.site_pending &&
                         d.rate_timer_at_us == 0 && d.backoff_until_ms <= now &&
-                        d.shaping.message_rate.tat_us() <= now_us &&
-                        d.shaping.connection_rate.tat_us() <= now_us;
+                        d.shaping.message_rate.idle_at_us() <= now_us &&
+                        d.shaping.connection_rate.idle_at_us() <= now_us;
     if (unused && now - d.last_used_ms >= idle_removal_ms_)
       it = dests_.erase(it);
     else
