@@ -1,11 +1,13 @@
 // app/cluster_api: GET /api/v1/cluster (DESIGN §8: nodes, heartbeats, Redis
 // health) and the "cluster" object of /readyz. Reads the Cluster's status
 // snapshot under its lock; never touches a worker.
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/admin_api.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/connection_leases.hpp"
+#include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
@@ -18,9 +20,19 @@ json cluster_readiness(const AdminContext& ctx) {
   const auto* c = ctx.cluster.load();
   if (!c) return nullptr;
   const bool up = c->redis_up();
-  json out = {{"redis_up", up}, {"degraded", !up}, {"live_nodes", c->live_nodes()}};
+  const auto* rates = ctx.rates.load();
+  const bool local = !up || (rates && rates->fallback());
+  json out = {{"redis_up", up},
+              {"degraded", !up},
+              {"live_nodes", c->live_nodes()},
+              {"rate_limits", local ? "local" : "shared"}};
   if (!up)
-    out["reason"] = "Redis unreachable: this node runs on local limits until it answers again";
+    out["reason"] = fmt::format(
+        "Redis unreachable: rate limits are local (each at its rate / {} live node(s)) until it "
+        "answers again",
+        c->live_nodes());
+  else if (local)
+    out["reason"] = "Redis calls failing: rate limits are local for now";
   return out;
 }
 

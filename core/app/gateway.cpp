@@ -15,6 +15,7 @@
 #include "app/service_notify.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/connection_leases.hpp"
+#include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
@@ -77,6 +78,10 @@ struct Gateway::Parts {
   // Heartbeats to the cluster's Redis, leased connection limits and the
   // shared suppression list, all on worker 0 (null: no cluster section).
   std::unique_ptr<cluster::Cluster> cluster;
+  // The shared rate limits (leased from that Redis, on worker 0 too). Shared:
+  // the limits made from it (Lua keys in `limiter`) hold it; stopped in
+  // teardown, after which every limit is local.
+  std::shared_ptr<cluster::LeasedRates> rates;
   std::unique_ptr<cluster::ConnectionLeases> leases;
   std::unique_ptr<cluster::SharedSuppression> shared_suppression;
   std::unique_ptr<spool::Recovery> recovery;
@@ -179,6 +184,15 @@ std::string Gateway::Parts::start_policy() {
     resolvers.push_back(std::make_unique<dns::Resolver>(workers->context(i), dns_opts));
     resolver_ptrs.push_back(resolvers.back().get());
   }
+  // The cluster before the policy and the engine: their rate limits are
+  // shared through it (heartbeats start with the HTTP server, in start_http).
+  if (cfg.cluster.enabled()) {
+    cluster = std::make_unique<cluster::Cluster>(cfg.cluster, workers->context(0), [this] {
+      return engine ? engine->metrics().connections_active : std::uint64_t{0};
+    });
+    rates = std::make_shared<cluster::LeasedRates>(cfg.cluster, workers->context(0), *cluster);
+    limiter.set_backend(rates.get());
+  }
   policy::Services services;
   services.limiter = &limiter;
   services.suppression = suppressions.get();
@@ -217,10 +231,8 @@ std::string Gateway::Parts::start_policy() {
 // report on exists): made before the engine, which takes the leases, and
 // before anything writes to the suppression list, whose listener they set.
 void Gateway::Parts::make_cluster() {
-  if (!cfg.cluster.enabled()) return;
+  if (!cluster) return;  // made with the policy (its rate limits are shared through it)
   auto& ctx = workers->context(0);
-  cluster = std::make_unique<cluster::Cluster>(
-      cfg.cluster, ctx, [this] { return engine->metrics().connections_active; });
   leases = std::make_unique<cluster::ConnectionLeases>(cfg.cluster, *cluster, cluster->link(), ctx);
   cluster::SuppressionReplica replica;
   replica.apply = [list = suppressions.get()](const cluster::SuppressionChange& c) {
@@ -255,6 +267,7 @@ std::string Gateway::Parts::start_delivery() {
   deps.own_endpoints = smtp->endpoints();
   deps.id_counter_start = counter_start;
   deps.leases = leases.get();
+  deps.rates = rates.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
   // generated DSNs) is committed and queued there.
@@ -305,12 +318,14 @@ std::string Gateway::Parts::start_http() {
   if (cluster) {
     asio::post(workers->context(0), [this] {
       cluster->start();
+      rates->start();
       leases->start();
       shared_suppression->start();
     });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
                  cfg.cluster.redis);
     admin.cluster = cluster.get();
+    admin.rates = rates.get();
     admin.leases = leases.get();
     admin.shared_suppression = shared_suppression.get();
   }
@@ -383,6 +398,7 @@ void Gateway::Parts::teardown() {
   // The cluster's connection lives on worker 0: closed there, while it runs
   // (calls still waiting fail into the leases and the sync, stopped first).
   admin.cluster = nullptr;
+  admin.rates = nullptr;
   admin.leases = nullptr;
   admin.shared_suppression = nullptr;
   if (cluster && threads_running)
@@ -390,6 +406,7 @@ void Gateway::Parts::teardown() {
       if (i != 0) return;
       shared_suppression->stop();
       leases->stop();
+      rates->stop();
       cluster->stop();
     });
   // Recovery posts to the workers: it must be over while they still run.
@@ -407,10 +424,12 @@ void Gateway::Parts::teardown() {
   // Objects living on the workers go before the workers' io_contexts.
   if (smtp) smtp->shutdown();
   if (engine) engine->release_io();
-  // Their timers and socket belong to worker 0's io_context.
+  // Their timers and socket belong to worker 0's io_context. (Again, for a
+  // start that failed before the threads ran: nothing runs now.)
   if (suppressions) suppressions->set_listener(nullptr);
   shared_suppression.reset();
   leases.reset();
+  if (rates) rates->stop();
   cluster.reset();
   // Completes what is in flight (MTA-STS fetches post to the stopped workers).
   http_client.reset();

@@ -8,6 +8,7 @@
 #include "app/admin_api.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/connection_leases.hpp"
+#include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
@@ -59,6 +60,7 @@ std::string render_metrics(const AdminContext& ctx) {
   if (const auto* c = ctx.cluster.load()) c->export_metrics(e);
   if (const auto* l = ctx.leases.load()) l->export_metrics(e);
   if (const auto* s = ctx.shared_suppression.load()) s->export_metrics(e);
+  if (const auto* r = ctx.rates.load()) r->export_metrics(e);
   return e.text();
 }
 

@@ -42,9 +42,13 @@ const config::Section<ClusterConfig>& cluster_section();
 
 // What a `cluster` section does not share yet (issue 16), printed by
 // check-config and logged at start while it holds: those stay per node.
+// Shared: rate limits (cluster/leased_rates.hpp), connection limits
+// (cluster/connection_leases.hpp), the suppression list
+// (cluster/shared_suppression.hpp).
 inline constexpr const char* kClusterNotYetShared =
-    "cluster: connection limits (leases) and the suppression list are shared through Redis; "
-    "shared rate limits, traffic shaping actions, tenant/campaign suspensions and warm-up "
-    "counters are not implemented yet: those are still per node";
+    "cluster: rate limits (egress_path message and connection rates, site message rates, "
+    "mailgate.ratelimit.check), connection limits (max_connections, as leases) and the "
+    "suppression list are shared through Redis; traffic shaping actions, tenant/campaign "
+    "suspensions and warm-up counters are not implemented yet: those are still per node";
 
 }  // namespace mailgate::cluster

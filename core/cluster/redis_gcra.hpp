@@ -4,8 +4,7 @@
 // node sharing the Redis draws from one limit. One atomic EVALSHA per
 // request; a request may take `n` events at once (leased tokens: a node
 // asks for a few and spends them locally, trading a little accuracy for
-// fewer round trips). Not yet wired into egress_path, site limits or
-// mailgate.ratelimit.check (issue 16 item 2 is the next step).
+// fewer round trips). Used through cluster/leased_rates.hpp.
 // Promises: over any window of Redis time the events granted for a key are
 // at most burst + window × rate, whichever nodes asked; a refused request
 // takes nothing and says how long to wait; a key expires once its bucket

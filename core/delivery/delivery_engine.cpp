@@ -69,7 +69,9 @@ DeliveryEngine::DeliveryEngine(EngineDeps deps)
       labels_(deps_.config->metrics.destinations),
       tenant_labels_(deps_.config->metrics.tenants),
       retry_{deps_.config->delivery.retry.first, deps_.config->delivery.retry.max,
-             deps_.config->delivery.retry.max_age} {}
+             deps_.config->delivery.retry.max_age} {
+  paths_.set_rate_backend(deps_.rates);
+}
 
 DeliveryEngine::~DeliveryEngine() = default;
 

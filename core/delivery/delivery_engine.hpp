@@ -95,6 +95,8 @@ struct EngineDeps {
   cluster::ConnectionLeases* leases = nullptr;
   std::vector<submit::Submitter*>
       submitters;  // per worker: where generated DSNs go (set_submitters)
+  // Shared rate limits (a cluster's Redis: cluster::LeasedRates); null: local.
+  ratelimit::RateBackend* rates = nullptr;
 };
 
 struct DeliveryStats {

@@ -13,14 +13,21 @@ namespace mailgate::delivery {
 
 namespace {
 
-queue::Shaping shaping_from(const queue::Shaping& defaults, const policy::EgressPath& p) {
+// With a cluster (`rates` set) the rates are shared by every node, keyed by
+// the destination and its source: the rate egress_path gives is the
+// cluster's total, not each node's.
+queue::Shaping shaping_from(const queue::Shaping& defaults, const policy::EgressPath& p,
+                            const queue::Destination& d, ratelimit::RateBackend* rates) {
   queue::Shaping s = defaults;
   if (p.max_connections) s.max_connections = *p.max_connections;
   if (p.max_messages_per_connection) s.max_messages_per_connection = *p.max_messages_per_connection;
+  const std::string key = d.source + "|" + d.name;
   if (p.max_message_rate)
-    s.message_rate = ratelimit::Gcra(p.max_message_rate->per_second(), p.max_message_burst);
+    s.message_rate = ratelimit::RateLimit(p.max_message_rate->per_second(), p.max_message_burst,
+                                          rates, ratelimit::RateKind::MessageRate, key);
   if (p.max_connection_rate)
-    s.connection_rate = ratelimit::Gcra(p.max_connection_rate->per_second(), 1);
+    s.connection_rate = ratelimit::RateLimit(p.max_connection_rate->per_second(), 1, rates,
+                                             ratelimit::RateKind::ConnectionRate, key);
   if (p.tls) s.tls = *p.tls;
   if (p.source_address) s.source_address = *p.source_address;
   if (p.ehlo_name) s.ehlo_name = *p.ehlo_name;
@@ -56,7 +63,7 @@ asio::awaitable<void> DeliveryEngine::Worker::evaluate_egress(queue::Destination
   // A failed hook (logged and counted by the runtime) leaves the defaults
   // until the next reload rather than calling a broken hook for every message.
   // (A reload starts the rate limiters afresh: at most one extra burst.)
-  d.shaping = shaping_from(shard->default_shaping(), p);
+  d.shaping = shaping_from(shard->default_shaping(), p, d, deps.rates);
   if (paths) paths->apply_source(d);  // a declared source's address and EHLO name win
   d.shaping_version = policy->version();
   d.shaping_pending = false;

@@ -42,8 +42,9 @@ std::int64_t PathRegistry::acquire_message(const std::string& source, const Site
   auto& p = path(source, site->name);
   if (p.rate_per_s != site->max_message_rate || p.burst != site->max_message_burst) {
     // A new or changed limit (reload): start it afresh.
-    p.rate = ratelimit::Gcra(site->max_message_rate,
-                             std::max<std::uint32_t>(1, site->max_message_burst));
+    p.rate = ratelimit::RateLimit(site->max_message_rate,
+                                  std::max<std::uint32_t>(1, site->max_message_burst), rates_,
+                                  ratelimit::RateKind::SiteRate, source + "|" + site->name);
     p.rate_per_s = site->max_message_rate;
     p.burst = site->max_message_burst;
   }

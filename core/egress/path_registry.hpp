@@ -10,7 +10,9 @@
 // source's warm-up quota for the (source, site, UTC day) — refund_quota()
 // returns one not used. Counts survive restarts through load() and
 // take_dirty() (the caller writes them to the spool: at most what changed
-// since the last write is lost on a crash). Thread-safe.
+// since the last write is lost on a crash). Thread-safe. With a RateBackend
+// (a cluster) a site's rate per source is shared by every node; warm-up
+// quotas and connection counts stay per node.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,7 @@
 #include <vector>
 
 #include "egress/egress_plan.hpp"
-#include "ratelimit/gcra.hpp"
+#include "ratelimit/rate_limit.hpp"
 
 namespace mailgate::egress {
 
@@ -51,6 +53,10 @@ struct PathView {
 
 class PathRegistry {
  public:
+  // Site rates made from now on are shared through `rates` (null: local).
+  // Before any acquire_message (not synchronised with it).
+  void set_rate_backend(ratelimit::RateBackend* rates) { rates_ = rates; }
+
   // A connection of `source` to site `site_name` may open: counted until
   // disconnect(); false (nothing counted) when `max` (0: no cap) are open.
   bool try_connect(const std::string& source, const std::string& site_name, unsigned max);
@@ -88,7 +94,7 @@ class PathRegistry {
  private:
   struct Path {
     unsigned connections = 0;
-    ratelimit::Gcra rate;
+    ratelimit::RateLimit rate;
     double rate_per_s = 0;
     std::uint32_t burst = 1;
     std::uint64_t messages = 0;
@@ -102,6 +108,7 @@ class PathRegistry {
   std::int64_t warmup_day(const std::string& source, std::int64_t today);
   static void roll(Path& p, std::int64_t today);
 
+  ratelimit::RateBackend* rates_ = nullptr;
   std::mutex mu_;
   std::shared_ptr<const Plan> plan_ = std::make_shared<Plan>();
   std::map<Key, Path, std::less<>> paths_;

@@ -125,6 +125,9 @@ std::optional<Item> QueueShard::take(Destination& d) {
   const auto now = steady_us();
   if (gate_ && !take_through_gate(d, now)) return std::nullopt;
   if (auto wait = d.shaping.message_rate.acquire(now); wait > 0) {
+    // A shared rate may change between the gate's wait_us() and this
+    // acquire() (a lease answered, Redis went away): the quota taken goes back.
+    if (gate_) gate_->refund_quota(d);
     arm_rate_timer(d, now + wait);
     return std::nullopt;
   }
@@ -464,11 +467,19 @@ void QueueShard::pump(Destination& d) {
   // Reuse idle connections first (most recently parked: its TCP state is warmest).
   std::size_t woken = 0;
   const auto ready = d.ready.takeable();
+  const bool had_idle = !d.idle.empty();
   while (!d.idle.empty() && woken < ready) {
     wake(d.idle.back());
     d.idle.pop_back();
     ++woken;
   }
+  // Under a message rate the queue is not the work there is: the rate is.
+  // Such a destination opens another connection only when none was idle, one
+  // per pump (each pump follows a token or a finished message), so it opens
+  // what the rate keeps busy, not max_connections for a queue the rate
+  // drains slowly (with cluster leases, that churn cost the shared rate 14%).
+  const bool paced = !d.shaping.message_rate.unlimited();
+  if (paced && had_idle) return;
   // One more connection only while there is more ready work than busy connections.
   while (d.active < d.shaping.max_connections && ready > d.active - d.idle.size()) {
     if (auto wait = d.shaping.connection_rate.wait_us(now); wait > 0) {
@@ -482,6 +493,7 @@ void QueueShard::pump(Destination& d) {
     d.shaping.connection_rate.acquire(now);
     ++d.active;
     start_(d);
+    if (paced) break;
   }
 }
 
@@ -555,8 +567,8 @@ void QueueShard::remove_idle(std::int64_t now) {
     const bool unused = d.ready.empty() && d.scheduled == 0 && d.in_flight == 0 && d.active == 0 &&
                         d.idle.empty() && !d.suspended && !d.shaping_pending && !d.site_pending &&
                         d.rate_timer_at_us == 0 && d.backoff_until_ms <= now &&
-                        d.shaping.message_rate.tat_us() <= now_us &&
-                        d.shaping.connection_rate.tat_us() <= now_us;
+                        d.shaping.message_rate.idle_at_us() <= now_us &&
+                        d.shaping.connection_rate.idle_at_us() <= now_us;
     if (unused && now - d.last_used_ms >= idle_removal_ms_)
       it = dests_.erase(it);
     else

@@ -37,7 +37,7 @@
 #include "queue/item.hpp"
 #include "queue/path_gate.hpp"
 #include "queue/retry_policy.hpp"
-#include "ratelimit/gcra.hpp"
+#include "ratelimit/rate_limit.hpp"
 #include "smtp/tls_mode.hpp"
 #include "spool/message_id.hpp"
 #include "spool/records.hpp"
@@ -49,8 +49,9 @@ namespace mailgate::queue {
 struct Shaping {
   unsigned max_connections = 10;
   unsigned max_messages_per_connection = 100;
-  ratelimit::Gcra message_rate;      // unlimited by default
-  ratelimit::Gcra connection_rate;   // unlimited by default
+  // Unlimited by default; shared by the cluster's nodes when one is configured.
+  ratelimit::RateLimit message_rate;
+  ratelimit::RateLimit connection_rate;
   std::optional<smtp::TlsMode> tls;  // none: delivery.tls
   std::string source_address;        // "" = any
   std::string ehlo_name;             // "" = hostname

@@ -34,14 +34,15 @@ bool SharedLimiter::check(std::string_view key, double per_second, std::uint32_t
     s.lru.splice(s.lru.end(), s.lru, e);  // most recently used now
   } else {
     if (s.lru.size() >= max_keys_) return false;
-    s.lru.push_back(Entry{std::string(key), Gcra(per_second, burst), 0});
+    s.lru.push_back(
+        Entry{std::string(key), RateLimit(per_second, burst, backend_, RateKind::Lua, key), 0});
     e = std::prev(s.lru.end());
     s.index.emplace(e->key, e);
   }
-  if (e->gcra.acquire(now_us) != 0) return false;
-  // The bucket is full again once the TAT has passed.
-  e->idle_after_us = e->gcra.tat_us();
-  return true;
+  const bool admitted = e->limit.acquire(now_us) == 0;
+  // A local bucket is full again once the TAT has passed.
+  e->idle_after_us = e->limit.idle_at_us();
+  return admitted;
 }
 
 std::size_t SharedLimiter::size() const {

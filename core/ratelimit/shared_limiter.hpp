@@ -9,7 +9,9 @@
 // hash lookup plus at most kEvictScan entries looked at): each shard keeps
 // its keys in least-recently-used order, and dropping idle keys looks only
 // at the least recently used ones (as nginx's limit_req does), never at
-// the whole shard.
+// the whole shard. With a RateBackend set (a cluster), each key's limit is
+// shared with the other nodes (ratelimit/rate_limit.hpp); the keys held
+// here are then this node's handles on them, bounded the same way.
 #pragma once
 
 #include <array>
@@ -20,7 +22,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "ratelimit/gcra.hpp"
+#include "ratelimit/rate_limit.hpp"
 
 namespace mailgate::ratelimit {
 
@@ -30,6 +32,9 @@ class SharedLimiter {
   static constexpr std::size_t kEvictScan = 4;
 
   explicit SharedLimiter(std::size_t max_keys_per_shard = 65536);
+  // Keys first used from now on are shared through `backend` (null: local).
+  // Set before the workers run (not synchronised with check()).
+  void set_backend(RateBackend* backend) { backend_ = backend; }
 
   // Admits one event for `key` under `per_second`/`burst` (a key's limit is
   // the one given on its first use until it idles out). Any thread.
@@ -42,8 +47,8 @@ class SharedLimiter {
  private:
   struct Entry {
     std::string key;
-    Gcra gcra;
-    std::int64_t idle_after_us = 0;  // back at full burst from here on
+    RateLimit limit;
+    std::int64_t idle_after_us = 0;  // nothing to remember from here on (local: full burst)
   };
   struct Shard {
     mutable std::mutex mu;
@@ -56,6 +61,7 @@ class SharedLimiter {
   // Drops idle keys among the kEvictScan least recently used.
   void evict_idle(Shard& s, std::int64_t now_us);
   std::size_t max_keys_;
+  RateBackend* backend_ = nullptr;
   std::array<Shard, kShards> shards_;
 };
 

@@ -29,6 +29,10 @@ class Redis:
 
     def __init__(self):
         self.port = free_port()
+        self.start()
+
+    def start(self):
+        """A fresh server (empty) on self.port: at first, or after stop()."""
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
@@ -121,6 +125,9 @@ def test_nodes_see_each_other_and_survive_a_stalled_redis(net, redis, tmp_path):
     assert time.monotonic() - t0 < 3.0
     code, ready = get(a, "/readyz")
     assert code == 200 and ready["ready"] and ready["cluster"]["live_nodes"] == 2
+    # Its rate limits are local meanwhile (each at rate / 2: test_cluster_rates.py).
+    assert ready["cluster"]["rate_limits"] == "local"
+    assert "rate limits are local" in ready["cluster"]["reason"]
     a.wait_log(r"cluster: Redis at \S+ is down")
     # Mail still flows: accepted and delivered while Redis is stalled.
     with smtplib.SMTP(a.host, a.port, timeout=30) as s:
@@ -136,6 +143,8 @@ def test_nodes_see_each_other_and_survive_a_stalled_redis(net, redis, tmp_path):
              what="gw-a sees Redis again")
     code, ready = get(a, "/readyz")
     assert code == 200 and not ready["cluster"]["degraded"]
+    wait_for(lambda: get(a, "/readyz")[1]["cluster"]["rate_limits"] == "shared", timeout=5,
+             what="gw-a's rate limits shared again")
 
     # A node killed with kill -9 stops beating: after lease_ttl (2 s) the other
     # no longer counts it live (it stays listed, with its last heartbeat).

@@ -102,7 +102,7 @@ def test_three_nodes_share_connection_limits_and_suppressions(cluster):
     wait_for(lambda: all(api(n, "GET", "/api/v1/cluster")["live_nodes"] == 3 and
                          leases(n)["shared"] for n in nodes), timeout=10,
              what="three live nodes leasing in Redis")
-    assert "connection limits (leases) and the suppression list are shared" in a.log()
+    assert "connection limits (max_connections, as leases) and the suppression list are shared" in a.log()
 
     # 1. A burst on every node, one destination, a shared max_connections = 4.
     rec.data_delay = 0.3
@@ -125,10 +125,20 @@ def test_three_nodes_share_connection_limits_and_suppressions(cluster):
 
     # 3. A holds every slot (slow DATA); B and C are refused; A dies with kill -9.
     rec.data_delay = 4.0
-    send(a, [f"slow-a-{k}@example.test" for k in range(6)])
+    # More than 4 x 2 messages: ready work stays above busy connections (the
+    # engine opens one more connection only then), whenever the slots free up.
+    send(a, [f"slow-a-{k}@example.test" for k in range(12)])
     # (B's and C's idle connections of the burst close within 2 s: A gets their slots.)
-    wait_for(lambda: leases(a)["held"] == 4 and sink.connection_counts()[0] == 4, timeout=10,
-             what="A holding all 4 connections")
+    seen = []
+
+    def a_holds_all():
+        seen.append((leases(a)["held"], leases(b)["held"], leases(c)["held"],
+                     sink.connection_counts()[0], rec.count()))
+        return seen[-1][0] == 4 and seen[-1][3] == 4
+    try:
+        wait_for(a_holds_all, timeout=10, interval=0.2, what="A holding all 4 connections")
+    except AssertionError:
+        raise AssertionError(f"A holding all 4: (held a, b, c, sink active, delivered) {seen[::5]}")
     before_b = leases(b)["refused"]
     send(b, [f"slow-b-{k}@example.test" for k in range(4)])
     send(c, [f"slow-c-{k}@example.test" for k in range(4)])

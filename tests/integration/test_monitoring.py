@@ -44,6 +44,7 @@ DELIVERY_RESULTS = {"delivery", "transient_failure", "bounce", "expiration", "ad
                     "discard"}
 DNS_RESULTS = {"ok", "nxdomain", "nodata", "tempfail", "nullmx", "badname"}
 SHAPING_ACTIONS = {"suspend", "suspend_tenant", "suspend_campaign", "set"}
+RATE_KINDS = {"lua", "message_rate", "connection_rate", "site_rate"}  # cluster/leased_rates (ratelimit::RateKind)
 METRICS = {
     "mailgate_build_info": ("gauge", {"version": None}),
     "mailgate_cluster_redis_up": ("gauge", {}),
@@ -63,6 +64,14 @@ METRICS = {
     "mailgate_cluster_suppression_dropped_total": ("counter", {}),
     "mailgate_cluster_suppression_full_syncs_total": ("counter", {}),
     "mailgate_cluster_suppression_sync_lag_seconds": ("gauge", {}),
+    "mailgate_cluster_rate_granted_total": ("counter", {"kind": RATE_KINDS,
+                                                        "backend": {"redis", "local"}}),
+    "mailgate_cluster_rate_refused_total": ("counter", {"kind": RATE_KINDS}),
+    "mailgate_cluster_rate_refills_total": ("counter", {"kind": RATE_KINDS,
+                                                        "result": {"granted", "refused", "error"}}),
+    "mailgate_cluster_rate_refill_seconds_total": ("counter", {"kind": RATE_KINDS}),
+    "mailgate_cluster_rate_fallback": ("gauge", {}),
+    "mailgate_cluster_rate_fallback_seconds_total": ("counter", {}),
     "mailgate_smtp_connections_total": ("counter", {}),
     "mailgate_smtp_sessions_active": ("gauge", {}),
     "mailgate_messages_received_total": ("counter", {"protocol": {"smtp", "http"}}),

@@ -1,7 +1,8 @@
 // tests/unit/cluster/redis_server: a real redis-server for the cluster
 // tests, on a free loopback port, with no persistence; stopped by its PID
 // (SIGKILL, reaped) when the object goes, whatever the test did. pause()
-// and resume() send SIGSTOP/SIGCONT (a stalled server, not a dead one).
+// and resume() send SIGSTOP/SIGCONT (a stalled server, not a dead one);
+// kill() and start() take it down and bring a fresh one up on the same port.
 #pragma once
 
 #include <fcntl.h>
@@ -34,7 +35,13 @@ inline std::uint16_t free_loopback_port() {
 
 class RedisServer {
  public:
-  RedisServer() : port_(free_loopback_port()) {
+  RedisServer() : port_(free_loopback_port()) { start(); }
+  ~RedisServer() { stop(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  void kill() { stop(); }
+  void start() {
     pid_ = ::fork();
     if (pid_ == 0) {
       const int devnull = ::open("/dev/null", O_WRONLY);  // its start-up banner and warnings
@@ -55,9 +62,6 @@ class RedisServer {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
-  ~RedisServer() { stop(); }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
 
   std::uint16_t port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }

@@ -478,7 +478,7 @@ TEST(QueueShard, TinyMaxAgeExpiresAWaitingItemSoonAfterItsDeadline) {
 
 TEST(QueueShard, ExpiryAlsoSweepsItemsThrottledByTheMessageRate) {
   Shaping s = shaping(1);
-  s.message_rate = ratelimit::Gcra(1.0 / 3600, 1);  // one message an hour
+  s.message_rate = ratelimit::RateLimit(1.0 / 3600, 1);  // one message an hour
   Harness h(s, retry_policy(kHour));
   h.shard->add("slow.example", make_item(1));
   ASSERT_EQ(h.starts.size(), 1u);
@@ -491,7 +491,7 @@ TEST(QueueShard, ExpiryAlsoSweepsItemsThrottledByTheMessageRate) {
 
 TEST(QueueShard, MessageRateLimitsTakesAndStarts) {
   Shaping s = shaping(5);
-  s.message_rate = ratelimit::Gcra(1.0 / 3600, 2);  // burst of 2, then one an hour
+  s.message_rate = ratelimit::RateLimit(1.0 / 3600, 2);  // burst of 2, then one an hour
   Harness h(s);
   h.shard->add("example.com", make_item(1));
   ASSERT_EQ(h.starts.size(), 1u);
@@ -698,7 +698,7 @@ TEST(QueueShard, DestinationIsKeptForTheIdlePeriod) {
 
 TEST(QueueShard, RateLimitedDestinationStaysUntilItsLimiterIsFull) {
   Shaping s = shaping(1);
-  s.message_rate = ratelimit::Gcra(0.5, 1);  // one message per 2 s
+  s.message_rate = ratelimit::RateLimit(0.5, 1);  // one message per 2 s
   Harness h(s);
   h.shard->set_idle_removal(0ms);
   const auto t0 = std::chrono::steady_clock::now();
