@@ -1,5 +1,8 @@
-// server/session: one inbound SMTP session (a coroutine on one worker): the
-// dialogue over a TCP transport. Internal to the server module. The dialogue
+// server/session: one inbound SMTP session on one worker: the dialogue over
+// a TCP transport, run by coroutines while there is something to do; a
+// plaintext session waiting for its next command is parked on a readiness
+// callback instead, holding no coroutine frame (issue 15: memory per idle
+// session). Internal to the server module. The dialogue
 // (session.cpp), message reception (session_data.cpp) and the connect /
 // transaction hooks (session_policy.cpp) are separate translation units
 // because coroutine code is slow to compile. What happens to a finished
@@ -75,6 +78,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Before run(): takes this session's places in the connection caps (or
   // notes the refusal the session will answer with).
   void admit(ConnectionGate& gate, std::size_t listener_index);
+  // The greeting and the first commands. It returns when the session ended,
+  // or earlier, when it waits for a command parked (see serve()): the
+  // session lives on (it owns itself through its pending wait) until it ends.
   asio::awaitable<void> run();
   // Called on the session's worker when the server drains: an idle session is
   // woken and says 421; a session receiving data finishes its transaction first.
@@ -107,7 +113,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // client spoke first (554 5.5.1 queued) or went away.
   asio::awaitable<bool> greet();
   asio::awaitable<ReadResult> read_more(std::chrono::milliseconds timeout);
+  // Before a wait for input: compacts in_ and returns `timeout` shortened by
+  // the session, transaction and data-rate limits (limit_ says which; 0:
+  // already passed).
+  std::chrono::milliseconds prepare_read(std::chrono::milliseconds timeout);
+  // How a wait that failed with `ec` ended (deadline, drain or the client).
+  ReadResult wait_result(std::error_code ec) const;
   std::error_code read_available();
+  void count_data(std::size_t before);  // data_bytes_ += what came after `before`
+  // Writes what the socket takes of out_ without waiting (plaintext only);
+  // false on an error (out_ is then dropped, as flush() does).
+  bool write_now();
   asio::awaitable<bool> flush();
   void reply(const smtp::Reply& r);
   void reply(int code, const char* enhanced, std::string_view text);
@@ -121,7 +137,23 @@ class Session : public std::enable_shared_from_this<Session> {
   void close();
 
   // Dialogue (session.cpp)
-  asio::awaitable<void> converse();
+  // From the connection to the greeting; false: the session ends.
+  asio::awaitable<bool> open();
+  // Serves every buffered command, after a wait for one that ended with
+  // `woke`. When the next command must be waited for, a plaintext session
+  // parks (wait_for_command) and serve returns: no coroutine frame is held
+  // while the client is silent, which is most of an idle session's life.
+  // Otherwise it ends the session (replies flushed, transaction aborted, closed).
+  asio::awaitable<void> serve(ReadResult woke);
+  // The reply for a command wait that did not end with input (timeout, drain).
+  void command_wait_ended(ReadResult why);
+  // The parked wait: a plain readiness callback (holding the session), with
+  // the command timeout; command_ready reads what came and spawns serve()
+  // once a complete line (or anything that ends the wait) is there.
+  void wait_for_command();
+  void arm_command_wait();  // the wait itself (the deadline is already set)
+  void command_ready(std::error_code ec);
+  void resume(ReadResult woke);  // spawns serve(woke)
   asio::awaitable<bool> handle_line(std::string_view line);
   asio::awaitable<void> do_ehlo(std::string_view arg, bool esmtp);
   asio::awaitable<void> do_mail(std::string_view arg);
