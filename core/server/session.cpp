@@ -51,18 +51,28 @@ Session::Session(asio::ip::tcp::socket socket, WorkerState& worker, const Listen
   conn_.listener = listener_.address;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
-  worker_.sessions.insert(this);
+  next_in_worker_ = worker_.sessions;
+  if (next_in_worker_) next_in_worker_->prev_in_worker_ = this;
+  worker_.sessions = this;
   worker_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
-  worker_.sessions.erase(this);
+  if (prev_in_worker_)
+    prev_in_worker_->next_in_worker_ = next_in_worker_;
+  else
+    worker_.sessions = next_in_worker_;
+  if (next_in_worker_) next_in_worker_->prev_in_worker_ = prev_in_worker_;
   worker_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::admit(ConnectionGate& gate, std::size_t listener_index) {
-  listener_index_ = listener_index;
-  admission_ = gate.admit(listener_index, conn_.remote_ip);
+  listener_index_ = static_cast<std::uint32_t>(listener_index);
+  auto admission = gate.admit(listener_index, conn_.remote_ip);
+  refusal_ = admission.refusal;
+  ticket_ = std::move(admission.ticket);
+  if (refusal_ != ConnectionGate::Refusal::None)
+    refusal_reply_ = std::make_unique<smtp::Reply>(std::move(admission.reply));
 }
 
 void Session::request_drain() {
@@ -94,7 +104,7 @@ std::error_code Session::read_available() {
 }
 
 void Session::count_data(std::size_t before) {
-  if (receiving()) data_bytes_ += in_.size() - before;
+  if (receiving()) txs_->data_bytes += in_.size() - before;
 }
 
 std::chrono::milliseconds Session::prepare_read(std::chrono::milliseconds timeout) {
@@ -118,12 +128,12 @@ std::chrono::milliseconds Session::prepare_read(std::chrono::milliseconds timeou
     }
   };
   consider(session_deadline_, Limit::Session);
-  if (tx_active()) consider(tx_deadline_, Limit::Transaction);
+  if (tx_active()) consider(txs_->deadline, Limit::Transaction);
   if (receiving() && listener_.min_data_rate) {
     // Data must keep coming at min_data_rate on average, after a grace period.
     constexpr auto kGrace = std::chrono::seconds(10);
-    consider(data_start_ + kGrace +
-                 std::chrono::milliseconds(data_bytes_ * 1000 / listener_.min_data_rate),
+    consider(txs_->data_start + kGrace +
+                 std::chrono::milliseconds(txs_->data_bytes * 1000 / listener_.min_data_rate),
              Limit::DataRate);
   }
   return timeout;
@@ -252,9 +262,9 @@ void Session::reply(int code, const char* enhanced, std::string_view text) {
 
 void Session::count_refusal() {
   auto& st = worker_.stats;
-  (admission_.refusal == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
-   : admission_.refusal == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
-                                                                  : st.refused_ip_rate)
+  (refusal_ == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
+   : refusal_ == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
+                                                        : st.refused_ip_rate)
       .fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -380,7 +390,7 @@ asio::awaitable<bool> Session::open() {
   // connection over a cap is closed without one (a handshake is the most
   // expensive thing a client can ask for, and the cap is there to bound cost).
   if (listener_.implicit_tls) {
-    if (admission_.refusal != ConnectionGate::Refusal::None) {
+    if (refusal_ != ConnectionGate::Refusal::None) {
       count_refusal();
       co_return false;
     }
@@ -391,10 +401,10 @@ asio::awaitable<bool> Session::open() {
           fmt::format("{} Service not available, shutting down", worker_.config->hostname));
     co_return false;
   }
-  if (admission_.refusal != ConnectionGate::Refusal::None) {
+  if (refusal_ != ConnectionGate::Refusal::None) {
     // Over a connection cap: answered before anything costs more (no hook).
     count_refusal();
-    reply(admission_.reply);
+    reply(*refusal_reply_);
     co_return false;
   }
   if (!co_await connect_allowed()) co_return false;
@@ -691,7 +701,7 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
   }
   reset_transaction();
   tx().id = worker_.submitter->next_id();
-  tx_deadline_ = std::chrono::steady_clock::now() + listener_.transaction_timeout;
+  tx_state().deadline = std::chrono::steady_clock::now() + listener_.transaction_timeout;
   tx().sender = std::move(mail.path);
   tx().params = std::move(mail.params);
   // A new transaction takes the newest policy (reload happens between transactions).

@@ -26,7 +26,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "net/socket_deadline.hpp"
@@ -60,7 +59,9 @@ struct WorkerState {
   spool::SpoolWriter* writer = nullptr;
   spool::Store* store = nullptr;
   ServerStats stats;
-  std::unordered_set<Session*> sessions;
+  // The worker's open sessions, linked through the sessions themselves (no
+  // node allocation per connection; drain walks it).
+  Session* sessions = nullptr;
   eventlog::DeliveryLog* log = nullptr;      // rejection events (may be null)
   webhooks::Webhooks* webhooks = nullptr;    // ... and their webhooks (may be null)
   policy::PolicyRuntime* policy = nullptr;   // null: no hooks
@@ -85,6 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Called on the session's worker when the server drains: an idle session is
   // woken and says 421; a session receiving data finishes its transaction first.
   void request_drain();
+  Session* next_in_worker() const { return next_in_worker_; }
 
  private:
   struct Recipient {
@@ -103,10 +105,10 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   // I/O (session.cpp)
-  enum class ReadResult { Ok, Closed, Timeout, Drain };
+  enum class ReadResult : std::uint8_t { Ok, Closed, Timeout, Drain };
   // Which limit made a read time out: the read's own timeout, or one of the
   // whole-session, whole-transaction and data-rate limits.
-  enum class Limit { Read, Session, Transaction, DataRate };
+  enum class Limit : std::uint8_t { Read, Session, Transaction, DataRate };
   // The 421 for a timeout (its text names the limit), counted.
   void timeout_reply(const char* waiting_for);
   // The greeting with greet_pause: "220-", a pause, "220 ". False: the
@@ -197,39 +199,42 @@ class Session : public std::enable_shared_from_this<Session> {
   submit::Submission submission();
   asio::awaitable<void> finish_message();  // the submission stage, then the reply
 
+  // Members are what every session holds, idle ones too (issue 15: KiB per
+  // idle session); what only a transaction, a refusal or TLS needs is
+  // allocated when needed (txs_, refusal_reply_, tls_).
   asio::ip::tcp::socket socket_;
-  std::unique_ptr<tls::ServerStream> tls_;  // after STARTTLS / on an implicit-TLS listener
-  std::string tls_version_, tls_cipher_;    // of the handshake, for Received and the log
-  int tls_bits_ = 0;
+  // After STARTTLS / on an implicit-TLS listener. Its version and cipher are
+  // read from it when a message is submitted (conn_.tls: the handshake succeeded).
+  std::unique_ptr<tls::ServerStream> tls_;
   net::SocketDeadline deadline_;
   WorkerState& worker_;
   const ListenerConfig& listener_;
-  std::size_t listener_index_ = 0;
-  bool may_relay_ = false;
-
   std::chrono::steady_clock::time_point session_deadline_;
-  std::chrono::steady_clock::time_point tx_deadline_;  // while tx_.active
-  std::chrono::steady_clock::time_point data_start_;   // while the draft receives
-  std::uint64_t data_bytes_ = 0;                       // read since data_start_
-  Limit limit_ = Limit::Read;                          // of the last Timeout
-  ConnectionGate::Admission admission_;
 
   std::string in_;
   std::size_t in_pos_ = 0;
   std::string out_;
-  bool drain_requested_ = false;
-  bool idle_wait_ = false;  // blocked waiting for a command (drain may interrupt)
-  bool closing_ = false;
 
-  bool esmtp_ = false;
-  unsigned auth_failures_ = 0;
   policy::PolicyRef policy_;  // the version the connection started with
   // The connection as hooks see it, and the session's own record of it: the
   // client's address, its EHLO/HELO name ("" before one) and its SMTP AUTH
   // identity ("" until AUTH succeeded) are kept here only (no second copy).
   policy::ConnInfo conn_;
-  unsigned errors_ = 0;
-  unsigned junk_ = 0;
+  ConnectionGate::Ticket ticket_;               // the places taken in the caps
+  std::unique_ptr<smtp::Reply> refusal_reply_;  // over a cap: the 421 to answer with
+  ConnectionGate::Refusal refusal_ = ConnectionGate::Refusal::None;
+  std::uint32_t listener_index_ = 0;
+  std::uint32_t errors_ = 0;
+  std::uint32_t junk_ = 0;
+  std::uint32_t auth_failures_ = 0;
+  Limit limit_ = Limit::Read;  // of the last Timeout
+  bool may_relay_ = false;
+  bool esmtp_ = false;
+  bool drain_requested_ = false;
+  bool idle_wait_ = false;  // blocked waiting for a command (drain may interrupt)
+  bool closing_ = false;
+  Session* prev_in_worker_ = nullptr;  // WorkerState::sessions
+  Session* next_in_worker_ = nullptr;
 
   // Per-transaction state, allocated at MAIL and freed when the transaction
   // ends (reset_transaction): an idle session holds none of it (~1 KiB).
@@ -237,9 +242,12 @@ class Session : public std::enable_shared_from_this<Session> {
     TxState(spool::SpoolWriter& writer, const spool::Store& store, std::size_t spill_at)
         : draft(writer, store, spill_at) {}
     Transaction tx;
-    submit::MessageDraft draft;   // the message being received (DATA / BDAT)
-    policy::TxInfo hook_tx;       // the transaction as hooks see it (tx_info())
-    bool hook_tx_sender = false;  // hook_tx.sender is set
+    submit::MessageDraft draft;                      // the message being received (DATA / BDAT)
+    policy::TxInfo hook_tx;                          // the transaction as hooks see it (tx_info())
+    bool hook_tx_sender = false;                     // hook_tx.sender is set
+    std::chrono::steady_clock::time_point deadline;  // from MAIL (transaction_timeout)
+    std::chrono::steady_clock::time_point data_start;  // while the draft receives
+    std::uint64_t data_bytes = 0;                      // read since data_start
   };
   std::unique_ptr<TxState> txs_;
   TxState& tx_state();  // allocates it on first use
