@@ -474,13 +474,16 @@ asio::awaitable<void> Session::serve(ReadResult woke) {
           std::string().swap(in_);
           in_pos_ = 0;
         }
-        if (!tls_) {
+        // Between transactions the wait may be long (a bulk sender's idle
+        // pool, a client thinking): park. Within a transaction the next
+        // command follows at once, and parking would cost a coroutine spawn
+        // (a few allocations) per command. TLS: OpenSSL may hold decrypted
+        // input the socket no longer shows, so the wait reads through the
+        // stream (and a TLS session's frames are small next to OpenSSL's state).
+        if (!tls_ && !tx_active()) {
           park = true;  // wait_for_command(), below, once this frame is gone
           break;
         }
-        // TLS: OpenSSL may hold decrypted input the socket no longer shows,
-        // so the wait reads through the stream (and a TLS session's frames
-        // are small next to OpenSSL's own state).
         idle_wait_ = true;
         auto r = co_await read_more(listener_.command_timeout);
         idle_wait_ = false;

@@ -142,9 +142,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // From the connection to the greeting; false: the session ends.
   asio::awaitable<bool> open();
   // Serves every buffered command, after a wait for one that ended with
-  // `woke`. When the next command must be waited for, a plaintext session
-  // parks (wait_for_command) and serve returns: no coroutine frame is held
-  // while the client is silent, which is most of an idle session's life.
+  // `woke`. When the next command must be waited for outside a transaction,
+  // a plaintext session parks (wait_for_command) and serve returns: no
+  // coroutine frame is held while the client is silent, which is most of an
+  // idle session's life.
   // Otherwise it ends the session (replies flushed, transaction aborted, closed).
   asio::awaitable<void> serve(ReadResult woke);
   // The reply for a command wait that did not end with input (timeout, drain).
