@@ -1,8 +1,8 @@
 // server/session: one inbound SMTP session on one worker: the dialogue over
 // a TCP transport, run by coroutines while there is something to do; a
-// plaintext session waiting for its next command is parked on a readiness
-// callback instead, holding no coroutine frame (issue 15: memory per idle
-// session). Internal to the server module. The dialogue
+// plaintext session waiting for its next command between transactions is
+// parked on a readiness callback instead, holding no coroutine frame (issue
+// 15: memory per idle session). Internal to the server module. The dialogue
 // (session.cpp), message reception (session_data.cpp) and the connect /
 // transaction hooks (session_policy.cpp) are separate translation units
 // because coroutine code is slow to compile. What happens to a finished
