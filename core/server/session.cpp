@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -49,18 +51,28 @@ Session::Session(asio::ip::tcp::socket socket, WorkerState& worker, const Listen
   conn_.listener = listener_.address;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
-  worker_.sessions.insert(this);
+  next_in_worker_ = worker_.sessions;
+  if (next_in_worker_) next_in_worker_->prev_in_worker_ = this;
+  worker_.sessions = this;
   worker_.stats.sessions_active.fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
-  worker_.sessions.erase(this);
+  if (prev_in_worker_)
+    prev_in_worker_->next_in_worker_ = next_in_worker_;
+  else
+    worker_.sessions = next_in_worker_;
+  if (next_in_worker_) next_in_worker_->prev_in_worker_ = prev_in_worker_;
   worker_.stats.sessions_active.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::admit(ConnectionGate& gate, std::size_t listener_index) {
-  listener_index_ = listener_index;
-  admission_ = gate.admit(listener_index, conn_.remote_ip);
+  listener_index_ = static_cast<std::uint32_t>(listener_index);
+  auto admission = gate.admit(listener_index, conn_.remote_ip);
+  refusal_ = admission.refusal;
+  ticket_ = std::move(admission.ticket);
+  if (refusal_ != ConnectionGate::Refusal::None)
+    refusal_reply_ = std::make_unique<smtp::Reply>(std::move(admission.reply));
 }
 
 void Session::request_drain() {
@@ -91,7 +103,11 @@ std::error_code Session::read_available() {
   return ec;
 }
 
-asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::milliseconds timeout) {
+void Session::count_data(std::size_t before) {
+  if (receiving()) txs_->data_bytes += in_.size() - before;
+}
+
+std::chrono::milliseconds Session::prepare_read(std::chrono::milliseconds timeout) {
   if (in_pos_ == in_.size()) {
     in_.clear();
     in_pos_ = 0;
@@ -112,14 +128,25 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     }
   };
   consider(session_deadline_, Limit::Session);
-  if (tx_active()) consider(tx_deadline_, Limit::Transaction);
+  if (tx_active()) consider(txs_->deadline, Limit::Transaction);
   if (receiving() && listener_.min_data_rate) {
     // Data must keep coming at min_data_rate on average, after a grace period.
     constexpr auto kGrace = std::chrono::seconds(10);
-    consider(data_start_ + kGrace +
-                 std::chrono::milliseconds(data_bytes_ * 1000 / listener_.min_data_rate),
+    consider(txs_->data_start + kGrace +
+                 std::chrono::milliseconds(txs_->data_bytes * 1000 / listener_.min_data_rate),
              Limit::DataRate);
   }
+  return timeout;
+}
+
+Session::ReadResult Session::wait_result(std::error_code ec) const {
+  if (deadline_.expired()) return ReadResult::Timeout;
+  if (ec == asio::error::operation_aborted && drain_requested_) return ReadResult::Drain;
+  return ReadResult::Closed;
+}
+
+asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::milliseconds timeout) {
+  timeout = prepare_read(timeout);
   if (timeout.count() == 0) co_return ReadResult::Timeout;
   deadline_.set(timeout);
   const std::size_t before = in_.size();
@@ -141,12 +168,72 @@ asio::awaitable<Session::ReadResult> Session::read_more(std::chrono::millisecond
     if (!ec) ec = read_available();
   }
   if (!ec) {
-    if (receiving()) data_bytes_ += in_.size() - before;
+    count_data(before);
     co_return ReadResult::Ok;
   }
-  if (deadline_.expired()) co_return ReadResult::Timeout;
-  if (ec == asio::error::operation_aborted && drain_requested_) co_return ReadResult::Drain;
-  co_return ReadResult::Closed;
+  co_return wait_result(ec);
+}
+
+void Session::wait_for_command() {
+  const auto timeout = prepare_read(listener_.command_timeout);
+  if (timeout.count() == 0) {
+    resume(ReadResult::Timeout);
+    return;
+  }
+  deadline_.set(timeout);
+  arm_command_wait();
+}
+
+void Session::arm_command_wait() {
+  idle_wait_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](std::error_code ec) { self->command_ready(ec); });
+}
+
+void Session::command_ready(std::error_code ec) {
+  idle_wait_ = false;
+  const std::size_t before = in_.size();
+  if (!ec) ec = read_available();
+  if (ec) {
+    resume(wait_result(ec));
+    return;
+  }
+  if (in_.size() == before) {  // woken without data: wait on, same deadline
+    if (drain_requested_) {
+      resume(ReadResult::Drain);  // (the drain's cancel may have missed this wait)
+    } else {
+      arm_command_wait();
+    }
+    return;
+  }
+  count_data(before);
+  // Part of a line: wait on parked, with a fresh deadline, as serve() would
+  // after this read (it sends nothing when it finds no complete line).
+  if (in_.find('\n', in_pos_) == std::string::npos &&
+      in_.size() - in_pos_ <= listener_.max_line_length && !drain_requested_) {
+    wait_for_command();
+    return;
+  }
+  resume(ReadResult::Ok);
+}
+
+void Session::resume(ReadResult woke) {
+  asio::co_spawn(
+      socket_.get_executor(), [self = shared_from_this(), woke] { return self->serve(woke); },
+      asio::detached);
+}
+
+bool Session::write_now() {
+  if (tls_ || out_.empty()) return true;
+  std::error_code ec;
+  const std::size_t n = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return true;
+  if (ec) {
+    out_.clear();
+    return false;
+  }
+  out_.erase(0, n);
+  return true;
 }
 
 asio::awaitable<bool> Session::flush() {
@@ -175,9 +262,9 @@ void Session::reply(int code, const char* enhanced, std::string_view text) {
 
 void Session::count_refusal() {
   auto& st = worker_.stats;
-  (admission_.refusal == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
-   : admission_.refusal == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
-                                                                  : st.refused_ip_rate)
+  (refusal_ == ConnectionGate::Refusal::ListenerFull    ? st.refused_listener_full
+   : refusal_ == ConnectionGate::Refusal::TooManyFromIp ? st.refused_ip_cap
+                                                        : st.refused_ip_rate)
       .fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -277,127 +364,174 @@ asio::awaitable<void> Session::abort_transaction() {
 
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
+  bool keep = false;
+  bool failed = false;
   try {
-    co_await converse();
+    keep = co_await open();
   } catch (const std::exception& e) {
     // A bug must cost one connection, not the worker.
     spdlog::error("session from {} failed: {}", conn_.remote_ip, e.what());
+    failed = true;
   }
-  close();
+  if (failed) {
+    close();
+    co_return;
+  }
+  const ReadResult first = keep ? ReadResult::Ok : ReadResult::Closed;
+  co_await serve(first);
 }
 
-asio::awaitable<void> Session::converse() {
+asio::awaitable<bool> Session::open() {
   worker_.stats.connections.fetch_add(1, std::memory_order_relaxed);
   deadline_.start(listener_.command_timeout);
   session_deadline_ = std::chrono::steady_clock::now() + listener_.session_timeout;
 
-  const auto& hostname = worker_.config->hostname;
   // Implicit TLS (port 465 style): the handshake comes before any SMTP. A
   // connection over a cap is closed without one (a handshake is the most
   // expensive thing a client can ask for, and the cap is there to bound cost).
   if (listener_.implicit_tls) {
-    if (admission_.refusal != ConnectionGate::Refusal::None) {
+    if (refusal_ != ConnectionGate::Refusal::None) {
       count_refusal();
-      co_return;
+      co_return false;
     }
-    if (!co_await start_tls()) co_return;
+    if (!co_await start_tls()) co_return false;
   }
-  bool keep = !worker_.draining;
-  if (!keep) {
-    reply(421, "", fmt::format("{} Service not available, shutting down", hostname));
-  } else if (admission_.refusal != ConnectionGate::Refusal::None) {
+  if (worker_.draining) {
+    reply(421, "",
+          fmt::format("{} Service not available, shutting down", worker_.config->hostname));
+    co_return false;
+  }
+  if (refusal_ != ConnectionGate::Refusal::None) {
     // Over a connection cap: answered before anything costs more (no hook).
     count_refusal();
-    reply(admission_.reply);
-    keep = false;
-  } else if (co_await connect_allowed()) {
-    keep = co_await greet();
-  } else {
-    keep = false;
+    reply(*refusal_reply_);
+    co_return false;
   }
+  if (!co_await connect_allowed()) co_return false;
+  const bool greeted = co_await greet();
+  co_return greeted;
+}
 
-  while (keep) {
-    // Serve every complete command already buffered (pipelining) before reading.
-    auto nl = in_.find('\n', in_pos_);
-    if (nl == std::string::npos) {
-      if (in_.size() - in_pos_ > listener_.max_line_length) {
-        // Over-long line: answer once, then discard up to the next LF.
-        reply(500, "5.5.2", "line too long");
-        bool limit = count_error();
-        in_.clear();
-        in_pos_ = 0;
-        bool found = false;
-        while (!found && !limit) {
-          if (!co_await flush()) break;
-          auto r = co_await read_more(listener_.command_timeout);
-          if (r != ReadResult::Ok) break;
-          auto p = in_.find('\n');
-          if (p != std::string::npos) {
-            in_pos_ = p + 1;
-            found = true;
-          } else {
-            in_.clear();
+void Session::command_wait_ended(ReadResult why) {
+  if (why == ReadResult::Timeout) {
+    timeout_reply("a command");
+  } else if (why == ReadResult::Drain) {
+    reply(421, "4.3.2", fmt::format("{} shutting down", worker_.config->hostname));
+  }
+}
+
+asio::awaitable<void> Session::serve(ReadResult woke) {
+  bool park = false;
+  try {
+    const auto& hostname = worker_.config->hostname;
+    bool keep = woke == ReadResult::Ok;
+    if (!keep) command_wait_ended(woke);
+    while (keep) {
+      // Serve every complete command already buffered (pipelining) before reading.
+      auto nl = in_.find('\n', in_pos_);
+      if (nl == std::string::npos) {
+        if (in_.size() - in_pos_ > listener_.max_line_length) {
+          // Over-long line: answer once, then discard up to the next LF.
+          reply(500, "5.5.2", "line too long");
+          bool limit = count_error();
+          in_.clear();
+          in_pos_ = 0;
+          bool found = false;
+          while (!found && !limit) {
+            if (!co_await flush()) break;
+            auto r = co_await read_more(listener_.command_timeout);
+            if (r != ReadResult::Ok) break;
+            auto p = in_.find('\n');
+            if (p != std::string::npos) {
+              in_pos_ = p + 1;
+              found = true;
+            } else {
+              in_.clear();
+            }
           }
+          if (!found || limit) {
+            if (limit) reply(421, "4.7.0", "too many errors, closing connection");
+            break;
+          }
+          continue;
         }
-        if (!found || limit) {
-          if (limit) reply(421, "4.7.0", "too many errors, closing connection");
+        if (drain_requested_) {
+          reply(421, "4.3.2", fmt::format("{} shutting down", hostname));
+          break;
+        }
+        // The replies go out before the wait; most often the socket takes
+        // them at once, without a coroutine or a reactor operation.
+        if (!write_now()) break;
+        if (!out_.empty()) {
+          const bool flushed = co_await flush();
+          if (!flushed) break;
+        }
+        // Waiting for a command can take minutes, and most sessions of a bulk
+        // sender's pool wait: hold no buffer meanwhile (a command's reads and
+        // replies cost one small allocation each instead).
+        std::string().swap(out_);
+        if (in_pos_ == in_.size()) {
+          std::string().swap(in_);
+          in_pos_ = 0;
+        }
+        // Between transactions the wait may be long (a bulk sender's idle
+        // pool, a client thinking): park. Within a transaction the next
+        // command follows at once, and parking would cost a coroutine spawn
+        // (a few allocations) per command. TLS: OpenSSL may hold decrypted
+        // input the socket no longer shows, so the wait reads through the
+        // stream (and a TLS session's frames are small next to OpenSSL's state).
+        if (!tls_ && !tx_active()) {
+          park = true;  // wait_for_command(), below, once this frame is gone
+          break;
+        }
+        idle_wait_ = true;
+        auto r = co_await read_more(listener_.command_timeout);
+        idle_wait_ = false;
+        if (r == ReadResult::Ok) continue;
+        command_wait_ended(r);
+        break;
+      }
+      std::string_view line(in_.data() + in_pos_, nl - in_pos_);
+      in_pos_ = nl + 1;
+      if (line.empty() || line.back() != '\r') {
+        reply(500, "5.5.2", "command lines must end with CRLF");
+        if (count_error()) {
+          reply(421, "4.7.0", "too many errors, closing connection");
           break;
         }
         continue;
       }
-      if (drain_requested_) {
-        reply(421, "4.3.2", fmt::format("{} shutting down", hostname));
-        break;
+      line.remove_suffix(1);
+      if (line.size() + 2 > listener_.max_line_length) {
+        reply(500, "5.5.2", "line too long");
+        if (count_error()) {
+          reply(421, "4.7.0", "too many errors, closing connection");
+          break;
+        }
+        continue;
       }
-      if (!co_await flush()) break;
-      // Waiting for a command can take minutes, and most sessions of a bulk
-      // sender's pool wait: hold no buffer meanwhile (a command's reads and
-      // replies cost one small allocation each instead).
-      std::string().swap(out_);
-      if (in_pos_ == in_.size()) {
-        std::string().swap(in_);
-        in_pos_ = 0;
-      }
-      idle_wait_ = true;
-      auto r = co_await read_more(listener_.command_timeout);
-      idle_wait_ = false;
-      if (r == ReadResult::Ok) continue;
-      if (r == ReadResult::Timeout) {
-        timeout_reply("a command");
-      } else if (r == ReadResult::Drain) {
-        reply(421, "4.3.2", fmt::format("{} shutting down", hostname));
-      }
-      break;
+      // Replies to pipelined commands wait in out_ until the client reads them:
+      // past a bound, write before serving more, so a client that sends and
+      // never reads is held by TCP flow control instead of growing out_.
+      if (out_.size() > kMaxPendingReplies && !co_await flush()) break;
+      keep = co_await handle_line(line);
     }
-    std::string_view line(in_.data() + in_pos_, nl - in_pos_);
-    in_pos_ = nl + 1;
-    if (line.empty() || line.back() != '\r') {
-      reply(500, "5.5.2", "command lines must end with CRLF");
-      if (count_error()) {
-        reply(421, "4.7.0", "too many errors, closing connection");
-        break;
-      }
-      continue;
+    if (!park) {
+      co_await flush();
+      // QUIT, a drop, a timeout or a drain in the middle of a BDAT sequence: its
+      // chunks must not wait for recovery at the next start.
+      co_await abort_transaction();
     }
-    line.remove_suffix(1);
-    if (line.size() + 2 > listener_.max_line_length) {
-      reply(500, "5.5.2", "line too long");
-      if (count_error()) {
-        reply(421, "4.7.0", "too many errors, closing connection");
-        break;
-      }
-      continue;
-    }
-    // Replies to pipelined commands wait in out_ until the client reads them:
-    // past a bound, write before serving more, so a client that sends and
-    // never reads is held by TCP flow control instead of growing out_.
-    if (out_.size() > kMaxPendingReplies && !co_await flush()) break;
-    keep = co_await handle_line(line);
+  } catch (const std::exception& e) {
+    // A bug must cost one connection, not the worker.
+    spdlog::error("session from {} failed: {}", conn_.remote_ip, e.what());
+    park = false;
   }
-  co_await flush();
-  // QUIT, a drop, a timeout or a drain in the middle of a BDAT sequence: its
-  // chunks must not wait for recovery at the next start.
-  co_await abort_transaction();
+  if (park) {
+    wait_for_command();
+  } else {
+    close();
+  }
 }
 
 asio::awaitable<bool> Session::handle_line(std::string_view line) {
@@ -570,7 +704,7 @@ asio::awaitable<void> Session::do_mail(std::string_view arg) {
   }
   reset_transaction();
   tx().id = worker_.submitter->next_id();
-  tx_deadline_ = std::chrono::steady_clock::now() + listener_.transaction_timeout;
+  tx_state().deadline = std::chrono::steady_clock::now() + listener_.transaction_timeout;
   tx().sender = std::move(mail.path);
   tx().params = std::move(mail.params);
   // A new transaction takes the newest policy (reload happens between transactions).

@@ -13,8 +13,8 @@ namespace mailgate::server {
 
 void Session::begin_body(bool bdat) {
   tx().bdat = bdat;
-  data_start_ = std::chrono::steady_clock::now();
-  data_bytes_ = 0;
+  tx_state().data_start = std::chrono::steady_clock::now();
+  tx_state().data_bytes = 0;
   draft().begin(tx().id, bdat ? smtp::DataScanner::Mode::Chunk : smtp::DataScanner::Mode::Dot,
                 listener_.max_message_size);
 }
@@ -134,9 +134,11 @@ submit::Submission Session::submission() {
   s.origin.client_ip = conn_.remote_ip;
   s.origin.esmtp = esmtp_;
   s.origin.tls = conn_.tls;
-  s.origin.tls_version = tls_version_;
-  s.origin.tls_cipher = tls_cipher_;
-  s.origin.tls_bits = tls_bits_;
+  if (conn_.tls) {
+    s.origin.tls_version = tls_->version();
+    s.origin.tls_cipher = tls_->cipher();
+    s.origin.tls_bits = tls_->cipher_bits();
+  }
   s.origin.auth_user = conn_.auth;
   s.sender = tx().sender.address.str();
   s.recipients.reserve(tx().recipients.size());

@@ -82,9 +82,6 @@ asio::awaitable<bool> Session::start_tls() {
   }
   st.tls_ok.fetch_add(1, std::memory_order_relaxed);
   conn_.tls = true;
-  tls_version_ = tls_->version();
-  tls_cipher_ = tls_->cipher();
-  tls_bits_ = tls_->cipher_bits();
   co_return true;
 }
 

@@ -169,7 +169,8 @@ std::size_t SmtpServer::drain(std::chrono::milliseconds deadline) {
       acc->close(ec);
     }
     // Copy: request_drain may end a session, which erases itself from the set.
-    std::vector<Session*> sessions(st.sessions.begin(), st.sessions.end());
+    std::vector<Session*> sessions;
+    for (auto* s = st.sessions; s; s = s->next_in_worker()) sessions.push_back(s);
     for (auto* s : sessions) s->request_drain();
   });
   const auto until = std::chrono::steady_clock::now() + deadline;

@@ -1,6 +1,6 @@
 // server/smtp_server: the inbound SMTP service. Opens every configured
 // listener once per worker (SO_REUSEPORT, so the kernel spreads connections),
-// runs one session coroutine per connection on the accepting worker, and
+// runs each connection's session on the accepting worker, and
 // drains gracefully. Promises: start() either listens on every address or
 // returns an error; drain() stops accepting at once, lets transactions that
 // are receiving data finish (their 250 still waits for the spool sync), tells

@@ -284,6 +284,11 @@ def test_slow_drip_is_cut_by_the_data_rate_and_session_limits(gateway):
         assert b"421 4.4.2 gw.mailgate.test session time limit exceeded" in data, data[-200:]
 
 
+# Issue 15's bound on the memory of one idle (EHLO'd) session; measured 1.14 KiB
+# at 15,000 sessions (bench/rss --loadgen), 3.1 KiB before sessions were parked.
+IDLE_KIB = 2.0
+
+
 def rss_bytes(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -341,3 +346,50 @@ def test_pipelined_replies_wait_for_the_client_instead_of_growing(gateway):
             s.close()
     # The gateway is still fine.
     assert raw_rcpt(gw, ["a@example.com"], smtputf8=False)[0].startswith("250")
+
+
+def test_idle_sessions_are_small_and_a_command_split_across_reads_is_served(gateway):
+    """Issue 15: a session waiting for a command is parked on a readiness
+    callback (no coroutine frame, no reply buffer), so 1,500 EHLO'd idle
+    sessions grow the gateway by under IDLE_KIB KiB each (3.1 KiB before
+    parking); a command that arrives in pieces is still answered once its
+    line is complete, and the parked sessions still answer afterwards."""
+    import resource
+    import time
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    n = 1500
+    if soft < n + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 200), hard))
+    gw = gateway(sets=["listen.max_connections_per_ip=0", "listen.max_connections=0"])
+    base = settled_rss(gw.proc.pid)
+    socks = []
+    try:
+        for _ in range(n):
+            c = socket.create_connection((gw.host, gw.port), timeout=20)
+            socks.append(c)
+            assert greeting(c).startswith(b"220 ")
+            c.sendall(b"EHLO idle.test\r\n")
+        for c in socks:
+            assert greeting(c).startswith(b"250")
+        grown = settled_rss(gw.proc.pid) - base
+        if os.environ.get("MAILGATE_SANITIZED") != "1":
+            assert grown / n < IDLE_KIB * 1024, f"{grown / n / 1024:.2f} KiB per idle session"
+        # A command in three pieces, the last after a pause: one reply, once.
+        c = socks[0]
+        for piece in (b"NO", b"OP"):
+            c.sendall(piece)
+            time.sleep(0.2)
+        c.settimeout(0.3)
+        try:
+            early = c.recv(4096)
+        except socket.timeout:
+            early = b""
+        assert early == b"", early
+        c.sendall(b"\r\n")
+        assert greeting(c).startswith(b"250 2.0.0")
+        for c in socks[1:10] + socks[-10:]:
+            c.sendall(b"QUIT\r\n")
+            assert greeting(c).startswith(b"221")
+    finally:
+        for c in socks:
+            c.close()

@@ -145,12 +145,12 @@ SessionRig::Conversation SessionRig::converse(std::size_t listener, std::string_
   auto session =
       std::make_shared<server::Session>(std::move(server_end), *worker_, cfg_.listeners[listener]);
   session->admit(*gate_, listener);
+  // run() returns early when the session parks to wait for a command: the
+  // session has ended when the object is gone.
+  const std::weak_ptr<server::Session> alive = session;
   asio::co_spawn(
       *ctx_, [session]() { return session->run(); },
-      [&c](std::exception_ptr e) {
-        c.exception = e != nullptr;
-        c.ended = true;
-      });
+      [&c](std::exception_ptr e) { c.exception = c.exception || e != nullptr; });
   session.reset();
   asio::co_spawn(*ctx_, read_all(client, c.received),
                  [&c](std::exception_ptr) { c.closed = true; });
@@ -159,9 +159,10 @@ SessionRig::Conversation SessionRig::converse(std::size_t listener, std::string_
   }
   ctx_->restart();
   const auto until = std::chrono::steady_clock::now() + deadline;
-  while (!(c.ended && c.closed) && std::chrono::steady_clock::now() < until) {
+  while (!(alive.expired() && c.closed) && std::chrono::steady_clock::now() < until) {
     ctx_->run_for(100ms);
   }
+  c.ended = alive.expired();
   if (!(c.ended && c.closed)) {
     // Cancel what still waits on the client socket before it goes away.
     client.close(ec);

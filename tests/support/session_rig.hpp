@@ -59,7 +59,7 @@ class SessionRig {
   struct Conversation {
     std::string received;        // every octet the server sent
     std::string remote_ip_seen;  // the session socket's peer address ("::")
-    bool ended = false;          // Session::run() returned
+    bool ended = false;          // the session ended (the Session object is gone)
     bool closed = false;         // the server closed the connection
     bool exception = false;      // an exception escaped Session::run()
   };
