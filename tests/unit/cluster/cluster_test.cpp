@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 
+#include "unit/cluster/node_config.hpp"
 #include "unit/cluster/redis_server.hpp"
 #include "unit/cluster/run_until.hpp"
 
@@ -21,12 +22,7 @@ using namespace std::chrono_literals;
 using testing::run_until;
 
 ClusterConfig config_for(const testing::RedisServer& redis, const char* node) {
-  ClusterConfig c;
-  c.redis = redis.url();
-  c.node = node;
-  c.lease_ttl = config::Duration(1000);  // heartbeats every 100 ms
-  c.timeout = config::Duration(50);
-  return c;
+  return testing::node_config(redis.url(), node);
 }
 
 TEST(Cluster, NodesSeeEachOtherThroughHeartbeats) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cluster/cluster.hpp"
+#include "unit/cluster/node_config.hpp"
 #include "unit/cluster/redis_server.hpp"
 #include "unit/cluster/run_until.hpp"
 
@@ -26,12 +27,7 @@ using namespace std::chrono_literals;
 using testing::run_until;
 
 ClusterConfig config_for(const testing::RedisServer& redis, const std::string& node) {
-  ClusterConfig c;
-  c.redis = redis.url();
-  c.node = node;
-  c.lease_ttl = config::Duration(1000);  // heartbeats every 100 ms, renewals every 333 ms
-  c.timeout = config::Duration(50);
-  return c;
+  return testing::node_config(redis.url(), node);
 }
 
 // One node: its heartbeats and its leases, on the test's io_context.

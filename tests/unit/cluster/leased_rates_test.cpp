@@ -25,6 +25,7 @@
 
 #include "cluster/cluster.hpp"
 #include "ratelimit/shared_limiter.hpp"
+#include "unit/cluster/node_config.hpp"
 #include "unit/cluster/redis_server.hpp"
 
 namespace mailgate::cluster {
@@ -54,10 +55,7 @@ class Nodes {
  public:
   Nodes(const testing::RedisServer& redis, unsigned n) {
     for (unsigned i = 0; i < n; ++i) {
-      ClusterConfig c;
-      c.redis = redis.url();
-      c.node = "node-" + std::to_string(i);
-      c.lease_ttl = config::Duration(1000);  // heartbeats every 100 ms
+      ClusterConfig c = testing::node_config(redis.url(), "node-" + std::to_string(i));
       // Generous: on a loaded machine (ctest -j) a refill slower than the
       // deadline makes its node local for a second (rate / 3 on top of the
       // others' leases): right for a failing Redis, noise for this test.
@@ -247,11 +245,8 @@ TEST(LeasedRates, RatelimitCheckIsSharedAndAdmitsANewKeyAtOnce) {
 
 TEST(LeasedRates, WithoutRedisEveryLimitIsLocalAtTheNodesShare) {
   const auto port = testing::free_loopback_port();  // nothing listens there
-  ClusterConfig c;
-  c.redis = "redis://127.0.0.1:" + std::to_string(port);
-  c.node = "alone";
-  c.lease_ttl = config::Duration(1000);
-  c.timeout = config::Duration(50);
+  const ClusterConfig c =
+      testing::node_config("redis://127.0.0.1:" + std::to_string(port), "alone");
   asio::io_context ctx;
   Cluster cluster(c, ctx, [] { return 0; });
   auto rates = std::make_shared<LeasedRates>(c, ctx, cluster);

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "cluster/cluster.hpp"
+#include "unit/cluster/node_config.hpp"
 #include "unit/cluster/redis_server.hpp"
 #include "unit/cluster/run_until.hpp"
 
@@ -25,12 +26,7 @@ using namespace std::chrono_literals;
 using testing::run_until;
 
 ClusterConfig config_for(const testing::RedisServer& redis, const std::string& node) {
-  ClusterConfig c;
-  c.redis = redis.url();
-  c.node = node;
-  c.lease_ttl = config::Duration(1000);
-  c.timeout = config::Duration(50);
-  return c;
+  return testing::node_config(redis.url(), node);
 }
 
 // A node: heartbeats, the sync, and its list as a map (newer change wins).
