@@ -31,23 +31,6 @@ return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGE
 
 constexpr std::int64_t kForgetAfterMs = 3600 * 1000;
 
-std::string_view text(const redisReply* r) {
-  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-             ? std::string_view(r->str, r->len)
-             : std::string_view();
-}
-
-std::int64_t number(const redisReply* r) {
-  if (r && r->type == REDIS_REPLY_INTEGER) return r->integer;
-  const auto s = text(r);
-  std::int64_t n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') break;  // a zset score may read "1733371200123" or with ".0"
-    n = n * 10 + (c - '0');
-  }
-  return n;
-}
-
 const metrics::Family kRedisUp{"mailgate_cluster_redis_up", metrics::Type::Gauge,
                                "1 when the cluster's Redis answers (0: limits are local)"};
 const metrics::Family kLatency{"mailgate_cluster_redis_latency_seconds", metrics::Type::Gauge,
@@ -124,21 +107,22 @@ void Cluster::answered(const redisReply* r, std::chrono::steady_clock::time_poin
   }
   const auto latency =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count();
-  const std::int64_t now = number(r->element[0]);
+  const std::int64_t now = reply_number(r->element[0]);
   std::vector<NodeSeen> nodes;
   const auto* z = r->element[1];
   for (std::size_t i = 0; i + 1 < z->elements; i += 2) {
     NodeSeen n;
-    n.node = std::string(text(z->element[i]));
-    n.last_seen_ms = number(z->element[i + 1]);
+    n.node = std::string(reply_text(z->element[i]));
+    n.last_seen_ms = reply_number(z->element[i + 1]);
     n.live = now - n.last_seen_ms <= cfg_.lease_ttl.count();
     nodes.push_back(std::move(n));
   }
   const auto* h = r->element[2];
   for (std::size_t i = 0; i + 1 < h->elements; i += 2) {
-    const auto name = text(h->element[i]);
+    const auto name = reply_text(h->element[i]);
     for (auto& n : nodes)
-      if (n.node == name) n.connections = static_cast<std::uint64_t>(number(h->element[i + 1]));
+      if (n.node == name)
+        n.connections = static_cast<std::uint64_t>(reply_number(h->element[i + 1]));
   }
   std::sort(nodes.begin(), nodes.end(),
             [](const NodeSeen& a, const NodeSeen& b) { return a.node < b.node; });

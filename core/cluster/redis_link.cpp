@@ -14,6 +14,24 @@
 
 namespace mailgate::cluster {
 
+std::string_view reply_text(const redisReply* r) {
+  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+             ? std::string_view(r->str, r->len)
+             : std::string_view();
+}
+
+std::int64_t leading_number(std::string_view s) {
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < s.size() && i < 18 && s[i] >= '0' && s[i] <= '9'; ++i)
+    n = n * 10 + (s[i] - '0');
+  return n;
+}
+
+std::int64_t reply_number(const redisReply* r) {
+  if (r && r->type == REDIS_REPLY_INTEGER) return r->integer;
+  return leading_number(reply_text(r));  // a zset score may read "1733371200123" or with ".0"
+}
+
 std::string script_sha1(std::string_view script) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), digest);

@@ -72,4 +72,13 @@ class RedisLink {
 // The lowercase hex SHA-1 of a script (the EVALSHA name).
 std::string script_sha1(std::string_view script);
 
+// Reading replies (Redis's data is not trusted: any shape is read safely).
+// A string or status reply's bytes ("" for any other type or null).
+std::string_view reply_text(const redisReply* r);
+// The leading decimal digits of `s` ("1733371200123.0" -> 1733371200123;
+// 0 if none); at most 18 are read, so no input overflows.
+std::int64_t leading_number(std::string_view s);
+// An integer reply's value, else leading_number() of its text.
+std::int64_t reply_number(const redisReply* r);
+
 }  // namespace mailgate::cluster

@@ -67,32 +67,17 @@ return {'changes', redis.call('XRANGE', KEYS[1], ms .. '-' .. (tonumber(seq) + 1
                               'COUNT', tonumber(ARGV[2]))}
 )lua";
 
-std::string_view text(const redisReply* r) {
-  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
-             ? std::string_view(r->str, r->len)
-             : std::string_view();
-}
-
-std::int64_t to_ms(std::string_view s) {
-  std::int64_t n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') break;
-    n = n * 10 + (c - '0');
-  }
-  return n;
-}
-
 // A hash value: "<ms> <reason>" or "-<ms>".
 SuppressionChange from_hash(std::string_view address, std::string_view value) {
   SuppressionChange c;
   c.address = std::string(address);
   if (!value.empty() && value.front() == '-') {
     c.removed = true;
-    c.ms = to_ms(value.substr(1));
+    c.ms = leading_number(value.substr(1));
     return c;
   }
   const auto sp = value.find(' ');
-  c.ms = to_ms(value.substr(0, sp));
+  c.ms = leading_number(value.substr(0, sp));
   if (sp != std::string_view::npos) c.reason = std::string(value.substr(sp + 1));
   return c;
 }
@@ -188,24 +173,25 @@ void SharedSuppression::push() {
     args.push_back(std::to_string(c.ms));
     args.push_back(c.reason);
   }
-  link_.eval(kPushScript, {kSuppressKey, kSuppressLogKey}, std::move(args),
-             [this, n](const redisReply* r, std::string_view error) {
-               if (stopped_) return;
-               if (!error.empty() || r->type != REDIS_REPLY_ARRAY) {
-                 done(false);  // kept: pushed when Redis answers
-                 return;
-               }
-               // Redis held newer changes for these: the list takes them.
-               for (std::size_t i = 0; i + 1 < r->elements; i += 2)
-                 replica_.apply(from_hash(text(r->element[i]), text(r->element[i + 1])));
-               for (std::size_t i = 0; i < n && !pending_.empty(); ++i) pending_.pop_front();
-               pending_n_.store(pending_.size(), std::memory_order_relaxed);
-               pushed_.fetch_add(n, std::memory_order_relaxed);
-               if (!pending_.empty())
-                 push();
-               else
-                 poll();
-             });
+  link_.eval(
+      kPushScript, {kSuppressKey, kSuppressLogKey}, std::move(args),
+      [this, n](const redisReply* r, std::string_view error) {
+        if (stopped_) return;
+        if (!error.empty() || r->type != REDIS_REPLY_ARRAY) {
+          done(false);  // kept: pushed when Redis answers
+          return;
+        }
+        // Redis held newer changes for these: the list takes them.
+        for (std::size_t i = 0; i + 1 < r->elements; i += 2)
+          replica_.apply(from_hash(reply_text(r->element[i]), reply_text(r->element[i + 1])));
+        for (std::size_t i = 0; i < n && !pending_.empty(); ++i) pending_.pop_front();
+        pending_n_.store(pending_.size(), std::memory_order_relaxed);
+        pushed_.fetch_add(n, std::memory_order_relaxed);
+        if (!pending_.empty())
+          push();
+        else
+          poll();
+      });
 }
 
 void SharedSuppression::poll() {
@@ -216,11 +202,11 @@ void SharedSuppression::poll() {
                  done(false);
                  return;
                }
-               const auto kind = text(r->element[0]);
+               const auto kind = reply_text(r->element[0]);
                if (kind == "full") {
                  full_syncs_.fetch_add(1, std::memory_order_relaxed);
                  scanned_.clear();
-                 scan("0", std::string(text(r->element[1])));
+                 scan("0", std::string(reply_text(r->element[1])));
                  return;
                }
                const auto* entries = r->element[1];
@@ -238,17 +224,17 @@ void SharedSuppression::apply_entries(const redisReply* entries) {
   for (std::size_t i = 0; i < entries->elements; ++i) {
     const auto* e = entries->element[i];
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
-    version_ = std::string(text(e->element[0]));
+    version_ = std::string(reply_text(e->element[0]));
     const auto* f = e->element[1];
     if (f->type != REDIS_REPLY_ARRAY) continue;
     SuppressionChange c;
     std::string_view node;
     for (std::size_t j = 0; j + 1 < f->elements; j += 2) {
-      const auto k = text(f->element[j]);
-      const auto v = text(f->element[j + 1]);
+      const auto k = reply_text(f->element[j]);
+      const auto v = reply_text(f->element[j + 1]);
       if (k == "op") c.removed = v == "r";
       if (k == "a") c.address = std::string(v);
-      if (k == "ms") c.ms = to_ms(v);
+      if (k == "ms") c.ms = leading_number(v);
       if (k == "r") c.reason = std::string(v);
       if (k == "n") node = v;
     }
@@ -273,11 +259,11 @@ void SharedSuppression::scan(std::string cursor, std::string version) {
         }
         const auto* kv = r->element[1];
         for (std::size_t i = 0; i + 1 < kv->elements; i += 2) {
-          auto c = from_hash(text(kv->element[i]), text(kv->element[i + 1]));
+          auto c = from_hash(reply_text(kv->element[i]), reply_text(kv->element[i + 1]));
           scanned_[c.address] = c.ms;
           replica_.apply(c);
         }
-        const std::string next(text(r->element[0]));
+        const std::string next(reply_text(r->element[0]));
         if (next == "0")
           finish_scan(std::move(version));
         else

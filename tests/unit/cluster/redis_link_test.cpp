@@ -46,6 +46,28 @@ void run_until(asio::io_context& ctx, const std::vector<Answer*>& answers) {
   });
 }
 
+TEST(RedisReply, ReadsAnyShapeSafely) {
+  EXPECT_EQ(leading_number("1733371200123"), 1733371200123);
+  EXPECT_EQ(leading_number("1733371200123.0"), 1733371200123);  // a zset score
+  EXPECT_EQ(leading_number(""), 0);
+  EXPECT_EQ(leading_number("x12"), 0);
+  // A hostile or corrupted value cannot overflow: 18 digits at most are read.
+  EXPECT_EQ(leading_number("99999999999999999999999999"), 999'999'999'999'999'999);
+  EXPECT_EQ(reply_text(nullptr), "");
+  redisReply integer{};
+  integer.type = REDIS_REPLY_INTEGER;
+  integer.integer = 42;
+  EXPECT_EQ(reply_number(&integer), 42);
+  EXPECT_EQ(reply_text(&integer), "");
+  char digits[] = "17.5";
+  redisReply str{};
+  str.type = REDIS_REPLY_STRING;
+  str.str = digits;
+  str.len = 4;
+  EXPECT_EQ(reply_text(&str), "17.5");
+  EXPECT_EQ(reply_number(&str), 17);
+}
+
 TEST(RedisLink, CommandsAndScriptsGetTheirReplies) {
   testing::RedisServer redis;
   asio::io_context ctx;
