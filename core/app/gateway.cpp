@@ -10,6 +10,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <functional>
+#include <future>
 
 #include "app/admin_api.hpp"
 #include "app/service_notify.hpp"
@@ -17,6 +18,7 @@
 #include "cluster/connection_leases.hpp"
 #include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
+#include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -84,6 +86,7 @@ struct Gateway::Parts {
   std::shared_ptr<cluster::LeasedRates> rates;
   std::unique_ptr<cluster::ConnectionLeases> leases;
   std::unique_ptr<cluster::SharedSuppression> shared_suppression;
+  std::unique_ptr<cluster::SharedWarmup> warmup;  // shared warm-up quotas
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
 
@@ -248,6 +251,7 @@ void Gateway::Parts::make_cluster() {
   suppressions->set_listener([sync = shared_suppression.get()](const suppression::Change& c) {
     sync->local_change({c.removed, c.address, c.reason, c.ms});
   });
+  warmup = std::make_unique<cluster::SharedWarmup>(cfg.cluster, *cluster, cluster->link(), ctx);
 }
 
 // The delivery engine and each worker's submission stage.
@@ -268,6 +272,7 @@ std::string Gateway::Parts::start_delivery() {
   deps.id_counter_start = counter_start;
   deps.leases = leases.get();
   deps.rates = rates.get();
+  deps.warmup = warmup.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
   // generated DSNs) is committed and queued there.
@@ -321,6 +326,7 @@ std::string Gateway::Parts::start_http() {
       rates->start();
       leases->start();
       shared_suppression->start();
+      warmup->start();
     });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
                  cfg.cluster.redis);
@@ -328,6 +334,7 @@ std::string Gateway::Parts::start_http() {
     admin.rates = rates.get();
     admin.leases = leases.get();
     admin.shared_suppression = shared_suppression.get();
+    admin.warmup = warmup.get();
   }
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
@@ -401,9 +408,22 @@ void Gateway::Parts::teardown() {
   admin.rates = nullptr;
   admin.leases = nullptr;
   admin.shared_suppression = nullptr;
+  admin.warmup = nullptr;
+  if (cluster && threads_running) {
+    // Warm-up quota leased and not sent goes back to Redis for the other
+    // nodes (no message is taken any more: the engine has drained).
+    auto given = std::make_shared<std::promise<void>>();
+    auto back = given->get_future();
+    asio::post(workers->context(0),
+               [this, given] { warmup->give_back([given] { given->set_value(); }); });
+    // Each call ends within cluster.timeout; the margin covers a busy worker.
+    if (back.wait_for(cfg.cluster.timeout * 4 + 1s) != std::future_status::ready)
+      spdlog::warn("cluster: warm-up leases not given back in time (they expire with the day)");
+  }
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
       if (i != 0) return;
+      warmup->stop();
       shared_suppression->stop();
       leases->stop();
       rates->stop();
@@ -428,6 +448,7 @@ void Gateway::Parts::teardown() {
   // start that failed before the threads ran: nothing runs now.)
   if (suppressions) suppressions->set_listener(nullptr);
   shared_suppression.reset();
+  warmup.reset();
   leases.reset();
   if (rates) rates->stop();
   cluster.reset();
