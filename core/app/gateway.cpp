@@ -409,7 +409,7 @@ void Gateway::Parts::teardown() {
   admin.leases = nullptr;
   admin.shared_suppression = nullptr;
   admin.warmup = nullptr;
-  if (cluster && threads_running) {
+  if (warmup && threads_running) {
     // Warm-up quota leased and not sent goes back to Redis for the other
     // nodes (no message is taken any more: the engine has drained).
     auto given = std::make_shared<std::promise<void>>();
@@ -423,7 +423,7 @@ void Gateway::Parts::teardown() {
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
       if (i != 0) return;
-      warmup->stop();
+      if (warmup) warmup->stop();
       shared_suppression->stop();
       leases->stop();
       rates->stop();

@@ -170,6 +170,7 @@ void SharedWarmup::watch() {
                 std::chrono::duration_cast<std::chrono::microseconds>(kIdleGiveBack).count()) {
           idle.push_back({path, s.day, s.reserve});
           s.reserve = 0;
+          s.spent = false;  // what it gives back may be leased again, here too
         }
       }
       for (auto& [source, st] : starts_)
@@ -285,6 +286,14 @@ bool SharedWarmup::spent(const std::string& source, const std::string& site, std
   return s.spent && s.reserve <= 0 && s.day == day && steady_us() < s.day_end_us;
 }
 
+std::optional<std::uint64_t> SharedWarmup::shared_count(const std::string& source,
+                                                        const std::string& site, std::int64_t day) {
+  std::lock_guard lock(mu_);
+  auto it = slots_.find(path_of(source, site));
+  if (it == slots_.end() || it->second.day != day) return std::nullopt;
+  return it->second.count;
+}
+
 std::optional<std::int64_t> SharedWarmup::first_day(const std::string& source,
                                                     std::int64_t local_first_day) {
   std::lock_guard lock(mu_);
@@ -397,6 +406,7 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
           s.day = day;
         }
         s.day_end_us = now + left_ms * 1000;
+        s.count = static_cast<std::uint64_t>(count);
         s.reserve += granted;
         // Nothing more to lease today (for the quota asked with).
         s.spent = s.quota == quota && static_cast<std::uint64_t>(count) >= quota;

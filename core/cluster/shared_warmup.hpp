@@ -113,6 +113,8 @@ class SharedWarmup final : public egress::WarmupBackend {
                           std::uint64_t ready) override;
   void refund(const std::string& source, const std::string& site, std::int64_t day) override;
   bool spent(const std::string& source, const std::string& site, std::int64_t day) override;
+  std::optional<std::uint64_t> shared_count(const std::string& source, const std::string& site,
+                                            std::int64_t day) override;
   std::optional<std::int64_t> first_day(const std::string& source,
                                         std::int64_t local_first_day) override;
 
@@ -127,6 +129,7 @@ class SharedWarmup final : public egress::WarmupBackend {
     std::int64_t day_end_us = 0;  // that day's end on this node's steady clock
     std::int64_t reserve = 0;     // leased, not spent
     bool spent = false;           // Redis: nothing left on `day`
+    std::uint64_t count = 0;      // Redis's count for `day` in its last answer
     std::uint64_t quota = 0;      // the quota last asked with
     bool refilling = false;
     std::int64_t retry_at_us = 0;

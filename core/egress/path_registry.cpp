@@ -224,11 +224,12 @@ std::vector<PathView> PathRegistry::view(std::int64_t now_ms) {
   for (auto& [key, p] : paths_) {
     roll(p, today);
     PathView v{key.first, key.second,   p.connections, p.messages,
-               p.today,   std::nullopt, p.persisted};
+               p.today,   std::nullopt, p.persisted,   std::nullopt};
     if (const auto* src = plan.source(key.first); src && src->warmup) {
       auto it = first_day_.find(key.first);
       const auto day = it == first_day_.end() ? 1 : today - it->second + 1;
       v.quota = src->warmup->quota(day);
+      if (warmup_ && v.quota) v.cluster_today = warmup_->shared_count(key.first, key.second, today);
     }
     out.push_back(std::move(v));
   }

@@ -17,6 +17,7 @@
 // degraded); connection counts stay per node.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -52,6 +53,14 @@ struct PathView {
   std::uint64_t today = 0;             // warm-up count of this UTC day
   std::optional<std::uint64_t> quota;  // today's cap (none: no warm-up, or it is over)
   std::uint64_t persisted = 0;         // the count last written to the spool
+  // With a WarmupBackend: today's count over every node, as last seen.
+  std::optional<std::uint64_t> cluster_today;
+  // Today's quota left (none: no cap), by the larger of the two counts.
+  std::optional<std::uint64_t> remaining() const {
+    if (!quota) return std::nullopt;
+    const auto used = std::max(today, cluster_today.value_or(0));
+    return *quota > used ? *quota - used : 0;
+  }
 };
 
 class PathRegistry {

@@ -44,6 +44,9 @@ class WarmupBackend {
   virtual void refund(const std::string& source, const std::string& site, std::int64_t day) = 0;
   // Is the path's quota for `day` known to be spent by the nodes together?
   virtual bool spent(const std::string& source, const std::string& site, std::int64_t day) = 0;
+  // The path's count for `day` over every node, as last seen (none: not seen).
+  virtual std::optional<std::uint64_t> shared_count(const std::string& source,
+                                                    const std::string& site, std::int64_t day) = 0;
   // The source's day 1 agreed by every node (the earliest any saw), given
   // this node's; none until the shared one is known.
   virtual std::optional<std::int64_t> first_day(const std::string& source,

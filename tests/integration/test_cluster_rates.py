@@ -267,6 +267,11 @@ def run_warmup(env, tmp_path, redis):  # noqa: F811
     assert sum(granted) == 12, granted
     assert all(labeled(gw, "mailgate_cluster_warmup_granted_total", backend="local") == 0
                for gw in nodes)
+    # The sites API: each node's own count, and the count over both as last seen.
+    paths = [p for gw in nodes for p in get(gw, "/api/v1/sites")[1]["paths"]
+             if p["source"] == "ip1"]
+    assert sum(p["sent_today"] for p in paths) == 12, paths
+    assert any(p["cluster_today"] == 12 and p["quota_remaining"] == 0 for p in paths), paths
     day = int(time.time() // 86400)
     assert redis.cli("GET", f"mailgate:warmup:ip1/other/{day}") == "12"
     # Held by whichever node had them when the quota ran out: not attempts, not bounces.
