@@ -32,14 +32,14 @@ json cluster_readiness(const AdminContext& ctx) {
               {"warmup_quotas", warmup_local ? "local" : "shared"}};
   if (!up)
     out["reason"] = fmt::format(
-        "Redis unreachable: rate limits and warm-up quotas are local (each at its limit / {} live "
-        "node(s)) until it answers again",
+        "Redis unreachable: rate limits are local (each at its rate / {0} live node(s)) and "
+        "warm-up quotas are local (each at its quota / {0}) until it answers again",
         c->live_nodes());
   else if (local || warmup_local)
-    out["reason"] = fmt::format("Redis calls failing: {} local for now",
-                                local && warmup_local ? "rate limits and warm-up quotas are"
-                                : local               ? "rate limits are"
-                                                      : "warm-up quotas are");
+    out["reason"] = !warmup_local ? "Redis calls failing: rate limits are local for now"
+                    : !local      ? "Redis calls failing: warm-up quotas are local for now"
+                                  : "Redis calls failing: rate limits are local for now, warm-up "
+                                    "quotas too";
   return out;
 }
 
