@@ -222,8 +222,10 @@ egress::WarmupTake SharedWarmup::take(const std::string& source, const std::stri
   const auto path = path_of(source, site);
   std::lock_guard lock(mu_);
   auto& s = slots_[path];
-  if (s.day != -1 && (now >= s.day_end_us || s.day < day)) {
-    // The day is over: what was leased and not spent is lost.
+  if (s.day != -1 && now >= s.day_end_us) {
+    // Redis's day is over: what was leased and not spent is lost. (Until
+    // then the reserve is spent even if this node's clock has rolled over:
+    // Redis's day is the one that counts.)
     lost_ += static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.reserve));
     s.reserve = 0;
     s.spent = false;
@@ -260,7 +262,14 @@ egress::WarmupTake SharedWarmup::take(const std::string& source, const std::stri
       start_refill(path, s, now, static_cast<std::uint64_t>(beyond));
     return {};
   }
-  if (s.spent) return {Kind::Spent, 0, 0};
+  if (s.spent) {
+    if (s.day >= day) return {Kind::Spent, 0, 0};
+    // This node's clock is on the next day already (within kClockSlackMs),
+    // Redis's is not: ask again when Redis's day ends, not at 00:00 UTC tomorrow.
+    ++waits_;
+    return {Kind::Wait,
+            std::clamp<std::int64_t>(s.day_end_us - now, kWaitUs, 2 * kClockSlackMs * 1000), 0};
+  }
   if (mode == Mode::Shared) start_refill(path, s, now, std::max<std::uint64_t>(1, ready));
   ++waits_;
   return {Kind::Wait, mode == Mode::Shared ? kWaitUs : kStartingWaitUs, 0};
@@ -344,12 +353,14 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
   const auto sent_us = steady_us();
   const auto sent_ms = wall_ms();
   const auto divisor = kLeftDivisor * live_nodes();
+  ++refills_in_flight_;
   link_.eval(
       kTakeScript, {kWarmupKeyPrefix + path + "/"},
       {std::to_string(quota), std::to_string(n), std::to_string(divisor), std::to_string(add),
        std::to_string(add_day)},
       [this, path, n, quota, add, sent_us, sent_ms](const redisReply* r, std::string_view error) {
         const auto now = steady_us();
+        --refills_in_flight_;
         // Shape and bounds: anything else is an error (nothing granted is used).
         bool ok = error.empty() && integers(r, 6);
         std::int64_t granted = 0, count = 0, day = 0, left_ms = 0, pushed = 0;
@@ -372,7 +383,10 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
             s.refilling = false;
             s.retry_at_us = now + kErrorHoldMs * 1000;
           }
-          if (stopped_) return;
+          if (stopped_) {
+            given_one();
+            return;
+          }
           failed(error.empty() ? "unexpected reply to the warm-up script" : std::string(error));
           return;
         }
@@ -395,6 +409,15 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
         ++refills_;
         if (granted == 0 && n > 0) ++refills_refused_;
         pushed_ += static_cast<std::uint64_t>(pushed);
+        if (stopped_) {
+          // Answered after give_back() (or stop()): what it granted goes back too.
+          if (giving_back_ > 0 && granted > 0) {
+            ++giving_back_;
+            return_reserve(path, day, granted, [this] { given_one(); });
+          }
+          given_one();
+          return;
+        }
         std::lock_guard lock(mu_);
         auto& s = slots_[path];
         s.refilling = false;
@@ -453,16 +476,20 @@ void SharedWarmup::give_back(std::function<void()> done) {
   }
   stopped_ = true;  // no refill from here on; takes go by the local share
   mode_ = Mode::Local;
-  if (back.empty()) {
+  giving_back_ = back.size() + refills_in_flight_;
+  if (giving_back_ == 0) {
     if (done) done();
     return;
   }
-  auto left = std::make_shared<std::size_t>(back.size());
-  auto all = std::make_shared<std::function<void()>>(std::move(done));
-  for (auto& b : back)
-    return_reserve(b.path, b.day, b.n, [left, all] {
-      if (--*left == 0 && *all) (*all)();
-    });
+  given_back_ = std::move(done);
+  for (auto& b : back) return_reserve(b.path, b.day, b.n, [this] { given_one(); });
+}
+
+void SharedWarmup::given_one() {
+  if (giving_back_ == 0 || --giving_back_ > 0 || !given_back_) return;
+  auto done = std::move(given_back_);
+  given_back_ = nullptr;
+  done();
 }
 
 WarmupStats SharedWarmup::stats() const {

@@ -100,8 +100,9 @@ class SharedWarmup final : public egress::WarmupBackend {
   // On the io_context's thread.
   void start();
   // A clean shutdown, once no message is taken any more: every unused
-  // reserve goes back to Redis; `done` runs once all were answered (each
-  // call within cluster.timeout), at once when there is nothing to give.
+  // reserve goes back to Redis, and so does what a refill still in flight
+  // grants; `done` runs once all were answered (each call within
+  // cluster.timeout), at once when there is nothing to give.
   void give_back(std::function<void()> done);
   void stop();  // from here on every path is local (the calls in flight are dropped)
 
@@ -158,6 +159,7 @@ class SharedWarmup final : public egress::WarmupBackend {
   void return_reserve(const std::string& path, std::int64_t day, std::int64_t n,
                       std::function<void()> done);  // on ctx_
   void failed(const std::string& error);            // on ctx_
+  void given_one();  // on ctx_: one give-back call (or refill) answered
   void watch();
   unsigned live_nodes() const;
 
@@ -168,7 +170,10 @@ class SharedWarmup final : public egress::WarmupBackend {
   asio::steady_timer timer_;
   std::atomic<bool> stopped_{true};
   std::atomic<Mode> mode_{Mode::Starting};
-  std::int64_t error_until_us_ = 0;  // ctx_'s thread
+  std::int64_t error_until_us_ = 0;    // ctx_'s thread
+  std::size_t refills_in_flight_ = 0;  // ctx_'s thread, as the two below
+  std::size_t giving_back_ = 0;        // give-back calls (and refills) not answered yet
+  std::function<void()> given_back_;   // give_back()'s `done`
   std::atomic<std::int64_t> offset_ms_{0};
   mutable std::mutex mu_;                           // guards slots_, starts_
   std::map<std::string, Slot, std::less<>> slots_;  // by "<source>/<site>"
