@@ -129,7 +129,8 @@ TEST(RedisGcra, RedisGoneIsAnErrorThatGrantsNothing) {
   ASSERT_TRUE(done);
   EXPECT_FALSE(a.granted);
   EXPECT_FALSE(a.error.empty());
-  const auto back = ask(ctx, [&](RedisGcra::Callback cb) { g.give_back("k", 10, 1, std::move(cb)); });
+  const auto back =
+      ask(ctx, [&](RedisGcra::Callback cb) { g.give_back("k", 10, 1, std::move(cb)); });
   EXPECT_FALSE(back.granted);
   EXPECT_FALSE(back.error.empty());
 }
