@@ -11,15 +11,20 @@ namespace mailgate::cluster {
 namespace {
 
 // KEYS[1]: the limit's key. ARGV: interval µs, tolerance µs, n.
-// Returns {1, 0} (granted) or {0, wait µs}.
+// Returns {1, 0} (granted) or {0, wait µs}. What the key holds is not
+// trusted: anything but a number no later than this limit could have set
+// (now + interval + tolerance) — another type, text, a time far ahead —
+// counts as a full bucket and is overwritten, so garbage in Redis costs one
+// burst, never a limit stuck waiting or a script error on every refill.
 constexpr const char* kGcraScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
+local held = redis.pcall('GET', KEYS[1])
+local tat = type(held) == 'string' and tonumber(held) or nil
+if not tat or tat < now or tat > now + interval + tolerance then tat = now end
 local new_tat = tat + interval * n
 local allow_at = new_tat - interval - tolerance
 if allow_at > now then
@@ -34,7 +39,8 @@ return {1, 0}
 // key goes). A value that is not a number is left alone (nothing to give
 // back to). Returns 1.
 constexpr const char* kGiveBackScript = R"lua(
-local tat = tonumber(redis.call('GET', KEYS[1]) or '')
+local held = redis.pcall('GET', KEYS[1])
+local tat = type(held) == 'string' and tonumber(held) or nil
 if not tat then return 1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])

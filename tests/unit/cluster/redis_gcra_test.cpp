@@ -1,9 +1,10 @@
 // Tests of cluster/redis_gcra against a real redis-server: two links (two
 // nodes) drawing from one key stay within burst + window × rate and get at
 // least 85% of the rate; n events at once; a refused request's wait; the key
-// expires; events given back can be granted again, never past the burst,
-// and a key holding garbage is left alone; Redis gone is an error that
-// grants nothing.
+// expires; events given back can be granted again, never past the burst;
+// a key holding garbage (text, another type, a time far ahead) is left alone
+// by a give-back and taken as a full bucket by a take; Redis gone is an
+// error that grants nothing.
 #include "cluster/redis_gcra.hpp"
 
 #include <gtest/gtest.h>
@@ -113,6 +114,19 @@ TEST(RedisGcra, GivenBackEventsAreGrantedAgainNeverPastTheBurst) {
   redis.run("SET mailgate:rate:k garbage");
   EXPECT_TRUE(give(1).granted);
   EXPECT_EQ(redis.run("GET mailgate:rate:k"), "garbage");
+  // ... and taken as a full bucket (overwritten), never a script error or a
+  // limit stuck waiting: text, another type, a time far ahead.
+  EXPECT_TRUE(take(4).granted);
+  EXPECT_FALSE(take(1).granted);
+  redis.run("DEL mailgate:rate:k");
+  redis.run("HSET mailgate:rate:k a b");
+  EXPECT_TRUE(give(1).granted);
+  GcraAnswer wrong_type = take(4);
+  EXPECT_TRUE(wrong_type.granted) << wrong_type.error;
+  EXPECT_FALSE(take(1).granted);
+  redis.run("SET mailgate:rate:k 99999999999999999");
+  EXPECT_TRUE(take(4).granted);
+  EXPECT_FALSE(take(1).granted);
 }
 
 TEST(RedisGcra, RedisGoneIsAnErrorThatGrantsNothing) {
