@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <functional>
 #include <future>
+#include <memory>
 
 #include "app/admin_api.hpp"
 #include "app/service_notify.hpp"
@@ -96,6 +97,7 @@ struct Gateway::Parts {
   std::string start_delivery();
   std::string start_http();
   void make_cluster();
+  void leave_cluster();
   void teardown();
   void start_recovery();
 };
@@ -384,6 +386,43 @@ void Gateway::Parts::start_recovery() {
   });
 }
 
+// A clean shutdown gives back what this node holds in Redis (connection
+// leases, unspent rate tokens, leased warm-up quota) and removes its heartbeat, so the other
+// nodes get the slots and count one node less now rather than after
+// lease_ttl. Every call has the cluster.timeout deadline: shutdown waits for
+// them at most about twice that (never over a second), Redis down or not.
+void Gateway::Parts::leave_cluster() {
+  if (!cluster || !threads_running) return;
+  if (!cluster->redis_up()) {
+    spdlog::warn(
+        "cluster: node {} stops with Redis down: its leases and heartbeat expire there "
+        "within lease_ttl",
+        cfg.cluster.node);
+    return;
+  }
+  auto left = std::make_shared<std::promise<void>>();
+  auto answered = left->get_future();
+  asio::post(workers->context(0), [this, left] {
+    // Held by every call made below; the last one answered fulfils `left`.
+    const std::shared_ptr<void> until(nullptr, [left](void*) { left->set_value(); });
+    rates->leave(until);
+    leases->leave(until);
+    warmup->leave(until);
+    cluster->leave(until);
+  });
+  const auto wait = std::min<std::chrono::milliseconds>(1s, 2 * cfg.cluster.timeout + 20ms);
+  if (answered.wait_for(wait) == std::future_status::ready)
+    spdlog::info(
+        "cluster: node {} left: its leases, unspent tokens and warm-up quota and its heartbeat "
+        "are removed",
+        cfg.cluster.node);
+  else
+    spdlog::warn(
+        "cluster: node {} leaving: Redis did not answer within {} ms; its leases and heartbeat "
+        "expire within lease_ttl",
+        cfg.cluster.node, wait.count());
+}
+
 void Gateway::Parts::teardown() {
   if (torn_down) return;
   torn_down = true;
@@ -402,6 +441,7 @@ void Gateway::Parts::teardown() {
     if (const auto n = engine->drain(cfg.delivery.drain_timeout); n > 0)
       spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
   }
+  leave_cluster();
   // The cluster's connection lives on worker 0: closed there, while it runs
   // (calls still waiting fail into the leases and the sync, stopped first).
   admin.cluster = nullptr;
@@ -409,21 +449,10 @@ void Gateway::Parts::teardown() {
   admin.leases = nullptr;
   admin.shared_suppression = nullptr;
   admin.warmup = nullptr;
-  if (warmup && threads_running) {
-    // Warm-up quota leased and not sent goes back to Redis for the other
-    // nodes (no message is taken any more: the engine has drained).
-    auto given = std::make_shared<std::promise<void>>();
-    auto back = given->get_future();
-    asio::post(workers->context(0),
-               [this, given] { warmup->give_back([given] { given->set_value(); }); });
-    // Each call ends within cluster.timeout; the margin covers a busy worker.
-    if (back.wait_for(cfg.cluster.timeout * 4 + 1s) != std::future_status::ready)
-      spdlog::warn("cluster: warm-up leases not given back in time (they expire with the day)");
-  }
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
       if (i != 0) return;
-      if (warmup) warmup->stop();
+      warmup->stop();
       shared_suppression->stop();
       leases->stop();
       rates->stop();

@@ -133,6 +133,7 @@ void SharedWarmup::start() {
 void SharedWarmup::stop() {
   stopped_ = true;
   mode_ = Mode::Local;
+  leaving_until_.reset();
   timer_.cancel();
 }
 
@@ -383,10 +384,8 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
             s.refilling = false;
             s.retry_at_us = now + kErrorHoldMs * 1000;
           }
-          if (stopped_) {
-            given_one();
-            return;
-          }
+          if (refills_in_flight_ == 0) leaving_until_.reset();
+          if (stopped_) return;
           failed(error.empty() ? "unexpected reply to the warm-up script" : std::string(error));
           return;
         }
@@ -410,12 +409,10 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
         if (granted == 0 && n > 0) ++refills_refused_;
         pushed_ += static_cast<std::uint64_t>(pushed);
         if (stopped_) {
-          // Answered after give_back() (or stop()): what it granted goes back too.
-          if (giving_back_ > 0 && granted > 0) {
-            ++giving_back_;
-            return_reserve(path, day, granted, [this] { given_one(); });
-          }
-          given_one();
+          // Answered after leave(): what it granted goes back too.
+          // (`until` may hold a null pointer: only its owner block counts.)
+          if (leaving_ && granted > 0) return_reserve(path, day, granted, leaving_until_);
+          if (refills_in_flight_ == 0) leaving_until_.reset();
           return;
         }
         std::lock_guard lock(mu_);
@@ -448,17 +445,16 @@ void SharedWarmup::failed(const std::string& error) {
 }
 
 void SharedWarmup::return_reserve(const std::string& path, std::int64_t day, std::int64_t n,
-                                  std::function<void()> done) {
+                                  std::shared_ptr<void> until) {
   link_.eval(kGiveBackScript, {kWarmupKeyPrefix + path + "/" + std::to_string(day)},
              {std::to_string(n)},
-             [this, n, done = std::move(done)](const redisReply* r, std::string_view error) {
+             [this, n, until = std::move(until)](const redisReply* r, std::string_view error) {
                if (error.empty() && r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
                  returned_ += static_cast<std::uint64_t>(n);
-               if (done) done();
              });
 }
 
-void SharedWarmup::give_back(std::function<void()> done) {
+void SharedWarmup::leave(const std::shared_ptr<void>& until) {
   struct Back {
     std::string path;
     std::int64_t day, n;
@@ -476,20 +472,10 @@ void SharedWarmup::give_back(std::function<void()> done) {
   }
   stopped_ = true;  // no refill from here on; takes go by the local share
   mode_ = Mode::Local;
-  giving_back_ = back.size() + refills_in_flight_;
-  if (giving_back_ == 0) {
-    if (done) done();
-    return;
-  }
-  given_back_ = std::move(done);
-  for (auto& b : back) return_reserve(b.path, b.day, b.n, [this] { given_one(); });
-}
-
-void SharedWarmup::given_one() {
-  if (giving_back_ == 0 || --giving_back_ > 0 || !given_back_) return;
-  auto done = std::move(given_back_);
-  given_back_ = nullptr;
-  done();
+  leaving_ = true;
+  for (auto& b : back) return_reserve(b.path, b.day, b.n, until);
+  // Refills on their way: what they grant is given back when they answer.
+  if (refills_in_flight_ > 0) leaving_until_ = until;
 }
 
 WarmupStats SharedWarmup::stats() const {

@@ -24,7 +24,7 @@
 //   (an offset under kClockSlackMs counts as none).
 // - A reserve not spent by the day's end is lost (under-sending is the safe
 //   side); one idle for kIdleGiveBack is given back (DECRBY, never below 0),
-//   and so is every reserve at a clean shutdown (give_back()). A refund
+//   and so is every reserve at a clean shutdown (leave()). A refund
 //   (a message counted that did not leave) goes back to the reserve.
 // - Redis down (Cluster::redis_up() false, or a refill failed within
 //   kErrorHoldMs): each path runs on this node's share, quota ÷ live nodes
@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -101,9 +102,9 @@ class SharedWarmup final : public egress::WarmupBackend {
   void start();
   // A clean shutdown, once no message is taken any more: every unused
   // reserve goes back to Redis, and so does what a refill still in flight
-  // grants; `done` runs once all were answered (each call within
-  // cluster.timeout), at once when there is nothing to give.
-  void give_back(std::function<void()> done);
+  // grants; `until` is held by each call until Redis answered it (or its
+  // deadline passed). From here on every path is local.
+  void leave(const std::shared_ptr<void>& until);
   void stop();  // from here on every path is local (the calls in flight are dropped)
 
   std::int64_t clock_offset_ms() const override {
@@ -157,9 +158,8 @@ class SharedWarmup final : public egress::WarmupBackend {
               std::int64_t add_day);                      // on ctx_
   void push_start(std::string source, std::int64_t day);  // on ctx_
   void return_reserve(const std::string& path, std::int64_t day, std::int64_t n,
-                      std::function<void()> done);  // on ctx_
-  void failed(const std::string& error);            // on ctx_
-  void given_one();  // on ctx_: one give-back call (or refill) answered
+                      std::shared_ptr<void> until);  // on ctx_
+  void failed(const std::string& error);             // on ctx_
   void watch();
   unsigned live_nodes() const;
 
@@ -170,10 +170,10 @@ class SharedWarmup final : public egress::WarmupBackend {
   asio::steady_timer timer_;
   std::atomic<bool> stopped_{true};
   std::atomic<Mode> mode_{Mode::Starting};
-  std::int64_t error_until_us_ = 0;    // ctx_'s thread
-  std::size_t refills_in_flight_ = 0;  // ctx_'s thread, as the two below
-  std::size_t giving_back_ = 0;        // give-back calls (and refills) not answered yet
-  std::function<void()> given_back_;   // give_back()'s `done`
+  std::int64_t error_until_us_ = 0;      // ctx_'s thread
+  std::size_t refills_in_flight_ = 0;    // ctx_'s thread, as the one below
+  std::shared_ptr<void> leaving_until_;  // leave()'s, while refills it waits for run
+  bool leaving_ = false;                 // leave() was called
   std::atomic<std::int64_t> offset_ms_{0};
   mutable std::mutex mu_;                           // guards slots_, starts_
   std::map<std::string, Slot, std::less<>> slots_;  // by "<source>/<site>"

@@ -17,7 +17,10 @@ std::int64_t steady_us() {
 
 namespace {
 constexpr std::int64_t kSweepEveryMs = 1000;
-}
+// A destination under a message rate whose every connection is busy looks
+// again this much later: a token still free then is waiting on connections.
+constexpr std::int64_t kAllBusyRecheckUs = 20'000;
+}  // namespace
 
 QueueShard::QueueShard(asio::io_context& ctx, RetryPolicy policy, Shaping defaults, Starter start,
                        Expirer expire)
@@ -136,6 +139,13 @@ std::optional<Item> QueueShard::take(Destination& d) {
   ++d.in_flight;
   note_left(d, it);
   d.last_used_ms = now_ms();
+  // pump() opens a connection for a paced destination only when the rate
+  // wakes it and none is idle; connections that never wait for the rate (each
+  // slower than the tokens come) would never wake it, and the tokens would
+  // age unspent (a shared rate gives them back, this node's share is lost).
+  if (!d.shaping.message_rate.unlimited() && d.idle.empty() && d.ready.takeable() > 0 &&
+      d.active < d.shaping.max_connections)
+    arm_rate_timer(d, now + kAllBusyRecheckUs);
   return it;
 }
 

@@ -112,16 +112,22 @@ def run(env, tmp_path, redis):  # noqa: F811
     rate = (len(t) - 1) / span
     print(f"shared rate at the sink: {rate:.2f}/s over {span:.1f} s ({len(t)} messages)")
     assert span >= 10.0, span
-    # The accuracy bounds: never more than rate x window + burst in any
-    # window, at least 85% of the rate over >= 10 s. (Unloaded this run gives
-    # 59-61/s, inside +-5%; beside another test under ctest -j2 it has given
-    # 51.6/s, 86%: the README's "Running several nodes" says why.)
-    assert RATE * 0.85 <= rate <= RATE * 1.05, rate
-    for i, start in enumerate(t):  # any 1 s window: at most 60 + the burst of 6
+    # The accuracy: within +-5% of the rate over >= 10 s. (It used to
+    # settle at 51-53/s in some runs: leased tokens a node could not spend
+    # were dropped, and a node whose one connection was slower than its
+    # tokens opened no other; README "Running several nodes".)
+    assert RATE * 0.95 <= rate <= RATE * 1.05, rate
+    # Any 1 s window at the sink: at most the promise of
+    # cluster/leased_rates.hpp, the burst of 6 + (1 s + the 100 ms a leased
+    # token lives) x 60 = 72, plus 100 ms of the rate for the sink's own
+    # timestamps, which jitter on this loaded machine (with rate + burst = 66
+    # as the bound, 3 runs in 12 failed with 67-69, before any change to the
+    # limiter; 75 was seen once in 8 runs after): 78.
+    for i, start in enumerate(t):
         j = i
         while j < len(t) and t[j] - start < 1.0:
             j += 1
-        assert j - i <= RATE + 6, (start, j - i)
+        assert j - i <= RATE * 1.2 + 6, (start, j - i)
     # Every node took part (the limit is shared, not first come first served).
     for gw in nodes:
         assert labeled(gw, "mailgate_cluster_rate_granted_total", kind="message_rate",

@@ -70,6 +70,7 @@ METRICS = {
     "mailgate_cluster_rate_refills_total": ("counter", {"kind": RATE_KINDS,
                                                         "result": {"granted", "refused", "error"}}),
     "mailgate_cluster_rate_refill_seconds_total": ("counter", {"kind": RATE_KINDS}),
+    "mailgate_cluster_rate_tokens_returned_total": ("counter", {"kind": RATE_KINDS}),
     "mailgate_cluster_rate_fallback": ("gauge", {}),
     "mailgate_cluster_rate_fallback_seconds_total": ("counter", {}),
     "mailgate_cluster_warmup_granted_total": ("counter", {"backend": {"redis", "local"}}),
