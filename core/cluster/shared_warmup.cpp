@@ -23,10 +23,11 @@ namespace {
 constexpr std::int64_t kDayMs = 86'400'000;
 
 // KEYS[1]: "mailgate:warmup:<source>/<site>/" (the day is appended here, from
-// Redis's clock). ARGV: quota, n, divisor, add, add_day. Adds `add` (counted
-// while Redis was away) when add_day is today, then grants
-// min(n, left, ceil(left / divisor)) (at least 1 while any is left).
-// Returns {granted, count, day, ms left in the day, repaired, pushed}.
+// Redis's clock). A value that is not a count (text, another type: GET by
+// pcall) is taken as the whole quota and overwritten. ARGV: quota, n, divisor, add, add_day. Adds
+// `add` (counted while Redis was away) when add_day is today, then grants min(n, left, ceil(left /
+// divisor)) (at least 1 while any is left). Returns {granted, count, day, ms left in the day,
+// repaired, pushed}.
 constexpr const char* kTakeScript = R"lua(
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,7 +39,8 @@ local divisor = tonumber(ARGV[3])
 local add = tonumber(ARGV[4])
 local repaired = 0
 local count = 0
-local raw = redis.call('GET', key)
+local raw = redis.pcall('GET', key)
+if type(raw) == 'table' then raw = 'not a string' end
 if raw then
   count = tonumber(raw)
   if count == nil or count < 0 or count ~= math.floor(count) or count > 1e15 then
@@ -67,7 +69,9 @@ return {grant, count, day, (day + 1) * 86400000 - now_ms, repaired, pushed}
 // never goes below 0 and keeps its expiry. Returns the new count (-1: no
 // readable count there, nothing given back).
 constexpr const char* kGiveBackScript = R"lua(
-local count = tonumber(redis.call('GET', KEYS[1]) or '')
+local raw = redis.pcall('GET', KEYS[1])
+if type(raw) ~= 'string' then return -1 end
+local count = tonumber(raw)
 if count == nil or count < 0 or count ~= math.floor(count) or count > 1e15 then return -1 end
 local left = count - tonumber(ARGV[1])
 if left < 0 then left = 0 end
@@ -82,7 +86,8 @@ return left
 // believable day is replaced. Returns {day 1, replaced an invalid value}.
 constexpr const char* kStartScript = R"lua(
 local d = tonumber(ARGV[1])
-local raw = redis.call('GET', KEYS[1])
+local raw = redis.pcall('GET', KEYS[1])
+if type(raw) == 'table' then raw = 'not a string' end
 local v = tonumber(raw or '')
 local invalid = 0
 if raw and (v == nil or v ~= math.floor(v) or v < tonumber(ARGV[2]) or v > tonumber(ARGV[3])) then

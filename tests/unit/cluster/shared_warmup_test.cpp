@@ -285,6 +285,16 @@ TEST(SharedWarmup, ACountThatIsNotANumberIsTakenAsSpent) {
   EXPECT_TRUE(t.spent[0]);
   EXPECT_EQ(nodes.warmup(0).stats().invalid, 1u);
   EXPECT_EQ(redis.run(("GET " + count_key("gmail")).c_str()), "50");  // readable again
+  // Another type at the key: the same, and no Redis error (the node stays shared).
+  redis.run(("HSET " + count_key("yahoo") + " a b").c_str());
+  const auto other = take_all(nodes, src, "yahoo", {0});
+  EXPECT_EQ(other.granted[0], 0u);
+  EXPECT_TRUE(other.spent[0]);
+  const auto st = nodes.warmup(0).stats();
+  EXPECT_EQ(st.invalid, 2u);
+  EXPECT_EQ(st.refill_errors, 0u);
+  EXPECT_FALSE(nodes.warmup(0).fallback());
+  EXPECT_EQ(redis.run(("GET " + count_key("yahoo")).c_str()), "50");
 }
 
 TEST(SharedWarmup, NodesAgreeOnTheEarliestDayOneAndGiveBackUnusedLeases) {
