@@ -269,7 +269,7 @@ def run_warmup(env, tmp_path, redis):  # noqa: F811
     # The quota was shared through Redis: 12 granted from leases over both
     # nodes, none from a local share; the day's count in Redis is 12.
     granted = [labeled(gw, "mailgate_cluster_warmup_granted_total", backend="redis") for gw in nodes]
-    print(f"warm-up 12/day over two nodes: {granted[0]:.0f} + {granted[1]:.0f} sent")
+    print(f"warm-up 12/day over two nodes: {granted[0]:.0f} + {granted[1]:.0f} sent; {got}")
     assert sum(granted) == 12, granted
     assert all(labeled(gw, "mailgate_cluster_warmup_granted_total", backend="local") == 0
                for gw in nodes)
