@@ -19,6 +19,7 @@
 #include "cluster/connection_leases.hpp"
 #include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
+#include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -86,6 +87,7 @@ struct Gateway::Parts {
   std::shared_ptr<cluster::LeasedRates> rates;
   std::unique_ptr<cluster::ConnectionLeases> leases;
   std::unique_ptr<cluster::SharedSuppression> shared_suppression;
+  std::unique_ptr<cluster::SharedWarmup> warmup;  // shared warm-up quotas
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
 
@@ -251,6 +253,7 @@ void Gateway::Parts::make_cluster() {
   suppressions->set_listener([sync = shared_suppression.get()](const suppression::Change& c) {
     sync->local_change({c.removed, c.address, c.reason, c.ms});
   });
+  warmup = std::make_unique<cluster::SharedWarmup>(cfg.cluster, *cluster, cluster->link(), ctx);
 }
 
 // The delivery engine and each worker's submission stage.
@@ -271,6 +274,7 @@ std::string Gateway::Parts::start_delivery() {
   deps.id_counter_start = counter_start;
   deps.leases = leases.get();
   deps.rates = rates.get();
+  deps.warmup = warmup.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
   // generated DSNs) is committed and queued there.
@@ -324,6 +328,7 @@ std::string Gateway::Parts::start_http() {
       rates->start();
       leases->start();
       shared_suppression->start();
+      warmup->start();
     });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
                  cfg.cluster.redis);
@@ -331,6 +336,7 @@ std::string Gateway::Parts::start_http() {
     admin.rates = rates.get();
     admin.leases = leases.get();
     admin.shared_suppression = shared_suppression.get();
+    admin.warmup = warmup.get();
   }
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
@@ -381,7 +387,7 @@ void Gateway::Parts::start_recovery() {
 }
 
 // A clean shutdown gives back what this node holds in Redis (connection
-// leases, unspent rate tokens) and removes its heartbeat, so the other
+// leases, unspent rate tokens, leased warm-up quota) and removes its heartbeat, so the other
 // nodes get the slots and count one node less now rather than after
 // lease_ttl. Every call has the cluster.timeout deadline: shutdown waits for
 // them at most about twice that (never over a second), Redis down or not.
@@ -401,12 +407,15 @@ void Gateway::Parts::leave_cluster() {
     const std::shared_ptr<void> until(nullptr, [left](void*) { left->set_value(); });
     rates->leave(until);
     leases->leave(until);
+    warmup->leave(until);
     cluster->leave(until);
   });
   const auto wait = std::min<std::chrono::milliseconds>(1s, 2 * cfg.cluster.timeout + 20ms);
   if (answered.wait_for(wait) == std::future_status::ready)
-    spdlog::info("cluster: node {} left: its leases, unspent tokens and heartbeat are removed",
-                 cfg.cluster.node);
+    spdlog::info(
+        "cluster: node {} left: its leases, unspent tokens and warm-up quota and its heartbeat "
+        "are removed",
+        cfg.cluster.node);
   else
     spdlog::warn(
         "cluster: node {} leaving: Redis did not answer within {} ms; its leases and heartbeat "
@@ -439,9 +448,11 @@ void Gateway::Parts::teardown() {
   admin.rates = nullptr;
   admin.leases = nullptr;
   admin.shared_suppression = nullptr;
+  admin.warmup = nullptr;
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
       if (i != 0) return;
+      warmup->stop();
       shared_suppression->stop();
       leases->stop();
       rates->stop();
@@ -466,6 +477,7 @@ void Gateway::Parts::teardown() {
   // start that failed before the threads ran: nothing runs now.)
   if (suppressions) suppressions->set_listener(nullptr);
   shared_suppression.reset();
+  warmup.reset();
   leases.reset();
   if (rates) rates->stop();
   cluster.reset();

@@ -10,6 +10,7 @@
 #include "cluster/connection_leases.hpp"
 #include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
+#include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "delivery/egress_metrics.hpp"
@@ -61,6 +62,7 @@ std::string render_metrics(const AdminContext& ctx) {
   if (const auto* l = ctx.leases.load()) l->export_metrics(e);
   if (const auto* s = ctx.shared_suppression.load()) s->export_metrics(e);
   if (const auto* r = ctx.rates.load()) r->export_metrics(e);
+  if (const auto* w = ctx.warmup.load()) w->export_metrics(e);
   return e.text();
 }
 

@@ -47,8 +47,8 @@ const config::Section<ClusterConfig>& cluster_section();
 // (cluster/shared_suppression.hpp).
 inline constexpr const char* kClusterNotYetShared =
     "cluster: rate limits (egress_path message and connection rates, site message rates, "
-    "mailgate.ratelimit.check), connection limits (max_connections, as leases) and the "
-    "suppression list are shared through Redis; traffic shaping actions, tenant/campaign "
-    "suspensions and warm-up counters are not implemented yet: those are still per node";
+    "mailgate.ratelimit.check), connection limits (max_connections, as leases), the "
+    "suppression list and warm-up quotas are shared through Redis; traffic shaping actions "
+    "and tenant/campaign suspensions are not implemented yet: those are still per node";
 
 }  // namespace mailgate::cluster

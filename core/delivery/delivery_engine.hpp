@@ -97,6 +97,8 @@ struct EngineDeps {
       submitters;  // per worker: where generated DSNs go (set_submitters)
   // Shared rate limits (a cluster's Redis: cluster::LeasedRates); null: local.
   ratelimit::RateBackend* rates = nullptr;
+  // Shared warm-up quotas (cluster::SharedWarmup); null: each node its own.
+  egress::WarmupBackend* warmup = nullptr;
 };
 
 struct DeliveryStats {

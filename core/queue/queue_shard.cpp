@@ -150,7 +150,8 @@ std::optional<Item> QueueShard::take(Destination& d) {
 }
 
 // Warm-up first (items this source may not send today go to another source
-// of their pool, or wait for 00:00 UTC), then the destination's and the
+// of their pool, or wait for 00:00 UTC; a quota not known yet waits a
+// moment, like a rate), then the destination's and the
 // site's rates. True: the front item may be taken (its quota counted).
 bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
   if (auto held = gate_->held_us(d, now_us); held > 0) {
@@ -160,6 +161,10 @@ bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
   while (const Item* next = d.ready.peek()) {
     auto q = gate_->take_quota(d, *next);
     if (q.kind == PathGate::Quota::Kind::Go) break;
+    if (q.kind == PathGate::Quota::Kind::Wait) {  // shared quota on its way: the item stays
+      arm_rate_timer(d, now_us + std::max<std::int64_t>(1, q.wait_us));
+      return false;
+    }
     Item it = std::move(*d.ready.take());  // the item peek() showed
     if (q.kind == PathGate::Quota::Kind::Move) {
       note_left(d, it);

@@ -64,6 +64,12 @@ class Redis:
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
 
+    def cli(self, *args):
+        """One command through redis-cli: its reply as text ("" for nil)."""
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
