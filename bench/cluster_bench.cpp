@@ -26,6 +26,7 @@
 #include "cluster/redis_gcra.hpp"
 #include "cluster/shared_warmup.hpp"
 #include "egress/path_registry.hpp"
+#include "ratelimit/gcra.hpp"
 #include "ratelimit/rate_limit.hpp"
 #include "ratelimit/shared_limiter.hpp"
 #include "unit/cluster/redis_server.hpp"
@@ -78,15 +79,9 @@ BENCHMARK(BM_RedisGcraCheck)
     ->Args({1, 8})
     ->Args({64, 8});
 
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 void BM_LocalRateLimit(benchmark::State& state) {
   mailgate::ratelimit::RateLimit limit(kFast, 1000);
-  for (auto _ : state) benchmark::DoNotOptimize(limit.acquire(steady_us()));
+  for (auto _ : state) benchmark::DoNotOptimize(limit.acquire(mailgate::ratelimit::steady_us()));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_LocalRateLimit);
@@ -118,7 +113,7 @@ void BM_LeasedRateLimit(benchmark::State& state) {
                                        "bench|" + std::to_string(state.range(0)));
   std::int64_t granted = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) granted += limit.acquire(steady_us()) == 0;
+  for (auto _ : state) granted += limit.acquire(mailgate::ratelimit::steady_us()) == 0;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto& st = rates->stats(mailgate::ratelimit::RateKind::MessageRate);

@@ -15,6 +15,7 @@
 #include "cluster/cluster.hpp"
 #include "cluster/redis_link.hpp"
 #include "metrics/exposition.hpp"
+#include "ratelimit/gcra.hpp"
 
 namespace mailgate::cluster {
 namespace {
@@ -66,12 +67,6 @@ return #KEYS
 
 // A spare lease nobody took within this long is given back at the next renewal.
 constexpr std::int64_t kSpareKeepUs = 500'000;
-
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 const metrics::Family kShared{"mailgate_cluster_leases_shared", metrics::Type::Gauge,
                               "1 when connection limits are leased in Redis (0: local share)"};
@@ -166,7 +161,7 @@ LeaseTry ConnectionLeases::try_acquire(const std::string& key, unsigned max, uns
     return {true, 0};
   }
   if (k.pending) return {false, kPendingRetryUs};
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   if (now < k.retry_at_us) return {false, k.retry_at_us - now};
   k.pending = true;
   asio::post(ctx_, [this, key, max, want = std::clamp(want, 1u, max)] { acquire(key, max, want); });
@@ -180,7 +175,7 @@ void ConnectionLeases::return_unused(const std::string& key) {
   auto& k = it->second;
   if (mode_.load() == Mode::Shared) {
     k.spare.push_back(std::move(k.held.back()));
-    k.spare_at_us = steady_us();
+    k.spare_at_us = ratelimit::steady_us();
   }
   k.held.pop_back();
 }
@@ -224,7 +219,7 @@ void ConnectionLeases::acquire(std::string key, unsigned max, unsigned want) {
   }
   link_.eval(kAcquireScript, {kConnKeyPrefix + key}, std::move(args),
              [this, key, ids = std::move(ids)](const redisReply* r, std::string_view error) {
-               const auto now = steady_us();
+               const auto now = ratelimit::steady_us();
                std::lock_guard lock(mu_);
                auto& k = keys_[key];
                k.pending = false;
@@ -260,7 +255,7 @@ void ConnectionLeases::acquire(std::string key, unsigned max, unsigned want) {
 
 void ConnectionLeases::tick() {
   if (stopped_) return;
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   const bool up = cluster_.redis_up();
   const auto mode = mode_.load();
   if (mode == Mode::Starting && !up && cluster_.known()) {
@@ -295,7 +290,7 @@ void ConnectionLeases::tick() {
 }
 
 void ConnectionLeases::renew(bool adopt) {
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   next_renew_us_ = now + cfg_.lease_ttl.count() * 1000 / 3;
   std::vector<std::string> keys;
   std::vector<std::string> args{std::to_string(cfg_.lease_ttl.count())};

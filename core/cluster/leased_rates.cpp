@@ -12,17 +12,10 @@
 
 #include "cluster/cluster.hpp"
 #include "metrics/exposition.hpp"
+#include "ratelimit/gcra.hpp"
 
 namespace mailgate::cluster {
-namespace {
-
-std::int64_t steady_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 class LeasedRate final : public ratelimit::SharedRate,
                          public std::enable_shared_from_this<LeasedRate> {
@@ -56,7 +49,7 @@ class LeasedRate final : public ratelimit::SharedRate,
 
   // On the cluster's thread: what Redis said to a refill of `n` tokens sent at `sent_us`.
   void answered(const GcraAnswer& a, std::int64_t sent_us, std::uint32_t n) {
-    const auto now = steady_now_us();
+    const auto now = ratelimit::steady_us();
     auto& st = owner_->stats_of(kind_);
     std::lock_guard lock(mu_);
     refilling_ = false;
@@ -91,7 +84,7 @@ class LeasedRate final : public ratelimit::SharedRate,
   // while tokens are left.
   bool return_unspent(bool leaving, const std::shared_ptr<void>& until) {
     std::lock_guard lock(mu_);
-    if (leaving || steady_now_us() >= reserve_until_us_) give_back_unspent(until);
+    if (leaving || ratelimit::steady_us() >= reserve_until_us_) give_back_unspent(until);
     return reserve_ > 0;
   }
   bool listed = false;  // in LeasedRates::holders_ (the cluster's thread)
@@ -186,7 +179,7 @@ LeasedRates::LeasedRates(const ClusterConfig& cfg, asio::io_context& ctx, const 
   const auto address = parse_redis_url(cfg.redis).value_or(RedisAddress{});
   link_ = std::make_unique<RedisLink>(ctx, address.host, address.port, cfg.timeout);
   gcra_ = std::make_unique<RedisGcra>(*link_);
-  fallback_open_since_ = steady_now_us();
+  fallback_open_since_ = ratelimit::steady_us();
   fallback_since_us_ = fallback_open_since_;
 }
 
@@ -213,7 +206,7 @@ void LeasedRates::refill(std::shared_ptr<LeasedRate> rate, std::uint32_t n) {
       rate->failed();
       return;
     }
-    const auto sent = steady_now_us();
+    const auto sent = ratelimit::steady_us();
     gcra_->acquire(rate->key(), rate->per_second(), rate->burst(), n,
                    [this, self, rate, sent, n](const GcraAnswer& a) {
                      rate->answered(a, sent, n);
@@ -254,13 +247,13 @@ void LeasedRates::leave(const std::shared_ptr<void>& until) {
 
 void LeasedRates::refill_failed(const std::string& error) {
   if (stopped_) return;
-  error_until_us_ = steady_now_us() + kErrorHoldMs * 1000;
+  error_until_us_ = ratelimit::steady_us() + kErrorHoldMs * 1000;
   set_fallback(true, "a Redis call failed: " + error);
 }
 
 void LeasedRates::set_fallback(bool on, const std::string& why) {
   if (fallback_.load() == on) return;
-  const auto now = steady_now_us();
+  const auto now = ratelimit::steady_us();
   fallback_ = on;
   if (on) {
     fallback_since_us_ = now;
@@ -286,7 +279,7 @@ void LeasedRates::start() {
 
 void LeasedRates::watch() {
   if (stopped_ || !timer_) return;
-  const bool up = cluster_->redis_up() && steady_now_us() >= error_until_us_.load();
+  const bool up = cluster_->redis_up() && ratelimit::steady_us() >= error_until_us_.load();
   if (up) {
     ever_shared_ = true;
     set_fallback(false, {});
@@ -310,7 +303,7 @@ void LeasedRates::stop() {
 
 double LeasedRates::fallback_seconds() const {
   std::int64_t us = fallback_us_total_.load();
-  if (const auto open = fallback_open_since_.load(); open != 0) us += steady_now_us() - open;
+  if (const auto open = fallback_open_since_.load(); open != 0) us += ratelimit::steady_us() - open;
   return static_cast<double>(us) / 1e6;
 }
 

@@ -16,6 +16,7 @@
 #include "cluster/redis_link.hpp"
 #include "egress/egress_plan.hpp"
 #include "metrics/exposition.hpp"
+#include "ratelimit/gcra.hpp"
 
 namespace mailgate::cluster {
 namespace {
@@ -101,12 +102,6 @@ end
 return {v, invalid}
 )lua";
 
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -147,7 +142,7 @@ void SharedWarmup::stop() {
 // was away, day 1s not yet pushed; and reserves idle for kIdleGiveBack.
 void SharedWarmup::watch() {
   if (stopped_) return;
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   const bool up = cluster_.redis_up() && now >= error_until_us_;
   const auto was = mode_.load();
   if (up && was != Mode::Shared) {
@@ -223,7 +218,7 @@ egress::WarmupTake SharedWarmup::take(const std::string& source, const std::stri
                                       std::int64_t day, std::uint64_t quota,
                                       std::uint64_t local_today, std::uint64_t ready) {
   using Kind = egress::WarmupTake::Kind;
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   const auto mode = mode_.load();
   const auto path = path_of(source, site);
   std::lock_guard lock(mu_);
@@ -298,7 +293,7 @@ bool SharedWarmup::spent(const std::string& source, const std::string& site, std
   auto it = slots_.find(path_of(source, site));
   if (it == slots_.end()) return false;
   const auto& s = it->second;
-  return s.spent && s.reserve <= 0 && s.day == day && steady_us() < s.day_end_us;
+  return s.spent && s.reserve <= 0 && s.day == day && ratelimit::steady_us() < s.day_end_us;
 }
 
 std::optional<std::uint64_t> SharedWarmup::shared_count(const std::string& source,
@@ -356,7 +351,7 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
     slots_[path].refilling = false;
     return;
   }
-  const auto sent_us = steady_us();
+  const auto sent_us = ratelimit::steady_us();
   const auto sent_ms = wall_ms();
   const auto divisor = kLeftDivisor * live_nodes();
   ++refills_in_flight_;
@@ -365,7 +360,7 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
       {std::to_string(quota), std::to_string(n), std::to_string(divisor), std::to_string(add),
        std::to_string(add_day)},
       [this, path, n, quota, add, sent_us, sent_ms](const redisReply* r, std::string_view error) {
-        const auto now = steady_us();
+        const auto now = ratelimit::steady_us();
         --refills_in_flight_;
         // Shape and bounds: anything else is an error (nothing granted is used).
         bool ok = error.empty() && integers(r, 6);
@@ -439,7 +434,7 @@ void SharedWarmup::refill(std::string path, std::uint32_t n, std::uint64_t quota
 }
 
 void SharedWarmup::failed(const std::string& error) {
-  error_until_us_ = steady_us() + kErrorHoldMs * 1000;
+  error_until_us_ = ratelimit::steady_us() + kErrorHoldMs * 1000;
   if (mode_.load() == Mode::Local) return;
   mode_ = Mode::Local;
   spdlog::warn(
@@ -466,7 +461,7 @@ void SharedWarmup::leave(const std::shared_ptr<void>& until) {
   };
   std::vector<Back> back;
   {
-    const auto now = steady_us();
+    const auto now = ratelimit::steady_us();
     std::lock_guard lock(mu_);
     if (mode_.load() == Mode::Shared)
       for (auto& [path, s] : slots_) {

@@ -5,6 +5,7 @@
 
 #include "dns/idna.hpp"
 #include "mime/address_list.hpp"
+#include "ratelimit/gcra.hpp"
 #include "smtp/command.hpp"
 #include "smtp/sasl.hpp"
 #include "smtp/tls_mode.hpp"
@@ -388,9 +389,7 @@ int l_ratelimit_check(lua_State* L) {
   if (burst_arg < 0) return luaL_error(L, "mailgate.ratelimit.check: burst must be >= 1");
   const auto burst = static_cast<std::uint32_t>(
       burst_arg > 0 ? burst_arg : std::max<lua_Integer>(1, static_cast<lua_Integer>(rate->count)));
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now().time_since_epoch())
-                       .count();
+  const auto now = ratelimit::steady_us();
   bool ok = false;
   {
     std::string_view k(key, klen);

@@ -5,15 +5,11 @@
 #include <asio/post.hpp>
 #include <chrono>
 
+#include "ratelimit/gcra.hpp"
+
 namespace mailgate::queue {
 
 std::int64_t now_ms() { return spool::wall_clock_ms(); }
-
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 namespace {
 constexpr std::int64_t kSweepEveryMs = 1000;
@@ -86,7 +82,7 @@ void QueueShard::arm_rate_timer(Destination& d, std::int64_t at_us) {
   if (!d.rate_timer) d.rate_timer = std::make_unique<asio::steady_timer>(ctx_);
   d.rate_timer_at_us = at_us;
   d.rate_timer->expires_after(
-      std::chrono::microseconds(std::max<std::int64_t>(0, at_us - steady_us())));
+      std::chrono::microseconds(std::max<std::int64_t>(0, at_us - ratelimit::steady_us())));
   d.rate_timer->async_wait([this, dp = &d](std::error_code ec) {
     if (ec || stopped_) return;
     dp->rate_timer_at_us = 0;
@@ -125,7 +121,7 @@ void QueueShard::schedule(Destination& d, Item item, std::int64_t when) {
 
 std::optional<Item> QueueShard::take(Destination& d) {
   if (d.suspended || d.ready.takeable() == 0 || stopped_) return std::nullopt;
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   if (gate_ && !take_through_gate(d, now)) return std::nullopt;
   if (auto wait = d.shaping.message_rate.acquire(now); wait > 0) {
     // A shared rate may change between the gate's wait_us() and this
@@ -466,7 +462,7 @@ std::vector<std::pair<Destination*, Item>> QueueShard::extract(const std::string
 void QueueShard::pump(Destination& d) {
   if (stopped_ || d.suspended || d.ready.takeable() == 0) return;
   if (shaper_ && !shaper_(d)) return;
-  const auto now = steady_us();
+  const auto now = ratelimit::steady_us();
   // Nothing may go before the message rate admits the next one: wake no
   // connection and open none until then.
   if (auto wait = d.shaping.message_rate.wait_us(now); wait > 0) {
@@ -576,7 +572,7 @@ void QueueShard::sweep_expired(std::int64_t now) {
 // evaluation or rate timer is pending; and nothing it knows would be missed:
 // no suspension or backoff in force, its rate limiters are full again.
 void QueueShard::remove_idle(std::int64_t now) {
-  const auto now_us = steady_us();
+  const auto now_us = ratelimit::steady_us();
   for (auto it = dests_.begin(); it != dests_.end();) {
     const Destination& d = *it->second;
     const bool unused = d.ready.empty() && d.scheduled == 0 && d.in_flight == 0 && d.active == 0 &&

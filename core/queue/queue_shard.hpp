@@ -283,6 +283,5 @@ class QueueShard {
 };
 
 std::int64_t now_ms();
-std::int64_t steady_us();  // monotonic microseconds (rate limits)
 
 }  // namespace mailgate::queue

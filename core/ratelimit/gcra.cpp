@@ -2,9 +2,16 @@
 #include "ratelimit/gcra.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace mailgate::ratelimit {
+
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 Gcra::Gcra(double per_second, std::uint32_t burst) {
   if (!(per_second > 0)) return;

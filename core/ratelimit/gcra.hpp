@@ -32,4 +32,8 @@ class Gcra {
   std::int64_t tat_us_ = 0;
 };
 
+// The monotonic microseconds every rate limit of the gateway counts in
+// (steady_clock: never jumps with the wall clock).
+std::int64_t steady_us();
+
 }  // namespace mailgate::ratelimit

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "ratelimit/gcra.hpp"
+
 namespace mailgate::server {
 
 ConnectionGate::ConnectionGate(const std::vector<ListenerConfig>& listeners)
@@ -12,9 +14,7 @@ ConnectionGate::Admission ConnectionGate::admit(std::size_t listener, const std:
   const auto& l = listeners_[listener];
   Admission a;
   if (l.connection_rate_per_ip) {
-    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
+    const auto now_us = ratelimit::steady_us();
     const auto& r = *l.connection_rate_per_ip;
     // Burst: one interval's worth (60/min admits 60 at once, then 1 a second).
     const auto burst = static_cast<std::uint32_t>(std::max(1.0, r.count));
