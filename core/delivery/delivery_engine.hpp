@@ -23,6 +23,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,6 +98,13 @@ struct EngineDeps {
       submitters;  // per worker: where generated DSNs go (set_submitters)
   // Shared rate limits (a cluster's Redis: cluster::LeasedRates); null: local.
   ratelimit::RateBackend* rates = nullptr;
+  // Cluster (issue 16): told of every tenant/campaign suspension and shaping
+  // action made or ended on this node (API, CLI, a rule firing; never of
+  // those applied from other nodes, nor of expiries), with the change's wall
+  // clock time, so the cluster's replicated tables share them. Called on
+  // the caller's thread (a worker for a rule). Empty: a single node.
+  std::function<void(const tenancy::Suspension&, bool removed, std::int64_t ms)> suspension_changed;
+  std::function<void(const egress::ShapingAction&, bool removed, std::int64_t ms)> shaping_changed;
 };
 
 struct DeliveryStats {
@@ -221,6 +229,20 @@ class DeliveryEngine {
   ActResult clear_shaping(const std::string& id, std::chrono::milliseconds deadline,
                           std::string& error, std::size_t& cleared);
 
+  // --- Cluster (issue 16; engine_shared.cpp) ---
+  // Changes other nodes made, applied here without waiting and never
+  // reported back through EngineDeps' callbacks. On worker 0's thread only
+  // (the cluster's): they read worker 0's shard, then post to every worker
+  // and write the spool asynchronously. A suspension is applied unless the
+  // rule here started after `ms`; a shaping action as ShapingActions::adopt
+  // / clear_target decide (its tenant or campaign hold with it).
+  void apply_shared_suspension(const tenancy::Suspension& s, bool removed, std::int64_t ms);
+  void apply_shared_shaping(const egress::ShapingAction& a, bool removed, std::int64_t ms);
+  // The tenant/campaign suspensions in force here that an operator made
+  // (those of shaping actions travel with their action): the catch-up's
+  // snapshot. Worker 0's thread only.
+  std::vector<tenancy::Suspension> shared_suspensions() const;
+
   struct Worker;  // per-worker state (delivery_worker.hpp)
 
  private:
@@ -250,6 +272,10 @@ class DeliveryEngine {
   egress::ShapingActions shaping_;
   void load_shaping();
   void expire_shaping();
+  // resume_tenant(), told to the cluster or not (`share`: a shaping
+  // action's hold ends with its action, which the cluster hears of).
+  ActResult release_tenant(const tenancy::Suspension& s, std::chrono::milliseconds deadline,
+                           std::string& error, bool share);
 };
 
 }  // namespace mailgate::delivery

@@ -45,6 +45,11 @@ struct ShapingAction {
   std::string tenant, campaign;  // SuspendTenant (tenant) / SuspendCampaign (both)
   ShapingOverride set;
   std::int64_t since_ms = 0, until_ms = 0;
+  // SuspendTenant / SuspendCampaign: it holds mail by tenant (a
+  // tenancy::Suspension on every worker), not a path.
+  bool holds_tenant() const {
+    return kind == ShapingKind::SuspendTenant || kind == ShapingKind::SuspendCampaign;
+  }
   bool same_target(const ShapingAction& o) const {
     return rule == o.rule && kind == o.kind && site == o.site && source == o.source &&
            destination == o.destination && tenant == o.tenant && campaign == o.campaign;

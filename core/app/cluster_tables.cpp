@@ -1,0 +1,96 @@
+// app/cluster_tables: see cluster_tables.hpp.
+#include "app/cluster_tables.hpp"
+
+#include "delivery/delivery_engine.hpp"
+#include "spool/records.hpp"
+#include "suppression/suppression_list.hpp"
+
+namespace mailgate::app {
+namespace {
+
+// A suspension row's key and value back into a rule (false: malformed or
+// invalid, as tenancy::check says). A removal has no value: its times are 0.
+bool decode_suspension(const cluster::TableRow& row, tenancy::Suspension& out) {
+  const std::string key = std::string(spool::kTenantSuspensionPrefix) + row.key;
+  return spool::decode_tenant_suspension(key, row.removed ? "0 0" : row.value, out);
+}
+
+bool decode_shaping(const cluster::TableRow& row, egress::ShapingAction& out) {
+  if (row.removed) return egress::decode_target_key(row.key, out);
+  if (!egress::decode_shared_action(row.key, row.value, out)) return false;
+  return !out.holds_tenant() ||
+         tenancy::check({out.tenant, out.campaign, out.destination, out.since_ms, out.until_ms})
+             .empty();
+}
+
+}  // namespace
+
+cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list) {
+  cluster::SuppressionReplica r;
+  r.apply = [&list](const cluster::SuppressionChange& c) {
+    list.apply({c.removed, c.address, c.reason, c.ms});
+  };
+  r.snapshot = [&list] {
+    std::vector<cluster::SuppressionChange> out;
+    for (auto& e : list.all()) out.push_back({false, e.address, e.reason, e.added_ms});
+    return out;
+  };
+  r.check = [](const cluster::SuppressionChange& c) {
+    return suppression::SuppressionList::check({c.removed, c.address, c.reason, c.ms});
+  };
+  return r;
+}
+
+cluster::TableRow suspension_row(const tenancy::Suspension& s, bool removed, std::int64_t ms) {
+  auto key = spool::tenant_suspension_key(s).substr(spool::kTenantSuspensionPrefix.size());
+  return {removed, std::move(key), removed ? "" : spool::encode_tenant_suspension(s), ms};
+}
+
+cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine) {
+  cluster::TableReplica r;
+  r.check = [](const cluster::TableRow& row) -> std::string {
+    tenancy::Suspension s;
+    if (!decode_suspension(row, s)) return "not a valid tenant suspension";
+    return {};
+  };
+  r.apply = [&engine](const cluster::TableRow& row) {
+    tenancy::Suspension s;
+    if (engine && decode_suspension(row, s))
+      engine->apply_shared_suspension(s, row.removed, row.ms);
+  };
+  r.snapshot = [&engine] {
+    std::vector<cluster::TableRow> out;
+    if (engine)
+      for (const auto& s : engine->shared_suspensions())
+        out.push_back(suspension_row(s, false, s.since_ms));
+    return out;
+  };
+  return r;
+}
+
+cluster::TableRow shaping_row(const egress::ShapingAction& a, bool removed, std::int64_t ms) {
+  return {removed, egress::target_key(a), removed ? "" : egress::encode_shared_action(a), ms};
+}
+
+cluster::TableReplica shaping_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine) {
+  cluster::TableReplica r;
+  r.check = [](const cluster::TableRow& row) -> std::string {
+    egress::ShapingAction a;
+    if (!decode_shaping(row, a)) return "not a valid shaping action";
+    return {};
+  };
+  r.apply = [&engine](const cluster::TableRow& row) {
+    egress::ShapingAction a;
+    if (engine && decode_shaping(row, a)) engine->apply_shared_shaping(a, row.removed, row.ms);
+  };
+  r.snapshot = [&engine] {
+    std::vector<cluster::TableRow> out;
+    if (engine)
+      for (const auto& a : engine->shaping_actions())
+        out.push_back(shaping_row(a, false, a.since_ms));
+    return out;
+  };
+  return r;
+}
+
+}  // namespace mailgate::app

@@ -1,0 +1,35 @@
+// app/cluster_tables: what each of the cluster's replicated tables is on
+// this node (issue 16): the rows of the suppression list, of the tenant /
+// campaign suspensions and of the traffic shaping actions, how a row read
+// from Redis is checked (each state's own decoder and validator), applied
+// (the list, the delivery engine) and listed for a catch-up.
+// Promises: a row is applied only once its check passed (the tables check
+// first); the engine's callbacks run on worker 0 (the cluster's thread),
+// and only once `engine` is set (the tables start after the engine).
+#pragma once
+
+#include <memory>
+
+#include "cluster/replicated_table.hpp"
+#include "cluster/shared_suppression.hpp"
+#include "egress/shaping_actions.hpp"
+#include "tenancy/tenancy.hpp"
+
+namespace mailgate::suppression {
+class SuppressionList;
+}
+namespace mailgate::delivery {
+class DeliveryEngine;
+}
+
+namespace mailgate::app {
+
+cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list);
+
+cluster::TableRow suspension_row(const tenancy::Suspension& s, bool removed, std::int64_t ms);
+cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine);
+
+cluster::TableRow shaping_row(const egress::ShapingAction& a, bool removed, std::int64_t ms);
+cluster::TableReplica shaping_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine);
+
+}  // namespace mailgate::app

@@ -1,0 +1,116 @@
+// delivery/engine_shared: the engine's side of the cluster's replicated
+// tables (issue 16): tenant/campaign suspensions and traffic shaping
+// actions made on other nodes, applied here as the local paths apply their
+// own (every worker's shard, the spool), but without waiting on any worker
+// (this runs on worker 0, the cluster's thread) and without reporting them
+// back to the cluster.
+// Promises: never blocks; a change is in force on worker 0 at once and on
+// the others once their posted call runs; the spool write is asynchronous
+// (a crash right after loses it, and the catch-up after the restart brings
+// it back from Redis); every change applied goes to the process log.
+#include <spdlog/spdlog.h>
+#include <asio/post.hpp>
+
+#include "delivery/delivery_worker.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+#include "spool/write_set.hpp"
+
+namespace mailgate::delivery {
+
+void DeliveryEngine::apply_shared_suspension(const tenancy::Suspension& s, bool removed,
+                                             std::int64_t ms) {
+  if (all_.empty() || !all_.front()->shard) return;
+  const auto now = queue::now_ms();
+  if (!removed && s.expired(now)) return;
+  const tenancy::Suspension* here = nullptr;
+  for (const auto& h : all_.front()->shard->holds())
+    if (h.same_rule(s)) here = &h;
+  if (here && here->since_ms > ms) return;  // ours is newer
+  if (removed && !here) return;
+  if (!removed && here && here->since_ms == s.since_ms && here->until_ms == s.until_ms) return;
+  if (deps_.store && deps_.writer) {
+    spool::WriteSet set(*deps_.store);
+    if (removed)
+      set.remove_tenant_suspension(s);
+    else
+      set.put_tenant_suspension(s);
+    deps_.writer->submit(std::move(set), true, [](std::error_code ec) {
+      if (ec)
+        spdlog::warn("delivery: a suspension from another node not saved in the spool: {}",
+                     ec.message());
+    });
+  }
+  for (Worker* w : all_)
+    asio::post(w->ctx, [w, s, removed] {
+      if (!w->shard || w->shard->stopped()) return;
+      if (removed)
+        w->shard->release(s);
+      else
+        w->shard->hold(s);
+    });
+  spdlog::info("delivery: {} {} (from another node)", removed ? "resumed" : "suspended",
+               describe_suspension(s));
+}
+
+std::vector<tenancy::Suspension> DeliveryEngine::shared_suspensions() const {
+  if (all_.empty() || !all_.front()->shard) return {};
+  const auto now = queue::now_ms();
+  const auto actions = shaping_.list(now);
+  std::vector<tenancy::Suspension> out;
+  for (const auto& h : all_.front()->shard->holds()) {
+    if (h.expired(now)) continue;
+    bool of_action = false;
+    for (const auto& a : actions)
+      of_action =
+          of_action || (a.holds_tenant() && hold_of(a).same_rule(h) && a.until_ms == h.until_ms);
+    if (!of_action) out.push_back(h);
+  }
+  return out;
+}
+
+void DeliveryEngine::apply_shared_shaping(const egress::ShapingAction& a, bool removed,
+                                          std::int64_t ms) {
+  std::vector<egress::ShapingAction> gone;
+  bool taken = false;
+  if (removed)
+    gone = shaping_.clear_target(a, ms);
+  else
+    taken = shaping_.adopt(a, queue::now_ms(), gone);
+  if (gone.empty() && !taken) return;
+  std::optional<spool::WriteSet> set;
+  if (deps_.store && deps_.writer) set.emplace(*deps_.store);
+  // In order, on every worker and in the spool: the replaced action's hold
+  // goes before the new one's (the same rule, when the target is).
+  for (const auto& g : gone) {
+    spdlog::info("delivery: shaping action {} of rule '{}' {} on another node: {}", g.id, g.rule,
+                 removed ? "cleared" : "replaced by " + a.id, describe_shaping(g));
+    if (set) set->remove_shaping_action(egress::shaping_key(g.id));
+    if (!g.holds_tenant()) continue;
+    if (set) set->remove_tenant_suspension(hold_of(g));
+    for (Worker* w : all_)
+      asio::post(w->ctx, [w, h = hold_of(g)] {
+        if (w->shard && !w->shard->stopped()) w->shard->release(h);
+      });
+  }
+  if (taken) {
+    spdlog::info("delivery: shaping action {} of rule '{}' (from another node): {} until {} ms",
+                 a.id, a.rule, describe_shaping(a), a.until_ms);
+    if (set) set->put_shaping_action(egress::shaping_key(a.id), egress::encode_action(a));
+    if (a.holds_tenant()) {
+      if (set) set->put_tenant_suspension(hold_of(a));
+      for (Worker* w : all_)
+        asio::post(w->ctx, [w, h = hold_of(a)] {
+          if (w->shard && !w->shard->stopped()) w->shard->hold(h);
+        });
+    }
+  }
+  if (!set) return;
+  deps_.writer->submit(std::move(*set), true, [](std::error_code ec) {
+    if (ec)
+      spdlog::warn("delivery: a shaping action from another node not saved in the spool: {}",
+                   ec.message());
+  });
+}
+
+}  // namespace mailgate::delivery
