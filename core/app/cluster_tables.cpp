@@ -1,8 +1,16 @@
 // app/cluster_tables: see cluster_tables.hpp.
 #include "app/cluster_tables.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
 #include "delivery/delivery_engine.hpp"
 #include "spool/records.hpp"
+#include "spool/spool_writer.hpp"
+#include "spool/store.hpp"
+#include "spool/write_set.hpp"
 #include "suppression/suppression_list.hpp"
 
 namespace mailgate::app {
@@ -23,10 +31,46 @@ bool decode_shaping(const cluster::TableRow& row, egress::ShapingAction& out) {
              .empty();
 }
 
+constexpr std::string_view kPendingPrefix = "cluster_pending/";
+
+// The spool rows of `table`'s queued changes, as TableReplica wants them.
+template <class Replica>
+void keep_pending(Replica& r, const std::string& table, spool::Store& store,
+                  spool::SpoolWriter& writer) {
+  const auto prefix = std::string(kPendingPrefix) + table + "/";
+  auto key = [prefix](std::uint64_t seq) { return prefix + fmt::format("{:016x}", seq); };
+  r.save = [&store, &writer, key](cluster::TableReplica::Saved rows) {
+    spool::WriteSet set(store);
+    for (const auto& [seq, text] : rows) set.put_cluster_pending(key(seq), text);
+    writer.submit(std::move(set), true, [](std::error_code ec) {
+      if (ec) spdlog::warn("cluster: queued changes not saved in the spool: {}", ec.message());
+    });
+  };
+  r.forget = [&store, &writer, key](std::vector<std::uint64_t> seqs) {
+    spool::WriteSet set(store);
+    for (auto seq : seqs) set.remove_cluster_pending(key(seq));
+    writer.submit(std::move(set), false, [](std::error_code) {});
+  };
+  r.load = [&store, prefix] {
+    cluster::TableReplica::Saved out;
+    for (auto& [k, v] : store.read_prefix(prefix)) {
+      std::uint64_t seq = 0;
+      const auto hex = std::string_view(k).substr(prefix.size());
+      auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), seq, 16);
+      // Only this code writes these keys: one it cannot read is skipped.
+      if (ec == std::errc() && end == hex.data() + hex.size() && seq > 0)
+        out.emplace_back(seq, std::move(v));
+    }
+    return out;
+  };
+}
+
 }  // namespace
 
-cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list) {
+cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list,
+                                                spool::Store& store, spool::SpoolWriter& writer) {
   cluster::SuppressionReplica r;
+  keep_pending(r, "suppression", store, writer);
   r.apply = [&list](const cluster::SuppressionChange& c) {
     list.apply({c.removed, c.address, c.reason, c.ms});
   };
@@ -46,8 +90,10 @@ cluster::TableRow suspension_row(const tenancy::Suspension& s, bool removed, std
   return {removed, std::move(key), removed ? "" : spool::encode_tenant_suspension(s), ms};
 }
 
-cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine) {
+cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine,
+                                         spool::Store& store, spool::SpoolWriter& writer) {
   cluster::TableReplica r;
+  keep_pending(r, "suspensions", store, writer);
   r.check = [](const cluster::TableRow& row) -> std::string {
     tenancy::Suspension s;
     if (!decode_suspension(row, s)) return "not a valid tenant suspension";
@@ -72,8 +118,10 @@ cluster::TableRow shaping_row(const egress::ShapingAction& a, bool removed, std:
   return {removed, egress::target_key(a), removed ? "" : egress::encode_shared_action(a), ms};
 }
 
-cluster::TableReplica shaping_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine) {
+cluster::TableReplica shaping_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine,
+                                      spool::Store& store, spool::SpoolWriter& writer) {
   cluster::TableReplica r;
+  keep_pending(r, "shaping", store, writer);
   r.check = [](const cluster::TableRow& row) -> std::string {
     egress::ShapingAction a;
     if (!decode_shaping(row, a)) return "not a valid shaping action";

@@ -21,15 +21,25 @@ class SuppressionList;
 namespace mailgate::delivery {
 class DeliveryEngine;
 }
+namespace mailgate::spool {
+class Store;
+class SpoolWriter;
+}  // namespace mailgate::spool
 
 namespace mailgate::app {
 
-cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list);
+// Every table keeps the changes it queued while Redis is down in the
+// spool (default family, "cluster_pending/<table>/<seq, 16 hex digits>",
+// written through the spool writer), so a restart does not lose them.
+cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list,
+                                                spool::Store& store, spool::SpoolWriter& writer);
 
 cluster::TableRow suspension_row(const tenancy::Suspension& s, bool removed, std::int64_t ms);
-cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine);
+cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine,
+                                         spool::Store& store, spool::SpoolWriter& writer);
 
 cluster::TableRow shaping_row(const egress::ShapingAction& a, bool removed, std::int64_t ms);
-cluster::TableReplica shaping_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine);
+cluster::TableReplica shaping_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine,
+                                      spool::Store& store, spool::SpoolWriter& writer);
 
 }  // namespace mailgate::app

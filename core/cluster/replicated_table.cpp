@@ -1,6 +1,8 @@
 // cluster/replicated_table: see replicated_table.hpp.
 #include "cluster/replicated_table.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
@@ -115,6 +117,31 @@ std::string printable(std::string_view s) {
 
 }  // namespace
 
+std::string encode_row(const TableRow& row) {
+  return fmt::format("{}{} {}:{}{}", row.removed ? 'r' : 'a', row.ms, row.key.size(), row.key,
+                     row.value);
+}
+
+bool decode_row(std::string_view s, TableRow& out) {
+  if (s.empty() || (s.front() != 'a' && s.front() != 'r')) return false;
+  TableRow row;
+  row.removed = s.front() == 'r';
+  s.remove_prefix(1);
+  const auto sp = s.find(' ');
+  const auto ms = parse_row_ms(s.substr(0, sp));
+  if (!ms || sp == std::string_view::npos) return false;
+  s.remove_prefix(sp + 1);
+  const auto colon = s.find(':');
+  const auto len = parse_row_ms(s.substr(0, colon));
+  if (!len || colon == std::string_view::npos || s.size() - colon - 1 < std::size_t(*len))
+    return false;
+  row.ms = *ms;
+  row.key = std::string(s.substr(colon + 1, *len));
+  row.value = std::string(s.substr(colon + 1 + *len));
+  out = std::move(row);
+  return true;
+}
+
 std::optional<std::int64_t> parse_row_ms(std::string_view s) {
   if (s.empty() || s.size() > 16) return std::nullopt;
   std::int64_t n = 0;
@@ -152,6 +179,25 @@ ReplicatedTable::ReplicatedTable(TableSpec spec, const ClusterConfig& cfg, Clust
   h_lag_ = "time since this node last read the " + w + " change log";
   h_refused_ = w + " rows read from Redis and refused (malformed, oversized or invalid)";
   h_errors_ = "error replies from Redis to the " + w + " sync (e.g. a key of the wrong type)";
+  // Changes queued before a restart go first (before the catch-up's union).
+  if (replica_.load) {
+    std::vector<std::uint64_t> bad;
+    for (auto& [seq, text] : replica_.load()) {
+      TableRow row;
+      if (decode_row(text, row) && refuse_reason(row).empty())
+        pending_.push_back({std::move(row), seq, true});
+      else
+        bad.push_back(seq);
+      next_seq_ = std::max(next_seq_, seq + 1);
+    }
+    std::sort(pending_.begin(), pending_.end(),
+              [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
+    if (!bad.empty() && replica_.forget) replica_.forget(std::move(bad));
+    pending_n_.store(pending_.size(), std::memory_order_relaxed);
+    if (!pending_.empty())
+      spdlog::info("cluster: {} {} change(s) queued before the restart, sent when Redis answers",
+                   pending_.size(), spec_.what);
+  }
 }
 
 ReplicatedTable::~ReplicatedTable() = default;
@@ -170,12 +216,14 @@ void ReplicatedTable::local_change(TableRow c) {
   asio::post(ctx_, [this, c = std::move(c)]() mutable {
     if (stopped_) return;
     if (pending_.size() >= kMaxPending) {
+      if (pending_.front().saved && replica_.forget) replica_.forget({pending_.front().seq});
       pending_.pop_front();
       dropped_.fetch_add(1, std::memory_order_relaxed);
     }
-    pending_.push_back(std::move(c));
+    pending_.push_back({std::move(c), next_seq_++, false});
     pending_n_.store(pending_.size(), std::memory_order_relaxed);
-    work();  // pushed now, not at the next poll
+    if (!cluster_.redis_up()) save_pending();  // it may wait long: kept across a restart
+    work();                                    // pushed now, not at the next poll
   });
 }
 
@@ -197,9 +245,21 @@ void ReplicatedTable::work() {
     poll();
 }
 
+void ReplicatedTable::save_pending() {
+  if (!replica_.save) return;
+  TableReplica::Saved rows;
+  for (auto& p : pending_) {
+    if (p.saved) continue;
+    rows.emplace_back(p.seq, encode_row(p.row));
+    p.saved = true;
+  }
+  if (!rows.empty()) replica_.save(std::move(rows));
+}
+
 void ReplicatedTable::done(bool ok) {
   end_step();
   busy_ = false;
+  if (!ok) save_pending();  // Redis failing: what waits is kept across a restart
   // Failed: the next tick tries again. Done: writes queued meanwhile go now.
   if (ok && !pending_.empty()) work();
 }
@@ -276,7 +336,7 @@ void ReplicatedTable::push() {
   const auto n = std::min(pending_.size(), kPushBatch);
   std::vector<std::string> args{cfg_.node, std::to_string(kLogLength)};
   for (std::size_t i = 0; i < n; ++i) {
-    const auto& c = pending_[i];
+    const auto& c = pending_[i].row;
     args.push_back(c.removed ? "r" : "a");
     args.push_back(c.key);
     args.push_back(std::to_string(c.ms));
@@ -287,13 +347,18 @@ void ReplicatedTable::push() {
                if (stopped_) return;
                if (!error.empty() || r->type != REDIS_REPLY_ARRAY) {
                  error_reply("a write", r, error);
-                 done(false);  // kept: pushed when Redis answers
+                 done(false);  // kept (across a restart too): pushed when Redis answers
                  return;
                }
                // Redis held newer changes for these: the replica takes them.
                for (std::size_t i = 0; i + 1 < r->elements && i < 2 * n; i += 2)
                  if (auto row = hash_row(r->element[i], r->element[i + 1])) replica_.apply(*row);
-               for (std::size_t i = 0; i < n && !pending_.empty(); ++i) pending_.pop_front();
+               std::vector<std::uint64_t> sent;
+               for (std::size_t i = 0; i < n && !pending_.empty(); ++i) {
+                 if (pending_.front().saved) sent.push_back(pending_.front().seq);
+                 pending_.pop_front();
+               }
+               if (!sent.empty() && replica_.forget) replica_.forget(std::move(sent));
                pending_n_.store(pending_.size(), std::memory_order_relaxed);
                pushed_.fetch_add(n, std::memory_order_relaxed);
                if (!pending_.empty())
@@ -435,7 +500,7 @@ void ReplicatedTable::finish_scan(std::string version) {
   for (auto& c : replica_.snapshot()) {
     auto it = scanned_.find(c.key);
     if (it != scanned_.end() && it->second >= c.ms) continue;
-    pending_.push_back(std::move(c));
+    pending_.push_back({std::move(c), next_seq_++, false});
     ++queued;
   }
   pending_n_.store(pending_.size(), std::memory_order_relaxed);

@@ -28,10 +28,15 @@
 //   A key of the wrong type (an error reply) is counted and logged at most
 //   once per kErrorLogPeriod. At most kReadBatch log entries and
 //   kScanStepMax hash fields are applied per step, kMaxRows per catch-up.
+// - Queued writes survive a restart when the replica keeps them (save /
+//   forget / load: the node's spool): a change queued while Redis is down
+//   (or whose push failed) is saved, and forgotten once Redis has it; a
+//   restarted node pushes what it loads before anything else, so a removal
+//   made while Redis was down is not undone by the catch-up union.
 // Promises: never on a worker's hot path (lookups stay in the replica);
 // one call in flight at a time; local_change() from any thread, the rest
-// on the cluster's io_context (replica callbacks run there too). What it
-// does not keep: writes queued while Redis is down are in memory (a
+// on the cluster's io_context (replica callbacks run there too; load() in
+// the constructor). Without save/load, queued writes are in memory only (a
 // restart then falls back to the catch-up union: an addition survives, a
 // removal made meanwhile does not).
 #pragma once
@@ -83,7 +88,19 @@ struct TableReplica {
   // own decoder and validator; sizes and time are checked before). Unset:
   // every bounded row is accepted.
   std::function<std::string(const TableRow&)> check;
+  // Optional, together: where queued changes wait across a restart. save()
+  // and forget() must not block (e.g. the spool writer's queue); load()
+  // returns what was saved and not forgotten, by sequence number.
+  using Saved = std::vector<std::pair<std::uint64_t, std::string>>;  // seq, encode_row()
+  std::function<void(Saved)> save;
+  std::function<void(std::vector<std::uint64_t>)> forget;
+  std::function<Saved()> load;
 };
+
+// A queued change as save() keeps it: "a"/"r", ms, then length-prefixed key
+// and value; decode_row() refuses anything else.
+std::string encode_row(const TableRow& row);
+bool decode_row(std::string_view s, TableRow& out);
 
 // Which table: its Redis keys, its names in logs and metrics, its bounds.
 struct TableSpec {
@@ -151,6 +168,13 @@ class ReplicatedTable {
   void error_reply(std::string_view call, const redisReply* r, std::string_view error);
   void end_step();  // logs the step's refusals, once
   void done(bool ok);
+  void save_pending();  // queued changes not saved yet go to replica_.save
+
+  struct Pending {
+    TableRow row;
+    std::uint64_t seq = 0;
+    bool saved = false;
+  };
 
   TableSpec spec_;
   ClusterConfig cfg_;
@@ -161,7 +185,8 @@ class ReplicatedTable {
   asio::steady_timer timer_;
   bool stopped_ = true;
   bool busy_ = false;
-  std::deque<TableRow> pending_;
+  std::deque<Pending> pending_;
+  std::uint64_t next_seq_ = 1;
   std::string version_;  // "" = never synced: a full catch-up first
   // key → ms of Redis's hash, gathered by a catch-up scan.
   std::unordered_map<std::string, std::int64_t> scanned_;

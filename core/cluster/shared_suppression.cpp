@@ -27,6 +27,9 @@ TableReplica table_replica(SuppressionReplica list) {
     for (const auto& c : snapshot()) out.push_back(to_row(c));
     return out;
   };
+  t.save = std::move(list.save);
+  t.forget = std::move(list.forget);
+  t.load = std::move(list.load);
   if (list.check)
     t.check = [check = std::move(list.check)](const TableRow& r) { return check(from_row(r)); };
   return t;

@@ -42,6 +42,11 @@ struct SuppressionReplica {
   // "" when a change read from Redis may be applied, else why not (unset:
   // only the table's size and time bounds).
   std::function<std::string(const SuppressionChange&)> check;
+  // Where changes queued while Redis is down wait across a restart
+  // (TableReplica's save / forget / load; optional, together).
+  std::function<void(TableReplica::Saved)> save;
+  std::function<void(std::vector<std::uint64_t>)> forget;
+  std::function<TableReplica::Saved()> load;
 };
 
 using SuppressionSyncStats = TableSyncStats;
