@@ -6,7 +6,9 @@
 // Promises: a suspension the caller was told is Done is synced in the spool
 // first (a restart or kill -9 keeps it; start() reloads it); a failed spool
 // write changes nothing; suspensions and resumptions go to the process log,
-// never to the delivery log.
+// never to the delivery log; in a cluster, a suspension or resumption once
+// saved is told to EngineDeps::suspension_changed (the other nodes apply it
+// through engine_shared.cpp).
 #include <spdlog/spdlog.h>
 
 #include "delivery/delivery_worker.hpp"

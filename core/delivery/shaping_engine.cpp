@@ -5,7 +5,9 @@
 // Promises: an action cleared is deleted from the spool (synced) before the
 // caller hears Done, and a tenant or campaign suspension it made is
 // resumed; a failed write clears nothing; apply, expiry and clearing go to
-// the process log, never to the delivery log.
+// the process log, never to the delivery log; in a cluster a clear is told
+// to EngineDeps::shaping_changed (every node clears it), an expiry is not
+// (every node ends the action at the same `until` by itself).
 #include <spdlog/spdlog.h>
 
 #include "delivery/delivery_worker.hpp"

@@ -9,7 +9,9 @@
 // every action taken goes to the process log (never to the delivery log),
 // is written to the spool (async: a crash in the next milliseconds may lose
 // it, the next matching reply takes it again), and a tenant or campaign
-// suspension it makes is in force on every worker for queued and later mail.
+// suspension it makes is in force on every worker for queued and later mail;
+// in a cluster it is told to EngineDeps::shaping_changed (every node takes
+// it within about a second).
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 

@@ -17,7 +17,9 @@ the same way):
   mail A held;
 - a shaping rule fired on A (the sink answers its [TS04] pattern) shows in
   B's GET /api/v1/shaping within about 1 s, with the same id and expiry,
-  and a clear on B removes it on both.
+  and a clear on B removes it on both;
+- a suspension (with an `until`) made while B is stopped holds on B once it
+  restarts, with the same expiry.
 """
 import json
 import smtplib
@@ -237,3 +239,12 @@ def test_two_nodes_share_tenant_suspensions_and_shaping_actions(cluster):
     assert api(b, "GET", "/api/v1/shaping")["actions"] == []
     assert api(a, "GET", "/api/v1/cluster")["shaping"]["applied"] >= 1
     rec.rcpt_reply = {}
+
+    # 3. A suspension made while B is stopped: B holds it once restarted (catch-up).
+    b.stop()
+    api(a, "POST", "/api/v1/queue/suspend", {"tenant": "late", "until": int(time.time()) + 7200})
+    b2 = cluster.node("gw-b")  # the same spool and name
+    wait_for(lambda: [s["tenant"] for s in api(b2, "GET", "/api/v1/queue")["tenant_suspensions"]]
+             == ["late"], timeout=5, what="the restarted node holding the suspension")
+    [late] = api(b2, "GET", "/api/v1/queue")["tenant_suspensions"]
+    assert late["until"] == api(a, "GET", "/api/v1/queue")["tenant_suspensions"][0]["until"]
