@@ -32,6 +32,7 @@ bool decode_shaping(const cluster::TableRow& row, egress::ShapingAction& out) {
 }
 
 constexpr std::string_view kPendingPrefix = "cluster_pending/";
+constexpr std::size_t kMaxSuspensionsFromRedis = 10'000;
 
 // The spool rows of `table`'s queued changes, as TableReplica wants them.
 template <class Replica>
@@ -94,9 +95,13 @@ cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::Deliver
                                          spool::Store& store, spool::SpoolWriter& writer) {
   cluster::TableReplica r;
   keep_pending(r, "suspensions", store, writer);
-  r.check = [](const cluster::TableRow& row) -> std::string {
+  r.check = [&engine](const cluster::TableRow& row) -> std::string {
     tenancy::Suspension s;
     if (!decode_suspension(row, s)) return "not a valid tenant suspension";
+    // Every rule is tested against every queued item: Redis (anyone's to
+    // write) must not be able to add them without bound.
+    if (!row.removed && engine && engine->tenant_holds_here() >= kMaxSuspensionsFromRedis)
+      return "more than " + std::to_string(kMaxSuspensionsFromRedis) + " suspensions in force";
     return {};
   };
   r.apply = [&engine](const cluster::TableRow& row) {

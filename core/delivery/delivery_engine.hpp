@@ -242,6 +242,9 @@ class DeliveryEngine {
   // (those of shaping actions travel with their action): the catch-up's
   // snapshot. Worker 0's thread only.
   std::vector<tenancy::Suspension> shared_suspensions() const;
+  // How many tenant/campaign rules are in force here (every worker holds
+  // the same). Worker 0's thread only.
+  std::size_t tenant_holds_here() const;
 
   struct Worker;  // per-worker state (delivery_worker.hpp)
 

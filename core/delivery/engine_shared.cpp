@@ -69,6 +69,11 @@ std::vector<tenancy::Suspension> DeliveryEngine::shared_suspensions() const {
   return out;
 }
 
+std::size_t DeliveryEngine::tenant_holds_here() const {
+  if (all_.empty() || !all_.front()->shard) return 0;
+  return all_.front()->shard->holds().size();
+}
+
 void DeliveryEngine::apply_shared_shaping(const egress::ShapingAction& a, bool removed,
                                           std::int64_t ms) {
   std::vector<egress::ShapingAction> gone;
