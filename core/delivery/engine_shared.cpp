@@ -4,8 +4,9 @@
 // own (every worker's shard, the spool), but without waiting on any worker
 // (this runs on worker 0, the cluster's thread) and without reporting them
 // back to the cluster.
-// Promises: never blocks; a change is in force on worker 0 at once and on
-// the others once their posted call runs; the spool write is asynchronous
+// Promises: never blocks; a change is in force on worker 0 at once (so the
+// next change, in the same poll, sees it) and on the others once their
+// posted call runs; the spool write is asynchronous
 // (a crash right after loses it, and the catch-up after the restart brings
 // it back from Redis); every change applied goes to the process log.
 #include <spdlog/spdlog.h>
@@ -17,6 +18,28 @@
 #include "spool/write_set.hpp"
 
 namespace mailgate::delivery {
+
+namespace {
+// A hold (or its release) on every worker's shard: at once on the calling
+// worker (worker 0, whose shard the next change reads, so two changes in
+// one poll see each other), posted to the others.
+void on_every_shard(const std::vector<DeliveryEngine::Worker*>& all, const tenancy::Suspension& h,
+                    bool release) {
+  for (DeliveryEngine::Worker* w : all) {
+    auto act = [w, h, release] {
+      if (!w->shard || w->shard->stopped()) return;
+      if (release)
+        w->shard->release(h);
+      else
+        w->shard->hold(h);
+    };
+    if (w->ctx.get_executor().running_in_this_thread())
+      act();
+    else
+      asio::post(w->ctx, std::move(act));
+  }
+}
+}  // namespace
 
 void DeliveryEngine::apply_shared_suspension(const tenancy::Suspension& s, bool removed,
                                              std::int64_t ms) {
@@ -41,14 +64,7 @@ void DeliveryEngine::apply_shared_suspension(const tenancy::Suspension& s, bool 
                      ec.message());
     });
   }
-  for (Worker* w : all_)
-    asio::post(w->ctx, [w, s, removed] {
-      if (!w->shard || w->shard->stopped()) return;
-      if (removed)
-        w->shard->release(s);
-      else
-        w->shard->hold(s);
-    });
+  on_every_shard(all_, s, removed);
   spdlog::info("delivery: {} {} (from another node)", removed ? "resumed" : "suspended",
                describe_suspension(s));
 }
@@ -93,10 +109,7 @@ void DeliveryEngine::apply_shared_shaping(const egress::ShapingAction& a, bool r
     if (set) set->remove_shaping_action(egress::shaping_key(g.id));
     if (!g.holds_tenant()) continue;
     if (set) set->remove_tenant_suspension(hold_of(g));
-    for (Worker* w : all_)
-      asio::post(w->ctx, [w, h = hold_of(g)] {
-        if (w->shard && !w->shard->stopped()) w->shard->release(h);
-      });
+    on_every_shard(all_, hold_of(g), true);
   }
   if (taken) {
     spdlog::info("delivery: shaping action {} of rule '{}' (from another node): {} until {} ms",
@@ -104,10 +117,7 @@ void DeliveryEngine::apply_shared_shaping(const egress::ShapingAction& a, bool r
     if (set) set->put_shaping_action(egress::shaping_key(a.id), egress::encode_action(a));
     if (a.holds_tenant()) {
       if (set) set->put_tenant_suspension(hold_of(a));
-      for (Worker* w : all_)
-        asio::post(w->ctx, [w, h = hold_of(a)] {
-          if (w->shard && !w->shard->stopped()) w->shard->hold(h);
-        });
+      on_every_shard(all_, hold_of(a), false);
     }
   }
   if (!set) return;
