@@ -23,13 +23,14 @@ the same way):
 """
 import json
 import smtplib
+import subprocess
 import textwrap
 import time
 import urllib.request
 
 import pytest
 
-from conftest import Gateway, wait_for
+from conftest import BIN, Gateway, wait_for
 from peers import Dnsmasq, Recorder, Sink, free_port
 from test_cluster import Redis
 
@@ -241,6 +242,11 @@ def test_two_nodes_share_tenant_suspensions_and_shaping_actions(cluster):
     assert time.monotonic() - t0 < 1.0
     assert api(b, "GET", "/api/v1/shaping")["actions"] == []
     assert api(a, "GET", "/api/v1/cluster")["shaping"]["applied"] >= 1
+    port = a.wait_log(r"listening http=\S+:(\d+)").group(1)
+    out = subprocess.run([BIN, "cluster", "status", "--api", f"http://127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "suspensions sync: " in out.stdout and "shaping sync: " in out.stdout, out.stdout
     rec.rcpt_reply = {}
 
     # 3. A suspension made while B is stopped: B holds it once restarted (catch-up).
