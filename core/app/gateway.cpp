@@ -240,13 +240,14 @@ void Gateway::Parts::make_cluster() {
   auto& ctx = workers->context(0);
   leases = std::make_unique<cluster::ConnectionLeases>(cfg.cluster, *cluster, cluster->link(), ctx);
   shared_suppression = std::make_unique<cluster::SharedSuppression>(
-      cfg.cluster, *cluster, cluster->link(), ctx, suppression_replica(*suppressions, *store, *writer));
+      cfg.cluster, *cluster, cluster->link(), ctx,
+      suppression_replica(*suppressions, *store, *writer));
   shared_suspensions = std::make_unique<cluster::ReplicatedTable>(
       cluster::suspensions_table(), cfg.cluster, *cluster, cluster->link(), ctx,
       suspension_replica(engine, *store, *writer));
-  shared_shaping =
-      std::make_unique<cluster::ReplicatedTable>(cluster::shaping_table(), cfg.cluster, *cluster,
-                                                 cluster->link(), ctx, shaping_replica(engine, *store, *writer));
+  shared_shaping = std::make_unique<cluster::ReplicatedTable>(
+      cluster::shaping_table(), cfg.cluster, *cluster, cluster->link(), ctx,
+      shaping_replica(engine, *store, *writer));
   suppressions->set_listener([sync = shared_suppression.get()](const suppression::Change& c) {
     sync->local_change({c.removed, c.address, c.reason, c.ms});
   });
