@@ -50,6 +50,7 @@ inline constexpr const char* kClusterNotYetShared =
     "cluster: rate limits (egress_path message and connection rates, site message rates, "
     "mailgate.ratelimit.check), connection limits (max_connections, as leases), the "
     "suppression list, tenant/campaign suspensions and traffic shaping actions are shared "
-    "through Redis; warm-up counters are not implemented yet: those are still per node";
+    "through Redis; warm-up counters and destination suspensions are not implemented yet: "
+    "those are still per node";
 
 }  // namespace mailgate::cluster
