@@ -23,6 +23,21 @@ bool decode_suspension(const cluster::TableRow& row, tenancy::Suspension& out) {
   return spool::decode_tenant_suspension(key, row.removed ? "0 0" : row.value, out);
 }
 
+// A destination suspension's row: key "dest:" + destination (':' is in no
+// tenant name, so no tenant row starts so), no value, ms = since when.
+constexpr std::string_view kDestinationRow = "dest:";
+
+// The destination of a "dest:" row, if it is one and a name a queue could
+// have (1..255 bytes, no control byte or space); else "".
+std::string destination_of(const cluster::TableRow& row) {
+  if (!row.key.starts_with(kDestinationRow)) return {};
+  auto d = std::string_view(row.key).substr(kDestinationRow.size());
+  if (d.empty() || d.size() > 255 || !row.value.empty()) return {};
+  for (unsigned char c : d)
+    if (c <= ' ' || c == 0x7f) return {};
+  return std::string(d);
+}
+
 bool decode_shaping(const cluster::TableRow& row, egress::ShapingAction& out) {
   if (row.removed) return egress::decode_target_key(row.key, out);
   if (!egress::decode_shared_action(row.key, row.value, out)) return false;
@@ -91,11 +106,17 @@ cluster::TableRow suspension_row(const tenancy::Suspension& s, bool removed, std
   return {removed, std::move(key), removed ? "" : spool::encode_tenant_suspension(s), ms};
 }
 
+cluster::TableRow destination_row(const std::string& destination, bool removed, std::int64_t ms) {
+  return {removed, std::string(kDestinationRow) + destination, "", ms};
+}
+
 cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine,
                                          spool::Store& store, spool::SpoolWriter& writer) {
   cluster::TableReplica r;
   keep_pending(r, "suspensions", store, writer);
   r.check = [&engine](const cluster::TableRow& row) -> std::string {
+    if (row.key.starts_with(kDestinationRow))
+      return destination_of(row).empty() ? "not a valid destination suspension" : "";
     tenancy::Suspension s;
     if (!decode_suspension(row, s)) return "not a valid tenant suspension";
     // Every rule is tested against every queued item: Redis (anyone's to
@@ -105,15 +126,22 @@ cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::Deliver
     return {};
   };
   r.apply = [&engine](const cluster::TableRow& row) {
+    if (!engine) return;
+    if (auto d = destination_of(row); !d.empty()) {
+      engine->apply_shared_destination(d, row.removed, row.ms);
+      return;
+    }
     tenancy::Suspension s;
-    if (engine && decode_suspension(row, s))
-      engine->apply_shared_suspension(s, row.removed, row.ms);
+    if (decode_suspension(row, s)) engine->apply_shared_suspension(s, row.removed, row.ms);
   };
   r.snapshot = [&engine] {
     std::vector<cluster::TableRow> out;
     if (engine)
       for (const auto& s : engine->shared_suspensions())
         out.push_back(suspension_row(s, false, s.since_ms));
+    if (engine)
+      for (const auto& [d, since] : engine->suspended_destinations())
+        out.push_back(destination_row(d, false, since));
     return out;
   };
   return r;

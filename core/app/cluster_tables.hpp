@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "cluster/replicated_table.hpp"
 #include "cluster/shared_suppression.hpp"
@@ -34,7 +35,10 @@ namespace mailgate::app {
 cluster::SuppressionReplica suppression_replica(suppression::SuppressionList& list,
                                                 spool::Store& store, spool::SpoolWriter& writer);
 
+// The suspensions table holds tenant/campaign rules and destination
+// suspensions (`mailgate queue suspend DEST`: rows "dest:<destination>").
 cluster::TableRow suspension_row(const tenancy::Suspension& s, bool removed, std::int64_t ms);
+cluster::TableRow destination_row(const std::string& destination, bool removed, std::int64_t ms);
 cluster::TableReplica suspension_replica(const std::unique_ptr<delivery::DeliveryEngine>& engine,
                                          spool::Store& store, spool::SpoolWriter& writer);
 

@@ -276,6 +276,10 @@ std::string Gateway::Parts::start_delivery() {
                                                              bool removed, std::int64_t ms) {
       t->local_change(suspension_row(s, removed, ms));
     };
+    deps.destination_changed = [t = shared_suspensions.get()](const std::string& destination,
+                                                              bool removed, std::int64_t ms) {
+      t->local_change(destination_row(destination, removed, ms));
+    };
     deps.shaping_changed = [t = shared_shaping.get()](const egress::ShapingAction& a, bool removed,
                                                       std::int64_t ms) {
       t->local_change(shaping_row(a, removed, ms));

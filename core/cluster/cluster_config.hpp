@@ -44,13 +44,13 @@ const config::Section<ClusterConfig>& cluster_section();
 // check-config and logged at start while it holds: those stay per node.
 // Shared: rate limits (cluster/leased_rates.hpp), connection limits
 // (cluster/connection_leases.hpp), the suppression list
-// (cluster/shared_suppression.hpp), tenant/campaign suspensions and traffic
-// shaping actions (cluster/shared_tables.hpp).
+// (cluster/shared_suppression.hpp), tenant/campaign and destination
+// suspensions and traffic shaping actions (cluster/shared_tables.hpp).
 inline constexpr const char* kClusterNotYetShared =
     "cluster: rate limits (egress_path message and connection rates, site message rates, "
     "mailgate.ratelimit.check), connection limits (max_connections, as leases), the "
-    "suppression list, tenant/campaign suspensions and traffic shaping actions are shared "
-    "through Redis; warm-up counters and destination suspensions are not implemented yet: "
-    "those are still per node";
+    "suppression list, tenant/campaign and destination suspensions and traffic shaping actions "
+    "are shared through Redis; warm-up counters are not implemented yet: those are still per "
+    "node";
 
 }  // namespace mailgate::cluster

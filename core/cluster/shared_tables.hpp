@@ -3,7 +3,8 @@
 // a cluster/replicated_table with its own Redis keys, metric names and
 // bounds. What a row holds is the node's business (app/cluster_tables):
 // - suspensions: key "tenant/campaign/destination" (the spool's
-//   suspend_tenant/ key without its prefix), value "since until" (ms);
+//   suspend_tenant/ key without its prefix), value "since until" (ms); or
+//   key "dest:<destination>" (a destination suspension), no value;
 // - shaping: key the action's target (egress::target_key), value its id and
 //   spool row (egress::encode_shared_action).
 // Promises: keys and names are stable (other nodes, and Redis, hold them).

@@ -24,7 +24,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -105,6 +107,9 @@ struct EngineDeps {
   // the caller's thread (a worker for a rule). Empty: a single node.
   std::function<void(const tenancy::Suspension&, bool removed, std::int64_t ms)> suspension_changed;
   std::function<void(const egress::ShapingAction&, bool removed, std::int64_t ms)> shaping_changed;
+  // Destination suspensions (act(Suspend / Resume)), the same way.
+  std::function<void(const std::string& destination, bool removed, std::int64_t ms)>
+      destination_changed;
 };
 
 struct DeliveryStats {
@@ -245,6 +250,14 @@ class DeliveryEngine {
   // How many tenant/campaign rules are in force here (every worker holds
   // the same). Worker 0's thread only.
   std::size_t tenant_holds_here() const;
+  // A destination suspended or resumed on another node (the owner's queue
+  // takes it: posted, or at once when called on the owner); applied unless
+  // the suspension here is newer than `ms`. On a worker or the cluster's
+  // thread.
+  void apply_shared_destination(const std::string& destination, bool removed, std::int64_t ms);
+  // The destinations suspended here, with since when (ms; 0 when restored
+  // from the spool at start). Any thread.
+  std::vector<std::pair<std::string, std::int64_t>> suspended_destinations() const;
 
   struct Worker;  // per-worker state (delivery_worker.hpp)
 
@@ -263,6 +276,10 @@ class DeliveryEngine {
   // The workers a tenant action touches: the destination's owner, or all.
   std::vector<Worker*> targets(const std::string& destination) const;
   std::vector<Worker*> all_;
+  // Destinations suspended (since when), for the cluster: the owners' shards
+  // hold the state, this copy answers without asking them.
+  mutable std::mutex suspended_mu_;
+  std::map<std::string, std::int64_t, std::less<>> suspended_;
   // (source, site) limits and warm-up counts, shared by every worker
   // (mutable: its views roll the UTC day). Persisted by warmup_persist.cpp.
   mutable egress::PathRegistry paths_;

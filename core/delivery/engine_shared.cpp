@@ -90,6 +90,53 @@ std::size_t DeliveryEngine::tenant_holds_here() const {
   return all_.front()->shard->holds().size();
 }
 
+void DeliveryEngine::apply_shared_destination(const std::string& destination, bool removed,
+                                              std::int64_t ms) {
+  if (workers_.empty()) return;
+  {
+    std::lock_guard lock(suspended_mu_);
+    auto it = suspended_.find(destination);
+    if (it != suspended_.end() && it->second > ms) return;  // ours is newer
+    if (removed && it == suspended_.end()) return;
+    if (!removed && it != suspended_.end() && it->second == ms) return;
+    if (removed)
+      suspended_.erase(it);
+    else
+      suspended_[destination] = ms;
+  }
+  if (deps_.store && deps_.writer) {
+    spool::WriteSet set(*deps_.store);
+    if (removed)
+      set.remove_suspension(destination);
+    else
+      set.put_suspension(destination, ms);
+    deps_.writer->submit(std::move(set), true, [](std::error_code ec) {
+      if (ec)
+        spdlog::warn("delivery: a destination suspension from another node not saved: {}",
+                     ec.message());
+    });
+  }
+  Worker* w = workers_[owner(destination)].get();
+  auto act = [w, destination, removed] {
+    if (!w->shard || w->shard->stopped()) return;
+    if (removed)
+      w->shard->resume(destination);
+    else
+      w->shard->suspend(destination);
+  };
+  if (w->ctx.get_executor().running_in_this_thread())
+    act();
+  else
+    asio::post(w->ctx, std::move(act));
+  spdlog::info("delivery: {} {} (from another node)", removed ? "resumed" : "suspended",
+               destination);
+}
+
+std::vector<std::pair<std::string, std::int64_t>> DeliveryEngine::suspended_destinations() const {
+  std::lock_guard lock(suspended_mu_);
+  return {suspended_.begin(), suspended_.end()};
+}
+
 void DeliveryEngine::apply_shared_shaping(const egress::ShapingAction& a, bool removed,
                                           std::int64_t ms) {
   std::vector<egress::ShapingAction> gone;

@@ -14,7 +14,8 @@ A second flow on two nodes (tenant suspensions and shaping actions, shared
 the same way):
 - a tenant suspension made through A's API holds that tenant's mail on B
   within about 1 s (other mail flows), and a resume through B releases the
-  mail A held;
+  mail A held; a destination suspended through B is suspended on A, and
+  resumed on B when A resumes it;
 - a shaping rule fired on A (the sink answers its [TS04] pattern) shows in
   B's GET /api/v1/shaping within about 1 s, with the same id and expiry,
   and a clear on B removes it on both;
@@ -126,8 +127,8 @@ def test_three_nodes_share_connection_limits_and_suppressions(cluster):
     wait_for(lambda: all(api(n, "GET", "/api/v1/cluster")["live_nodes"] == 3 and
                          leases(n)["shared"] for n in nodes), timeout=10,
              what="three live nodes leasing in Redis")
-    assert ("the suppression list, tenant/campaign suspensions and traffic shaping actions are "
-            "shared") in a.log()
+    assert ("the suppression list, tenant/campaign and destination suspensions and traffic "
+            "shaping actions are shared") in a.log()
 
     # 1. A burst on every node, one destination, a shared max_connections = 4.
     rec.data_delay = 0.3
@@ -219,6 +220,20 @@ def test_two_nodes_share_tenant_suspensions_and_shaping_actions(cluster):
              delivered_to(rec, "held-b@example.test") == 1, timeout=10,
              what="the held mail delivered by A and B after the resume on B")
     assert api(a, "GET", "/api/v1/queue")["tenant_suspensions"] == []
+
+    # 1b. A destination suspended through B is suspended on A; resumed through A, on B.
+    def suspended(gw, name):
+        return any(d["name"] == name and d["suspended"]
+                   for d in api(gw, "GET", "/api/v1/queue")["destinations"])
+    api(b, "POST", "/api/v1/queue/dest.test/suspend")
+    t0 = time.monotonic()
+    wait_for(lambda: suspended(a, "dest.test"), timeout=3, interval=0.05,
+             what="the destination suspended on A")
+    print(f"the destination suspension on A: {(time.monotonic() - t0) * 1000:.0f} ms")
+    assert time.monotonic() - t0 < 1.0
+    api(a, "POST", "/api/v1/queue/dest.test/resume")
+    wait_for(lambda: not suspended(b, "dest.test"), timeout=3, interval=0.05,
+             what="the destination resumed on B")
 
     # 2. A shaping rule fired on A is in force on B, with the same id and expiry.
     rec.rcpt_reply = {"trap@y.test": TS04}
