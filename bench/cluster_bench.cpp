@@ -7,6 +7,9 @@
 // ratelimit::RateLimit: local (a Gcra) against leased from Redis
 // (cluster/leased_rates: a per-node reserve refilled by RedisGcra on a
 // background io_context thread, as worker 0 runs it in the gateway).
+// And the cost of one warm-up take_quota() (egress::PathRegistry): per node
+// against shared through Redis (cluster/shared_warmup: leases of the day's
+// count spent locally).
 // Starts its own redis-server on a free loopback port (stopped by PID).
 #include <benchmark/benchmark.h>
 
@@ -21,6 +24,8 @@
 #include "cluster/cluster.hpp"
 #include "cluster/leased_rates.hpp"
 #include "cluster/redis_gcra.hpp"
+#include "cluster/shared_warmup.hpp"
+#include "egress/path_registry.hpp"
 #include "ratelimit/rate_limit.hpp"
 #include "ratelimit/shared_limiter.hpp"
 #include "unit/cluster/redis_server.hpp"
@@ -137,6 +142,76 @@ void BM_LeasedRateLimit(benchmark::State& state) {
 // refills keeping up); 1e3/s: most checks find the reserve empty (refused
 // locally, no round trip).
 BENCHMARK(BM_LeasedRateLimit)->UseRealTime()->Arg(1'000'000)->Arg(1'000);
+
+// A source warming up with a quota no run reaches (1e12 a day): every
+// take is granted, so this measures the take, not a hold.
+mailgate::egress::Source warm_source() {
+  mailgate::egress::Source s;
+  s.name = "bench";
+  s.warmup = mailgate::egress::Warmup{1'000'000'000'000, 1, 30};
+  return s;
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void BM_LocalWarmupTake(benchmark::State& state) {
+  mailgate::egress::PathRegistry registry;
+  const auto src = warm_source();
+  const auto now = wall_ms();
+  for (auto _ : state) benchmark::DoNotOptimize(registry.take_quota(src, "gmail", now));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LocalWarmupTake);
+
+// One node (a Cluster and its SharedWarmup on a background thread); the
+// benchmark thread takes as an owner worker would, with a long queue ready
+// (leases grow to kMaxLease: one round trip per thousand takes at most).
+void BM_SharedWarmupTake(benchmark::State& state) {
+  using namespace mailgate::cluster;
+  ClusterConfig cfg;
+  cfg.redis = redis().url();
+  cfg.node = "bench";
+  cfg.lease_ttl = mailgate::config::Duration(1000);
+  cfg.timeout = mailgate::config::Duration(50);
+  asio::io_context ctx;
+  auto guard = asio::make_work_guard(ctx);
+  Cluster cluster(cfg, ctx, [] { return 0; });
+  SharedWarmup warmup(cfg, cluster, cluster.link(), ctx);
+  cluster.start();
+  warmup.start();
+  std::thread io([&] { ctx.run(); });
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!warmup.stats().shared && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  if (!warmup.stats().shared) state.SkipWithError("Redis not up");
+  mailgate::egress::PathRegistry registry;
+  registry.set_warmup_backend(&warmup);
+  const auto src = warm_source();
+  std::int64_t granted = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) granted += registry.take_quota(src, "gmail", wall_ms(), 1'000'000) ? 1 : 0;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto st = warmup.stats();
+  state.counters["granted_per_s"] = static_cast<double>(granted) / seconds;
+  state.counters["refills"] = static_cast<double>(st.refills);
+  state.SetItemsProcessed(state.iterations());
+  std::promise<void> stopped;
+  asio::post(ctx, [&] {
+    warmup.stop();
+    cluster.stop();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+  guard.reset();
+  ctx.stop();
+  io.join();
+}
+BENCHMARK(BM_SharedWarmupTake)->UseRealTime();
 
 }  // namespace
 

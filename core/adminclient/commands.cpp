@@ -202,9 +202,7 @@ int Commands::post_bounce(Json body, const std::optional<std::string>& reason) {
     if (reason) body["reason"] = *reason;
     Json r = api_.call("POST", "/api/v1/bounce", &body);
     if (json_) return print_json(r);
-    const auto& n = r.is_object() && r.contains("bounced") ? r["bounced"] : Json();
-    if (!n.is_number_integer()) unexpected("no \"bounced\" count");
-    out_ << "bounced " << cell(n) << (n == 1 ? " message" : " messages") << "\n";
+    print_count(r, "bounced", "bounced", "message", "messages");
   });
 }
 
@@ -250,21 +248,27 @@ int Commands::reload() {
 }
 
 int Commands::webhooks_status() {
+  return show("/api/v1/webhooks", "targets",
+              [](const Json& r) { return render_webhook_targets(r["targets"]); });
+}
+
+int Commands::cluster_status() { return show("/api/v1/cluster", "nodes", render_cluster); }
+
+int Commands::show(const std::string& target, const char* key,
+                   const std::function<std::string(const Json&)>& render) {
   return guarded([&] {
-    Json r = api_.call("GET", "/api/v1/webhooks");
-    if (!r.is_object() || !r.contains("targets")) unexpected("no \"targets\" array");
+    Json r = api_.call("GET", target);
+    if (!r.is_object() || !r.contains(key)) unexpected(std::string("no \"") + key + "\" array");
     if (json_) return print_json(r);
-    out_ << render_webhook_targets(r["targets"]);
+    out_ << render(r);
   });
 }
 
-int Commands::cluster_status() {
-  return guarded([&] {
-    Json r = api_.call("GET", "/api/v1/cluster");
-    if (!r.is_object() || !r.contains("nodes")) unexpected("no \"nodes\" array");
-    if (json_) return print_json(r);
-    out_ << render_cluster(r);
-  });
+void Commands::print_count(const Json& r, const char* key, std::string_view verb,
+                           std::string_view one, std::string_view many, std::string_view tail) {
+  const auto& n = r.is_object() && r.contains(key) ? r[key] : Json();
+  if (!n.is_number_integer()) unexpected(std::string("no \"") + key + "\" count");
+  out_ << verb << " " << cell(n) << " " << (n == 1 ? one : many) << tail << "\n";
 }
 
 int Commands::webhooks_dead_letters(const std::string& name, const ListOptions& o) {
@@ -282,20 +286,13 @@ int Commands::webhooks_replay(const std::string& name) {
   return guarded([&] {
     Json r = api_.call("POST", "/api/v1/webhooks/" + text::percent_encode(name) + "/replay");
     if (json_) return print_json(r);
-    const auto& n = r.is_object() && r.contains("replayed") ? r["replayed"] : Json();
-    if (!n.is_number_integer()) unexpected("no \"replayed\" count");
-    out_ << "requeued " << cell(n) << (n == 1 ? " dead letter" : " dead letters") << " of "
-         << sanitize(name) << "\n";
+    print_count(r, "replayed", "requeued", "dead letter", "dead letters", " of " + sanitize(name));
   });
 }
 
 int Commands::shaping_list() {
-  return guarded([&] {
-    Json r = api_.call("GET", "/api/v1/shaping");
-    if (!r.is_object() || !r.contains("actions")) unexpected("no \"actions\" array");
-    if (json_) return print_json(r);
-    out_ << render_shaping_actions(r["actions"]);
-  });
+  return show("/api/v1/shaping", "actions",
+              [](const Json& r) { return render_shaping_actions(r["actions"]); });
 }
 
 int Commands::shaping_clear(const std::optional<std::string>& id) {
@@ -303,9 +300,7 @@ int Commands::shaping_clear(const std::optional<std::string>& id) {
     Json r = api_.call("DELETE",
                        id ? "/api/v1/shaping/" + text::percent_encode(*id) : "/api/v1/shaping");
     if (json_) return print_json(r);
-    const auto& n = r.is_object() && r.contains("cleared") ? r["cleared"] : Json();
-    if (!n.is_number_integer()) unexpected("no \"cleared\" count");
-    out_ << "cleared " << cell(n) << (n == 1 ? " shaping action" : " shaping actions") << "\n";
+    print_count(r, "cleared", "cleared", "shaping action", "shaping actions");
   });
 }
 

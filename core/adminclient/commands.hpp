@@ -10,9 +10,11 @@
 // whose next_cursor is null).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "adminclient/api_client.hpp"
 
@@ -70,6 +72,13 @@ class Commands {
   Json list(const std::string& path, std::string query, const char* key, const ListOptions& o,
             bool& more);
   void print_json(const Json& j);
+  // GET `target`; the answer must be an object with `key` (else an error);
+  // printed as JSON, or as render(answer).
+  int show(const std::string& target, const char* key,
+           const std::function<std::string(const Json&)>& render);
+  // "<verb> N <one|many><tail>" from the integer r[key] (else an error).
+  void print_count(const Json& r, const char* key, std::string_view verb, std::string_view one,
+                   std::string_view many, std::string_view tail = {});
 
   const ApiClient& api_;
   bool json_;

@@ -61,6 +61,7 @@ class ConnectionLeases;
 class SharedSuppression;
 class ReplicatedTable;
 class LeasedRates;
+class SharedWarmup;
 }  // namespace mailgate::cluster
 namespace mailgate::idempotency {
 class IdempotencyCache;
@@ -94,6 +95,8 @@ struct AdminContext {
   std::atomic<const cluster::ReplicatedTable*> shared_shaping{nullptr};
   // Its shared rate limits (null with no cluster): fallback state, metrics.
   std::atomic<const cluster::LeasedRates*> rates{nullptr};
+  // Its shared warm-up quotas (null with no cluster): fallback state, metrics.
+  std::atomic<const cluster::SharedWarmup*> warmup{nullptr};
   // The background recovery of this run (/readyz shows its progress); null
   // before it starts and once teardown begins.
   std::atomic<const spool::Recovery*> recovery{nullptr};

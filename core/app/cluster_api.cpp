@@ -9,6 +9,7 @@
 #include "cluster/connection_leases.hpp"
 #include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
+#include "cluster/shared_warmup.hpp"
 #include "eventlog/delivery_log.hpp"
 #include "http/http_server.hpp"
 
@@ -22,17 +23,23 @@ json cluster_readiness(const AdminContext& ctx) {
   const bool up = c->redis_up();
   const auto* rates = ctx.rates.load();
   const bool local = !up || (rates && rates->fallback());
+  const auto* warmup = ctx.warmup.load();
+  const bool warmup_local = !up || (warmup && warmup->fallback());
   json out = {{"redis_up", up},
               {"degraded", !up},
               {"live_nodes", c->live_nodes()},
-              {"rate_limits", local ? "local" : "shared"}};
+              {"rate_limits", local ? "local" : "shared"},
+              {"warmup_quotas", warmup_local ? "local" : "shared"}};
   if (!up)
     out["reason"] = fmt::format(
-        "Redis unreachable: rate limits are local (each at its rate / {} live node(s)) until it "
-        "answers again",
+        "Redis unreachable: rate limits are local (each at its rate / {0} live node(s)) and "
+        "warm-up quotas are local (each at its quota / {0}) until it answers again",
         c->live_nodes());
-  else if (local)
-    out["reason"] = "Redis calls failing: rate limits are local for now";
+  else if (local || warmup_local)
+    out["reason"] = !warmup_local ? "Redis calls failing: rate limits are local for now"
+                    : !local      ? "Redis calls failing: warm-up quotas are local for now"
+                                  : "Redis calls failing: rate limits are local for now, warm-up "
+                                    "quotas too";
   return out;
 }
 

@@ -10,6 +10,8 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <functional>
+#include <future>
+#include <memory>
 
 #include "app/admin_api.hpp"
 #include "app/cluster_tables.hpp"
@@ -19,6 +21,7 @@
 #include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
 #include "cluster/shared_tables.hpp"
+#include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
 #include "eventlog/delivery_log.hpp"
@@ -89,6 +92,7 @@ struct Gateway::Parts {
   // Tenant/campaign suspensions and shaping actions, replicated the same way
   // (their replicas reach the engine once it exists).
   std::unique_ptr<cluster::ReplicatedTable> shared_suspensions, shared_shaping;
+  std::unique_ptr<cluster::SharedWarmup> warmup;  // shared warm-up quotas
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
 
@@ -98,6 +102,7 @@ struct Gateway::Parts {
   std::string start_delivery();
   std::string start_http();
   void make_cluster();
+  void leave_cluster();
   void teardown();
   void start_recovery();
 };
@@ -251,6 +256,7 @@ void Gateway::Parts::make_cluster() {
   suppressions->set_listener([sync = shared_suppression.get()](const suppression::Change& c) {
     sync->local_change({c.removed, c.address, c.reason, c.ms});
   });
+  warmup = std::make_unique<cluster::SharedWarmup>(cfg.cluster, *cluster, cluster->link(), ctx);
 }
 
 // The delivery engine and each worker's submission stage.
@@ -285,6 +291,7 @@ std::string Gateway::Parts::start_delivery() {
       t->local_change(shaping_row(a, removed, ms));
     };
   }
+  deps.warmup = warmup.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
   // generated DSNs) is committed and queued there.
@@ -340,6 +347,7 @@ std::string Gateway::Parts::start_http() {
       shared_suppression->start();
       shared_suspensions->start();
       shared_shaping->start();
+      warmup->start();
     });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
                  cfg.cluster.redis);
@@ -349,6 +357,7 @@ std::string Gateway::Parts::start_http() {
     admin.shared_suppression = shared_suppression.get();
     admin.shared_suspensions = shared_suspensions.get();
     admin.shared_shaping = shared_shaping.get();
+    admin.warmup = warmup.get();
   }
   http::ServerOptions http_opts;
   http_opts.listen = cfg.http.listen;
@@ -398,6 +407,43 @@ void Gateway::Parts::start_recovery() {
   });
 }
 
+// A clean shutdown gives back what this node holds in Redis (connection
+// leases, unspent rate tokens, leased warm-up quota) and removes its heartbeat, so the other
+// nodes get the slots and count one node less now rather than after
+// lease_ttl. Every call has the cluster.timeout deadline: shutdown waits for
+// them at most about twice that (never over a second), Redis down or not.
+void Gateway::Parts::leave_cluster() {
+  if (!cluster || !threads_running) return;
+  if (!cluster->redis_up()) {
+    spdlog::warn(
+        "cluster: node {} stops with Redis down: its leases and heartbeat expire there "
+        "within lease_ttl",
+        cfg.cluster.node);
+    return;
+  }
+  auto left = std::make_shared<std::promise<void>>();
+  auto answered = left->get_future();
+  asio::post(workers->context(0), [this, left] {
+    // Held by every call made below; the last one answered fulfils `left`.
+    const std::shared_ptr<void> until(nullptr, [left](void*) { left->set_value(); });
+    rates->leave(until);
+    leases->leave(until);
+    warmup->leave(until);
+    cluster->leave(until);
+  });
+  const auto wait = std::min<std::chrono::milliseconds>(1s, 2 * cfg.cluster.timeout + 20ms);
+  if (answered.wait_for(wait) == std::future_status::ready)
+    spdlog::info(
+        "cluster: node {} left: its leases, unspent tokens and warm-up quota and its heartbeat "
+        "are removed",
+        cfg.cluster.node);
+  else
+    spdlog::warn(
+        "cluster: node {} leaving: Redis did not answer within {} ms; its leases and heartbeat "
+        "expire within lease_ttl",
+        cfg.cluster.node, wait.count());
+}
+
 void Gateway::Parts::teardown() {
   if (torn_down) return;
   torn_down = true;
@@ -416,6 +462,7 @@ void Gateway::Parts::teardown() {
     if (const auto n = engine->drain(cfg.delivery.drain_timeout); n > 0)
       spdlog::warn("{} delivery attempt(s) still in flight at shutdown; they will be retried", n);
   }
+  leave_cluster();
   // The cluster's connection lives on worker 0: closed there, while it runs
   // (calls still waiting fail into the leases and the sync, stopped first).
   admin.cluster = nullptr;
@@ -424,9 +471,11 @@ void Gateway::Parts::teardown() {
   admin.shared_suppression = nullptr;
   admin.shared_suspensions = nullptr;
   admin.shared_shaping = nullptr;
+  admin.warmup = nullptr;
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
       if (i != 0) return;
+      warmup->stop();
       shared_suppression->stop();
       shared_suspensions->stop();
       shared_shaping->stop();
@@ -455,6 +504,7 @@ void Gateway::Parts::teardown() {
   shared_suppression.reset();
   shared_suspensions.reset();
   shared_shaping.reset();
+  warmup.reset();
   leases.reset();
   if (rates) rates->stop();
   cluster.reset();

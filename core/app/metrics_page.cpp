@@ -11,6 +11,7 @@
 #include "cluster/leased_rates.hpp"
 #include "cluster/replicated_table.hpp"
 #include "cluster/shared_suppression.hpp"
+#include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "delivery/delivery_metrics.hpp"
 #include "delivery/egress_metrics.hpp"
@@ -64,6 +65,7 @@ std::string render_metrics(const AdminContext& ctx) {
   if (const auto* t = ctx.shared_suspensions.load()) t->export_metrics(e);
   if (const auto* t = ctx.shared_shaping.load()) t->export_metrics(e);
   if (const auto* r = ctx.rates.load()) r->export_metrics(e);
+  if (const auto* w = ctx.warmup.load()) w->export_metrics(e);
   return e.text();
 }
 

@@ -39,15 +39,14 @@ http::Response list_sites(const AdminContext& ctx) {
                      {"max_message_rate", s.max_message_rate},
                      {"max_message_burst", s.max_message_burst}});
   for (const auto& p : ctx.engine->paths()) {
-    std::optional<std::uint64_t> left;
-    if (p.quota) left = *p.quota > p.today ? *p.quota - p.today : 0;
     paths.push_back({{"source", p.source},
                      {"site", p.site},
                      {"connections", p.connections},
                      {"messages", p.messages},
                      {"sent_today", p.today},
                      {"quota_today", opt(p.quota)},
-                     {"quota_remaining", opt(left)},
+                     {"quota_remaining", opt(p.remaining())},
+                     {"cluster_today", opt(p.cluster_today)},
                      {"persisted_today", p.persisted}});
   }
   return http::json_response(200, {{"sources", sources},

@@ -62,6 +62,15 @@ void Cluster::start() {
   tick();
 }
 
+void Cluster::leave(const std::shared_ptr<void>& until) {
+  stopped_ = true;
+  timer_.cancel();
+  // After any heartbeat still in flight (one connection: Redis runs them in order).
+  link_.command({"ZREM", kNodesKey, cfg_.node}, [until](const redisReply*, std::string_view) {});
+  link_.command({"HDEL", kConnectionsKey, cfg_.node},
+                [until](const redisReply*, std::string_view) {});
+}
+
 void Cluster::stop() {
   stopped_ = true;
   timer_.cancel();

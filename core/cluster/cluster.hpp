@@ -13,6 +13,9 @@
 //   the last count seen (the share a node's local limits are scaled to).
 // - Heartbeat times are Redis's clock (TIME inside the script), so nodes
 //   with skewed clocks still agree on who is live.
+// - leave() (a clean shutdown) removes this node from the heartbeat set, so
+//   the other nodes count one live node less at their next heartbeat, not
+//   after lease_ttl.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -68,6 +71,10 @@ class Cluster {
 
   // Both on the io_context's thread (or before it runs / after it stopped).
   void start();
+  // No more heartbeats, and this node's heartbeat and connection count are
+  // removed from Redis; `until` is held by each call until Redis answered
+  // it (or its deadline passed).
+  void leave(const std::shared_ptr<void>& until);
   void stop();  // no more heartbeats; closes the connection
 
   ClusterStatus status() const;

@@ -108,6 +108,23 @@ void ConnectionLeases::start() {
   tick();
 }
 
+void ConnectionLeases::leave(const std::shared_ptr<void>& until) {
+  stop();
+  // Whatever the mode: leases written while shared may still be in Redis.
+  mode_.store(Mode::Starting);  // nothing is granted any more
+  std::map<std::string, Key, std::less<>> keys;
+  {
+    std::lock_guard lock(mu_);
+    keys.swap(keys_);
+  }
+  for (auto& [name, k] : keys) {
+    std::vector<std::string> ids = std::move(k.held);
+    ids.insert(ids.end(), std::make_move_iterator(k.spare.begin()),
+               std::make_move_iterator(k.spare.end()));
+    if (!ids.empty()) remove_in_redis(std::move(ids), name, until);
+  }
+}
+
 void ConnectionLeases::stop() {
   stopped_ = true;
   timer_.cancel();
@@ -188,11 +205,13 @@ void ConnectionLeases::release(const std::string& key) {
   });
 }
 
-void ConnectionLeases::remove_in_redis(std::vector<std::string> ids, const std::string& key) {
+void ConnectionLeases::remove_in_redis(std::vector<std::string> ids, const std::string& key,
+                                       std::shared_ptr<void> until) {
   std::vector<std::string> args{"ZREM", kConnKeyPrefix + key};
   for (auto& id : ids) args.push_back(std::move(id));
   // A ZREM that misses costs a slot until the lease expires, nothing more.
-  link_.command(std::move(args), [](const redisReply*, std::string_view) {});
+  link_.command(std::move(args),
+                [until = std::move(until)](const redisReply*, std::string_view) {});
 }
 
 void ConnectionLeases::acquire(std::string key, unsigned max, unsigned want) {

@@ -19,6 +19,8 @@
 //   locally. When Redis answers again every lease held is written back
 //   (re-added even past max: those connections are open) before Redis
 //   decides again.
+// - leave() (a clean shutdown) gives back every lease held or spare at
+//   once (ZREM), so other nodes get the slots now, not after lease_ttl.
 // - Lease ids are "node:run:counter": a restarted node's ids never match
 //   those its previous run left to expire.
 // - Until the cluster's first heartbeat has answered or failed, nothing is
@@ -32,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -76,6 +79,10 @@ class ConnectionLeases {
 
   // On the io_context's thread.
   void start();
+  // Stops renewing and removes every lease this node holds from Redis;
+  // `until` is held by each call until Redis answered it (or its deadline
+  // passed). Nothing is granted afterwards.
+  void leave(const std::shared_ptr<void>& until);
   void stop();
 
   // One lease of `key` under `max` (>= 1) connections cluster-wide; `want`
@@ -112,7 +119,8 @@ class ConnectionLeases {
   void tick();
   void acquire(std::string key, unsigned max, unsigned want);
   void renew(bool adopt);
-  void remove_in_redis(std::vector<std::string> ids, const std::string& key);
+  void remove_in_redis(std::vector<std::string> ids, const std::string& key,
+                       std::shared_ptr<void> until = {});
   std::string next_id();
   unsigned share(unsigned max) const;
 

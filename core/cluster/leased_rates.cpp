@@ -78,8 +78,8 @@ class LeasedRate final : public ratelimit::SharedRate,
       ask_ = std::max(lease_, ask_ / 2);
       return;
     }
-    // Tokens past their life are dropped (a debt is not).
-    if (reserve_ > 0 && now >= reserve_until_us_) reserve_ = 0;
+    // Tokens past their life go back (a debt is not).
+    if (now >= reserve_until_us_) give_back_unspent();
     reserve_ += n;
     reserve_until_us_ = now + token_life_us_;
   }
@@ -87,6 +87,14 @@ class LeasedRate final : public ratelimit::SharedRate,
     std::lock_guard lock(mu_);
     refilling_ = false;
   }
+  // Gives back the tokens past their life (all of them: `leaving`). True
+  // while tokens are left.
+  bool return_unspent(bool leaving, const std::shared_ptr<void>& until) {
+    std::lock_guard lock(mu_);
+    if (leaving || steady_now_us() >= reserve_until_us_) give_back_unspent(until);
+    return reserve_ > 0;
+  }
+  bool listed = false;  // in LeasedRates::holders_ (the cluster's thread)
 
  private:
   std::int64_t check(std::int64_t now_us, bool admit) {
@@ -115,7 +123,7 @@ class LeasedRate final : public ratelimit::SharedRate,
       return wait;
     }
     if (now_us >= reserve_until_us_ && reserve_ > 0) {
-      reserve_ = 0;  // stale tokens: demand is below the lease, ask for the base size again
+      give_back_unspent();  // stale tokens: demand is below the lease, ask for the base size again
       ask_ = lease_;
     }
     if (reserve_ > 0) {
@@ -137,7 +145,12 @@ class LeasedRate final : public ratelimit::SharedRate,
     return std::max(next_refill_us_ - now_us, LeasedRates::kPollUs);
   }
 
-  // Under mu_.
+  // Under mu_: the reserve goes back to Redis (nothing when it is a debt).
+  void give_back_unspent(std::shared_ptr<void> until = {}) {
+    if (reserve_ <= 0) return;
+    owner_->give_back(shared_from_this(), static_cast<std::uint32_t>(reserve_), std::move(until));
+    reserve_ = 0;
+  }
   void start_refill(std::int64_t now_us) {
     if (refilling_ || now_us < next_refill_us_) return;
     refilling_ = true;
@@ -205,8 +218,38 @@ void LeasedRates::refill(std::shared_ptr<LeasedRate> rate, std::uint32_t n) {
                    [this, self, rate, sent, n](const GcraAnswer& a) {
                      rate->answered(a, sent, n);
                      if (!a.error.empty()) refill_failed(a.error);
+                     if (a.granted && !rate->listed) {
+                       rate->listed = true;
+                       holders_.push_back(rate);
+                     }
                    });
   });
+}
+
+void LeasedRates::give_back(std::shared_ptr<LeasedRate> rate, std::uint32_t n,
+                            std::shared_ptr<void> until) {
+  if (stopped_.load(std::memory_order_acquire)) return;
+  asio::post(
+      ctx_, [this, self = shared_from_this(), rate = std::move(rate), n, until = std::move(until)] {
+        // Redis gone: nothing to give back to (a new one starts with full buckets).
+        if (!gcra_ || fallback()) return;
+        stats_of(rate->kind()).returned += n;
+        gcra_->give_back(rate->key(), rate->per_second(), n, [until](const GcraAnswer&) {});
+      });
+}
+
+void LeasedRates::return_stale() {
+  std::erase_if(holders_, [](const std::weak_ptr<LeasedRate>& w) {
+    auto rate = w.lock();
+    if (!rate) return true;
+    rate->listed = rate->return_unspent(false, {});
+    return !rate->listed;
+  });
+}
+
+void LeasedRates::leave(const std::shared_ptr<void>& until) {
+  for (auto& w : holders_)
+    if (auto rate = w.lock()) rate->return_unspent(true, until);
 }
 
 void LeasedRates::refill_failed(const std::string& error) {
@@ -247,6 +290,7 @@ void LeasedRates::watch() {
   if (up) {
     ever_shared_ = true;
     set_fallback(false, {});
+    return_stale();
   } else if (ever_shared_ || !fallback()) {
     set_fallback(true, cluster_->redis_up() ? "a Redis call failed" : "Redis is down");
   }
@@ -291,6 +335,11 @@ const metrics::Family kRefillSeconds{"mailgate_cluster_rate_refill_seconds_total
                                      metrics::Type::Counter,
                                      "summed round trips of the token leases Redis answered",
                                      {"kind"}};
+const metrics::Family kReturned{"mailgate_cluster_rate_tokens_returned_total",
+                                metrics::Type::Counter,
+                                "leased tokens given back to Redis unspent (past their life, "
+                                "or at shutdown), for the other nodes to use",
+                                {"kind"}};
 const metrics::Family kFallback{"mailgate_cluster_rate_fallback", metrics::Type::Gauge,
                                 "1 while rate limits are local (each at rate / live nodes) "
                                 "because Redis is down or failing"};
@@ -314,6 +363,7 @@ void LeasedRates::export_metrics(metrics::Exposition& e) const {
     e.add(kRefills, static_cast<double>(refused), {kind, "refused"});
     e.add(kRefills, static_cast<double>(s.refill_errors.load()), {kind, "error"});
     e.add(kRefillSeconds, static_cast<double>(s.refill_us.load()) / 1e6, {kind});
+    e.add(kReturned, static_cast<double>(s.returned.load()), {kind});
   }
   e.add(kFallback, fallback() ? 1 : 0);
   e.add(kFallbackSeconds, fallback_seconds());

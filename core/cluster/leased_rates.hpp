@@ -17,9 +17,14 @@
 // - Never blocks the caller: Redis I/O runs only on the cluster's thread
 //   (calls are posted there); a limit has at most one refill in flight.
 // - Tokens Redis grants obey its GCRA (at most burst + window × rate per
-//   key over any window, whatever the nodes); a token not spent within
-//   max(kTokenLifeMs, 1/rate) of its grant is dropped, so events on this
-//   node are at most burst + (window + token life) × rate.
+//   key over any window, whatever the nodes, less what was given back); a
+//   token not spent within max(kTokenLifeMs, 1/rate) of its grant is no
+//   longer spent here but given back to Redis (within kWatchPeriod), so
+//   the rate a node leased and could not use (its destination waiting for
+//   a connection, say) goes to the others instead of being lost; events
+//   are at most burst + (window + token life) × rate, plus the tokens the
+//   nodes held when the window opened.
+// - leave() (a clean shutdown) gives back every unspent token at once.
 // - A limit's first check on a node, before its first lease has answered,
 //   goes by the local share, and what it admitted is taken from that lease
 //   (a key new to the node is not refused for want of a round trip).
@@ -36,6 +41,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cluster/cluster_config.hpp"
 #include "cluster/redis_gcra.hpp"
@@ -73,6 +79,9 @@ class LeasedRates final : public ratelimit::RateBackend,
 
   // On the io_context's thread.
   void start();  // watches Redis health: logs and counts fallback
+  // Gives back every leased token not spent; `until` is held by each call
+  // until Redis answered it (or its deadline passed).
+  void leave(const std::shared_ptr<void>& until);
   void stop();
 
   // Limits are local now (Redis down, a refill just failed, or stopped).
@@ -86,6 +95,7 @@ class LeasedRates final : public ratelimit::RateBackend,
     std::atomic<std::uint64_t> refused{0};         // acquire() said wait
     std::atomic<std::uint64_t> refills{0}, refills_refused{0}, refill_errors{0};
     std::atomic<std::uint64_t> refill_us{0};  // summed round trips of refills answered
+    std::atomic<std::uint64_t> returned{0};   // leased tokens given back unspent
   };
   const KindStats& stats(ratelimit::RateKind k) const {
     return stats_[static_cast<std::size_t>(k)];
@@ -96,7 +106,10 @@ class LeasedRates final : public ratelimit::RateBackend,
   friend class LeasedRate;
   KindStats& stats_of(ratelimit::RateKind k) { return stats_[static_cast<std::size_t>(k)]; }
   void refill(std::shared_ptr<LeasedRate> rate, std::uint32_t n);  // any thread
-  void refill_failed(const std::string& error);                    // the cluster's thread
+  void give_back(std::shared_ptr<LeasedRate> rate, std::uint32_t n,
+                 std::shared_ptr<void> until = {});  // any thread
+  void return_stale();                               // the cluster's thread
+  void refill_failed(const std::string& error);      // the cluster's thread
   void watch();
   void set_fallback(bool on, const std::string& why);
 
@@ -113,6 +126,9 @@ class LeasedRates final : public ratelimit::RateBackend,
   std::atomic<std::int64_t> fallback_us_total_{0};    // closed fallback periods
   std::atomic<std::int64_t> fallback_open_since_{0};  // 0: not in fallback (for scrapes)
   bool ever_shared_ = false;
+  // Limits that were granted tokens and may still hold some (the cluster's
+  // thread): their stale tokens are given back by watch(), all by leave().
+  std::vector<std::weak_ptr<LeasedRate>> holders_;
   std::array<KindStats, ratelimit::kRateKindCount> stats_;
 };
 

@@ -4,12 +4,16 @@
 // node sharing the Redis draws from one limit. One atomic EVALSHA per
 // request; a request may take `n` events at once (leased tokens: a node
 // asks for a few and spends them locally, trading a little accuracy for
-// fewer round trips). Used through cluster/leased_rates.hpp.
-// Promises: over any window of Redis time the events granted for a key are
-// at most burst + window × rate, whichever nodes asked; a refused request
-// takes nothing and says how long to wait; a key expires once its bucket
-// is full again (no unbounded keys in Redis); errors (timeout, Redis down)
-// grant nothing and are reported as errors, for the caller to fall back.
+// fewer round trips), and tokens granted but not spent may be given back.
+// Used through cluster/leased_rates.hpp.
+// Promises: over any window of Redis time the events granted for a key,
+// less those given back, are at most burst + window × rate, whichever
+// nodes asked; giving back never fills a bucket past its burst (the
+// theoretical arrival time never goes below Redis's now); a refused
+// request takes nothing and says how long to wait; a key expires once its
+// bucket is full again (no unbounded keys in Redis); errors (timeout,
+// Redis down) grant nothing and are reported as errors, for the caller to
+// fall back.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +40,10 @@ class RedisGcra {
   // and `burst` (>= 1). On the link's thread; `done` runs once.
   void acquire(std::string_view key, double per_second, std::uint32_t burst, std::uint32_t n,
                Callback done);
+  // Gives back `n` (>= 1) events of `key` granted earlier and not spent
+  // (the bucket gets them again, up to full). `done` (may be empty) runs
+  // once: `granted` false only with `error` set.
+  void give_back(std::string_view key, double per_second, std::uint32_t n, Callback done);
 
  private:
   RedisLink& link_;

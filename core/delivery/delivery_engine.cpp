@@ -71,6 +71,7 @@ DeliveryEngine::DeliveryEngine(EngineDeps deps)
       retry_{deps_.config->delivery.retry.first, deps_.config->delivery.retry.max,
              deps_.config->delivery.retry.max_age} {
   paths_.set_rate_backend(deps_.rates);
+  paths_.set_warmup_backend(deps_.warmup);
 }
 
 DeliveryEngine::~DeliveryEngine() = default;

@@ -110,6 +110,8 @@ struct EngineDeps {
   // Destination suspensions (act(Suspend / Resume)), the same way.
   std::function<void(const std::string& destination, bool removed, std::int64_t ms)>
       destination_changed;
+  // Shared warm-up quotas (cluster::SharedWarmup); null: each node its own.
+  egress::WarmupBackend* warmup = nullptr;
 };
 
 struct DeliveryStats {

@@ -15,7 +15,8 @@ constexpr Family kSourceMessages{"mailgate_egress_source_messages_total",
                                  {"source", "site"}};
 constexpr Family kQuotaRemaining{"mailgate_warmup_quota_remaining",
                                  Type::Gauge,
-                                 "Warm-up quota left today (UTC) per source and site",
+                                 "Warm-up quota left today (UTC) per source and site (in a "
+                                 "cluster: over every node, as last seen in Redis)",
                                  {"source", "site"}};
 constexpr Family kSiteConnections{"mailgate_site_connections",
                                   Type::Gauge,
@@ -31,9 +32,8 @@ void export_egress_metrics(metrics::Exposition& e, const DeliveryEngine& engine)
   for (const auto& p : engine.paths()) {
     const std::string source = p.source.empty() ? "default" : p.source;
     e.add(kSourceMessages, static_cast<double>(p.messages), {source, p.site});
-    if (p.quota)
-      e.add(kQuotaRemaining, static_cast<double>(*p.quota > p.today ? *p.quota - p.today : 0),
-            {source, p.site});
+    if (const auto left = p.remaining())
+      e.add(kQuotaRemaining, static_cast<double>(*left), {source, p.site});
     per_site[p.site] += p.connections;
   }
   for (const auto& [site, n] : per_site) e.add(kSiteConnections, static_cast<double>(n), {site});

@@ -197,7 +197,13 @@ queue::PathGate::Quota EgressPaths::take_quota(queue::Destination& d, const queu
   if (!src) return {};  // undeclared since (reload): no quota to keep
   const auto site = quota_site(d.site);
   const auto now = queue::now_ms();
-  if (registry_.take_quota(*src, site, now)) return {};
+  const auto taken = registry_.take_quota(*src, site, now, d.ready.takeable());
+  if (taken) return {};
+  if (taken.kind == egress::WarmupTake::Kind::Wait) {
+    // The cluster's share is on its way (a round trip): not a hold, not an
+    // attempt (the backend counts these waits).
+    return {Quota::Kind::Wait, "", 0, taken.wait_us};
+  }
   // Spent: another source of the message's pool with quota left, by weight.
   if (const auto* pool = pool_of(*p, item)) {
     const auto* m = picker_.next(*p, *pool, [&](const egress::PoolMember& m) {
@@ -218,7 +224,7 @@ queue::PathGate::Quota EgressPaths::take_quota(queue::Destination& d, const queu
         "source of the pool has any left: messages wait for 00:00 UTC (no attempt counted)",
         d.name, d.source, site);
   }
-  return {Quota::Kind::Hold, "", egress::next_utc_midnight_ms(now)};
+  return {Quota::Kind::Hold, "", taken.until_ms};
 }
 
 void EgressPaths::refund_quota(queue::Destination& d) {

@@ -58,53 +58,83 @@ void PathRegistry::roll(Path& p, std::int64_t today) {
   p.persisted = 0;
 }
 
+// With a backend, warm-up days are the shared clock's (every node agrees
+// on when a day ends, whatever its own clock says).
+std::int64_t PathRegistry::shared_now(std::int64_t now_ms) const {
+  return warmup_ ? now_ms + warmup_->clock_offset_ms() : now_ms;
+}
+
 std::int64_t PathRegistry::warmup_day(const std::string& source, std::int64_t today) {
   auto it = first_day_.find(source);
   if (it == first_day_.end()) {
     it = first_day_.emplace(source, today).first;
     dirty_first_day_.push_back(source);
   }
+  // The nodes agree on the earliest day 1 any of them saw (kept in the
+  // spool too, so a restart without the backend still knows it).
+  if (warmup_)
+    if (const auto shared = warmup_->first_day(source, it->second);
+        shared && *shared < it->second) {
+      it->second = *shared;
+      dirty_first_day_.push_back(source);
+    }
   return today - it->second + 1;
 }
 
-bool PathRegistry::take_quota(const Source& src, const std::string& site_name,
-                              std::int64_t now_ms) {
+WarmupTake PathRegistry::take_quota(const Source& src, const std::string& site_name,
+                                    std::int64_t now_ms, std::uint64_t ready) {
+  const auto offset = shared_now(now_ms) - now_ms;
+  now_ms += offset;
   const auto today = utc_day(now_ms);
   std::lock_guard lock(mu_);
   auto& p = path(src.name, site_name);
   roll(p, today);
   if (src.warmup) {
     const auto cap = src.warmup->quota(warmup_day(src.name, today));
-    if (cap && p.today >= *cap) return false;
+    WarmupTake t;
+    // This node's own count is part of the shared one: spent without asking.
+    if (cap && p.today >= *cap)
+      t.kind = WarmupTake::Kind::Spent;
+    else if (cap && warmup_)
+      t = warmup_->take(src.name, site_name, today, *cap, p.today, ready);
+    if (t.kind == WarmupTake::Kind::Spent)
+      t.until_ms = next_utc_midnight_ms(now_ms) - offset;  // back to this node's clock
+    if (!t) return t;
     p.dirty = true;
   }
   ++p.today;
   ++p.messages;
-  return true;
+  return {};
 }
 
 void PathRegistry::refund_quota(const Source& src, const std::string& site_name,
                                 std::int64_t now_ms) {
+  now_ms = shared_now(now_ms);
   const auto today = utc_day(now_ms);
   std::lock_guard lock(mu_);
   auto& p = path(src.name, site_name);
   roll(p, today);
   if (p.today > 0) --p.today;
   if (p.messages > 0) --p.messages;
-  if (src.warmup) p.dirty = true;
+  if (!src.warmup) return;
+  p.dirty = true;
+  if (warmup_ && src.warmup->quota(warmup_day(src.name, today)))
+    warmup_->refund(src.name, site_name, today);
 }
 
 std::optional<std::uint64_t> PathRegistry::remaining(const Source& src,
                                                      const std::string& site_name,
                                                      std::int64_t now_ms) {
   if (!src.warmup) return std::nullopt;
+  now_ms = shared_now(now_ms);
   const auto today = utc_day(now_ms);
   std::lock_guard lock(mu_);
   auto& p = path(src.name, site_name);
   roll(p, today);
   const auto cap = src.warmup->quota(warmup_day(src.name, today));
   if (!cap) return std::nullopt;
-  return *cap > p.today ? *cap - p.today : 0;
+  if (warmup_ && warmup_->spent(src.name, site_name, today)) return 0;
+  return *cap > p.today ? *cap - p.today : 0;  // this node's view (the shared count is higher)
 }
 
 namespace {
@@ -187,18 +217,19 @@ std::shared_ptr<const Plan> PathRegistry::plan() {
 }
 
 std::vector<PathView> PathRegistry::view(std::int64_t now_ms) {
-  const auto today = utc_day(now_ms);
+  const auto today = utc_day(shared_now(now_ms));
   std::vector<PathView> out;
   std::lock_guard lock(mu_);
   const Plan& plan = *plan_;
   for (auto& [key, p] : paths_) {
     roll(p, today);
     PathView v{key.first, key.second,   p.connections, p.messages,
-               p.today,   std::nullopt, p.persisted};
+               p.today,   std::nullopt, p.persisted,   std::nullopt};
     if (const auto* src = plan.source(key.first); src && src->warmup) {
       auto it = first_day_.find(key.first);
       const auto day = it == first_day_.end() ? 1 : today - it->second + 1;
       v.quota = src->warmup->quota(day);
+      if (warmup_ && v.quota) v.cluster_today = warmup_->shared_count(key.first, key.second, today);
     }
     out.push_back(std::move(v));
   }

@@ -11,10 +11,13 @@
 // returns one not used. Counts survive restarts through load() and
 // take_dirty() (the caller writes them to the spool: at most what changed
 // since the last write is lost on a crash). Thread-safe. With a RateBackend
-// (a cluster) a site's rate per source is shared by every node; warm-up
-// quotas and connection counts stay per node.
+// (a cluster) a site's rate per source is shared by every node; with a
+// WarmupBackend so are warm-up quotas and each source's day 1 (the local
+// counts stay, for the spool and for the node's share while the backend is
+// degraded); connection counts stay per node.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include "egress/egress_plan.hpp"
+#include "egress/warmup_backend.hpp"
 #include "ratelimit/rate_limit.hpp"
 
 namespace mailgate::egress {
@@ -49,6 +53,14 @@ struct PathView {
   std::uint64_t today = 0;             // warm-up count of this UTC day
   std::optional<std::uint64_t> quota;  // today's cap (none: no warm-up, or it is over)
   std::uint64_t persisted = 0;         // the count last written to the spool
+  // With a WarmupBackend: today's count over every node, as last seen.
+  std::optional<std::uint64_t> cluster_today;
+  // Today's quota left (none: no cap), by the larger of the two counts.
+  std::optional<std::uint64_t> remaining() const {
+    if (!quota) return std::nullopt;
+    const auto used = std::max(today, cluster_today.value_or(0));
+    return *quota > used ? *quota - used : 0;
+  }
 };
 
 class PathRegistry {
@@ -56,6 +68,9 @@ class PathRegistry {
   // Site rates made from now on are shared through `rates` (null: local).
   // Before any acquire_message (not synchronised with it).
   void set_rate_backend(ratelimit::RateBackend* rates) { rates_ = rates; }
+  // Warm-up quotas shared through `warmup` (null: per node). Before any
+  // take_quota (not synchronised with it).
+  void set_warmup_backend(WarmupBackend* warmup) { warmup_ = warmup; }
 
   // A connection of `source` to site `site_name` may open: counted until
   // disconnect(); false (nothing counted) when `max` (0: no cap) are open.
@@ -64,10 +79,15 @@ class PathRegistry {
   // 0: one message admitted under the site's rate; else microseconds to wait.
   std::int64_t acquire_message(const std::string& source, const Site* site, std::int64_t now_us);
 
-  // Warm-up: one message of `src` to `site_name` today (UTC, from now_ms).
-  // False when today's quota is spent (nothing counted). Always true for a
-  // source without warm-up or past its schedule (counted for the metrics).
-  bool take_quota(const Source& src, const std::string& site_name, std::int64_t now_ms);
+  // Warm-up: one message of `src` to `site_name` today (UTC, from now_ms, or
+  // the backend's clock). Granted (counted), Spent (today's quota is used:
+  // until_ms is the next 00:00 UTC) or, with a backend, Wait (its share is
+  // being fetched: ask again after wait_us). Nothing is counted unless
+  // Granted. Always Granted for a source without warm-up or past its
+  // schedule (counted for the metrics). `ready`: the caller's messages ready
+  // for the path, this one included (sizes the backend's leases).
+  WarmupTake take_quota(const Source& src, const std::string& site_name, std::int64_t now_ms,
+                        std::uint64_t ready = 1);
   void refund_quota(const Source& src, const std::string& site_name, std::int64_t now_ms);
   // Today's quota left (none: unlimited).
   std::optional<std::uint64_t> remaining(const Source& src, const std::string& site_name,
@@ -107,8 +127,10 @@ class PathRegistry {
   Path& path(const std::string& source, const std::string& site);
   std::int64_t warmup_day(const std::string& source, std::int64_t today);
   static void roll(Path& p, std::int64_t today);
+  std::int64_t shared_now(std::int64_t now_ms) const;
 
   ratelimit::RateBackend* rates_ = nullptr;
+  WarmupBackend* warmup_ = nullptr;
   std::mutex mu_;
   std::shared_ptr<const Plan> plan_ = std::make_shared<Plan>();
   std::map<Key, Path, std::less<>> paths_;

@@ -35,11 +35,14 @@ class PathGate {
   // Before an item of `d` is taken: 0 (admitted under the site's rate) or
   // the microseconds to wait.
   virtual std::int64_t admit_message(Destination& d, std::int64_t now_us) = 0;
-  // Warm-up: may `item` leave from d's source today?
+  // Warm-up: may `item` leave from d's source today? Wait: not known yet
+  // (a cluster's shared quota is being fetched): the item stays ready and
+  // d asks again after wait_us (no attempt, nothing scheduled).
   struct Quota {
-    enum class Kind { Go, Move, Hold } kind = Kind::Go;
+    enum class Kind { Go, Move, Hold, Wait } kind = Kind::Go;
     std::string source;         // Move: the pool's source that takes it
     std::int64_t until_ms = 0;  // Hold: when to try again (00:00 UTC)
+    std::int64_t wait_us = 0;   // Wait: when to ask again
   };
   virtual Quota take_quota(Destination& d, const Item& item) = 0;
   virtual void refund_quota(Destination& d) = 0;

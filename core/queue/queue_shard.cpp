@@ -17,7 +17,10 @@ std::int64_t steady_us() {
 
 namespace {
 constexpr std::int64_t kSweepEveryMs = 1000;
-}
+// A destination under a message rate whose every connection is busy looks
+// again this much later: a token still free then is waiting on connections.
+constexpr std::int64_t kAllBusyRecheckUs = 20'000;
+}  // namespace
 
 QueueShard::QueueShard(asio::io_context& ctx, RetryPolicy policy, Shaping defaults, Starter start,
                        Expirer expire)
@@ -136,11 +139,19 @@ std::optional<Item> QueueShard::take(Destination& d) {
   ++d.in_flight;
   note_left(d, it);
   d.last_used_ms = now_ms();
+  // pump() opens a connection for a paced destination only when the rate
+  // wakes it and none is idle; connections that never wait for the rate (each
+  // slower than the tokens come) would never wake it, and the tokens would
+  // age unspent (a shared rate gives them back, this node's share is lost).
+  if (!d.shaping.message_rate.unlimited() && d.idle.empty() && d.ready.takeable() > 0 &&
+      d.active < d.shaping.max_connections)
+    arm_rate_timer(d, now + kAllBusyRecheckUs);
   return it;
 }
 
 // Warm-up first (items this source may not send today go to another source
-// of their pool, or wait for 00:00 UTC), then the destination's and the
+// of their pool, or wait for 00:00 UTC; a quota not known yet waits a
+// moment, like a rate), then the destination's and the
 // site's rates. True: the front item may be taken (its quota counted).
 bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
   if (auto held = gate_->held_us(d, now_us); held > 0) {
@@ -150,6 +161,10 @@ bool QueueShard::take_through_gate(Destination& d, std::int64_t now_us) {
   while (const Item* next = d.ready.peek()) {
     auto q = gate_->take_quota(d, *next);
     if (q.kind == PathGate::Quota::Kind::Go) break;
+    if (q.kind == PathGate::Quota::Kind::Wait) {  // shared quota on its way: the item stays
+      arm_rate_timer(d, now_us + std::max<std::int64_t>(1, q.wait_us));
+      return false;
+    }
     Item it = std::move(*d.ready.take());  // the item peek() showed
     if (q.kind == PathGate::Quota::Kind::Move) {
       note_left(d, it);

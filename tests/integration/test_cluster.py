@@ -7,6 +7,8 @@ loopback port (stopped by PID), two real gateways pointing at it:
   (still 200), mail is still accepted and delivered, and after SIGCONT Redis
   is up again;
 - a node killed with kill -9 is no longer live for the others after lease_ttl;
+- a node stopped with SIGTERM leaves at once: its connection leases are gone
+  from Redis when it exits, and the other node counts it out within a second;
 - check-config refuses a bad redis URL and warns that limits stay per node.
 """
 import json
@@ -48,9 +50,25 @@ class Redis:
         except OSError:
             return False
 
+    def integer(self, *args):
+        """The integer reply of one command (e.g. ZCARD key)."""
+        import socket
+        req = f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(req.encode())
+            line = s.makefile("rb").readline()
+        assert line.startswith(b":"), line
+        return int(line[1:])
+
     @property
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
+
+    def cli(self, *args):
+        """One command through redis-cli: its reply as text ("" for nil)."""
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -114,8 +132,8 @@ def test_nodes_see_each_other_and_survive_a_stalled_redis(net, redis, tmp_path):
                          text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "gw-a" in out.stdout and "gw-b" in out.stdout and " up, latency" in out.stdout
-    # The start-up warning names what is not built yet.
-    assert "not implemented yet" in a.log()
+    # The start-up warning says what is shared (and what stays per node).
+    assert "are shared through Redis" in a.log() and "stays per node" in a.log()
 
     # Redis stalls (not dead: the socket stays open and nothing answers).
     redis.proc.send_signal(signal.SIGSTOP)
@@ -157,6 +175,38 @@ def test_nodes_see_each_other_and_survive_a_stalled_redis(net, redis, tmp_path):
     assert nodes["gw-b"]["live"] is False and nodes["gw-a"]["live"] is True
 
 
+def test_a_node_stopped_cleanly_leaves_at_once(net, redis, tmp_path):  # noqa: F811
+    dns = net.dns("--mx-host=example.test,mx.example.test,10",
+                  "--host-record=mx.example.test,127.0.0.1")
+    recorder = Recorder()
+    recorder.data_delay = 30  # connections stay open: their leases are held
+    net.sink(handler=recorder)
+    a = net.gateway(dns, sets=node_sets(redis, "gw-a"), spool=tmp_path / "a")
+    b = net.gateway(dns, sets=node_sets(redis, "gw-b") + ["delivery.drain_timeout=1s"],
+                    spool=tmp_path / "b")
+    wait_for(lambda: get(a, "/api/v1/cluster")[1]["live_nodes"] == 2, timeout=10,
+             what="both nodes live on gw-a")
+    with smtplib.SMTP(b.host, b.port, timeout=30) as s:
+        for i in range(3):
+            s.sendmail("s@src.test", [f"r{i}@example.test"], b"Subject: t\r\n\r\nheld\r\n")
+    key = "mailgate:conn:dest:example.test"
+    wait_for(lambda: recorder.data_started == 3 and redis.integer("ZCARD", key) == 3,
+             timeout=10, what="three connections of gw-b holding leases")
+
+    # SIGTERM: the attempts still talking to the sink pass the drain timeout;
+    # leaving, the node removes their leases and its heartbeat from Redis.
+    assert b.stop() == 0
+    exited = time.monotonic()
+    assert redis.integer("ZCARD", key) == 0  # not lease_ttl (2 s) later: now
+    assert redis.integer("ZCARD", "mailgate:cluster:nodes") == 1  # gw-a alone
+    assert "cluster: node gw-b left" in b.log()
+    wait_for(lambda: get(a, "/api/v1/cluster")[1]["live_nodes"] == 1, timeout=5,
+             what="gw-b no longer live on gw-a")
+    # Within a heartbeat of gw-a (200 ms) and the scrape, not lease_ttl.
+    assert time.monotonic() - exited < 1.0
+    assert "gw-b" not in [n["node"] for n in get(a, "/api/v1/cluster")[1]["nodes"]]
+
+
 def test_without_cluster_the_api_says_so(gateway):
     gw = gateway()
     code, body = get(gw, "/api/v1/cluster")
@@ -180,4 +230,4 @@ def test_check_config_warns_that_limits_stay_per_node():
                           "cluster.redis=redis://127.0.0.1:6390", "--set", "cluster.node=gw1"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert "warning: cluster:" in out.stdout and "not implemented yet" in out.stdout
+    assert "warning: cluster:" in out.stdout and "are shared through Redis" in out.stdout

@@ -127,8 +127,8 @@ def test_three_nodes_share_connection_limits_and_suppressions(cluster):
     wait_for(lambda: all(api(n, "GET", "/api/v1/cluster")["live_nodes"] == 3 and
                          leases(n)["shared"] for n in nodes), timeout=10,
              what="three live nodes leasing in Redis")
-    assert ("the suppression list, tenant/campaign and destination suspensions and traffic "
-            "shaping actions are shared") in a.log()
+    assert ("the suppression list, warm-up quotas, tenant/campaign and destination suspensions "
+            "and traffic shaping actions are shared") in a.log()
 
     # 1. A burst on every node, one destination, a shared max_connections = 4.
     rec.data_delay = 0.3

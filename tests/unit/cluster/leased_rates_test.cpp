@@ -5,7 +5,8 @@
 // and get at least 85% of the rate; Redis killed makes each node fall back
 // to its share (rate / live nodes) at once, and a new Redis makes the limit
 // shared again; mailgate.ratelimit.check's SharedLimiter over this backend
-// admits a key's first check without waiting for Redis.
+// admits a key's first check without waiting for Redis; tokens not spent
+// within their life, and all of them on leave(), go back to Redis.
 #include "cluster/leased_rates.hpp"
 
 #include <gtest/gtest.h>
@@ -80,6 +81,15 @@ class Nodes {
     thread_.join();
   }
   LeasedRates& rates(unsigned i) { return *rates_[i]; }
+  // Runs `f` on the nodes' thread (as the gateway's worker 0) and waits for it.
+  void on_thread(const std::function<void()>& f) {
+    std::promise<void> done;
+    asio::post(ctx_, [&] {
+      f();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
   Cluster& cluster(unsigned i) { return *clusters_[i]; }
   unsigned size() const { return static_cast<unsigned>(rates_.size()); }
   bool all(const std::function<bool(unsigned)>& f) {
@@ -218,6 +228,34 @@ TEST(LeasedRates, RedisKilledMeansEachNodeItsShareThenSharedAgain) {
   EXPECT_GT(shared - before, 0.9 * after.size());
   EXPECT_LE(after.size(), kBurst + (1.5 + kTokenLife) * kRate);
   EXPECT_GE(after.size(), 0.85 * kRate * 1.5);
+}
+
+TEST(LeasedRates, UnspentTokensGoBackToRedis) {
+  testing::RedisServer redis;
+  Nodes nodes(redis, 1);
+  ASSERT_TRUE(wait_until([&] { return nodes.shared_with(1); }));
+  const auto& st = nodes.rates(0).stats(RateKind::MessageRate);
+  // 40/s: leases of 2 tokens (50 ms of the rate), each living 100 ms.
+  RateLimit limit(40, 20, &nodes.rates(0), RateKind::MessageRate, "dest|back.test");
+  EXPECT_EQ(limit.acquire(now_us()), 0);  // the local share; the lease pays it
+  ASSERT_TRUE(wait_until([&] { return st.refills.load() >= 1; }));
+  // One token left, never spent: back to Redis within its life and a watch period.
+  ASSERT_TRUE(wait_until([&] { return st.returned.load() == 1; }, 2000ms));
+  EXPECT_EQ(st.granted_shared.load(), 0u);
+
+  // Leaving gives back what is held at once, and says when Redis answered.
+  ASSERT_TRUE(wait_until([&] {
+    limit.acquire(now_us());
+    return st.granted_shared.load() >= 1 && limit.wait_us(now_us()) == 0;
+  }));
+  const auto before = st.returned.load();
+  std::atomic<bool> answered{false};
+  nodes.on_thread([&] {
+    const std::shared_ptr<void> until(nullptr, [&answered](void*) { answered = true; });
+    nodes.rates(0).leave(until);
+  });
+  EXPECT_TRUE(wait_until([&] { return answered.load(); }, 1000ms));
+  EXPECT_GT(st.returned.load(), before);
 }
 
 TEST(LeasedRates, RatelimitCheckIsSharedAndAdmitsANewKeyAtOnce) {

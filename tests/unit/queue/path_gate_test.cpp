@@ -2,8 +2,9 @@
 // the gate for each new item's source and keeps one Destination per
 // (name, source); a refused site slot starts no connection and asks again
 // shortly; a warm-up Move sends the item to the other source's queue, a
-// Hold schedules it (no attempt counted) and a refused rate gives the quota
-// back; suspend/resume act on every source of a name.
+// Hold schedules it (no attempt counted), a Wait (a cluster's shared quota
+// on its way) leaves it ready and asks again shortly, and a refused rate
+// gives the quota back; suspend/resume act on every source of a name.
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
@@ -129,6 +130,30 @@ TEST(PathGate, WarmupMovesOrHoldsAndRateRefundsTheQuota) {
   auto taken = r.shard->take(ip1);
   ASSERT_TRUE(taken);
   EXPECT_EQ(taken->source, "ip1");
+}
+
+TEST(PathGate, WarmupWaitLeavesTheItemReadyAndAsksAgainShortly) {
+  Rig r;
+  auto first = item(1);
+  const auto id1 = first.id;
+  r.gate.quota = {PathGate::Quota::Kind::Wait, "", 0, 20'000};
+  r.shard->add("c.test", std::move(first));
+  ASSERT_EQ(r.starts.size(), 1u);
+  Destination& d = *r.starts[0];
+  EXPECT_FALSE(r.shard->take(d));
+  // Not scheduled, not an attempt: still ready, and a timer asks again.
+  auto st = r.shard->item_state("c.test", id1);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->where, ItemState::Where::Ready);
+  EXPECT_EQ(d.scheduled, 0u);
+  EXPECT_EQ(d.ready.takeable(), 1u);
+  EXPECT_NE(d.rate_timer_at_us, 0);
+  EXPECT_EQ(r.gate.refunds, 0);
+  r.gate.quota = {};  // the lease came
+  auto taken = r.shard->take(d);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->id, id1);
+  EXPECT_EQ(taken->attempts, 0u);
 }
 
 }  // namespace
