@@ -177,10 +177,16 @@ std::string render_cluster(const Json& c) {
                     cell(field(k, "max"))});
     if (keys.rows() > 0) tail += keys.render();
   }
-  if (const auto& s = field(c, "suppression"); s.is_object()) {
-    tail += "suppression sync: " + cell(field(s, "applied")) + " applied, " +
+  // One line per replicated table (refused: rows read from Redis not applied).
+  for (const char* table : {"suppression", "suspensions", "shaping"}) {
+    const auto& s = field(c, table);
+    if (!s.is_object()) continue;
+    tail += std::string(table) + " sync: " + cell(field(s, "applied")) + " applied, " +
             cell(field(s, "pushed")) + " pushed, " + cell(field(s, "pending")) + " pending, lag " +
-            cell(field(s, "lag_seconds")) + " s\n";
+            cell(field(s, "lag_seconds")) + " s";
+    if (const auto& r = field(s, "refused"); r.is_number() && r.get<double>() > 0)
+      tail += ", " + cell(r) + " refused";
+    tail += "\n";
   }
   if (t.rows() == 0) return out + "no heartbeats seen yet\n" + tail;
   return out + t.render() + tail;

@@ -59,6 +59,7 @@ namespace mailgate::cluster {
 class Cluster;
 class ConnectionLeases;
 class SharedSuppression;
+class ReplicatedTable;
 class LeasedRates;
 class SharedWarmup;
 }  // namespace mailgate::cluster
@@ -90,6 +91,8 @@ struct AdminContext {
   // Its leased connection limits and suppression sync (null with `cluster`).
   std::atomic<const cluster::ConnectionLeases*> leases{nullptr};
   std::atomic<const cluster::SharedSuppression*> shared_suppression{nullptr};
+  std::atomic<const cluster::ReplicatedTable*> shared_suspensions{nullptr};
+  std::atomic<const cluster::ReplicatedTable*> shared_shaping{nullptr};
   // Its shared rate limits (null with no cluster): fallback state, metrics.
   std::atomic<const cluster::LeasedRates*> rates{nullptr};
   // Its shared warm-up quotas (null with no cluster): fallback state, metrics.

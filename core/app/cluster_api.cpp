@@ -47,6 +47,13 @@ namespace {
 
 json time_or_null(std::int64_t ms) { return ms ? json(eventlog::iso_time(ms)) : json(nullptr); }
 
+// One replicated table's sync (the suppression list, suspensions, shaping).
+json table_json(const cluster::TableSyncStats& st) {
+  return {{"pushed", st.pushed},   {"applied", st.applied},       {"pending", st.pending},
+          {"dropped", st.dropped}, {"full_syncs", st.full_syncs}, {"lag_seconds", st.lag_seconds},
+          {"refused", st.refused}, {"redis_errors", st.errors},   {"version", st.version}};
+}
+
 http::Response cluster_status(const AdminContext& ctx) {
   const auto* c = ctx.cluster.load();
   if (!c)
@@ -73,17 +80,17 @@ http::Response cluster_status(const AdminContext& ctx) {
               {"local", ls.local_grants}, {"keys", std::move(keys)}};
   }
   json suppression = nullptr;
-  if (const auto* ss = ctx.shared_suppression.load()) {
-    const auto st = ss->stats();
-    suppression = {{"pushed", st.pushed},         {"applied", st.applied},
-                   {"pending", st.pending},       {"dropped", st.dropped},
-                   {"full_syncs", st.full_syncs}, {"lag_seconds", st.lag_seconds},
-                   {"version", st.version}};
-  }
+  if (const auto* ss = ctx.shared_suppression.load()) suppression = table_json(ss->stats());
+  json suspensions = nullptr;
+  if (const auto* t = ctx.shared_suspensions.load()) suspensions = table_json(t->stats());
+  json shaping = nullptr;
+  if (const auto* t = ctx.shared_shaping.load()) shaping = table_json(t->stats());
   return http::json_response(
       200, {{"node", s.node},
             {"leases", std::move(leases)},
             {"suppression", std::move(suppression)},
+            {"suspensions", std::move(suspensions)},
+            {"shaping", std::move(shaping)},
             {"live_nodes", s.live_nodes},
             {"nodes", std::move(nodes)},
             {"redis",

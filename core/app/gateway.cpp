@@ -14,11 +14,13 @@
 #include <memory>
 
 #include "app/admin_api.hpp"
+#include "app/cluster_tables.hpp"
 #include "app/service_notify.hpp"
 #include "cluster/cluster.hpp"
 #include "cluster/connection_leases.hpp"
 #include "cluster/leased_rates.hpp"
 #include "cluster/shared_suppression.hpp"
+#include "cluster/shared_tables.hpp"
 #include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
 #include "dns/resolver.hpp"
@@ -87,6 +89,9 @@ struct Gateway::Parts {
   std::shared_ptr<cluster::LeasedRates> rates;
   std::unique_ptr<cluster::ConnectionLeases> leases;
   std::unique_ptr<cluster::SharedSuppression> shared_suppression;
+  // Tenant/campaign suspensions and shaping actions, replicated the same way
+  // (their replicas reach the engine once it exists).
+  std::unique_ptr<cluster::ReplicatedTable> shared_suspensions, shared_shaping;
   std::unique_ptr<cluster::SharedWarmup> warmup;  // shared warm-up quotas
   std::unique_ptr<spool::Recovery> recovery;
   bool torn_down = false;
@@ -239,17 +244,15 @@ void Gateway::Parts::make_cluster() {
   if (!cluster) return;  // made with the policy (its rate limits are shared through it)
   auto& ctx = workers->context(0);
   leases = std::make_unique<cluster::ConnectionLeases>(cfg.cluster, *cluster, cluster->link(), ctx);
-  cluster::SuppressionReplica replica;
-  replica.apply = [list = suppressions.get()](const cluster::SuppressionChange& c) {
-    list->apply({c.removed, c.address, c.reason, c.ms});
-  };
-  replica.snapshot = [list = suppressions.get()] {
-    std::vector<cluster::SuppressionChange> out;
-    for (auto& e : list->all()) out.push_back({false, e.address, e.reason, e.added_ms});
-    return out;
-  };
   shared_suppression = std::make_unique<cluster::SharedSuppression>(
-      cfg.cluster, *cluster, cluster->link(), ctx, std::move(replica));
+      cfg.cluster, *cluster, cluster->link(), ctx,
+      suppression_replica(*suppressions, *store, *writer));
+  shared_suspensions = std::make_unique<cluster::ReplicatedTable>(
+      cluster::suspensions_table(), cfg.cluster, *cluster, cluster->link(), ctx,
+      suspension_replica(engine, *store, *writer));
+  shared_shaping = std::make_unique<cluster::ReplicatedTable>(
+      cluster::shaping_table(), cfg.cluster, *cluster, cluster->link(), ctx,
+      shaping_replica(engine, *store, *writer));
   suppressions->set_listener([sync = shared_suppression.get()](const suppression::Change& c) {
     sync->local_change({c.removed, c.address, c.reason, c.ms});
   });
@@ -274,6 +277,20 @@ std::string Gateway::Parts::start_delivery() {
   deps.id_counter_start = counter_start;
   deps.leases = leases.get();
   deps.rates = rates.get();
+  if (cluster) {
+    deps.suspension_changed = [t = shared_suspensions.get()](const tenancy::Suspension& s,
+                                                             bool removed, std::int64_t ms) {
+      t->local_change(suspension_row(s, removed, ms));
+    };
+    deps.destination_changed = [t = shared_suspensions.get()](const std::string& destination,
+                                                              bool removed, std::int64_t ms) {
+      t->local_change(destination_row(destination, removed, ms));
+    };
+    deps.shaping_changed = [t = shared_shaping.get()](const egress::ShapingAction& a, bool removed,
+                                                      std::int64_t ms) {
+      t->local_change(shaping_row(a, removed, ms));
+    };
+  }
   deps.warmup = warmup.get();
   engine = std::make_unique<delivery::DeliveryEngine>(deps);
   // The submission stage of each worker: every finished message (SMTP, HTTP,
@@ -328,6 +345,8 @@ std::string Gateway::Parts::start_http() {
       rates->start();
       leases->start();
       shared_suppression->start();
+      shared_suspensions->start();
+      shared_shaping->start();
       warmup->start();
     });
     spdlog::warn("{} (node {}, Redis {})", cluster::kClusterNotYetShared, cfg.cluster.node,
@@ -336,6 +355,8 @@ std::string Gateway::Parts::start_http() {
     admin.rates = rates.get();
     admin.leases = leases.get();
     admin.shared_suppression = shared_suppression.get();
+    admin.shared_suspensions = shared_suspensions.get();
+    admin.shared_shaping = shared_shaping.get();
     admin.warmup = warmup.get();
   }
   http::ServerOptions http_opts;
@@ -448,12 +469,16 @@ void Gateway::Parts::teardown() {
   admin.rates = nullptr;
   admin.leases = nullptr;
   admin.shared_suppression = nullptr;
+  admin.shared_suspensions = nullptr;
+  admin.shared_shaping = nullptr;
   admin.warmup = nullptr;
   if (cluster && threads_running)
     workers->run_on_all([this](unsigned i) {
       if (i != 0) return;
       warmup->stop();
       shared_suppression->stop();
+      shared_suspensions->stop();
+      shared_shaping->stop();
       leases->stop();
       rates->stop();
       cluster->stop();
@@ -477,6 +502,8 @@ void Gateway::Parts::teardown() {
   // start that failed before the threads ran: nothing runs now.)
   if (suppressions) suppressions->set_listener(nullptr);
   shared_suppression.reset();
+  shared_suspensions.reset();
+  shared_shaping.reset();
   warmup.reset();
   leases.reset();
   if (rates) rates->stop();

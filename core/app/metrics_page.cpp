@@ -9,6 +9,7 @@
 #include "cluster/cluster.hpp"
 #include "cluster/connection_leases.hpp"
 #include "cluster/leased_rates.hpp"
+#include "cluster/replicated_table.hpp"
 #include "cluster/shared_suppression.hpp"
 #include "cluster/shared_warmup.hpp"
 #include "delivery/delivery_engine.hpp"
@@ -61,6 +62,8 @@ std::string render_metrics(const AdminContext& ctx) {
   if (const auto* c = ctx.cluster.load()) c->export_metrics(e);
   if (const auto* l = ctx.leases.load()) l->export_metrics(e);
   if (const auto* s = ctx.shared_suppression.load()) s->export_metrics(e);
+  if (const auto* t = ctx.shared_suspensions.load()) t->export_metrics(e);
+  if (const auto* t = ctx.shared_shaping.load()) t->export_metrics(e);
   if (const auto* r = ctx.rates.load()) r->export_metrics(e);
   if (const auto* w = ctx.warmup.load()) w->export_metrics(e);
   return e.text();

@@ -40,15 +40,17 @@ std::optional<RedisAddress> parse_redis_url(std::string_view url);
 
 const config::Section<ClusterConfig>& cluster_section();
 
-// What a `cluster` section does not share yet (issue 16), printed by
-// check-config and logged at start while it holds: those stay per node.
-// Shared: rate limits (cluster/leased_rates.hpp), connection limits
-// (cluster/connection_leases.hpp), the suppression list
-// (cluster/shared_suppression.hpp).
+// What a `cluster` section shares through Redis and what stays per node
+// (issue 16), printed by check-config and logged at start: rate limits
+// (cluster/leased_rates.hpp), connection limits (cluster/connection_leases.hpp),
+// the suppression list (cluster/shared_suppression.hpp), warm-up quotas
+// (cluster/shared_warmup.hpp), tenant/campaign and destination suspensions and
+// traffic shaping actions (cluster/shared_tables.hpp).
 inline constexpr const char* kClusterNotYetShared =
     "cluster: rate limits (egress_path message and connection rates, site message rates, "
     "mailgate.ratelimit.check), connection limits (max_connections, as leases), the "
-    "suppression list and warm-up quotas are shared through Redis; traffic shaping actions "
-    "and tenant/campaign suspensions are not implemented yet: those are still per node";
+    "suppression list, warm-up quotas, tenant/campaign and destination suspensions and traffic "
+    "shaping actions are shared through Redis; the listener's connection_rate_per_ip stays per "
+    "node (it guards this node's sockets)";
 
 }  // namespace mailgate::cluster

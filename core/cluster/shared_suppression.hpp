@@ -1,53 +1,29 @@
 // cluster/shared_suppression: one suppression list for every node of a
-// cluster (issue 16, DESIGN §6b). Redis holds a hash `mailgate:suppress`
-// (address → "<ms> <reason>", or "-<ms>" for a removal: a tombstone, so a
-// removal wins over an older addition) and a change log, the stream
-// `mailgate:suppress:log` (trimmed to about kLogLength entries), whose ids
-// are the version a node has read up to.
+// cluster (issue 16, DESIGN §6b), as one cluster/replicated_table: Redis
+// holds the hash `mailgate:suppress` (address → "<ms> <reason>", or "-<ms>"
+// for a removal) and the change log `mailgate:suppress:log`; the table's
+// timing, catch-up, Redis-down queue and checks of what is read are
+// replicated_table.hpp's. What this adds: the list's change as a row
+// (address = key, reason = value) and its metric names
+// (mailgate_cluster_suppression_*).
 // - A local write (the API, the plugin, the bounce paths: everything that
-//   goes through the node's SuppressionList) is queued here and pushed at
-//   once: one script writes the hash (last writer wins by the change's wall
-//   clock time) and appends to the log.
-// - Every kPollPeriod the node reads the log past its version and applies
-//   other nodes' changes to its own list (memory and spool), so an addition
-//   made anywhere refuses the address everywhere within about 250 ms.
-// - At start, and whenever the log no longer reaches back to its version
-//   (trimmed, or Redis came back empty), it catches up with a full HSCAN of
-//   the hash, then pushes its own entries Redis lacks (or holds older).
-// - Redis down: the local list keeps working; writes queue (at most
-//   kMaxPending, the oldest dropped and counted) and are pushed when Redis
-//   answers again, then the log is read from where the node was.
-// Promises: never on a worker's hot path (RCPT lookups stay in the local
-// list); one call in flight at a time; local_change() from any thread, the
-// rest on the cluster's io_context. What it does not keep: writes queued
-// while Redis is down are in memory (a restart then falls back to the
-// catch-up union: an addition survives, a removal made meanwhile does not).
+//   goes through the node's SuppressionList) is pushed at once; other
+//   nodes apply it within about 250 ms; a removal is a tombstone, so it
+//   wins over an older addition.
+// - Rows read from Redis are checked by the replica's check() (the list's
+//   own normaliser: a normalised address, a bounded reason) before they
+//   are applied.
+// Promises: those of ReplicatedTable (never on a worker's hot path; RCPT
+// lookups stay in the local list; local_change() from any thread).
 #pragma once
 
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "cluster/cluster_config.hpp"
-
-struct redisReply;
-
-namespace mailgate::metrics {
-class Exposition;
-}
+#include "cluster/replicated_table.hpp"
 
 namespace mailgate::cluster {
-
-class Cluster;
-class RedisLink;
 
 struct SuppressionChange {
   bool removed = false;
@@ -63,13 +39,17 @@ struct SuppressionReplica {
   std::function<void(const SuppressionChange&)> apply;
   // Every local entry (additions), for the catch-up union.
   std::function<std::vector<SuppressionChange>()> snapshot;
+  // "" when a change read from Redis may be applied, else why not (unset:
+  // only the table's size and time bounds).
+  std::function<std::string(const SuppressionChange&)> check;
+  // Where changes queued while Redis is down wait across a restart
+  // (TableReplica's save / forget / load; optional, together).
+  std::function<void(TableReplica::Saved)> save;
+  std::function<void(std::vector<std::uint64_t>)> forget;
+  std::function<TableReplica::Saved()> load;
 };
 
-struct SuppressionSyncStats {
-  std::uint64_t pushed = 0, applied = 0, dropped = 0, full_syncs = 0, pending = 0;
-  double lag_seconds = 0;  // since the log was last read (0: never yet)
-  std::string version;     // the log id read up to
-};
+using SuppressionSyncStats = TableSyncStats;
 
 inline constexpr const char* kSuppressKey = "mailgate:suppress";
 inline constexpr const char* kSuppressLogKey = "mailgate:suppress:log";
@@ -78,50 +58,17 @@ class SharedSuppression {
  public:
   SharedSuppression(const ClusterConfig& cfg, Cluster& cluster, RedisLink& link,
                     asio::io_context& ctx, SuppressionReplica replica);
-  ~SharedSuppression();
-  SharedSuppression(const SharedSuppression&) = delete;
-  SharedSuppression& operator=(const SharedSuppression&) = delete;
 
-  void start();  // on the io_context's thread
-  void stop();
+  void start() { table_.start(); }  // on the io_context's thread
+  void stop() { table_.stop(); }
   // Any thread: a write made through this node's list.
-  void local_change(SuppressionChange c);
+  void local_change(const SuppressionChange& c);
 
-  SuppressionSyncStats stats() const;
-  void export_metrics(metrics::Exposition& e) const;
-
-  static constexpr std::chrono::milliseconds kPollPeriod{250};
-  static constexpr std::size_t kMaxPending = 100'000;
-  static constexpr std::size_t kPushBatch = 200;
-  static constexpr std::size_t kReadBatch = 1000;
-  static constexpr long kLogLength = 10'000;
+  SuppressionSyncStats stats() const { return table_.stats(); }
+  void export_metrics(metrics::Exposition& e) const { table_.export_metrics(e); }
 
  private:
-  void tick();
-  void work();  // push what is queued, then read the log (one call at a time)
-  void push();
-  void poll();
-  void scan(std::string cursor, std::string version);
-  void finish_scan(std::string version);
-  void apply_entries(const redisReply* entries);
-  void done(bool ok);
-
-  ClusterConfig cfg_;
-  Cluster& cluster_;
-  RedisLink& link_;
-  asio::io_context& ctx_;
-  SuppressionReplica replica_;
-  asio::steady_timer timer_;
-  bool stopped_ = true;
-  bool busy_ = false;
-  std::deque<SuppressionChange> pending_;
-  std::string version_;  // "" = never synced: a full catch-up first
-  // address → ms of Redis's hash, gathered by a catch-up scan.
-  std::unordered_map<std::string, std::int64_t> scanned_;
-  std::atomic<std::uint64_t> pushed_{0}, applied_{0}, dropped_{0}, full_syncs_{0}, pending_n_{0};
-  std::atomic<std::int64_t> last_read_us_{0};
-  mutable std::mutex mu_;  // guards version_copy_
-  std::string version_copy_;
+  ReplicatedTable table_;
 };
 
 }  // namespace mailgate::cluster

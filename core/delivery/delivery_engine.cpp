@@ -92,6 +92,10 @@ std::string DeliveryEngine::start() {
   load_shaping();
   // Suspensions survive restarts: in force before any message is queued.
   const auto suspended = deps_.store ? deps_.store->read_suspensions() : std::vector<std::string>{};
+  {
+    std::lock_guard lock(suspended_mu_);
+    for (const auto& name : suspended) suspended_.emplace(name, 0);
+  }
   std::size_t bad_holds = 0;
   auto holds = deps_.store ? deps_.store->read_tenant_suspensions(&bad_holds)
                            : std::vector<tenancy::Suspension>{};

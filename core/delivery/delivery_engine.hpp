@@ -23,7 +23,10 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,6 +100,16 @@ struct EngineDeps {
       submitters;  // per worker: where generated DSNs go (set_submitters)
   // Shared rate limits (a cluster's Redis: cluster::LeasedRates); null: local.
   ratelimit::RateBackend* rates = nullptr;
+  // Cluster (issue 16): told of every tenant/campaign suspension and shaping
+  // action made or ended on this node (API, CLI, a rule firing; never of
+  // those applied from other nodes, nor of expiries), with the change's wall
+  // clock time, so the cluster's replicated tables share them. Called on
+  // the caller's thread (a worker for a rule). Empty: a single node.
+  std::function<void(const tenancy::Suspension&, bool removed, std::int64_t ms)> suspension_changed;
+  std::function<void(const egress::ShapingAction&, bool removed, std::int64_t ms)> shaping_changed;
+  // Destination suspensions (act(Suspend / Resume)), the same way.
+  std::function<void(const std::string& destination, bool removed, std::int64_t ms)>
+      destination_changed;
   // Shared warm-up quotas (cluster::SharedWarmup); null: each node its own.
   egress::WarmupBackend* warmup = nullptr;
 };
@@ -223,6 +236,31 @@ class DeliveryEngine {
   ActResult clear_shaping(const std::string& id, std::chrono::milliseconds deadline,
                           std::string& error, std::size_t& cleared);
 
+  // --- Cluster (issue 16; engine_shared.cpp) ---
+  // Changes other nodes made, applied here without waiting and never
+  // reported back through EngineDeps' callbacks. On worker 0's thread only
+  // (the cluster's): they read worker 0's shard, then post to every worker
+  // and write the spool asynchronously. A suspension is applied unless the
+  // rule here started after `ms`; a shaping action as ShapingActions::adopt
+  // / clear_target decide (its tenant or campaign hold with it).
+  void apply_shared_suspension(const tenancy::Suspension& s, bool removed, std::int64_t ms);
+  void apply_shared_shaping(const egress::ShapingAction& a, bool removed, std::int64_t ms);
+  // The tenant/campaign suspensions in force here that an operator made
+  // (those of shaping actions travel with their action): the catch-up's
+  // snapshot. Worker 0's thread only.
+  std::vector<tenancy::Suspension> shared_suspensions() const;
+  // How many tenant/campaign rules are in force here (every worker holds
+  // the same). Worker 0's thread only.
+  std::size_t tenant_holds_here() const;
+  // A destination suspended or resumed on another node (the owner's queue
+  // takes it: posted, or at once when called on the owner); applied unless
+  // the suspension here is newer than `ms`. On a worker or the cluster's
+  // thread.
+  void apply_shared_destination(const std::string& destination, bool removed, std::int64_t ms);
+  // The destinations suspended here, with since when (ms; 0 when restored
+  // from the spool at start). Any thread.
+  std::vector<std::pair<std::string, std::int64_t>> suspended_destinations() const;
+
   struct Worker;  // per-worker state (delivery_worker.hpp)
 
  private:
@@ -240,6 +278,10 @@ class DeliveryEngine {
   // The workers a tenant action touches: the destination's owner, or all.
   std::vector<Worker*> targets(const std::string& destination) const;
   std::vector<Worker*> all_;
+  // Destinations suspended (since when), for the cluster: the owners' shards
+  // hold the state, this copy answers without asking them.
+  mutable std::mutex suspended_mu_;
+  std::map<std::string, std::int64_t, std::less<>> suspended_;
   // (source, site) limits and warm-up counts, shared by every worker
   // (mutable: its views roll the UTC day). Persisted by warmup_persist.cpp.
   mutable egress::PathRegistry paths_;
@@ -252,6 +294,10 @@ class DeliveryEngine {
   egress::ShapingActions shaping_;
   void load_shaping();
   void expire_shaping();
+  // resume_tenant(), told to the cluster or not (`share`: a shaping
+  // action's hold ends with its action, which the cluster hears of).
+  ActResult release_tenant(const tenancy::Suspension& s, std::chrono::milliseconds deadline,
+                           std::string& error, bool share);
 };
 
 }  // namespace mailgate::delivery

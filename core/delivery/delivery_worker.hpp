@@ -197,6 +197,11 @@ struct DeliveryEngine::Worker {
 
 // "suspend source 'ip1' site 'yahoo'", for the process log (shaping_replies.cpp).
 std::string describe_shaping(const egress::ShapingAction& a);
+// "tenant acme campaign spring at example.com until ... ms" (engine_tenants.cpp).
+std::string describe_suspension(const tenancy::Suspension& s);
+// The hold a SuspendTenant / SuspendCampaign action puts on every worker
+// (shaping_engine.cpp).
+tenancy::Suspension hold_of(const egress::ShapingAction& a);
 
 template <class F>
 asio::awaitable<std::invoke_result_t<F&, queue::QueueShard&, queue::Destination&>>

@@ -22,7 +22,6 @@
 
 namespace mailgate::delivery {
 
-
 std::size_t DeliveryEngine::drain(std::chrono::milliseconds deadline) const {
   const auto until = std::chrono::steady_clock::now() + deadline;
   std::size_t in_flight = 0;
@@ -123,20 +122,34 @@ std::optional<std::vector<queue::ItemView>> DeliveryEngine::queued_items(
   return out;
 }
 
-
 DeliveryEngine::ActResult DeliveryEngine::act(Action a, const std::string& destination,
                                               std::chrono::milliseconds deadline,
                                               std::string& error) {
   if (workers_.empty()) return ActResult::NoQueue;
   // Durable first: a suspension the API confirmed is in force after any restart.
   if (a == Action::Suspend || a == Action::Resume) {
+    const auto now = queue::now_ms();
     spool::WriteSet set(*deps_.store);
     if (a == Action::Suspend)
-      set.put_suspension(destination, queue::now_ms());
+      set.put_suspension(destination, now);
     else
       set.remove_suspension(destination);
     error = write_synced(*deps_.writer, std::move(set), deadline);
     if (!error.empty()) return ActResult::NotSaved;
+    // Saved: told to the cluster; a resume never dated before the
+    // suspension it ends (another node's clock may be behind).
+    std::int64_t ms = now;
+    {
+      std::lock_guard lock(suspended_mu_);
+      auto it = suspended_.find(destination);
+      if (a == Action::Suspend) {
+        suspended_[destination] = now;
+      } else if (it != suspended_.end()) {
+        ms = std::max(now, it->second);
+        suspended_.erase(it);
+      }
+    }
+    if (deps_.destination_changed) deps_.destination_changed(destination, a == Action::Resume, ms);
   }
   auto* owner_worker = workers_[owner(destination)].get();
   auto r = run_on<bool>(

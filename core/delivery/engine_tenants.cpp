@@ -6,7 +6,9 @@
 // Promises: a suspension the caller was told is Done is synced in the spool
 // first (a restart or kill -9 keeps it; start() reloads it); a failed spool
 // write changes nothing; suspensions and resumptions go to the process log,
-// never to the delivery log.
+// never to the delivery log; in a cluster, a suspension or resumption once
+// saved is told to EngineDeps::suspension_changed (the other nodes apply it
+// through engine_shared.cpp).
 #include <spdlog/spdlog.h>
 
 #include "delivery/delivery_worker.hpp"
@@ -15,15 +17,13 @@
 
 namespace mailgate::delivery {
 
-namespace {
-std::string describe(const tenancy::Suspension& s) {
+std::string describe_suspension(const tenancy::Suspension& s) {
   std::string d = "tenant " + s.tenant;
   if (!s.campaign.empty()) d += " campaign " + s.campaign;
   d += s.destination.empty() ? " everywhere" : " at " + s.destination;
   if (s.until_ms) d += " until " + std::to_string(s.until_ms) + " ms";
   return d;
 }
-}  // namespace
 
 std::vector<DeliveryEngine::Worker*> DeliveryEngine::targets(const std::string& destination) const {
   if (!destination.empty() && !workers_.empty()) return {workers_[owner(destination)].get()};
@@ -38,6 +38,9 @@ DeliveryEngine::ActResult DeliveryEngine::suspend_tenant(const tenancy::Suspensi
   set.put_tenant_suspension(s);
   error = write_synced(*deps_.writer, std::move(set), deadline);
   if (!error.empty()) return ActResult::NotSaved;
+  // Saved: the rule stands here (a restart reloads it), so it goes to the
+  // other nodes even if a worker is slow to take it.
+  if (deps_.suspension_changed) deps_.suspension_changed(s, false, s.since_ms);
   auto r = run_on<bool>(
       all_,
       [s](Worker& w) {
@@ -46,27 +49,38 @@ DeliveryEngine::ActResult DeliveryEngine::suspend_tenant(const tenancy::Suspensi
       },
       deadline);
   if (!r) return ActResult::Busy;
-  spdlog::info("delivery: suspended {}", describe(s));
+  spdlog::info("delivery: suspended {}", describe_suspension(s));
   return ActResult::Done;
 }
 
 DeliveryEngine::ActResult DeliveryEngine::resume_tenant(const tenancy::Suspension& s,
                                                         std::chrono::milliseconds deadline,
                                                         std::string& error) {
+  return release_tenant(s, deadline, error, true);
+}
+
+DeliveryEngine::ActResult DeliveryEngine::release_tenant(const tenancy::Suspension& s,
+                                                         std::chrono::milliseconds deadline,
+                                                         std::string& error, bool share) {
   if (workers_.empty()) return ActResult::NoQueue;
   auto known = tenant_suspensions(deadline);
   if (!known) return ActResult::Busy;
-  bool found = false;
-  for (const auto& k : *known) found = found || k.same_rule(s);
-  if (!found) return ActResult::NoQueue;
+  const tenancy::Suspension* rule = nullptr;
+  for (const auto& k : *known)
+    if (k.same_rule(s)) rule = &k;
+  if (!rule) return ActResult::NoQueue;
   spool::WriteSet set(*deps_.store);
   set.remove_tenant_suspension(s);
   error = write_synced(*deps_.writer, std::move(set), deadline);
   if (!error.empty()) return ActResult::NotSaved;
+  // Never dated before the rule it ends (another node's clock may be
+  // behind): the removal must win over it in Redis.
+  if (share && deps_.suspension_changed)
+    deps_.suspension_changed(s, true, std::max(queue::now_ms(), rule->since_ms));
   auto r = run_on<bool>(
       all_, [s](Worker& w) { return w.shard ? w.shard->release(s) : false; }, deadline);
   if (!r) return ActResult::Busy;
-  spdlog::info("delivery: resumed {}", describe(s));
+  spdlog::info("delivery: resumed {}", describe_suspension(s));
   return ActResult::Done;
 }
 

@@ -5,7 +5,9 @@
 // Promises: an action cleared is deleted from the spool (synced) before the
 // caller hears Done, and a tenant or campaign suspension it made is
 // resumed; a failed write clears nothing; apply, expiry and clearing go to
-// the process log, never to the delivery log.
+// the process log, never to the delivery log; in a cluster a clear is told
+// to EngineDeps::shaping_changed (every node clears it), an expiry is not
+// (every node ends the action at the same `until` by itself).
 #include <spdlog/spdlog.h>
 
 #include "delivery/delivery_worker.hpp"
@@ -14,15 +16,9 @@
 
 namespace mailgate::delivery {
 
-namespace {
-bool by_tenant(const egress::ShapingAction& a) {
-  return a.kind == egress::ShapingKind::SuspendTenant ||
-         a.kind == egress::ShapingKind::SuspendCampaign;
-}
 tenancy::Suspension hold_of(const egress::ShapingAction& a) {
   return {a.tenant, a.campaign, a.destination, a.since_ms, a.until_ms};
 }
-}  // namespace
 
 void DeliveryEngine::load_shaping() {
   if (!deps_.store) return;
@@ -59,7 +55,8 @@ void DeliveryEngine::expire_shaping() {
   spool::WriteSet set(*deps_.store);
   for (const auto& a : done) {
     set.remove_shaping_action(egress::shaping_key(a.id));
-    if (by_tenant(a)) set.remove_tenant_suspension(hold_of(a));  // the shards expire it themselves
+    if (a.holds_tenant())
+      set.remove_tenant_suspension(hold_of(a));  // the shards expire it themselves
   }
   deps_.writer->submit(std::move(set), true, [](std::error_code ec) {
     if (ec)
@@ -94,9 +91,13 @@ DeliveryEngine::ActResult DeliveryEngine::clear_shaping(const std::string& id,
     ++cleared;
     spdlog::info("delivery: shaping action {} of rule '{}' cleared: {}", a.id, a.rule,
                  describe_shaping(a));
-    if (!by_tenant(a)) continue;
+    // Cleared everywhere: dated no earlier than the action (clocks differ).
+    if (deps_.shaping_changed)
+      deps_.shaping_changed(a, true, std::max(queue::now_ms(), a.since_ms));
+    if (!a.holds_tenant()) continue;
     std::string ignored;
-    if (resume_tenant(hold_of(a), deadline, ignored) == ActResult::Busy) return ActResult::Busy;
+    if (release_tenant(hold_of(a), deadline, ignored, false) == ActResult::Busy)
+      return ActResult::Busy;
   }
   return ActResult::Done;
 }

@@ -9,7 +9,9 @@
 // every action taken goes to the process log (never to the delivery log),
 // is written to the spool (async: a crash in the next milliseconds may lose
 // it, the next matching reply takes it again), and a tenant or campaign
-// suspension it makes is in force on every worker for queued and later mail.
+// suspension it makes is in force on every worker for queued and later mail;
+// in a cluster it is told to EngineDeps::shaping_changed (every node takes
+// it within about a second).
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 
@@ -67,14 +69,14 @@ SmtpClient::ReplyObserver DeliveryEngine::Worker::shaping_observer(
       spdlog::info("{}: shaping rule '{}' matched '{}': {} until {} ms (id {})", scope.destination,
                    rule.name, line, describe_shaping(*action), action->until_ms, action->id);
       apply_shaping(*action);
+      if (deps.shaping_changed) deps.shaping_changed(*action, false, action->since_ms);
     }
   };
 }
 
 void DeliveryEngine::Worker::apply_shaping(const egress::ShapingAction& a) {
-  const bool by_tenant = a.kind == egress::ShapingKind::SuspendTenant ||
-                         a.kind == egress::ShapingKind::SuspendCampaign;
-  tenancy::Suspension hold{a.tenant, a.campaign, a.destination, a.since_ms, a.until_ms};
+  const bool by_tenant = a.holds_tenant();
+  const auto hold = hold_of(a);
   if (by_tenant)
     for (Worker* w : *all)
       asio::post(w->ctx, [w, hold] {

@@ -108,6 +108,57 @@ bool decode_action(std::string_view key, std::string_view value, ShapingAction& 
   return true;
 }
 
+std::string target_key(const ShapingAction& a) {
+  std::string out;
+  put_field(out, a.rule);
+  put_field(out, std::to_string(static_cast<unsigned>(a.kind)));
+  put_field(out, a.site);
+  put_field(out, a.source);
+  put_field(out, a.destination);
+  put_field(out, a.tenant);
+  put_field(out, a.campaign);
+  return out;
+}
+
+bool decode_target_key(std::string_view key, ShapingAction& out) {
+  std::string_view rule, site, source, dest, tenant, campaign;
+  unsigned kind = 0;
+  if (!get_field(key, rule) || !get_number(key, kind) || !get_field(key, site) ||
+      !get_field(key, source) || !get_field(key, dest) || !get_field(key, tenant) ||
+      !get_field(key, campaign) || !key.empty() || kind > 255)
+    return false;
+  auto k = shaping_kind_from_number(static_cast<std::uint8_t>(kind));
+  if (!k) return false;
+  ShapingAction a;
+  a.kind = *k;
+  a.rule = rule;
+  a.site = site;
+  a.source = source;
+  a.destination = dest;
+  a.tenant = tenant;
+  a.campaign = campaign;
+  out = std::move(a);
+  return true;
+}
+
+std::string encode_shared_action(const ShapingAction& a) {
+  std::string out;
+  put_field(out, a.id);
+  return out + encode_action(a);
+}
+
+bool decode_shared_action(std::string_view key, std::string_view value, ShapingAction& out) {
+  std::string_view id;
+  if (!get_field(value, id) || id.empty() || id.size() > 32 ||
+      id.find_first_not_of("0123456789abcdef") != std::string_view::npos)
+    return false;
+  ShapingAction a;
+  if (!decode_action(shaping_key(id), value, a) || target_key(a) != key || a.until_ms <= a.since_ms)
+    return false;
+  out = std::move(a);
+  return true;
+}
+
 std::string ShapingActions::next_id(std::int64_t now_ms) {
   for (;;) {
     char buf[17];
@@ -211,6 +262,47 @@ std::vector<ShapingAction> ShapingActions::expire(std::int64_t now_ms) {
   std::vector<ShapingAction> out;
   for (auto it = actions_.begin(); it != actions_.end();) {
     if (it->second.until_ms <= now_ms) {
+      out.push_back(std::move(it->second));
+      it = actions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  note_size();
+  return out;
+}
+
+bool ShapingActions::adopt(const ShapingAction& a, std::int64_t now_ms,
+                           std::vector<ShapingAction>& replaced) {
+  if (a.until_ms <= now_ms) return false;
+  std::lock_guard lock(mu_);
+  std::vector<std::string> older;
+  for (const auto& [id, b] : actions_) {
+    if (!b.same_target(a)) continue;
+    if (id == a.id) return false;  // already here
+    if (b.since_ms > a.since_ms || (b.since_ms == a.since_ms && b.id > a.id)) return false;
+    older.push_back(id);
+  }
+  if (actions_.size() - older.size() >= kMaxActions) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  for (const auto& id : older) {
+    auto it = actions_.find(id);
+    replaced.push_back(std::move(it->second));
+    actions_.erase(it);
+  }
+  actions_.emplace(a.id, a);
+  note_size();
+  return true;
+}
+
+std::vector<ShapingAction> ShapingActions::clear_target(const ShapingAction& target,
+                                                        std::int64_t ms) {
+  std::lock_guard lock(mu_);
+  std::vector<ShapingAction> out;
+  for (auto it = actions_.begin(); it != actions_.end();) {
+    if (it->second.same_target(target) && it->second.since_ms <= ms) {
       out.push_back(std::move(it->second));
       it = actions_.erase(it);
     } else {

@@ -45,6 +45,11 @@ struct ShapingAction {
   std::string tenant, campaign;  // SuspendTenant (tenant) / SuspendCampaign (both)
   ShapingOverride set;
   std::int64_t since_ms = 0, until_ms = 0;
+  // SuspendTenant / SuspendCampaign: it holds mail by tenant (a
+  // tenancy::Suspension on every worker), not a path.
+  bool holds_tenant() const {
+    return kind == ShapingKind::SuspendTenant || kind == ShapingKind::SuspendCampaign;
+  }
   bool same_target(const ShapingAction& o) const {
     return rule == o.rule && kind == o.kind && site == o.site && source == o.source &&
            destination == o.destination && tenant == o.tenant && campaign == o.campaign;
@@ -54,6 +59,19 @@ struct ShapingAction {
 std::string shaping_key(std::string_view id);
 std::string encode_action(const ShapingAction& a);
 bool decode_action(std::string_view key, std::string_view value, ShapingAction& out);
+
+// The cluster's row of an action (issue 16, cluster/replicated_table): the
+// key is its target (rule, kind, site, source, destination, tenant,
+// campaign as length-prefixed fields), so a rule firing on two nodes at
+// once for one target writes one row (the newer wins); the value is its id
+// followed by encode_action().
+std::string target_key(const ShapingAction& a);
+std::string encode_shared_action(const ShapingAction& a);
+// false unless `value` decodes, names the target `key` is, has an id of
+// 1..32 hex digits and ends after it starts.
+bool decode_shared_action(std::string_view key, std::string_view value, ShapingAction& out);
+// A removal's key: the target's fields into `out` (no id, no times).
+bool decode_target_key(std::string_view key, ShapingAction& out);
 
 class ShapingActions {
  public:
@@ -76,6 +94,15 @@ class ShapingActions {
   std::vector<ShapingAction> clear_all();
   // Removes and returns the actions whose time is up.
   std::vector<ShapingAction> expire(std::int64_t now_ms);
+  // An action another node took (issue 16): in force here too, in place of
+  // ours for the same target, returned in `replaced` (the one started later
+  // wins; at the same time the larger id, so every node keeps the same
+  // one). False: nothing changed (already here, ours is newer, it expired,
+  // or the table is full: counted as refused).
+  bool adopt(const ShapingAction& a, std::int64_t now_ms, std::vector<ShapingAction>& replaced);
+  // Another node cleared `target`'s action at `ms`: ours for that target
+  // ends, unless it started after `ms`. Returns what ended.
+  std::vector<ShapingAction> clear_target(const ShapingAction& target, std::int64_t ms);
   // Actions read from the spool at start: those still in force are kept;
   // returns the ids of the others (the caller deletes their rows).
   std::vector<std::string> load(std::vector<ShapingAction> rows, std::int64_t now_ms);

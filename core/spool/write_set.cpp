@@ -87,6 +87,14 @@ void WriteSet::put_warmup(std::string_view key, std::string_view value) {
 
 void WriteSet::remove_warmup(std::string_view key) { batch_->Delete(store_->default_cf(), key); }
 
+void WriteSet::put_cluster_pending(std::string_view key, std::string_view value) {
+  batch_->Put(store_->default_cf(), key, value);
+}
+
+void WriteSet::remove_cluster_pending(std::string_view key) {
+  batch_->Delete(store_->default_cf(), key);
+}
+
 void WriteSet::put_shaping_action(std::string_view key, std::string_view value) {
   batch_->Put(store_->default_cf(), key, value);
 }

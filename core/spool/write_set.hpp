@@ -61,6 +61,10 @@ class WriteSet {
   void put_warmup(std::string_view key, std::string_view value);
   void remove_warmup(std::string_view key);
   // Traffic shaping actions (egress/shaping_actions: keys "shaping/<id>").
+  // A cluster table's change queued while Redis is down (cluster/
+  // replicated_table, app/cluster_tables: keys "cluster_pending/...").
+  void put_cluster_pending(std::string_view key, std::string_view value);
+  void remove_cluster_pending(std::string_view key);
   void put_shaping_action(std::string_view key, std::string_view value);
   void remove_shaping_action(std::string_view key);
 

@@ -20,12 +20,12 @@ std::string SuppressionList::normalize(std::string_view address) {
   // Local part lower-cased (mailbox names are case-insensitive in practice),
   // domain in the one form every domain takes (dns::normalize_domain), so
   // "U@ｇmail.com" and "u@GMAIL.com" are the same entry as "u@gmail.com".
-  address = address.substr(0, 512);
+  address = address.substr(0, kMaxAddress);
   const auto at = address.rfind('@');
   if (at == std::string_view::npos) return text::to_lower(address);
   return (text::to_lower(address.substr(0, at)) + "@" +
           dns::normalize_domain(address.substr(at + 1)))
-      .substr(0, 512);
+      .substr(0, kMaxAddress);
 }
 
 SuppressionList::SuppressionList(spool::Store& store, spool::SpoolWriter& writer)
@@ -41,7 +41,7 @@ bool SuppressionList::has(std::string_view address) const {
 }
 
 void SuppressionList::add(std::string_view address, std::string_view reason) {
-  Entry e{normalize(address), std::string(reason.substr(0, 512)), spool::wall_clock_ms()};
+  Entry e{normalize(address), std::string(reason.substr(0, kMaxReason)), spool::wall_clock_ms()};
   spool::WriteSet set(store_);
   set.put_suppression({e.address, e.reason, e.added_ms});
   {
@@ -65,6 +65,16 @@ bool SuppressionList::remove(std::string_view address) {
   return true;
 }
 
+std::string SuppressionList::check(const Change& c) {
+  if (c.address.empty()) return "empty address";
+  if (c.address.size() > kMaxAddress) return "address longer than 512 bytes";
+  if (c.reason.size() > kMaxReason) return "reason longer than 512 bytes";
+  for (unsigned char ch : c.address)
+    if (ch < 0x20 || ch == 0x7f) return "control byte in the address";
+  if (normalize(c.address) != c.address) return "address not in normal form";
+  return {};
+}
+
 bool SuppressionList::apply(const Change& c) {
   const auto key = normalize(c.address);
   spool::WriteSet set(store_);
@@ -79,7 +89,7 @@ bool SuppressionList::apply(const Change& c) {
     } else {
       if (it != entries_.end() && it->second.added_ms == c.ms && it->second.reason == c.reason)
         return false;  // already so
-      Entry e{key, c.reason.substr(0, 512), c.ms};
+      Entry e{key, c.reason.substr(0, kMaxReason), c.ms};
       set.put_suppression({e.address, e.reason, e.added_ms});
       entries_[key] = std::move(e);
     }

@@ -59,6 +59,12 @@ class SuppressionList : public policy::SuppressionStore {
   std::size_t size() const;
 
   static std::string normalize(std::string_view address);
+  static constexpr std::size_t kMaxAddress = 512, kMaxReason = 512;
+  // "" when `c` could be an entry of a list (a change read from another
+  // node, through Redis, which anyone may write): a non-empty address
+  // without control bytes, already in normalize()'s form, and both within
+  // the list's bounds; else why not.
+  static std::string check(const Change& c);
 
   // Called after every local add/remove, on the caller's thread (set once,
   // before workers use the list).

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace mailgate::testing {
 
@@ -61,6 +62,29 @@ class RedisServer {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+  }
+
+  // The same with arguments sent as they are (binary, huge).
+  std::string run_args(const std::vector<std::string>& args) {
+    timeval tv{2, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    std::string out = "(no connection)";
+    if (c && !c->err) {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      auto* r = static_cast<redisReply*>(
+          redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+      if (r) {
+        out = r->str ? std::string(r->str, r->len) : std::to_string(r->integer);
+        freeReplyObject(r);
+      }
+    }
+    if (c) redisFree(c);
+    return out;
   }
 
   std::uint16_t port() const { return port_; }

@@ -187,3 +187,51 @@ TEST(ShapingActions, RowsRoundTripAndRefuseGarbage) {
   EXPECT_EQ(fresh.list(100).size(), 1u);
   EXPECT_DOUBLE_EQ(fresh.override_for("ip:1", "ya\nhoo", 100).max_message_rate, 10.0 / 60);
 }
+
+// In a cluster (issue 16): one row per target, keyed by it; an action from
+// another node replaces ours for the target when it started later (the
+// larger id at the same time), so both nodes keep the same one; a clear
+// from elsewhere ends ours unless ours started after it.
+TEST(ShapingActions, SharedRowsAndAdoptionKeepOneActionPerTarget) {
+  ShapingActions a_node, b_node;
+  const auto r = rule("ts04", ShapingKind::Suspend, 1000);
+  auto a = a_node.fire(r, scope(), 100);
+  auto b = b_node.fire(r, scope(), 101);  // the same rule fired on another node at once
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(target_key(*a), target_key(*b));
+  ShapingAction back;
+  ASSERT_TRUE(decode_shared_action(target_key(*b), encode_shared_action(*b), back));
+  EXPECT_EQ(back.id, b->id);
+  EXPECT_EQ(back.until_ms, 1101);
+  EXPECT_FALSE(decode_shared_action(target_key(*b) + "x", encode_shared_action(*b), back));
+  auto other = *b;
+  other.source = "ip2";
+  EXPECT_FALSE(decode_shared_action(target_key(other), encode_shared_action(*b), back));
+  auto bad_id = *b;
+  bad_id.id = "../../x";
+  EXPECT_FALSE(decode_shared_action(target_key(*b), encode_shared_action(bad_id), back));
+  ShapingAction t;
+  ASSERT_TRUE(decode_target_key(target_key(*a), t));
+  EXPECT_TRUE(t.same_target(*a));
+  EXPECT_FALSE(decode_target_key("3:abc", t));
+
+  // Each node takes the other's: a takes b's (later), b keeps its own.
+  std::vector<ShapingAction> replaced;
+  EXPECT_TRUE(a_node.adopt(*b, 200, replaced));
+  ASSERT_EQ(replaced.size(), 1u);
+  EXPECT_EQ(replaced[0].id, a->id);
+  replaced.clear();
+  EXPECT_FALSE(b_node.adopt(*a, 200, replaced));
+  EXPECT_FALSE(a_node.adopt(*b, 200, replaced));  // already here
+  EXPECT_EQ(a_node.list(200).size(), 1u);
+  EXPECT_EQ(a_node.list(200)[0].id, b_node.list(200)[0].id);
+  EXPECT_FALSE(a_node.fire(r, scope(), 300));      // deduped by the target, whoever fired it
+  EXPECT_FALSE(a_node.adopt(*b, 1101, replaced));  // expired: not taken
+
+  // Cleared elsewhere at 500: gone; a later action for the target stays.
+  EXPECT_EQ(b_node.clear_target(t, 500).size(), 1u);
+  EXPECT_EQ(b_node.active(), 0u);
+  auto c = b_node.fire(r, scope(), 600);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(b_node.clear_target(t, 500).size(), 0u);
+}

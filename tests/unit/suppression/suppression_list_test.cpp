@@ -123,5 +123,18 @@ TEST(SuppressionList, ListenerSeesLocalWritesAndApplyKeepsTheNewer) {
   EXPECT_EQ(list.all().size(), 0u);
 }
 
+// What another node sent through Redis (anyone may write there): only what
+// this list could itself hold is accepted.
+TEST(SuppressionList, CheckAcceptsOnlyChangesTheListCouldHold) {
+  EXPECT_EQ(SuppressionList::check({false, "a@example.com", "5.1.1", 1000}), "");
+  EXPECT_EQ(SuppressionList::check({true, "a@example.com", "", 1000}), "");
+  EXPECT_NE(SuppressionList::check({false, "", "r", 1000}), "");
+  EXPECT_NE(SuppressionList::check({false, "A@Example.com", "r", 1000}), "");  // not normalised
+  EXPECT_NE(SuppressionList::check({false, std::string("a\0b@example.com", 15), "r", 1}), "");
+  EXPECT_NE(SuppressionList::check({false, "a\r\n@example.com", "r", 1}), "");
+  EXPECT_NE(SuppressionList::check({false, std::string(600, 'a'), "r", 1}), "");
+  EXPECT_NE(SuppressionList::check({false, "a@example.com", std::string(600, 'r'), 1}), "");
+}
+
 }  // namespace
 }  // namespace mailgate::suppression
