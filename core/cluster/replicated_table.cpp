@@ -12,6 +12,7 @@
 #include "cluster/cluster.hpp"
 #include "cluster/redis_link.hpp"
 #include "metrics/exposition.hpp"
+#include "ratelimit/gcra.hpp"
 
 namespace mailgate::cluster {
 namespace {
@@ -94,12 +95,6 @@ for i = 1, #kv - 1, 2 do
 end
 return r
 )lua";
-
-std::int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -394,7 +389,7 @@ void ReplicatedTable::poll() {
                }
                const auto* entries = r->element[1];
                apply_entries(entries);
-               last_read_us_.store(steady_us(), std::memory_order_relaxed);
+               last_read_us_.store(ratelimit::steady_us(), std::memory_order_relaxed);
                if (entries->type == REDIS_REPLY_ARRAY && entries->elements >= kReadBatch) {
                  end_step();
                  poll();  // more to read
@@ -512,7 +507,7 @@ void ReplicatedTable::finish_scan(std::string version) {
     std::lock_guard lock(mu_);
     version_copy_ = version_;
   }
-  last_read_us_.store(steady_us(), std::memory_order_relaxed);
+  last_read_us_.store(ratelimit::steady_us(), std::memory_order_relaxed);
   done(true);  // and sends what was queued
 }
 
@@ -525,7 +520,8 @@ TableSyncStats ReplicatedTable::stats() const {
   s.pending = pending_n_.load();
   s.refused = refused_.load();
   s.errors = errors_.load();
-  if (const auto t = last_read_us_.load(); t > 0) s.lag_seconds = (steady_us() - t) / 1e6;
+  if (const auto t = last_read_us_.load(); t > 0)
+    s.lag_seconds = (ratelimit::steady_us() - t) / 1e6;
   std::lock_guard lock(mu_);
   s.version = version_copy_;
   return s;
