@@ -55,6 +55,37 @@ bool get_number(std::string_view& in, T& out) {
   return r.ec == std::errc() && r.ptr == v.data() + v.size();
 }
 
+// An action's target (what rule acted on which path, tenant, campaign and
+// destination): the first fields of a spool row, and the whole cluster key.
+void put_target(std::string& out, const ShapingAction& a) {
+  put_field(out, a.rule);
+  put_field(out, std::to_string(static_cast<unsigned>(a.kind)));
+  put_field(out, a.site);
+  put_field(out, a.source);
+  put_field(out, a.destination);
+  put_field(out, a.tenant);
+  put_field(out, a.campaign);
+}
+
+bool get_target(std::string_view& in, ShapingAction& a) {
+  std::string_view rule, site, source, dest, tenant, campaign;
+  unsigned kind = 0;
+  if (!get_field(in, rule) || !get_number(in, kind) || !get_field(in, site) ||
+      !get_field(in, source) || !get_field(in, dest) || !get_field(in, tenant) ||
+      !get_field(in, campaign) || kind > 255)
+    return false;
+  auto k = shaping_kind_from_number(static_cast<std::uint8_t>(kind));
+  if (!k) return false;
+  a.kind = *k;
+  a.rule = rule;
+  a.site = site;
+  a.source = source;
+  a.destination = dest;
+  a.tenant = tenant;
+  a.campaign = campaign;
+  return true;
+}
+
 }  // namespace
 
 std::string shaping_key(std::string_view id) {
@@ -64,13 +95,7 @@ std::string shaping_key(std::string_view id) {
 std::string encode_action(const ShapingAction& a) {
   std::string out;
   put_field(out, kRowVersion);
-  put_field(out, a.rule);
-  put_field(out, std::to_string(static_cast<unsigned>(a.kind)));
-  put_field(out, a.site);
-  put_field(out, a.source);
-  put_field(out, a.destination);
-  put_field(out, a.tenant);
-  put_field(out, a.campaign);
+  put_target(out, a);
   put_field(out, std::to_string(a.set.max_connections));
   char rate[64];
   std::snprintf(rate, sizeof rate, "%.17g", a.set.max_message_rate);
@@ -85,58 +110,26 @@ bool decode_action(std::string_view key, std::string_view value, ShapingAction& 
   ShapingAction a;
   a.id = std::string(key.substr(kShapingPrefix.size()));
   if (a.id.empty() || a.id.size() > 32) return false;
-  std::string_view version, rule, site, source, dest, tenant, campaign, rate;
-  unsigned kind = 0;
-  if (!get_field(value, version) || version != kRowVersion || !get_field(value, rule) ||
-      !get_number(value, kind) || !get_field(value, site) || !get_field(value, source) ||
-      !get_field(value, dest) || !get_field(value, tenant) || !get_field(value, campaign) ||
+  std::string_view version, rate;
+  if (!get_field(value, version) || version != kRowVersion || !get_target(value, a) ||
       !get_number(value, a.set.max_connections) || !get_field(value, rate) ||
       !get_number(value, a.since_ms) || !get_number(value, a.until_ms) || !value.empty())
     return false;
-  auto k = shaping_kind_from_number(static_cast<std::uint8_t>(std::min(kind, 255u)));
-  if (!k || kind > 255) return false;
-  a.kind = *k;
   a.set.max_message_rate = std::strtod(std::string(rate).c_str(), nullptr);
   if (!(a.set.max_message_rate >= 0)) return false;
-  a.rule = rule;
-  a.site = site;
-  a.source = source;
-  a.destination = dest;
-  a.tenant = tenant;
-  a.campaign = campaign;
   out = std::move(a);
   return true;
 }
 
 std::string target_key(const ShapingAction& a) {
   std::string out;
-  put_field(out, a.rule);
-  put_field(out, std::to_string(static_cast<unsigned>(a.kind)));
-  put_field(out, a.site);
-  put_field(out, a.source);
-  put_field(out, a.destination);
-  put_field(out, a.tenant);
-  put_field(out, a.campaign);
+  put_target(out, a);
   return out;
 }
 
 bool decode_target_key(std::string_view key, ShapingAction& out) {
-  std::string_view rule, site, source, dest, tenant, campaign;
-  unsigned kind = 0;
-  if (!get_field(key, rule) || !get_number(key, kind) || !get_field(key, site) ||
-      !get_field(key, source) || !get_field(key, dest) || !get_field(key, tenant) ||
-      !get_field(key, campaign) || !key.empty() || kind > 255)
-    return false;
-  auto k = shaping_kind_from_number(static_cast<std::uint8_t>(kind));
-  if (!k) return false;
   ShapingAction a;
-  a.kind = *k;
-  a.rule = rule;
-  a.site = site;
-  a.source = source;
-  a.destination = dest;
-  a.tenant = tenant;
-  a.campaign = campaign;
+  if (!get_target(key, a) || !key.empty()) return false;
   out = std::move(a);
   return true;
 }
