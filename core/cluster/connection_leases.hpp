@@ -23,6 +23,14 @@
 //   once (ZREM), so other nodes get the slots now, not after lease_ttl.
 // - Lease ids are "node:run:counter": a restarted node's ids never match
 //   those its previous run left to expire.
+// - Fair hand-over: a node Redis refuses is written as a waiter of the
+//   limit (a small zset "mailgate:connwait:<key>", node -> expiry, gone
+//   within lease_ttl when the node stops asking). Acquire and renew replies
+//   say how many other nodes wait; while some do, this node asks for no
+//   lease beyond its share, and once per renewal (lease_ttl/3) a node above
+//   its share is told (take_yield) to retire one connection of that limit
+//   after its message in flight, until it is down to its share or nobody
+//   waits. Nothing of this while Redis is down (local shares then).
 // - Until the cluster's first heartbeat has answered or failed, nothing is
 //   granted (connections wait a few heartbeat periods at start).
 // Thread-safe: try_acquire/return_unused/release from any worker; the
@@ -63,11 +71,12 @@ struct LeaseKeyView {
 struct LeaseStats {
   bool shared = false;  // false: local limits (Redis down or not yet known)
   std::uint64_t held = 0, acquired = 0, refused = 0, expired = 0, renew_failures = 0,
-                local_grants = 0;
+                local_grants = 0, yielded = 0;
   std::vector<LeaseKeyView> keys;  // keys with leases held or spare, by name
 };
 
 inline constexpr const char* kConnKeyPrefix = "mailgate:conn:";
+inline constexpr const char* kConnWaitKeyPrefix = "mailgate:connwait:";
 
 class ConnectionLeases {
  public:
@@ -96,6 +105,11 @@ class ConnectionLeases {
   // `key`? An idle connection above it closes rather than lingers, so its
   // slot goes to nodes with work.
   bool within_share(const std::string& key, unsigned max) const;
+  // A connection of `key` has finished a message: true (at most once per
+  // renewal and key) when it should close rather than take the next one,
+  // because other nodes wait for the limit and this node holds more than
+  // its share. Counted in mailgate_cluster_leases_yielded_total.
+  bool take_yield(const std::string& key, unsigned max);
 
   bool shared() const { return mode_.load() == Mode::Shared; }
   LeaseStats stats() const;
@@ -115,6 +129,8 @@ class ConnectionLeases {
     std::int64_t spare_at_us = 0;  // when the newest spare was granted
     std::int64_t retry_at_us = 0;
     unsigned max = 0;
+    unsigned waiters = 0;    // other nodes refused this limit (last reply)
+    bool yield_due = false;  // a renewal found this node above its share with waiters
   };
   void tick();
   void acquire(std::string key, unsigned max, unsigned want);
@@ -136,7 +152,7 @@ class ConnectionLeases {
   std::string run_;  // this run's part of lease ids (a restarted node never reuses one)
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::uint64_t> acquired_{0}, refused_{0}, expired_{0}, renew_failures_{0},
-      local_grants_{0};
+      local_grants_{0}, yielded_{0};
   mutable std::mutex mu_;  // guards keys_
   std::map<std::string, Key, std::less<>> keys_;
 };
