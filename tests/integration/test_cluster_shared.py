@@ -21,6 +21,10 @@ the same way):
   and a clear on B removes it on both;
 - a suspension (with an `until`) made while B is stopped holds on B once it
   restarts, with the same expiry.
+A third flow (fair hand-over of connection slots): A holds all 4 slots of a
+slow sink with a long queue; B and C, given mail afterwards, each get a
+connection within about two lease renewals (A retires connections after
+their message down to its share), and the sink never sees more than 4.
 """
 import json
 import smtplib
