@@ -25,12 +25,15 @@
 //   those its previous run left to expire.
 // - Fair hand-over: a node Redis refuses is written as a waiter of the
 //   limit (a small zset "mailgate:connwait:<key>", node -> expiry, gone
-//   within lease_ttl when the node stops asking). Acquire and renew replies
-//   say how many other nodes wait; while some do, this node asks for no
-//   lease beyond its share, and once per renewal (lease_ttl/3) a node above
-//   its share is told (take_yield) to retire one connection of that limit
-//   after its message in flight, until it is down to its share or nobody
-//   waits. Nothing of this while Redis is down (local shares then).
+//   within lease_ttl when the node stops asking), marked starved when it
+//   holds none of the limit. Acquire and renew replies say how many other
+//   nodes wait and how many of them are starved; while some wait, this node
+//   asks for no lease beyond its share (max / live nodes, rounded up; while
+//   one is starved, rounded down, at least 1), and once per renewal
+//   (lease_ttl/3) a node above that is told (take_yield) to retire one
+//   connection of the limit after its message in flight, until it is down
+//   to it or nobody waits. Nothing of this while Redis is down (local
+//   shares then).
 // - Until the cluster's first heartbeat has answered or failed, nothing is
 //   granted (connections wait a few heartbeat periods at start).
 // Thread-safe: try_acquire/return_unused/release from any worker; the
@@ -130,15 +133,22 @@ class ConnectionLeases {
     std::int64_t retry_at_us = 0;
     unsigned max = 0;
     unsigned waiters = 0;    // other nodes refused this limit (last reply)
+    unsigned starved = 0;    // those of them holding none of it
     bool yield_due = false;  // a renewal found this node above its share with waiters
   };
   void tick();
-  void acquire(std::string key, unsigned max, unsigned want);
+  // `held`: this node's leases of the key when asked (a waiter holding none
+  // is starved).
+  void acquire(std::string key, unsigned max, unsigned want, std::size_t held);
   void renew(bool adopt);
   void remove_in_redis(std::vector<std::string> ids, const std::string& key,
                        std::shared_ptr<void> until = {});
   std::string next_id();
   unsigned share(unsigned max) const;
+  unsigned floor_share(unsigned max) const;  // max / live nodes, rounded down, at least 1
+  // Other nodes wait and `k` holds more than its share (or, while one of
+  // them holds none, more than max / live nodes rounded down).
+  bool above_fair(const Key& k, unsigned max) const;
 
   ClusterConfig cfg_;
   Cluster& cluster_;

@@ -229,6 +229,13 @@ TEST(ConnectionLeases, ANodeAboveItsShareHandsSlotsToAWaitingNode) {
   // b stops asking: its waiter entry is gone within the lease TTL.
   EXPECT_TRUE(run_until(
       ctx, [&] { return redis.run("ZCARD mailgate:connwait:dest:x") == "0"; }, 2500ms));
+  // Garbage of the wrong type where the waiters live: cleaned, renewals go on.
+  redis.run("SET mailgate:connwait:dest:x garbage");
+  EXPECT_FALSE(acquire(ctx, b.leases, "dest:x", 4, 300ms));
+  run_until(
+      ctx, [] { return false; }, 800ms);
+  EXPECT_EQ(a.leases.stats().renew_failures, 0u);
+  EXPECT_EQ(redis.run("TYPE mailgate:connwait:dest:x"), "zset");
 }
 
 }  // namespace
