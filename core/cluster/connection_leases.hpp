@@ -24,7 +24,7 @@
 // - Lease ids are "node:run:counter": a restarted node's ids never match
 //   those its previous run left to expire.
 // - Fair hand-over: a node Redis refuses is written as a waiter of the
-//   limit (a small zset "mailgate:connwait:<key>", node -> expiry, gone
+//   limit (a small zset "mailgate:connwait:<key>", "<0|1>:node" -> expiry, gone
 //   within lease_ttl when the node stops asking), marked starved when it
 //   holds none of the limit. Acquire and renew replies say how many other
 //   nodes wait and how many of them are starved; while some wait, this node
@@ -111,7 +111,7 @@ class ConnectionLeases {
   // A connection of `key` has finished a message: true (at most once per
   // renewal and key) when it should close rather than take the next one,
   // because other nodes wait for the limit and this node holds more than
-  // its share. Counted in mailgate_cluster_leases_yielded_total.
+  // its share (above_fair). Counted in mailgate_cluster_leases_yielded_total.
   bool take_yield(const std::string& key, unsigned max);
 
   bool shared() const { return mode_.load() == Mode::Shared; }
@@ -134,7 +134,7 @@ class ConnectionLeases {
     unsigned max = 0;
     unsigned waiters = 0;    // other nodes refused this limit (last reply)
     unsigned starved = 0;    // those of them holding none of it
-    bool yield_due = false;  // a renewal found this node above its share with waiters
+    bool yield_due = false;  // the last renewal found this node above_fair
   };
   void tick();
   // `held`: this node's leases of the key when asked (a waiter holding none
