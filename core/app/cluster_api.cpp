@@ -74,10 +74,10 @@ http::Response cluster_status(const AdminContext& ctx) {
     json keys = json::array();
     for (const auto& k : ls.keys)
       keys.push_back({{"key", k.key}, {"held", k.held}, {"spare", k.spare}, {"max", k.max}});
-    leases = {{"shared", ls.shared},      {"held", ls.held},
-              {"acquired", ls.acquired},  {"refused", ls.refused},
-              {"expired", ls.expired},    {"renew_failures", ls.renew_failures},
-              {"local", ls.local_grants}, {"keys", std::move(keys)}};
+    leases = {
+        {"shared", ls.shared},      {"held", ls.held},       {"acquired", ls.acquired},
+        {"refused", ls.refused},    {"expired", ls.expired}, {"renew_failures", ls.renew_failures},
+        {"local", ls.local_grants}, {"yielded", ls.yielded}, {"keys", std::move(keys)}};
   }
   json suppression = nullptr;
   if (const auto* ss = ctx.shared_suppression.load()) suppression = table_json(ss->stats());

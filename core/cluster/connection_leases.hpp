@@ -23,6 +23,17 @@
 //   once (ZREM), so other nodes get the slots now, not after lease_ttl.
 // - Lease ids are "node:run:counter": a restarted node's ids never match
 //   those its previous run left to expire.
+// - Fair hand-over: a node Redis refuses is written as a waiter of the
+//   limit (a small zset "mailgate:connwait:<key>", "<0|1>:node" -> expiry, gone
+//   within lease_ttl when the node stops asking), marked starved when it
+//   holds none of the limit. Acquire and renew replies say how many other
+//   nodes wait and how many of them are starved; while some wait, this node
+//   asks for no lease beyond its share (max / live nodes, rounded up; while
+//   one is starved, rounded down, at least 1), and once per renewal
+//   (lease_ttl/3) a node above that is told (take_yield) to retire one
+//   connection of the limit after its message in flight, until it is down
+//   to it or nobody waits. Nothing of this while Redis is down (local
+//   shares then).
 // - Until the cluster's first heartbeat has answered or failed, nothing is
 //   granted (connections wait a few heartbeat periods at start).
 // Thread-safe: try_acquire/return_unused/release from any worker; the
@@ -63,11 +74,12 @@ struct LeaseKeyView {
 struct LeaseStats {
   bool shared = false;  // false: local limits (Redis down or not yet known)
   std::uint64_t held = 0, acquired = 0, refused = 0, expired = 0, renew_failures = 0,
-                local_grants = 0;
+                local_grants = 0, yielded = 0;
   std::vector<LeaseKeyView> keys;  // keys with leases held or spare, by name
 };
 
 inline constexpr const char* kConnKeyPrefix = "mailgate:conn:";
+inline constexpr const char* kConnWaitKeyPrefix = "mailgate:connwait:";
 
 class ConnectionLeases {
  public:
@@ -96,6 +108,11 @@ class ConnectionLeases {
   // `key`? An idle connection above it closes rather than lingers, so its
   // slot goes to nodes with work.
   bool within_share(const std::string& key, unsigned max) const;
+  // A connection of `key` has finished a message: true (at most once per
+  // renewal and key) when it should close rather than take the next one,
+  // because other nodes wait for the limit and this node holds more than
+  // its share (above_fair). Counted in mailgate_cluster_leases_yielded_total.
+  bool take_yield(const std::string& key, unsigned max);
 
   bool shared() const { return mode_.load() == Mode::Shared; }
   LeaseStats stats() const;
@@ -115,14 +132,23 @@ class ConnectionLeases {
     std::int64_t spare_at_us = 0;  // when the newest spare was granted
     std::int64_t retry_at_us = 0;
     unsigned max = 0;
+    unsigned waiters = 0;    // other nodes refused this limit (last reply)
+    unsigned starved = 0;    // those of them holding none of it
+    bool yield_due = false;  // the last renewal found this node above_fair
   };
   void tick();
-  void acquire(std::string key, unsigned max, unsigned want);
+  // `held`: this node's leases of the key when asked (a waiter holding none
+  // is starved).
+  void acquire(std::string key, unsigned max, unsigned want, std::size_t held);
   void renew(bool adopt);
   void remove_in_redis(std::vector<std::string> ids, const std::string& key,
                        std::shared_ptr<void> until = {});
   std::string next_id();
   unsigned share(unsigned max) const;
+  unsigned floor_share(unsigned max) const;  // max / live nodes, rounded down, at least 1
+  // Other nodes wait and `k` holds more than its share (or, while one of
+  // them holds none, more than max / live nodes rounded down).
+  bool above_fair(const Key& k, unsigned max) const;
 
   ClusterConfig cfg_;
   Cluster& cluster_;
@@ -136,7 +162,7 @@ class ConnectionLeases {
   std::string run_;  // this run's part of lease ids (a restarted node never reuses one)
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::uint64_t> acquired_{0}, refused_{0}, expired_{0}, renew_failures_{0},
-      local_grants_{0};
+      local_grants_{0}, yielded_{0};
   mutable std::mutex mu_;  // guards keys_
   std::map<std::string, Key, std::less<>> keys_;
 };

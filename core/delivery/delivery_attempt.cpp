@@ -146,7 +146,7 @@ asio::awaitable<void> DeliveryEngine::Worker::connection(DestinationLink dest) {
   auto& client = *opened.client;
   (client.tls() ? opened_tls : opened_plain).fetch_add(1, std::memory_order_relaxed);
   for (unsigned sent = 0; sent < settings.max_messages && client.usable(); ++sent) {
-    auto item = co_await next_item(dest);
+    auto item = co_await next_item(dest, sent > 0);
     if (!item) break;
     co_await attempt(dest, std::move(*item), client);
   }
@@ -225,11 +225,17 @@ asio::awaitable<void> DeliveryEngine::Worker::defer_destination(const Destinatio
 }
 
 asio::awaitable<std::optional<queue::Item>> DeliveryEngine::Worker::next_item(
-    const DestinationLink& dest) {
+    const DestinationLink& dest, bool after_message) {
   for (;;) {
     auto idle = std::make_shared<asio::steady_timer>(ctx, kIdleReuse);
     bool linger = true;
-    auto item = co_await on(dest, [&idle, &linger](auto& q, auto& d) {
+    auto item = co_await on(dest, [&idle, &linger, after_message](auto& q, auto& d) {
+      // Its slot is wanted by another node (fair hand-over of a cluster
+      // limit): the connection ends after the message it just sent.
+      if (after_message && !q.keep_connection(d)) {
+        linger = false;
+        return decltype(q.take(d)){};
+      }
       auto it = q.take(d);
       if (!it) linger = q.may_linger(d);
       if (!it && linger) q.park(d, idle);

@@ -157,8 +157,10 @@ struct DeliveryEngine::Worker {
   asio::awaitable<void> defer_destination(const DestinationLink& dest, const smtp::Reply& last,
                                           TlsFailure tls_failure = TlsFailure::None);
   // The destination's next message for this connection, lingering up to
-  // kIdleReuse for one; nothing: close.
-  asio::awaitable<std::optional<queue::Item>> next_item(const DestinationLink& dest);
+  // kIdleReuse for one; nothing: close. `after_message`: the connection has
+  // sent one already (it may then be asked to give its slot up).
+  asio::awaitable<std::optional<queue::Item>> next_item(const DestinationLink& dest,
+                                                        bool after_message);
   // One message over `client`: load, the SMTP transaction, settle().
   asio::awaitable<void> attempt(const DestinationLink& dest, queue::Item item, SmtpClient& client);
   // The reader could not load `item`: gone from the spool (no_such_file:

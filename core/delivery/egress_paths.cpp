@@ -250,6 +250,21 @@ bool EgressPaths::may_linger(const queue::Destination& d) {
   return !site || site->max_connections == 0;
 }
 
+bool EgressPaths::keep_connection(queue::Destination& d) {
+  // Other nodes wait for a cluster-wide limit this node holds more than its
+  // share of: this connection gives its slot up after its message.
+  auto* leases = worker_.deps.leases;
+  if (!leases) return true;
+  if (d.destination_leases > 0 &&
+      leases->take_yield(destination_lease_key(d), d.shaping.max_connections))
+    return false;
+  if (d.site_leases > 0) {
+    const unsigned site_max = site_max_connections(d);
+    if (site_max > 0 && leases->take_yield(site_lease_key(d), site_max)) return false;
+  }
+  return true;
+}
+
 bool EgressPaths::site_current(queue::Destination& d) {
   auto p = plan();
   if (p->sites().empty() || is_route(d.name)) {

@@ -53,6 +53,7 @@ class EgressPaths final : public queue::PathGate {
   Quota take_quota(queue::Destination& d, const queue::Item& item) override;
   void refund_quota(queue::Destination& d) override;
   bool may_linger(const queue::Destination& d) override;
+  bool keep_connection(queue::Destination& d) override;
   std::int64_t held_us(const queue::Destination& d, std::int64_t now_us) override;
 
   // Is d's site known? False when its lookup started (the shard hears

@@ -49,6 +49,10 @@ class PathGate {
   // May an idle connection of `d` (nothing ready for it) linger for more
   // mail? Not while it holds a capped site slot other destinations need.
   virtual bool may_linger(const Destination& /*d*/) { return true; }
+  // A connection of `d` has finished a message: may it take the next one?
+  // False: it sends QUIT and is not reused (a cluster-wide limit other nodes
+  // wait for, and this node holds more than its share of it).
+  virtual bool keep_connection(Destination& /*d*/) { return true; }
   // Is d's whole path held (traffic shaping "suspend")? 0: no; else the
   // microseconds after which to ask again (no connection opens and no
   // message is taken meanwhile).

@@ -186,6 +186,9 @@ class QueueShard {
   bool may_linger(const Destination& d) const {
     return !gate_ || !d.ready.empty() || gate_->may_linger(d);
   }
+  // False when a connection of `d` that finished a message should close
+  // rather than take the next (PathGate::keep_connection).
+  bool keep_connection(Destination& d) { return !gate_ || gate_->keep_connection(d); }
   // A connection-level failure (refused, timeout, 421 greeting): the whole
   // destination waits until `until_ms`; its ready items move back together.
   void defer_destination(Destination& d, std::int64_t until_ms);

@@ -21,6 +21,10 @@ the same way):
   and a clear on B removes it on both;
 - a suspension (with an `until`) made while B is stopped holds on B once it
   restarts, with the same expiry.
+A third flow (fair hand-over of connection slots): A holds all 4 slots of a
+slow sink with a long queue; B and C, given mail afterwards, each get a
+connection within about two lease renewals (A retires connections after
+their message down to its share), and the sink never sees more than 4.
 """
 import json
 import smtplib
@@ -272,3 +276,40 @@ def test_two_nodes_share_tenant_suspensions_and_shaping_actions(cluster):
              == ["late"], timeout=5, what="the restarted node holding the suspension")
     [late] = api(b2, "GET", "/api/v1/queue")["tenant_suspensions"]
     assert late["until"] == api(a, "GET", "/api/v1/queue")["tenant_suspensions"][0]["until"]
+
+
+def test_a_node_holding_every_slot_hands_its_share_over(cluster):
+    """A slow sink, max_connections = 4 over three nodes: A takes all four
+    with a long queue; B and C, given mail afterwards, each get a connection
+    within a few lease renewals (A retires connections after their message
+    down to its share, 2), not only when A's queue runs dry."""
+    rec, sink = cluster.recorder, cluster.sink
+    a, b, c = cluster.node("gw-a"), cluster.node("gw-b"), cluster.node("gw-c")
+    nodes = [a, b, c]
+    wait_for(lambda: all(api(n, "GET", "/api/v1/cluster")["live_nodes"] == 3 and
+                         leases(n)["shared"] for n in nodes), timeout=10,
+             what="three live nodes leasing in Redis")
+    rec.data_delay = 0.12
+    # About 6 s of work for A alone on four connections.
+    send(a, [f"bulk-{k}@example.test" for k in range(200)])
+    wait_for(lambda: leases(a)["held"] == 4, timeout=10, what="A holding all 4 connections")
+    sent_at = {}
+    for name, n in (("b", b), ("c", c)):
+        send(n, [f"late-{name}-{k}@example.test" for k in range(8)])
+        sent_at[name] = time.monotonic()
+    wait_for(lambda: rec.count() == 216, timeout=40, interval=0.1, what="everything delivered")
+
+    def first_delivery(name):  # when its first message's DATA started at the sink
+        with rec.lock:
+            return min(m["t"] for m in rec.messages
+                       if any(r.startswith(f"late-{name}-") for r in m["to"])) - rec.data_delay
+    waited = {name: first_delivery(name) - sent_at[name] for name in sent_at}
+    with rec.lock:
+        a_done = max(m["t"] for m in rec.messages if m["to"][0].startswith("bulk-"))
+    print(f"longest wait for a first connection: {max(waited.values()):.2f} s {waited}; "
+          f"A's queue ran dry {a_done - min(sent_at.values()):.2f} s after B's mail")
+    assert rec.max_active <= 4, rec.max_active  # never more than the shared limit
+    # The old behaviour (a slot only when A's queue ran dry) waited ~4-5 s here.
+    assert max(waited.values()) < 3.0, waited
+    assert leases(a)["yielded"] >= 2
+    rec.data_delay = 0

@@ -58,6 +58,7 @@ METRICS = {
     "mailgate_cluster_leases_expired_total": ("counter", {}),
     "mailgate_cluster_lease_renew_failures_total": ("counter", {}),
     "mailgate_cluster_leases_local_total": ("counter", {}),
+    "mailgate_cluster_leases_yielded_total": ("counter", {}),
     "mailgate_cluster_suppression_pushed_total": ("counter", {}),
     "mailgate_cluster_suppression_applied_total": ("counter", {}),
     "mailgate_cluster_suppression_pending": ("gauge", {}),

@@ -3,7 +3,9 @@
 // past their TTL, a node that stops renewing frees its slots within the
 // TTL, many acquirers never hold more than max together, and with Redis
 // stalled each node falls back to its share (max / live nodes) and writes
-// its leases back when Redis answers again.
+// its leases back when Redis answers again; a node holding more than its
+// share while another waits is told to give connections back, one per
+// renewal, down to its share.
 #include "cluster/connection_leases.hpp"
 
 #include <gtest/gtest.h>
@@ -175,6 +177,65 @@ TEST(ConnectionLeases, RedisDownMeansTheLocalShareThenLeasesGoBack) {
   ASSERT_TRUE(acquire(ctx, b.leases, "dest:x", 5));
   ASSERT_TRUE(acquire(ctx, b.leases, "dest:x", 5));
   EXPECT_FALSE(acquire(ctx, b.leases, "dest:x", 5, 300ms));
+}
+
+// Asks take_yield until it says yes or `limit` passes.
+bool yields(asio::io_context& ctx, ConnectionLeases& l, const std::string& key, unsigned max,
+            std::chrono::milliseconds limit) {
+  bool told = false;
+  return run_until(
+      ctx,
+      [&] {
+        if (!told) told = l.take_yield(key, max);
+        return told;
+      },
+      limit);
+}
+
+TEST(ConnectionLeases, ANodeAboveItsShareHandsSlotsToAWaitingNode) {
+  testing::RedisServer redis;
+  asio::io_context ctx;
+  Node a(redis, "gw-a", ctx), b(redis, "gw-b", ctx);
+  ASSERT_TRUE(run_until(ctx, [&] {
+    return a.leases.shared() && b.leases.shared() && a.cluster.live_nodes() == 2 &&
+           b.cluster.live_nodes() == 2;
+  }));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(acquire(ctx, a.leases, "dest:x", 4));
+  // Nobody waits: a keeps all four (renewals come and go).
+  EXPECT_FALSE(yields(ctx, a.leases, "dest:x", 4, 500ms));
+
+  // b is refused: it is written as a waiter, and a's next renewal tells it
+  // to retire one connection (once per renewal, not at every message).
+  EXPECT_FALSE(acquire(ctx, b.leases, "dest:x", 4, 300ms));
+  EXPECT_EQ(redis.run("ZCARD mailgate:connwait:dest:x"), "1");
+  ASSERT_TRUE(yields(ctx, a.leases, "dest:x", 4, 1000ms));
+  EXPECT_FALSE(a.leases.take_yield("dest:x", 4));
+  a.leases.release("dest:x");
+  // a asks for no lease beyond its share (2) while b waits.
+  EXPECT_FALSE(a.leases.try_acquire("dest:x", 4).granted);
+  ASSERT_TRUE(acquire(ctx, b.leases, "dest:x", 4, 1000ms));
+
+  // b still wants more: a gives back one more, then none (it is at its share).
+  EXPECT_FALSE(acquire(ctx, b.leases, "dest:x", 4, 300ms));
+  ASSERT_TRUE(yields(ctx, a.leases, "dest:x", 4, 1000ms));
+  a.leases.release("dest:x");
+  ASSERT_TRUE(acquire(ctx, b.leases, "dest:x", 4, 1000ms));
+  EXPECT_FALSE(acquire(ctx, b.leases, "dest:x", 4, 300ms));
+  EXPECT_FALSE(yields(ctx, a.leases, "dest:x", 4, 800ms));
+  EXPECT_EQ(a.leases.stats().held, 2u);
+  EXPECT_EQ(b.leases.stats().held, 2u);
+  EXPECT_EQ(a.leases.stats().yielded, 2u);
+  EXPECT_EQ(zcard(redis, "dest:x"), 4u);
+  // b stops asking: its waiter entry is gone within the lease TTL.
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return redis.run("ZCARD mailgate:connwait:dest:x") == "0"; }, 2500ms));
+  // Garbage of the wrong type where the waiters live: cleaned, renewals go on.
+  redis.run("SET mailgate:connwait:dest:x garbage");
+  EXPECT_FALSE(acquire(ctx, b.leases, "dest:x", 4, 300ms));
+  run_until(
+      ctx, [] { return false; }, 800ms);
+  EXPECT_EQ(a.leases.stats().renew_failures, 0u);
+  EXPECT_EQ(redis.run("TYPE mailgate:connwait:dest:x"), "zset");
 }
 
 }  // namespace
