@@ -90,7 +90,10 @@ RedisLink::RedisLink(asio::io_context& ctx, std::string host, std::uint16_t port
       timeout_(timeout),
       max_in_flight_(max_in_flight) {}
 
-RedisLink::~RedisLink() { reset(); }
+RedisLink::~RedisLink() {
+  *alive_ = false;
+  reset();
+}
 
 void RedisLink::reset() {
   if (!ac_) return;
@@ -167,7 +170,9 @@ void RedisLink::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   }
   // No reply: the context is being freed or failed. Answer outside hiredis,
   // so the callback may make new calls.
-  asio::post(call->timer.get_executor(), [call] { call->cb(nullptr, "connection lost"); });
+  asio::post(call->timer.get_executor(), [call, alive = static_cast<RedisLink*>(ac->data)->alive_] {
+    if (*alive) call->cb(nullptr, "connection lost");
+  });
 }
 
 void RedisLink::command(std::vector<std::string> args, Callback cb) {
@@ -175,7 +180,9 @@ void RedisLink::command(std::vector<std::string> args, Callback cb) {
   if (in_flight_ >= max_in_flight_) error = "too many Redis calls in flight";
   if (error.empty()) ensure_connected(error);
   if (!error.empty()) {
-    asio::post(ctx_, [cb = std::move(cb), error] { cb(nullptr, error); });
+    asio::post(ctx_, [cb = std::move(cb), error, alive = alive_] {
+      if (*alive) cb(nullptr, error);
+    });
     return;
   }
   auto call = std::make_shared<Call>(ctx_, std::move(cb));
@@ -189,7 +196,9 @@ void RedisLink::command(std::vector<std::string> args, Callback cb) {
   if (redisAsyncCommandArgv(ac_, &RedisLink::on_reply, holder, static_cast<int>(argv.size()),
                             argv.data(), lens.data()) != REDIS_OK) {
     delete holder;
-    asio::post(ctx_, [call] { call->cb(nullptr, "the Redis connection is closing"); });
+    asio::post(ctx_, [call, alive = alive_] {
+      if (*alive) call->cb(nullptr, "the Redis connection is closing");
+    });
     return;
   }
   ++in_flight_;

@@ -39,7 +39,10 @@ class RedisLink {
 
   RedisLink(asio::io_context& ctx, std::string host, std::uint16_t port,
             std::chrono::milliseconds timeout, std::size_t max_in_flight = 4096);
-  ~RedisLink();  // fails the calls still waiting ("shutting down")
+  // Ends the calls still waiting without calling them back: their owners
+  // are going away with the link (a failure posted now would run after
+  // them). reset() or stop the owner first to have the calls fail.
+  ~RedisLink();
   RedisLink(const RedisLink&) = delete;
   RedisLink& operator=(const RedisLink&) = delete;
 
@@ -67,6 +70,8 @@ class RedisLink {
   std::size_t max_in_flight_;
   std::size_t in_flight_ = 0;
   redisAsyncContext* ac_ = nullptr;
+  // False once the link is destroyed: answers already posted are dropped.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // The lowercase hex SHA-1 of a script (the EVALSHA name).
