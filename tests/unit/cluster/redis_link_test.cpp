@@ -1,7 +1,8 @@
 // Tests of cluster/redis_link against a real redis-server (started per test
 // on a free port, stopped by PID): replies, EVALSHA with the NOSCRIPT
 // fallback, the per-call deadline on a stalled server (SIGSTOP), the bound on
-// calls in flight, reset() failing waiting calls, a refused connection.
+// calls in flight, reset() failing waiting calls, a destroyed link calling
+// none back, a refused connection.
 #include "cluster/redis_link.hpp"
 
 #include <gtest/gtest.h>
@@ -154,7 +155,10 @@ TEST(RedisLink, NobodyListeningIsAnErrorNotAHang) {
   EXPECT_FALSE(link.connected());
 }
 
-TEST(RedisLink, DestroyedWithCallsWaitingAnswersThemAll) {
+// A link is destroyed with its owner (Cluster, the tables, the leases):
+// a failure posted then would run after them, so none is (reset() is how
+// an owner that stays has its calls fail, tested above).
+TEST(RedisLink, DestroyedWithCallsWaitingCallsNoneBack) {
   testing::RedisServer redis;
   asio::io_context ctx;
   Answer waiting;
@@ -168,8 +172,9 @@ TEST(RedisLink, DestroyedWithCallsWaitingAnswersThemAll) {
     ctx.restart();
     ctx.run_for(10ms);
   }
-  run_until(ctx, {&waiting});
-  EXPECT_EQ(waiting.value, "error: connection lost");
+  ctx.restart();
+  ctx.run_for(200ms);
+  EXPECT_FALSE(waiting.done) << waiting.value;
   redis.resume();
 }
 
