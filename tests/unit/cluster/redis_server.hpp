@@ -1,6 +1,7 @@
 // tests/unit/cluster/redis_server: a real redis-server for the cluster
 // tests, on a free loopback port, with no persistence; stopped by its PID
-// (SIGKILL, reaped) when the object goes, whatever the test did. pause()
+// (SIGKILL, reaped) when the object goes, whatever the test did, and by the
+// kernel if the test process dies first. pause()
 // and resume() send SIGSTOP/SIGCONT (a stalled server, not a dead one);
 // kill() and start() take it down and bring a fresh one up on the same port.
 #pragma once
@@ -9,6 +10,7 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,8 +45,13 @@ class RedisServer {
 
   void kill() { stop(); }
   void start() {
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      // A test process that crashes (an ASan report aborts it) takes its
+      // redis-server with it instead of leaving it running.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
       const int devnull = ::open("/dev/null", O_WRONLY);  // its start-up banner and warnings
       ::dup2(devnull, 1);
       ::dup2(devnull, 2);
